@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend-epoll.c: the readiness backend, for where io_uring is missing or
+ * blocked. An op is tried once without blocking; if the fd is not ready it
+ * waits on the fd's record, and is performed again when epoll reports the
+ * fd ready. Regular files never get here (op.c routes them to the executor).
+ *
+ * The hard part is keeping epoll's registration in step with the waiters
+ * cheaply: registrations are level-triggered and updated lazily (an fd
+ * whose last waiter left stays registered until it reports an event nobody
+ * wants), which saves the ADD/DEL pair a request/response pattern would
+ * otherwise pay on every op. A registration can outlive the fd number
+ * (closed and reused): MOD then says ENOENT and we ADD.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EPOLL_BATCH 256
+
+/* What epoll knows of one fd, indexed by the fd number. */
+struct fdrec {
+	struct tide__op *head;  /* waiting ops, FIFO (next / prev_w) */
+	struct tide__op *tail;
+	uint32_t registered;    /* events epoll holds for this fd */
+	bool in_epoll;          /* the fd is (believed) registered */
+};
+
+struct epoll_bd {
+	int epfd;
+	struct fdrec *fds;      /* grown to the highest fd seen */
+	int nfds;
+	bool no_pwait2;         /* epoll_pwait2 is missing (kernel < 5.11) */
+	struct epoll_event ev[EPOLL_BATCH];
+};
+
+static struct epoll_bd *bd_of(const struct tide_loop *loop)
+{
+	return loop->bd;
+}
+
+static struct fdrec *fdrec_get(struct epoll_bd *bd, int fd)
+{
+	if (fd >= bd->nfds) {
+		int n = bd->nfds ? bd->nfds : 64;
+		struct fdrec *nf;
+
+		while (n <= fd)
+			n *= 2;
+		nf = tide__realloc(bd->fds, (size_t)n * sizeof(*nf));
+		if (!nf)
+			return NULL;
+		memset(nf + bd->nfds, 0, (size_t)(n - bd->nfds) * sizeof(*nf));
+		bd->fds = nf;
+		bd->nfds = n;
+	}
+	return &bd->fds[fd];
+}
+
+static uint32_t op_events(const struct tide__op *op)
+{
+	switch (op->kind) {
+	case TIDE_OP_READ: return EPOLLIN;
+	case TIDE_OP_WRITE: return EPOLLOUT;
+	default: return op->events; /* POLL*: the same bits as EPOLL* on Linux */
+	}
+}
+
+static void waiter_add(struct fdrec *rec, struct tide__op *op)
+{
+	op->next = NULL;
+	op->prev_w = rec->tail;
+	if (rec->tail)
+		rec->tail->next = op;
+	else
+		rec->head = op;
+	rec->tail = op;
+}
+
+static void waiter_del(struct fdrec *rec, struct tide__op *op)
+{
+	if (op->prev_w)
+		op->prev_w->next = op->next;
+	else
+		rec->head = op->next;
+	if (op->next)
+		op->next->prev_w = op->prev_w;
+	else
+		rec->tail = op->prev_w;
+	op->next = op->prev_w = NULL;
+}
+
+/* Brings epoll's view of fd to the waiters' interest; lazy when it shrinks to 0. */
+static int fd_sync(struct epoll_bd *bd, int fd, struct fdrec *rec)
+{
+	struct epoll_event ev = { 0 };
+	struct tide__op *op;
+	uint32_t want = 0;
+	int how, r;
+
+	for (op = rec->head; op; op = op->next)
+		want |= op_events(op);
+	if (!want || (rec->in_epoll && want == rec->registered))
+		return 0;
+	ev.events = want;
+	ev.data.fd = fd;
+	how = rec->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	r = epoll_ctl(bd->epfd, how, fd, &ev);
+	if (r < 0 && errno == ENOENT && how == EPOLL_CTL_MOD)
+		r = epoll_ctl(bd->epfd, EPOLL_CTL_ADD, fd, &ev); /* closed and reused */
+	else if (r < 0 && errno == EEXIST && how == EPOLL_CTL_ADD)
+		r = epoll_ctl(bd->epfd, EPOLL_CTL_MOD, fd, &ev);
+	if (r < 0)
+		return -errno;
+	rec->in_epoll = true;
+	rec->registered = want;
+	return 0;
+}
+
+static void fd_forget(struct epoll_bd *bd, int fd, struct fdrec *rec)
+{
+	if (rec->in_epoll)
+		epoll_ctl(bd->epfd, EPOLL_CTL_DEL, fd, NULL);
+	rec->in_epoll = false;
+	rec->registered = 0;
+}
+
+static int epoll_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
+{
+	struct epoll_bd *bd = tide__calloc(1, sizeof(*bd));
+
+	if (!bd)
+		return -ENOMEM;
+	bd->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (bd->epfd < 0) {
+		int err = -errno;
+		tide__free(bd);
+		return err;
+	}
+	loop->bd = bd;
+	return 0;
+}
+
+static void epoll_fini(struct tide_loop *loop)
+{
+	struct epoll_bd *bd = bd_of(loop);
+
+	close(bd->epfd);
+	tide__free(bd->fds);
+	tide__free(bd);
+	loop->bd = NULL;
+}
+
+static int epoll_submit(struct tide_loop *loop, struct tide__op *op)
+{
+	struct epoll_bd *bd = bd_of(loop);
+	struct fdrec *rec;
+	int err;
+
+	if (op->kind != TIDE_OP_POLL) {
+		/* Optimistic: data already buffered costs no epoll round trip. */
+		int r = tide__op_perform(op);
+		if (r != -EAGAIN) {
+			tide__op_complete(op, r);
+			return 0;
+		}
+	}
+	if (!(rec = fdrec_get(bd, op->fd)))
+		return -ENOMEM;
+	waiter_add(rec, op);
+	err = fd_sync(bd, op->fd, rec);
+	if (err) {
+		waiter_del(rec, op);
+		/* epoll refuses regular files; poll(2) calls them always ready. */
+		if (err == -EPERM && op->kind == TIDE_OP_POLL)
+			err = (int)(op->events & (POLLIN | POLLOUT));
+		tide__op_complete(op, err);
+	}
+	return 0;
+}
+
+static void epoll_cancel(struct tide_loop *loop, struct tide__op *op)
+{
+	struct epoll_bd *bd = bd_of(loop);
+
+	/* A readiness op in flight is on its fd's list: nothing else holds it. */
+	waiter_del(&bd->fds[op->fd], op);
+	tide__op_complete(op, -ECANCELED);
+}
+
+static int epoll_wait_ns(struct epoll_bd *bd, uint64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	int n, ms;
+
+	if (timeout_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+		tsp = &ts;
+	}
+	if (!bd->no_pwait2) {
+		n = epoll_pwait2(bd->epfd, bd->ev, EPOLL_BATCH, tsp, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n < 0 ? -errno : n;
+		bd->no_pwait2 = true;
+	}
+	/* Milliseconds, rounded up: waking early only costs another lap. */
+	if (timeout_ns == UINT64_MAX)
+		ms = -1;
+	else if (timeout_ns >= (uint64_t)INT32_MAX * 1000000u)
+		ms = INT32_MAX;
+	else
+		ms = (int)((timeout_ns + 999999u) / 1000000u);
+	n = epoll_wait(bd->epfd, bd->ev, EPOLL_BATCH, ms);
+	return n < 0 ? -errno : n;
+}
+
+static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
+{
+	struct epoll_bd *bd = bd_of(loop);
+	struct tide__op *done = NULL, **done_tailp = &done, *op, *next;
+	int n, i;
+
+	/* Nothing of the user's can be ready in the kernel: skip the syscall.
+	 * (Cross-thread calls are seen through ts_nonempty without one.) */
+	if (timeout_ns == 0 && loop->live_ops == 0)
+		return 0;
+	n = epoll_wait_ns(bd, timeout_ns);
+	loop->stats.backend_waits++;
+	if (n < 0)
+		return n == -EINTR ? 0 : n;
+	for (i = 0; i < n; i++) {
+		int fd = bd->ev[i].data.fd;
+		uint32_t rev = bd->ev[i].events;
+		struct fdrec *rec = &bd->fds[fd];
+
+		for (op = rec->head; op; op = next) {
+			int res;
+
+			next = op->next;
+			if (!(rev & (op_events(op) | EPOLLERR | EPOLLHUP)))
+				continue;
+			if (op->kind == TIDE_OP_POLL)
+				res = (int)(rev & (op->events | POLLERR | POLLHUP | POLLNVAL));
+			else if ((res = tide__op_perform(op)) == -EAGAIN)
+				continue;
+			waiter_del(rec, op);
+			op->res = res;
+			*done_tailp = op;
+			done_tailp = &op->next;
+		}
+		if (!rec->head)
+			fd_forget(bd, fd, rec);
+		else if (fd_sync(bd, fd, rec) < 0)
+			fd_forget(bd, fd, rec);
+	}
+	*done_tailp = NULL;
+	/* Complete after the scan: completions may submit on these same fds. */
+	for (op = done; op; op = next) {
+		next = op->next;
+		op->next = NULL;
+		tide__op_complete(op, op->res);
+	}
+	return 0;
+}
+
+static bool epoll_native(const struct tide_loop *loop, int kind)
+{
+	return false;
+}
+
+const struct tide__backend_ops tide__backend_epoll = {
+	.name = "epoll",
+	.init = epoll_init,
+	.fini = epoll_fini,
+	.submit = epoll_submit,
+	.cancel = epoll_cancel,
+	.wait = epoll_backend_wait,
+	.native = epoll_native,
+};

@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend-uring.c: the completion backend. An op becomes one SQE whose CQE
+ * carries its result; an op whose opcode the running kernel lacks (or that
+ * TIDE_DISABLE_OPS masks) takes the readiness path: POLL_ADD, then the
+ * non-blocking perform of op.c, re-armed on EAGAIN.
+ *
+ * The hard parts: an SQE is never refused (a full SQ is flushed, and an op
+ * that still finds no room waits on a backlog drained at the next wait);
+ * no CQE is lost (CQEs are copied out and the CQ advanced before any
+ * completion runs, and an overflowed CQ is flushed with GETEVENTS); and
+ * with SINGLE_ISSUER the ring starts disabled, so the thread that first
+ * drives the loop, not the one that made it, becomes its submitter.
+ */
+#include "internal.h"
+#include "compat-uring.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+
+#define CQE_BATCH 128
+/* user_data of SQEs whose CQE carries nothing to deliver (cancel requests). */
+#define UD_IGNORE 0
+
+struct uring_bd {
+	struct io_uring ring;
+	bool enabled;               /* R_DISABLED lifted by the driving thread */
+	bool have_async_cancel;     /* IORING_OP_ASYNC_CANCEL in the probe (unmasked) */
+	bool native[TIDE_OP_KIND_MAX]; /* op kind runs as its own SQE */
+	unsigned setup_flags;       /* what io_uring_setup accepted */
+	struct tide__op *backlog;   /* ops that found no SQE even after a flush */
+	struct tide__op **backlog_tailp;
+};
+
+static struct uring_bd *bd_of(const struct tide_loop *loop)
+{
+	return loop->bd;
+}
+
+static const char *errname(int err)
+{
+	switch (err) {
+	case -EPERM: return "EPERM (seccomp or kernel.io_uring_disabled)";
+	case -ENOSYS: return "ENOSYS (kernel without io_uring)";
+	case -ENOMEM: return "ENOMEM (locked memory limit)";
+	case -EINVAL: return "EINVAL";
+	case -EMFILE: return "EMFILE";
+	default: return "error";
+	}
+}
+
+static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
+{
+	/* Newest first; EINVAL means the kernel does not know a flag. */
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	unsigned i;
+	int err = -EINVAL;
+
+	for (i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		struct io_uring_params p = { .flags = tries[i] };
+		err = io_uring_queue_init_params(loop->ring_entries, &bd->ring, &p);
+		if (err == 0) {
+			bd->setup_flags = tries[i];
+			bd->enabled = !(tries[i] & IORING_SETUP_R_DISABLED);
+			return 0;
+		}
+		if (err != -EINVAL)
+			break;
+	}
+	return err;
+}
+
+static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&bd->ring);
+	uint64_t off = loop->disabled_ops;
+#define HAS(opc) (p && io_uring_opcode_supported(p, (opc)))
+#define ON(kind) (!(off & (1ull << (kind))))
+
+	bd->have_async_cancel = HAS(IORING_OP_ASYNC_CANCEL) && ON(TIDE_OP_CANCEL);
+	bd->native[TIDE_OP_POLL] = HAS(IORING_OP_POLL_ADD);
+	bd->native[TIDE_OP_CANCEL] = bd->have_async_cancel;
+	/* A native read or write must be cancellable (a read on an idle pipe
+	 * waits forever), so it needs ASYNC_CANCEL too. */
+	bd->native[TIDE_OP_READ] = HAS(IORING_OP_READ) && ON(TIDE_OP_READ) && bd->have_async_cancel;
+	bd->native[TIDE_OP_WRITE] = HAS(IORING_OP_WRITE) && ON(TIDE_OP_WRITE) && bd->have_async_cancel;
+	bd->native[TIDE_OP_TIMEOUT] = HAS(IORING_OP_TIMEOUT) && HAS(IORING_OP_TIMEOUT_REMOVE) && ON(TIDE_OP_TIMEOUT);
+#undef HAS
+#undef ON
+	if (p)
+		io_uring_free_probe(p);
+}
+
+static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
+{
+	struct uring_bd *bd = tide__calloc(1, sizeof(*bd));
+	int err;
+
+	if (!bd)
+		return -ENOMEM;
+	err = ring_setup(loop, bd);
+	if (err) {
+		snprintf(loop->reason, sizeof(loop->reason), "io_uring_setup: %s", errname(err));
+		tide__free(bd);
+		return err;
+	}
+	probe_ops(loop, bd);
+	if (!bd->native[TIDE_OP_POLL]) {
+		/* The readiness path itself is missing: this kernel is too old. */
+		io_uring_queue_exit(&bd->ring);
+		tide__free(bd);
+		snprintf(loop->reason, sizeof(loop->reason), "io_uring lacks IORING_OP_POLL_ADD");
+		return -ENOSYS;
+	}
+	bd->backlog_tailp = &bd->backlog;
+	loop->bd = bd;
+	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s)",
+		 bd->setup_flags & IORING_SETUP_DEFER_TASKRUN ? "SINGLE_ISSUER|DEFER_TASKRUN"
+		 : bd->setup_flags & IORING_SETUP_COOP_TASKRUN ? "COOP_TASKRUN" : "no setup flags",
+		 loop->disabled_ops ? ", ops masked by TIDE_DISABLE_OPS" : "");
+	return 0;
+}
+
+static int ring_enable(struct uring_bd *bd)
+{
+	int err;
+
+	if (bd->enabled)
+		return 0;
+	err = tide_uring_enable_rings(&bd->ring);
+	if (err < 0)
+		return err;
+	bd->enabled = true;
+	return 0;
+}
+
+/* Hands the SQ to the kernel, riding out EINTR; EBUSY/EAGAIN mean "reap first". */
+static int ring_flush(struct tide_loop *loop, struct uring_bd *bd)
+{
+	int r;
+
+	if (ring_enable(bd) < 0)
+		return -EIO;
+	do
+		r = io_uring_submit(&bd->ring);
+	while (r == -EINTR);
+	return r;
+}
+
+static struct io_uring_sqe *get_sqe(struct tide_loop *loop, struct uring_bd *bd)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&bd->ring);
+
+	if (TIDE__LIKELY(sqe != NULL))
+		return sqe;
+	loop->stats.sq_full_waits++;
+	ring_flush(loop, bd);
+	return io_uring_get_sqe(&bd->ring);
+}
+
+/* Fills an SQE for op; false when there is no room (the op goes to the backlog). */
+static bool prep_op(struct tide_loop *loop, struct uring_bd *bd, struct tide__op *op)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop, bd);
+
+	if (!sqe)
+		return false;
+	if (op->path == TIDE_PATH_READINESS) {
+		unsigned mask = op->kind == TIDE_OP_READ ? POLLIN : POLLOUT;
+		io_uring_prep_poll_add(sqe, op->fd, mask);
+	} else {
+		switch (op->kind) {
+		case TIDE_OP_READ:
+			io_uring_prep_read(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+			break;
+		case TIDE_OP_WRITE:
+			io_uring_prep_write(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+			break;
+		case TIDE_OP_POLL:
+			io_uring_prep_poll_add(sqe, op->fd, op->events);
+			break;
+		case TIDE_OP_TIMEOUT:
+			/* op->ts lives in the op until the CQE: the kernel reads it late. */
+			io_uring_prep_timeout(sqe, &op->ts, 0, 0);
+			break;
+		}
+	}
+	io_uring_sqe_set_data(sqe, op);
+	return true;
+}
+
+static int uring_submit(struct tide_loop *loop, struct tide__op *op)
+{
+	struct uring_bd *bd = bd_of(loop);
+
+	/* Keep FIFO with ops already waiting for room. */
+	if (TIDE__UNLIKELY(bd->backlog != NULL) || !prep_op(loop, bd, op)) {
+		op->next = NULL;
+		*bd->backlog_tailp = op;
+		bd->backlog_tailp = &op->next;
+	}
+	return 0;
+}
+
+static void drain_backlog(struct tide_loop *loop, struct uring_bd *bd)
+{
+	struct tide__op *op;
+
+	while ((op = bd->backlog)) {
+		if (!prep_op(loop, bd, op))
+			return;
+		bd->backlog = op->next;
+		if (!bd->backlog)
+			bd->backlog_tailp = &bd->backlog;
+		op->next = NULL;
+	}
+}
+
+static void uring_cancel(struct tide_loop *loop, struct tide__op *op)
+{
+	struct uring_bd *bd = bd_of(loop);
+	struct io_uring_sqe *sqe;
+	struct tide__op **pp;
+
+	/* Still in the backlog: the kernel never saw it. */
+	for (pp = &bd->backlog; *pp; pp = &(*pp)->next) {
+		if (*pp == op) {
+			*pp = op->next;
+			if (!bd->backlog)
+				bd->backlog_tailp = &bd->backlog;
+			else if (!op->next)
+				bd->backlog_tailp = pp;
+			tide__op_complete(op, -ECANCELED);
+			return;
+		}
+	}
+	sqe = get_sqe(loop, bd);
+	if (!sqe) {
+		/* No room even after a flush: retry on the next cancel call. */
+		op->flags &= ~TIDE__OP_CANCELLING;
+		return;
+	}
+	if (op->path == TIDE_PATH_URING && op->kind == TIDE_OP_TIMEOUT)
+		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
+	else if (bd->have_async_cancel)
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+	else
+		io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)op);
+	io_uring_sqe_set_data64(sqe, UD_IGNORE);
+	loop->stats.ops_submitted[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
+}
+
+/* One CQE: deliver, or perform after readiness and re-arm on EAGAIN. */
+static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud, int res)
+{
+	struct tide__op *op = (struct tide__op *)(uintptr_t)ud;
+
+	if (ud == LIBURING_UDATA_TIMEOUT)
+		return; /* liburing's own wait timeout on kernels without EXT_ARG */
+	if (ud == UD_IGNORE) {
+		loop->stats.ops_completed[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
+		return;
+	}
+	if (op->path == TIDE_PATH_READINESS && res >= 0) {
+		res = tide__op_perform(op);
+		if (res == -EAGAIN) {
+			/* Spurious readiness. A cancel aimed at the poll that just
+			 * finished would miss the re-armed one: honour it now. */
+			if (op->flags & TIDE__OP_CANCELLING)
+				res = -ECANCELED;
+			else if (!prep_op(loop, bd, op)) {
+				op->next = NULL;
+				*bd->backlog_tailp = op;
+				bd->backlog_tailp = &op->next;
+				return;
+			} else {
+				return;
+			}
+		}
+	}
+	tide__op_complete(op, res);
+}
+
+/* Copies CQEs out and advances the CQ before running any completion. */
+static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
+{
+	struct { uint64_t ud; int res; } batch[CQE_BATCH];
+	unsigned total = 0;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0, i;
+
+		io_uring_for_each_cqe(&bd->ring, head, cqe) {
+			batch[n].ud = cqe->user_data;
+			batch[n].res = cqe->res;
+			if (++n == CQE_BATCH)
+				break;
+		}
+		io_uring_cq_advance(&bd->ring, n);
+		for (i = 0; i < n; i++)
+			handle_cqe(loop, bd, batch[i].ud, batch[i].res);
+		total += n;
+		if (n == CQE_BATCH)
+			continue;
+		/* The kernel parked CQEs that did not fit: have it flush them. */
+		if (io_uring_cq_has_overflow(&bd->ring)) {
+			loop->stats.cq_overflows++;
+			io_uring_get_events(&bd->ring);
+			continue;
+		}
+		return total;
+	}
+}
+
+static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
+{
+	struct uring_bd *bd = bd_of(loop);
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if (ring_enable(bd) < 0)
+		return -EIO;
+	drain_backlog(loop, bd);
+	if (timeout_ns == 0) {
+		/* Callbacks are waiting: reap without sleeping, or not at all
+		 * when no user op can have completed. */
+		if (loop->live_ops == 0 && !io_uring_sq_ready(&bd->ring) && !bd->backlog)
+			return 0;
+		do
+			r = io_uring_submit_and_get_events(&bd->ring);
+		while (r == -EINTR);
+	} else {
+		struct __kernel_timespec ts = {
+			.tv_sec = (long long)(timeout_ns / 1000000000u),
+			.tv_nsec = (long long)(timeout_ns % 1000000000u),
+		};
+		r = io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1,
+						     timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
+	}
+	loop->stats.backend_waits++;
+	if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
+		return r;
+	reap(loop, bd);
+	/* Completions may have made room for what waited in the backlog. */
+	if (bd->backlog) {
+		drain_backlog(loop, bd);
+		ring_flush(loop, bd);
+	}
+	return 0;
+}
+
+static void uring_fini(struct tide_loop *loop)
+{
+	struct uring_bd *bd = bd_of(loop);
+
+	io_uring_queue_exit(&bd->ring);
+	tide__free(bd);
+	loop->bd = NULL;
+}
+
+static bool uring_native(const struct tide_loop *loop, int kind)
+{
+	return bd_of(loop)->native[kind];
+}
+
+const struct tide__backend_ops tide__backend_uring = {
+	.name = "io_uring",
+	.init = uring_init,
+	.fini = uring_fini,
+	.submit = uring_submit,
+	.cancel = uring_cancel,
+	.wait = uring_wait,
+	.native = uring_native,
+};

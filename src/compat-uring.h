@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compat-uring.h: io_uring opcodes and flags newer than Debian 12's
+ * liburing 2.3, from the kernel's UAPI numbers. Each is only ever used
+ * after the opcode probe said the running kernel has it, so an old kernel
+ * never sees an opcode it would reject.
+ */
+#ifndef TIDE_COMPAT_URING_H
+#define TIDE_COMPAT_URING_H
+
+#include <liburing.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* enum io_uring_op values from include/uapi/linux/io_uring.h (6.x). */
+#define TIDE_IORING_OP_READ_MULTISHOT 49 /* 6.7 */
+#define TIDE_IORING_OP_WAITID 50         /* 6.7 */
+#define TIDE_IORING_OP_FUTEX_WAIT 51     /* 6.7 */
+#define TIDE_IORING_OP_FUTEX_WAKE 52     /* 6.7 */
+#define TIDE_IORING_OP_BIND 56           /* 6.11 */
+#define TIDE_IORING_OP_LISTEN 57         /* 6.11 */
+
+/*
+ * liburing 2.3 declares io_uring_enable_rings() but its version script does
+ * not export it, so a program linking the shared library cannot call it:
+ * register IORING_REGISTER_ENABLE_RINGS (5.10) directly.
+ */
+static inline int tide_uring_enable_rings(struct io_uring *ring)
+{
+	long r = syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return r < 0 ? -errno : 0;
+}
+
+#endif /* TIDE_COMPAT_URING_H */

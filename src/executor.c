@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * executor.c: the thread pool behind tide_run_in_executor (asyncio's
+ * run_in_executor over a ThreadPoolExecutor) and behind regular-file I/O on
+ * the epoll backend.
+ *
+ * Workers are started lazily up to the maximum, as ThreadPoolExecutor does.
+ * A job's result crosses back to its loop through the loop's threadsafe
+ * queue, so futures are only ever touched on their loop's thread. The hard
+ * part is cancellation: a job is cancellable exactly while it is queued,
+ * decided under the executor's lock, so a cancelled job never runs and a
+ * started job always delivers its result.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_CANCELLED };
+
+struct tide_executor {
+	pthread_mutex_t lock;      /* guards everything below */
+	pthread_cond_t work;       /* workers wait here for jobs */
+	pthread_cond_t drained;    /* shutdown waits here for queue and workers to empty */
+	struct tide__job *head;    /* queued jobs, FIFO (next/prev) */
+	struct tide__job *tail;
+	unsigned max_threads;      /* upper bound on workers */
+	unsigned nthreads;         /* workers started */
+	unsigned idle;             /* workers waiting on `work` */
+	unsigned running;          /* jobs being run now */
+	bool shutdown;             /* no new jobs; workers exit once the queue is empty */
+	pthread_t *threads;        /* started workers, joined by free */
+};
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return n + 4 < 32 ? (unsigned)n + 4 : 32;
+}
+
+TIDE_EXTERN int tide_executor_new(struct tide_executor **out, const struct tide_executor_opts *opts)
+{
+	struct tide_executor *ex;
+	unsigned threads = 0;
+
+	if (!out || (opts && opts->size < sizeof(size_t)))
+		return -EINVAL;
+	if (opts && opts->size >= offsetof(struct tide_executor_opts, threads) + sizeof(opts->threads))
+		threads = opts->threads;
+	if (!threads)
+		threads = default_threads();
+	if (threads > 1024)
+		return -EINVAL;
+	ex = tide__calloc(1, sizeof(*ex));
+	if (!ex)
+		return -ENOMEM;
+	ex->threads = tide__calloc(threads, sizeof(pthread_t));
+	if (!ex->threads) {
+		tide__free(ex);
+		return -ENOMEM;
+	}
+	ex->max_threads = threads;
+	pthread_mutex_init(&ex->lock, NULL);
+	pthread_cond_init(&ex->work, NULL);
+	pthread_cond_init(&ex->drained, NULL);
+	*out = ex;
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct tide_executor *ex = arg;
+
+	pthread_mutex_lock(&ex->lock);
+	for (;;) {
+		struct tide__job *job = ex->head;
+
+		if (!job) {
+			if (ex->shutdown)
+				break;
+			ex->idle++;
+			pthread_cond_wait(&ex->work, &ex->lock);
+			ex->idle--;
+			continue;
+		}
+		ex->head = job->next;
+		if (ex->head)
+			ex->head->prev = NULL;
+		else
+			ex->tail = NULL;
+		job->state = JOB_RUNNING;
+		ex->running++;
+		pthread_mutex_unlock(&ex->lock);
+
+		job->result = job->fn(job->arg);
+
+		pthread_mutex_lock(&ex->lock);
+		job->state = JOB_DONE;
+		ex->running--;
+		if (!ex->running && !ex->head)
+			pthread_cond_broadcast(&ex->drained);
+		pthread_mutex_unlock(&ex->lock);
+		/* After this the job belongs to its loop again. */
+		tide__ts_push(job->loop, &job->node);
+		pthread_mutex_lock(&ex->lock);
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return NULL;
+}
+
+int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job)
+{
+	int err = 0;
+
+	job->ex = ex;
+	job->loop = loop;
+	job->state = JOB_QUEUED;
+	job->next = NULL;
+	pthread_mutex_lock(&ex->lock);
+	if (ex->shutdown) {
+		pthread_mutex_unlock(&ex->lock);
+		return TIDE_ECLOSED;
+	}
+	job->prev = ex->tail;
+	if (ex->tail)
+		ex->tail->next = job;
+	else
+		ex->head = job;
+	ex->tail = job;
+	if (ex->idle > 0) {
+		pthread_cond_signal(&ex->work);
+	} else if (ex->nthreads < ex->max_threads) {
+		pthread_attr_t attr;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		err = -pthread_create(&ex->threads[ex->nthreads], &attr, worker, ex);
+		pthread_attr_destroy(&attr);
+		if (!err)
+			ex->nthreads++;
+		else if (ex->nthreads > 0)
+			err = 0; /* the running workers will get to it */
+		else {
+			ex->tail = job->prev;
+			if (ex->tail)
+				ex->tail->next = NULL;
+			else
+				ex->head = NULL;
+		}
+	}
+	pthread_mutex_unlock(&ex->lock);
+	if (!err)
+		loop->live_jobs++;
+	return err;
+}
+
+int tide__executor_unqueue(struct tide__job *job)
+{
+	struct tide_executor *ex = job->ex;
+	int removed = 0;
+
+	pthread_mutex_lock(&ex->lock);
+	if (job->state == JOB_QUEUED) {
+		if (job->prev)
+			job->prev->next = job->next;
+		else
+			ex->head = job->next;
+		if (job->next)
+			job->next->prev = job->prev;
+		else
+			ex->tail = job->prev;
+		job->state = JOB_CANCELLED;
+		removed = 1;
+		if (!ex->running && !ex->head)
+			pthread_cond_broadcast(&ex->drained);
+	}
+	pthread_mutex_unlock(&ex->lock);
+	if (removed)
+		job->loop->live_jobs--;
+	return removed;
+}
+
+/* Waits until nothing is queued or running, without stopping the executor. */
+static void executor_drain(struct tide_executor *ex)
+{
+	pthread_mutex_lock(&ex->lock);
+	while (ex->head || ex->running)
+		pthread_cond_wait(&ex->drained, &ex->lock);
+	pthread_mutex_unlock(&ex->lock);
+}
+
+TIDE_EXTERN int tide_executor_free(struct tide_executor *ex)
+{
+	unsigned i;
+
+	if (!ex)
+		return -EINVAL;
+	pthread_mutex_lock(&ex->lock);
+	ex->shutdown = true;
+	pthread_cond_broadcast(&ex->work);
+	pthread_mutex_unlock(&ex->lock);
+	/* Workers finish the queue, then exit. */
+	for (i = 0; i < ex->nthreads; i++)
+		pthread_join(ex->threads[i], NULL);
+	pthread_cond_destroy(&ex->work);
+	pthread_cond_destroy(&ex->drained);
+	pthread_mutex_destroy(&ex->lock);
+	tide__free(ex->threads);
+	tide__free(ex);
+	return 0;
+}
+
+struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err)
+{
+	if (!loop->default_ex) {
+		struct tide_executor_opts o = { .size = sizeof(o), .threads = loop->executor_threads };
+		*err = tide_executor_new(&loop->default_ex, &o);
+		if (*err)
+			return NULL;
+		loop->default_ex_owned = true;
+	}
+	return loop->default_ex;
+}
+
+TIDE_EXTERN int tide_loop_set_default_executor(struct tide_loop *loop, struct tide_executor *ex)
+{
+	if (!loop || !ex)
+		return -EINVAL;
+	if (loop->default_ex && loop->default_ex_owned) {
+		/* Replacing the loop's own pool: let its jobs finish, then free it. */
+		tide_executor_free(loop->default_ex);
+	}
+	loop->default_ex = ex;
+	loop->default_ex_owned = false;
+	return 0;
+}
+
+TIDE_EXTERN int tide_loop_shutdown_default_executor(struct tide_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (!loop->default_ex)
+		return 0;
+	if (loop->default_ex_owned)
+		tide_executor_free(loop->default_ex);
+	else
+		executor_drain(loop->default_ex);
+	loop->default_ex = NULL;
+	loop->default_ex_owned = false;
+	return 0;
+}
+
+/* -------------------------------------------------------------- jobs -- */
+
+static struct tide__job *job_new(struct tide_loop *loop)
+{
+	return tide__calloc(1, sizeof(struct tide__job));
+}
+
+/* On the loop thread: the user job's result completes its future. */
+static void user_job_delivered(struct tide__tsnode *n)
+{
+	struct tide__job *job = (struct tide__job *)n;
+	struct tide_future *f = job->fut;
+
+	job->loop->live_jobs--;
+	f->cancel_hook = NULL;
+	tide__future_complete_res(f, job->result);
+	tide_future_unref(f);
+	tide__free(job);
+}
+
+static int user_job_cancel(struct tide_future *f, void *arg)
+{
+	struct tide__job *job = arg;
+
+	if (!tide__executor_unqueue(job))
+		return 0; /* running: concurrent.futures refuses too */
+	f->cancel_hook = NULL;
+	tide_future_set_error(f, -ECANCELED);
+	tide_future_unref(f);
+	tide__free(job);
+	return 1;
+}
+
+TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg,
+				     struct tide_future **out)
+{
+	struct tide__job *job;
+	struct tide_future *f;
+	int err;
+
+	if (!loop || !fn || !out)
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	if (!ex && !(ex = tide__loop_executor(loop, &err)))
+		return err;
+	if (!(job = job_new(loop)))
+		return -ENOMEM;
+	err = tide_future_new(loop, &f);
+	if (err) {
+		tide__free(job);
+		return err;
+	}
+	job->node.run = user_job_delivered;
+	job->fn = fn;
+	job->arg = arg;
+	job->fut = tide_future_ref(f);
+	err = tide__executor_submit(loop, ex, job);
+	if (err) {
+		tide_future_unref(f);
+		tide_future_unref(f);
+		tide__free(job);
+		return err;
+	}
+	f->cancel_hook = user_job_cancel;
+	f->cancel_arg = job;
+	*out = f;
+	return 0;
+}
+
+/* ------------------------------------------------- executor-path ops -- */
+
+static void op_job_delivered(struct tide__tsnode *n)
+{
+	struct tide__job *job = (struct tide__job *)n;
+	struct tide__op *op = job->op;
+	int64_t res = job->result;
+
+	job->loop->live_jobs--;
+	op->job = NULL;
+	tide__free(job);
+	tide__op_complete(op, (int)res);
+}
+
+int tide__op_submit_executor(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+	struct tide_executor *ex;
+	struct tide__job *job;
+	int err = 0;
+
+	if (!(ex = tide__loop_executor(loop, &err)))
+		return err;
+	if (!(job = job_new(loop)))
+		return -ENOMEM;
+	job->node.run = op_job_delivered;
+	job->fn = tide__op_blocking;
+	job->arg = op;
+	job->op = op;
+	err = tide__executor_submit(loop, ex, job);
+	if (err) {
+		tide__free(job);
+		return err;
+	}
+	op->job = job;
+	return 0;
+}
+
+int tide__op_cancel_executor(struct tide__op *op)
+{
+	struct tide__job *job = op->job;
+
+	if (!job || !tide__executor_unqueue(job))
+		return 0;
+	op->job = NULL;
+	tide__free(job);
+	return 1;
+}

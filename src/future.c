@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * future.c: asyncio.Future in C. A future is single-threaded, reference
+ * counted and recycled through its loop's free list.
+ *
+ * The hard part is cancellation of a future that an operation stands
+ * behind (an op in the kernel, a queued executor job): cancel() then only
+ * forwards the request through cancel_hook, and the future becomes done when
+ * the operation answers, so a result that raced the cancel is delivered, not
+ * dropped. Done callbacks are handles that wait in the future and join the
+ * ready queue on completion, so completing a future never allocates.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+TIDE_EXTERN int tide_future_new(struct tide_loop *loop, struct tide_future **out)
+{
+	struct tide_future *f;
+
+	if (!loop || !out)
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	f = loop->free_futs;
+	if (f)
+		loop->free_futs = f->next_free;
+	else if (!(f = tide__malloc(sizeof(*f))))
+		return -ENOMEM;
+	memset(f, 0, sizeof(*f));
+	f->loop = loop;
+	f->refs = 1;
+	f->cb_tailp = &f->callbacks;
+	loop->live_futures++;
+	*out = f;
+	return 0;
+}
+
+TIDE_EXTERN struct tide_future *tide_future_ref(struct tide_future *f)
+{
+	tide__bug_on(!f || f->refs == 0, "tide_future_ref on a freed future");
+	f->refs++;
+	return f;
+}
+
+static void future_free(struct tide_future *f)
+{
+	struct tide_loop *loop = f->loop;
+	struct tide__handle *h, *next;
+
+	if (loop->debug && f->state == TIDE__F_DONE && f->error && !f->error_retrieved)
+		tide__report(loop, "Future exception was never retrieved", f->error, f, NULL);
+	/* Callbacks of a future nobody can complete any more never run. */
+	for (h = f->callbacks; h; h = next) {
+		next = h->next;
+		tide__handle_recycle(loop, h);
+	}
+	f->refs = 0;
+	f->next_free = loop->free_futs;
+	loop->free_futs = f;
+	loop->live_futures--;
+}
+
+TIDE_EXTERN void tide_future_unref(struct tide_future *f)
+{
+	if (!f)
+		return;
+	tide__bug_on(f->refs == 0, "tide_future_unref on a freed future");
+	if (--f->refs == 0)
+		future_free(f);
+}
+
+TIDE_EXTERN struct tide_loop *tide_future_loop(const struct tide_future *f)
+{
+	return f ? f->loop : NULL;
+}
+
+/* The future is done: its waiting callbacks join the ready queue in add order. */
+static void schedule_callbacks(struct tide_future *f)
+{
+	struct tide_loop *loop = f->loop;
+	struct tide__handle *h = f->callbacks, *next;
+
+	f->callbacks = NULL;
+	f->cb_tailp = &f->callbacks;
+	f->cancel_hook = NULL;
+	for (; h; h = next) {
+		next = h->next;
+		if (loop->closed) {
+			tide__handle_recycle(loop, h);
+			continue;
+		}
+		/* The queued handle keeps the future alive until its callback ran. */
+		h->fut = tide_future_ref(f);
+		tide__ready_push(loop, h);
+	}
+}
+
+TIDE_EXTERN void tide_future_set_result(struct tide_future *f, int64_t value, void *ptr)
+{
+	tide__bug_on(!f || f->refs == 0, "tide_future_set_result on a freed future");
+	tide__bug_on(f->state != TIDE__F_PENDING, "tide_future_set_result on a done future (InvalidStateError)");
+	f->value = value;
+	f->ptr = ptr;
+	f->state = TIDE__F_DONE;
+	schedule_callbacks(f);
+}
+
+TIDE_EXTERN void tide_future_set_error(struct tide_future *f, int err)
+{
+	tide__bug_on(!f || f->refs == 0, "tide_future_set_error on a freed future");
+	tide__bug_on(f->state != TIDE__F_PENDING, "tide_future_set_error on a done future (InvalidStateError)");
+	tide__bug_on(err >= 0, "tide_future_set_error needs a negative error code");
+	f->error = err;
+	f->state = err == -ECANCELED ? TIDE__F_CANCELLED : TIDE__F_DONE;
+	schedule_callbacks(f);
+}
+
+void tide__future_complete_res(struct tide_future *f, int64_t res)
+{
+	if (res >= 0)
+		tide_future_set_result(f, res, NULL);
+	else
+		tide_future_set_error(f, (int)res);
+}
+
+TIDE_EXTERN int tide_future_cancel(struct tide_future *f)
+{
+	if (!f || f->state != TIDE__F_PENDING)
+		return 0;
+	if (f->cancel_hook) {
+		/* An operation stands behind the future: it decides, and completes
+		 * the future (cancelled, or with what already arrived). */
+		if (f->cancel_requested)
+			return 1;
+		if (!f->cancel_hook(f, f->cancel_arg))
+			return 0;
+		f->cancel_requested = f->state == TIDE__F_PENDING;
+		return 1;
+	}
+	tide_future_set_error(f, -ECANCELED);
+	return 1;
+}
+
+TIDE_EXTERN int tide_future_done(const struct tide_future *f)
+{
+	return f && f->state != TIDE__F_PENDING;
+}
+
+TIDE_EXTERN int tide_future_cancelled(const struct tide_future *f)
+{
+	return f && f->state == TIDE__F_CANCELLED;
+}
+
+TIDE_EXTERN int tide_future_result(struct tide_future *f, int64_t *value, void **ptr)
+{
+	if (!f)
+		return -EINVAL;
+	if (f->state == TIDE__F_PENDING)
+		return TIDE_EINVALID_STATE;
+	f->error_retrieved = true;
+	if (f->error)
+		return f->error;
+	if (value)
+		*value = f->value;
+	if (ptr)
+		*ptr = f->ptr;
+	return 0;
+}
+
+TIDE_EXTERN int tide_future_error(struct tide_future *f)
+{
+	if (!f)
+		return -EINVAL;
+	if (f->state == TIDE__F_PENDING)
+		return TIDE_EINVALID_STATE;
+	f->error_retrieved = true;
+	return f->error;
+}
+
+TIDE_EXTERN int tide_future_add_done_callback(struct tide_future *f, tide_future_cb cb, void *arg)
+{
+	struct tide__handle *h;
+
+	if (!f || !cb)
+		return -EINVAL;
+	if (f->loop->closed)
+		return TIDE_ECLOSED;
+	if (!(h = tide__handle_alloc(f->loop)))
+		return -ENOMEM;
+	h->fn.fut = cb;
+	h->arg = arg;
+	h->flags = TIDE__H_FUTURE_CB;
+	h->fut = NULL;
+	if (f->state != TIDE__F_PENDING) {
+		/* asyncio: a callback added to a done future is scheduled at once. */
+		h->fut = tide_future_ref(f);
+		tide__ready_push(f->loop, h);
+		return 0;
+	}
+	h->next = NULL;
+	*f->cb_tailp = h;
+	f->cb_tailp = &h->next;
+	return 0;
+}
+
+TIDE_EXTERN int tide_future_remove_done_callback(struct tide_future *f, tide_future_cb cb, void *arg)
+{
+	struct tide__handle **pp, *h;
+	int n = 0;
+
+	if (!f || !cb)
+		return -EINVAL;
+	for (pp = &f->callbacks; (h = *pp);) {
+		if (h->fn.fut == cb && h->arg == arg) {
+			*pp = h->next;
+			tide__handle_recycle(f->loop, h);
+			n++;
+		} else {
+			pp = &h->next;
+		}
+	}
+	f->cb_tailp = pp;
+	return n;
+}

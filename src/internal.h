@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h: the core structs shared by the loop, futures, ops, backends and
+ * the executor. Nothing here is part of the ABI.
+ *
+ * The hard part it encodes is ownership (DESIGN.md): an op owns what the
+ * kernel can see until its final completion, handles and ops come from
+ * per-loop free lists so the steady state never calls malloc, and the only
+ * cross-thread door into a loop is the threadsafe queue.
+ */
+#ifndef TIDE_INTERNAL_H
+#define TIDE_INTERNAL_H
+
+#include "config.h"
+#include "tide.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/time_types.h>
+
+#define TIDE__LIKELY(x) __builtin_expect(!!(x), 1)
+#define TIDE__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define tide__container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Caller bugs abort with file and line, also in release builds. */
+#define tide__bug_on(cond, msg)                                              \
+	do {                                                                 \
+		if (TIDE__UNLIKELY(cond))                                    \
+			tide__panic(__FILE__, __LINE__, msg);                \
+	} while (0)
+__attribute__((noreturn)) void tide__panic(const char *file, int line, const char *msg);
+
+/* ------------------------------------------------------------ allocator -- */
+
+void *tide__malloc(size_t n);
+void *tide__calloc(size_t n, size_t m);
+void *tide__realloc(void *p, size_t n);
+void tide__free(void *p);
+/* Set once the first loop exists: the allocator can no longer change. */
+extern atomic_bool tide__allocator_locked;
+
+/* -------------------------------------------------------------- handles -- */
+
+enum {
+	TIDE__H_READY = 1u << 0,     /* in the ready queue */
+	TIDE__H_TIMER = 1u << 1,     /* in the timer heap */
+	TIDE__H_CANCELLED = 1u << 2, /* will not run; recycled when dequeued */
+	TIDE__H_FUTURE_CB = 1u << 3, /* fn is a tide_future_cb, fut is set */
+	TIDE__H_INTERNAL = 1u << 4,  /* fn is an internal void (*)(void *) (counted apart from user callbacks) */
+};
+
+/*
+ * One scheduled callback: call_soon, a timer, or a future's done callback.
+ * Slots are carved from chunks that live as long as the loop, so a stale
+ * struct tide_handle (slot + gen) can always be checked safely.
+ */
+struct tide__handle {
+	struct tide__handle *next; /* ready queue, free list or a future's callback list */
+	struct tide_loop *loop;    /* owner; handles never move between loops */
+	uint64_t gen;              /* bumped on every recycle: stale public handles miss */
+	uint64_t when;             /* timer deadline, loop clock ns */
+	uint64_t seq;              /* arming order: equal deadlines fire FIFO */
+	uint32_t heap_idx;         /* position in the timer heap while TIMER */
+	uint32_t flags;            /* TIDE__H_* */
+	union {
+		tide_call_cb call;
+		tide_future_cb fut;
+	} fn;
+	void *arg;
+	struct tide_future *fut; /* done callbacks: the future passed to fn (a reference) */
+};
+
+/* A FIFO of handles, intrusive through ->next. */
+struct tide__hqueue {
+	struct tide__handle *head;
+	struct tide__handle **tailp; /* &last->next, or &head when empty */
+};
+
+static inline void tide__hq_init(struct tide__hqueue *q)
+{
+	q->head = NULL;
+	q->tailp = &q->head;
+}
+static inline void tide__hq_push(struct tide__hqueue *q, struct tide__handle *h)
+{
+	h->next = NULL;
+	*q->tailp = h;
+	q->tailp = &h->next;
+}
+
+/* ------------------------------------------------------------------ ops -- */
+
+enum {
+	TIDE__OP_INFLIGHT = 1u << 0,   /* the backend holds it; the kernel may touch its memory */
+	TIDE__OP_CANCELLING = 1u << 1, /* a cancel was requested; wait for the final completion */
+	TIDE__OP_INTERNAL = 1u << 2,   /* the loop's own (wake-up eventfd): not a live user object */
+	TIDE__OP_TIMER_ARMED = 1u << 3, /* a loop-path timeout holds a timer handle */
+	TIDE__OP_JOB_QUEUED = 1u << 4, /* an executor-path op waits in the executor */
+};
+
+struct tide__op;
+/* Called on the loop thread with the op's one result, exactly once. */
+typedef void (*tide__op_done_cb)(struct tide__op *op);
+
+/*
+ * The unit of I/O. It owns every argument the kernel reads later (the
+ * timespec is copied in here) and the buffer pointer until the final
+ * completion, even after a cancel.
+ */
+struct tide__op {
+	struct tide__op *next;      /* free list, epoll fd waiters, completion list */
+	struct tide_loop *loop;     /* owner */
+	uint8_t kind;               /* enum tide_op_kind */
+	uint8_t path;               /* enum tide_op_path, fixed at submit */
+	uint16_t flags;             /* TIDE__OP_* */
+	int fd;                     /* target fd, -1 for timeouts */
+	int32_t res;                /* the result once complete */
+	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
+	void *buf;                  /* read/write buffer (the caller's, valid until done) */
+	size_t len;                 /* its length */
+	int64_t off;                /* file offset, -1 for the current position */
+	struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
+	tide__op_done_cb done;      /* completion: called once on the loop thread */
+	struct tide_future *fut;    /* public ops: the future to complete (a reference) */
+	struct tide__handle *timer; /* loop-path timeout: its timer */
+	struct tide__op *prev_w;    /* epoll: doubly linked per-fd waiter list */
+	void *job;                  /* executor path: the job in flight */
+};
+
+int tide__op_new(struct tide_loop *loop, int kind, struct tide__op **out);
+void tide__op_release(struct tide__op *op);
+/* Route and hand to the backend; on error the op is not submitted. */
+int tide__op_submit(struct tide__op *op);
+/* Request cancellation; the op still completes exactly once. */
+void tide__op_cancel(struct tide__op *op);
+/* Backends call this with the final result; it runs done() now. */
+void tide__op_complete(struct tide__op *op, int res);
+/*
+ * Performs a readiness-path op without blocking (after readiness or
+ * optimistically). Returns the result, or -EAGAIN to wait again.
+ */
+int tide__op_perform(struct tide__op *op);
+/* Executor path: queue the op's blocking syscall (tide__op_blocking) on a worker. */
+int tide__op_submit_executor(struct tide__op *op);
+int64_t tide__op_blocking(void *op);
+/* Takes a still-queued executor-path op back; 1 if it will never run. */
+int tide__op_cancel_executor(struct tide__op *op);
+
+/* ------------------------------------------------------------- backends -- */
+
+/*
+ * The backend seam: mechanism only. submit() takes an op whose path is
+ * decided; cancel() asks for an early final completion; wait() blocks at
+ * most timeout_ns (0: poll, UINT64_MAX: forever) and completes ops.
+ */
+struct tide__backend_ops {
+	const char *name;
+	int (*init)(struct tide_loop *loop, const struct tide_loop_opts *opts);
+	void (*fini)(struct tide_loop *loop);
+	int (*submit)(struct tide_loop *loop, struct tide__op *op);
+	void (*cancel)(struct tide_loop *loop, struct tide__op *op);
+	int (*wait)(struct tide_loop *loop, uint64_t timeout_ns);
+	/* Whether kind runs natively here (io_uring probe); epoll: 0. */
+	bool (*native)(const struct tide_loop *loop, int kind);
+};
+
+extern const struct tide__backend_ops tide__backend_uring;
+extern const struct tide__backend_ops tide__backend_epoll;
+
+/* -------------------------------------------------------- threadsafe q -- */
+
+/* A node of the cross-thread queue: a call_soon_threadsafe or an executor completion. */
+struct tide__tsnode {
+	struct tide__tsnode *next;
+	void (*run)(struct tide__tsnode *n); /* on the loop thread */
+	tide_call_cb cb;                     /* call_soon_threadsafe: the callback */
+	void *arg;
+};
+
+/* ----------------------------------------------------------------- loop -- */
+
+struct tide__chunk; /* handle slab chunk */
+
+struct tide_loop {
+	/* Hot state first: what every iteration and every call_soon touches. */
+	struct tide__hqueue ready;    /* callbacks for the next iteration, FIFO */
+	struct tide__handle *free_h;  /* recycled handles */
+	uint64_t now;                 /* cached monotonic ns, updated each iteration */
+	uint64_t timer_seq;           /* next arming number */
+	struct tide__handle **heap;   /* timer min-heap on (when, seq), 4-ary */
+	uint32_t heap_len;            /* timers armed */
+	uint32_t heap_cap;            /* slots allocated */
+	uint32_t ready_len;           /* handles in ready (cancelled included) */
+	bool running;                 /* inside run/run_once */
+	bool stopping;                /* stop() was called: finish this iteration */
+	bool closed;                  /* close() was called */
+	bool debug;                   /* asyncio debug mode */
+	bool tearing_down;            /* tide_loop_free is reaping the loop's own ops */
+
+	/* Live counts that make tide_loop_free() return -EBUSY. */
+	uint64_t live_futures;        /* futures not yet freed */
+	uint64_t live_ops;            /* user ops not yet completed */
+	uint64_t live_jobs;           /* executor jobs whose completion is not delivered */
+	uint64_t ops_inflight;        /* ops the backend holds (user and internal) */
+
+	/* Free lists: no malloc in the steady state. */
+	struct tide__op *free_ops;
+	struct tide_future *free_futs;
+	struct tide__chunk *chunks;   /* every handle slab, freed with the loop */
+
+	/* Cross-thread door: call_soon_threadsafe and executor completions. */
+	pthread_mutex_t ts_lock;      /* guards ts_head/ts_tail/ts_free */
+	struct tide__tsnode *ts_head; /* FIFO, pushed by any thread */
+	struct tide__tsnode **ts_tailp;
+	struct tide__tsnode *ts_free; /* recycled call_soon_threadsafe nodes */
+	atomic_bool ts_nonempty;      /* lock-free hint that ts_head is non-empty */
+	atomic_bool ts_wake_pending;  /* an eventfd write is pending: later producers skip theirs */
+	int wake_fd;                  /* eventfd that wakes a sleeping backend */
+	uint64_t wake_buf;            /* the wake op's read target (owned by the loop) */
+	struct tide__op *wake_op;     /* internal read on wake_fd, re-armed on completion */
+
+	/* Backend. */
+	const struct tide__backend_ops *backend;
+	void *bd;                     /* backend private data */
+	char reason[160];             /* why this backend (tide_loop_backend_reason) */
+	uint64_t disabled_ops;        /* bit per tide_op_kind masked by TIDE_DISABLE_OPS */
+	unsigned ring_entries;
+
+	/* Executor. */
+	struct tide_executor *default_ex;
+	bool default_ex_owned;         /* the loop made it and frees it */
+	unsigned executor_threads;
+
+	/* Errors and debug. */
+	tide_exception_cb exc_handler;
+	void *exc_arg;
+	uint64_t slow_ns;              /* slow_callback_duration */
+
+	struct tide_loop_stats stats;
+};
+
+/* Clock: monotonic nanoseconds. */
+uint64_t tide__clock_ns(void);
+/* Queue a handle at the tail of the ready queue. */
+void tide__ready_push(struct tide_loop *loop, struct tide__handle *h);
+struct tide__handle *tide__handle_alloc(struct tide_loop *loop);
+void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h);
+/* Internal timers and soon-calls (not counted as user callbacks). */
+struct tide__handle *tide__call_at_ns(struct tide_loop *loop, uint64_t when, void (*fn)(void *), void *arg);
+void tide__timer_cancel(struct tide_loop *loop, struct tide__handle *h);
+/* Threadsafe queue: push from any thread, drain on the loop thread. */
+void tide__ts_push(struct tide_loop *loop, struct tide__tsnode *n);
+int tide__ts_init(struct tide_loop *loop);
+void tide__ts_fini(struct tide_loop *loop);
+/* Starts and stops the loop's read on its wake-up eventfd. */
+int tide__ts_arm(struct tide_loop *loop);
+void tide__ts_disarm(struct tide_loop *loop);
+/* Runs what other threads queued; returns how many. */
+unsigned tide__ts_drain(struct tide_loop *loop);
+/* The backend saw the wake eventfd readable (epoll) or its read complete. */
+void tide__ts_woken(struct tide_loop *loop);
+/* Report through the exception handler. */
+void tide__report(struct tide_loop *loop, const char *msg, int err, struct tide_future *fut, void *cb);
+
+/* ----------------------------------------------------------- futures -- */
+
+/* Cancellation request forwarded to what is behind a future (op, job). */
+typedef int (*tide__cancel_hook)(struct tide_future *fut, void *arg);
+
+enum { TIDE__F_PENDING = 0, TIDE__F_DONE = 1, TIDE__F_CANCELLED = 2 };
+
+struct tide_future {
+	struct tide_loop *loop;     /* owner; a future is single-threaded */
+	struct tide_future *next_free; /* loop free list */
+	uint32_t refs;              /* references; freed at 0 */
+	uint8_t state;              /* TIDE__F_* */
+	bool error_retrieved;       /* result()/error() looked at the error */
+	bool cancel_requested;      /* a cancel hook is working on it */
+	int error;                  /* < 0 once failed or cancelled */
+	int64_t value;              /* result payload */
+	void *ptr;                  /* result payload */
+	struct tide__handle *callbacks; /* done callbacks in add order (handles, not yet queued) */
+	struct tide__handle **cb_tailp;
+	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
+	void *cancel_arg;
+};
+
+/* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */
+void tide__future_complete_res(struct tide_future *fut, int64_t res);
+
+/* ------------------------------------------------------------- executor -- */
+
+/* An executor job; its completion crosses back through the threadsafe queue. */
+struct tide__job {
+	struct tide__tsnode node;   /* completion delivery to the loop (must be first) */
+	struct tide__job *next;     /* executor queue */
+	struct tide__job *prev;
+	struct tide_executor *ex;
+	struct tide_loop *loop;
+	tide_job_cb fn;             /* user job, or NULL with op set */
+	void *arg;
+	struct tide__op *op;        /* executor-path op, or NULL */
+	struct tide_future *fut;    /* user job: the future (a reference) */
+	int64_t result;
+	int state;                  /* queued, running, done, cancelled */
+};
+
+int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job);
+/* Removes a job that has not started; returns 1 if removed. */
+int tide__executor_unqueue(struct tide__job *job);
+struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err);
+
+#endif /* TIDE_INTERNAL_H */

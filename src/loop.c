@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop.c: the event loop: ready queue, timer heap, run/stop, call_soon and
+ * its kin, close and free. The iteration follows asyncio's
+ * base_events._run_once; its hard part is the snapshot rule (only the
+ * callbacks ready when the phase begins run in it) together with never
+ * firing a timer early and never sleeping past one.
+ */
+#include "internal.h"
+#include "heap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ handles -- */
+
+/* Handles are carved from chunks that live until the loop is freed. */
+#define CHUNK_HANDLES 255
+struct tide__chunk {
+	struct tide__chunk *next;
+	struct tide__handle h[CHUNK_HANDLES];
+};
+
+static __attribute__((noinline)) struct tide__handle *handle_grow(struct tide_loop *loop)
+{
+	struct tide__chunk *c = tide__calloc(1, sizeof(*c));
+	int i;
+
+	if (!c)
+		return NULL;
+	c->next = loop->chunks;
+	loop->chunks = c;
+	/* Thread the new slots onto the free list, keeping h[0] for the caller. */
+	for (i = CHUNK_HANDLES - 1; i >= 1; i--) {
+		c->h[i].loop = loop;
+		c->h[i].next = loop->free_h;
+		loop->free_h = &c->h[i];
+	}
+	c->h[0].loop = loop;
+	return &c->h[0];
+}
+
+struct tide__handle *tide__handle_alloc(struct tide_loop *loop)
+{
+	struct tide__handle *h = loop->free_h;
+
+	if (TIDE__LIKELY(h != NULL))
+		loop->free_h = h->next;
+	else if (!(h = handle_grow(loop)))
+		return NULL;
+	h->flags = 0;
+	return h;
+}
+
+void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h)
+{
+	/* A new generation makes every public copy of this handle stale. */
+	h->gen++;
+	h->flags = 0;
+	if (h->fut) {
+		struct tide_future *f = h->fut;
+		h->fut = NULL;
+		tide_future_unref(f);
+	}
+	h->next = loop->free_h;
+	loop->free_h = h;
+}
+
+void tide__ready_push(struct tide_loop *loop, struct tide__handle *h)
+{
+	h->flags |= TIDE__H_READY;
+	tide__hq_push(&loop->ready, h);
+	loop->ready_len++;
+}
+
+static void handle_out(struct tide__handle *h, struct tide_handle *out)
+{
+	if (out) {
+		out->slot = h;
+		out->gen = h->gen;
+	}
+}
+
+/* ------------------------------------------------------------- timers -- */
+
+static int heap_reserve(struct tide_loop *loop)
+{
+	if (TIDE__UNLIKELY(loop->heap_len == loop->heap_cap)) {
+		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		struct tide__handle **n = tide__realloc(loop->heap, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		loop->heap = n;
+		loop->heap_cap = cap;
+	}
+	return 0;
+}
+
+static void timer_arm(struct tide_loop *loop, struct tide__handle *h, uint64_t when)
+{
+	h->when = when;
+	h->seq = loop->timer_seq++;
+	h->flags |= TIDE__H_TIMER;
+	heap_up(loop->heap, loop->heap_len++, h);
+}
+
+struct tide__handle *tide__call_at_ns(struct tide_loop *loop, uint64_t when, void (*fn)(void *), void *arg)
+{
+	struct tide__handle *h;
+
+	if (heap_reserve(loop) < 0 || !(h = tide__handle_alloc(loop)))
+		return NULL;
+	h->fn.call = fn;
+	h->arg = arg;
+	h->flags = TIDE__H_INTERNAL;
+	timer_arm(loop, h, when);
+	return h;
+}
+
+void tide__timer_cancel(struct tide_loop *loop, struct tide__handle *h)
+{
+	if (h->flags & TIDE__H_TIMER) {
+		heap_remove_at(loop->heap, &loop->heap_len, h->heap_idx);
+		tide__handle_recycle(loop, h);
+	} else if (h->flags & TIDE__H_READY) {
+		h->flags |= TIDE__H_CANCELLED;
+	}
+}
+
+/* Seconds (double) to a nanosecond delay; rejects what cannot be a time. */
+static int seconds_to_ns(double s, uint64_t *ns)
+{
+	if (!isfinite(s))
+		return -EINVAL;
+	if (s <= 0) {
+		*ns = 0;
+		return 0;
+	}
+	if (s > 1e10) /* about 317 years: beyond this the ns clock would overflow */
+		return -EINVAL;
+	/* Round up so that a timer never fires before the time asked for. */
+	*ns = (uint64_t)ceil(s * 1e9);
+	return 0;
+}
+
+static int schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool timer, uint64_t when,
+		    struct tide_handle *out)
+{
+	struct tide__handle *h;
+
+	if (TIDE__UNLIKELY(!loop || !cb))
+		return -EINVAL;
+	if (TIDE__UNLIKELY(loop->closed))
+		return TIDE_ECLOSED;
+	if (timer && heap_reserve(loop) < 0)
+		return -ENOMEM;
+	if (TIDE__UNLIKELY(!(h = tide__handle_alloc(loop))))
+		return -ENOMEM;
+	h->fn.call = cb;
+	h->arg = arg;
+	if (timer)
+		timer_arm(loop, h, when);
+	else
+		tide__ready_push(loop, h);
+	handle_out(h, out);
+	return 0;
+}
+
+TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *arg, struct tide_handle *out)
+{
+	return schedule(loop, cb, arg, false, 0, out);
+}
+
+TIDE_EXTERN int tide_call_later(struct tide_loop *loop, double delay, tide_call_cb cb, void *arg,
+				struct tide_handle *out)
+{
+	uint64_t ns;
+	int err = seconds_to_ns(delay, &ns);
+
+	if (err)
+		return err;
+	/* A fresh clock, not the cached one: a slow callback must not make a
+	 * later timer fire before `delay` has passed since this call. */
+	return schedule(loop, cb, arg, true, tide__clock_ns() + ns, out);
+}
+
+TIDE_EXTERN int tide_call_at(struct tide_loop *loop, double when, tide_call_cb cb, void *arg,
+			     struct tide_handle *out)
+{
+	uint64_t ns;
+	int err = seconds_to_ns(when, &ns);
+
+	if (err)
+		return err;
+	return schedule(loop, cb, arg, true, ns, out);
+}
+
+TIDE_EXTERN int tide_handle_cancel(struct tide_handle *ph)
+{
+	struct tide__handle *h;
+
+	if (!ph || !ph->slot)
+		return 0;
+	h = ph->slot;
+	if (h->gen != ph->gen || (h->flags & TIDE__H_CANCELLED) ||
+	    !(h->flags & (TIDE__H_TIMER | TIDE__H_READY)))
+		return 0;
+	tide__timer_cancel(h->loop, h);
+	return 1;
+}
+
+TIDE_EXTERN double tide_handle_when(const struct tide_handle *ph)
+{
+	const struct tide__handle *h = ph ? ph->slot : NULL;
+
+	if (!h || h->gen != ph->gen || !(h->flags & TIDE__H_TIMER))
+		return -1;
+	return (double)h->when / 1e9;
+}
+
+/* -------------------------------------------------------------- errors -- */
+
+TIDE_EXTERN void tide_loop_default_exception_handler(struct tide_loop *loop, const struct tide_error_context *ctx)
+{
+	fprintf(stderr, "tide: %s", ctx && ctx->message ? ctx->message : "unhandled error");
+	if (ctx && ctx->error)
+		fprintf(stderr, ": %s (%d)", tide_strerror(ctx->error), ctx->error);
+	if (ctx && ctx->future)
+		fprintf(stderr, " [future %p]", (void *)ctx->future);
+	fputc('\n', stderr);
+}
+
+TIDE_EXTERN void tide_loop_set_exception_handler(struct tide_loop *loop, tide_exception_cb handler, void *arg)
+{
+	loop->exc_handler = handler;
+	loop->exc_arg = arg;
+}
+
+TIDE_EXTERN void tide_loop_call_exception_handler(struct tide_loop *loop, const struct tide_error_context *ctx)
+{
+	if (loop->exc_handler)
+		loop->exc_handler(loop, ctx, loop->exc_arg);
+	else
+		tide_loop_default_exception_handler(loop, ctx);
+}
+
+void tide__report(struct tide_loop *loop, const char *msg, int err, struct tide_future *fut, void *cb)
+{
+	struct tide_error_context ctx = {
+		.size = sizeof(ctx), .message = msg, .error = err, .future = fut, .callback = cb,
+	};
+	tide_loop_call_exception_handler(loop, &ctx);
+}
+
+/* Debug mode: name a slow callback the way asyncio's repr of a Handle does. */
+static __attribute__((noinline)) void report_slow(struct tide_loop *loop, void *fn, uint64_t ns)
+{
+	char msg[256];
+	Dl_info info;
+	const char *name = NULL;
+
+	if (dladdr(fn, &info) && info.dli_sname && info.dli_saddr == fn)
+		name = info.dli_sname;
+	snprintf(msg, sizeof(msg), "Executing <callback %p%s%s> took %.3f seconds", fn,
+		 name ? " " : "", name ? name : "", (double)ns / 1e9);
+	tide__report(loop, msg, 0, NULL, fn);
+}
+
+/* --------------------------------------------------------- iteration -- */
+
+static void run_handle(struct tide_loop *loop, struct tide__handle *h)
+{
+	if (h->flags & TIDE__H_FUTURE_CB)
+		h->fn.fut(h->fut, h->arg);
+	else
+		h->fn.call(h->arg);
+}
+
+/* Runs the snapshot of ready callbacks; returns how many ran. */
+static unsigned run_ready(struct tide_loop *loop)
+{
+	struct tide__handle *h = loop->ready.head, *next;
+	unsigned n = 0;
+
+	/* asyncio's snapshot rule: what these callbacks schedule waits for
+	 * the next iteration, so detach the whole queue first. */
+	tide__hq_init(&loop->ready);
+	loop->ready_len = 0;
+	for (; h; h = next) {
+		next = h->next;
+		if (TIDE__LIKELY(!(h->flags & TIDE__H_CANCELLED))) {
+			/* Not READY any more: a cancel from inside the callback is a no-op. */
+			h->flags &= ~TIDE__H_READY;
+			if (TIDE__UNLIKELY(loop->debug)) {
+				uint64_t t0 = tide__clock_ns(), dt;
+				run_handle(loop, h);
+				dt = tide__clock_ns() - t0;
+				if (dt >= loop->slow_ns)
+					report_slow(loop, (void *)h->fn.call, dt);
+			} else {
+				run_handle(loop, h);
+			}
+			n++;
+		}
+		tide__handle_recycle(loop, h);
+	}
+	loop->stats.callbacks += n;
+	return n;
+}
+
+/* Moves every timer whose deadline has passed to the ready queue, in (when, seq) order. */
+static void expire_timers(struct tide_loop *loop)
+{
+	uint64_t now = loop->now;
+
+	while (loop->heap_len && loop->heap[0]->when <= now) {
+		struct tide__handle *h = loop->heap[0];
+		heap_remove_at(loop->heap, &loop->heap_len, 0);
+		h->flags &= ~TIDE__H_TIMER;
+		tide__ready_push(loop, h);
+		loop->stats.timers_fired++;
+	}
+}
+
+/* The wait for this iteration: 0 when work is ready, else until the nearest timer. */
+static uint64_t compute_wait(struct tide_loop *loop, uint64_t max_ns)
+{
+	uint64_t w = max_ns;
+
+	if (loop->ready.head || loop->stopping || atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed))
+		return 0;
+	if (loop->heap_len) {
+		uint64_t when = loop->heap[0]->when;
+		uint64_t d = when > loop->now ? when - loop->now : 0;
+		if (d < w)
+			w = d;
+	}
+	return w;
+}
+
+static int iterate(struct tide_loop *loop, uint64_t max_ns)
+{
+	unsigned n;
+	uint64_t wait;
+	int err;
+
+	/* 1. Cached time: every timer computation in this iteration uses it. */
+	loop->now = tide__clock_ns();
+	/* 2. What other threads queued joins the ready queue before we decide to sleep. */
+	tide__ts_drain(loop);
+	/* 3. Sleep only if nothing is ready, and never past the nearest timer. */
+	wait = compute_wait(loop, max_ns);
+	/* 4. Reap completions: they complete futures, whose callbacks queue up. */
+	err = loop->backend->wait(loop, wait);
+	if (err < 0 && err != -EINTR && err != -ETIME)
+		return err;
+	tide__ts_drain(loop);
+	/* 5. Expired timers, read against a fresh clock so none fires early. */
+	loop->now = tide__clock_ns();
+	expire_timers(loop);
+	/* 6. Only the callbacks ready now; what they schedule runs next time. */
+	n = run_ready(loop);
+	loop->stats.iterations++;
+	return (int)n;
+}
+
+TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
+{
+	uint64_t max_ns = UINT64_MAX;
+	int n;
+
+	if (!loop)
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	if (loop->running)
+		return TIDE_ERUNNING;
+	if (timeout >= 0 && seconds_to_ns(timeout, &max_ns) < 0)
+		return -EINVAL;
+	loop->running = true;
+	n = iterate(loop, max_ns);
+	loop->running = false;
+	return n;
+}
+
+TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
+{
+	int err = 0;
+
+	if (!loop)
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	if (loop->running)
+		return TIDE_ERUNNING;
+	loop->running = true;
+	for (;;) {
+		int n = iterate(loop, UINT64_MAX);
+		if (n < 0) {
+			err = n;
+			break;
+		}
+		/* asyncio: stop() lets the iteration that saw it finish. */
+		if (loop->stopping)
+			break;
+	}
+	loop->stopping = false;
+	loop->running = false;
+	return err;
+}
+
+TIDE_EXTERN void tide_loop_stop(struct tide_loop *loop)
+{
+	if (loop)
+		loop->stopping = true;
+}
+
+static void stop_on_done(struct tide_future *fut, void *arg)
+{
+	tide_loop_stop(arg);
+}
+
+TIDE_EXTERN int tide_loop_run_until_complete(struct tide_loop *loop, struct tide_future *fut)
+{
+	int err;
+
+	if (!loop || !fut || tide_future_loop(fut) != loop)
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	if (loop->running)
+		return TIDE_ERUNNING;
+	if (!tide_future_done(fut)) {
+		err = tide_future_add_done_callback(fut, stop_on_done, loop);
+		if (err < 0)
+			return err;
+		tide_future_ref(fut);
+		err = tide_loop_run(loop);
+		tide_future_remove_done_callback(fut, stop_on_done, loop);
+		tide_future_unref(fut);
+		if (err < 0)
+			return err;
+		if (!tide_future_done(fut))
+			return TIDE_ESTOPPED;
+	}
+	return tide_future_error(fut);
+}
+
+TIDE_EXTERN int tide_loop_is_running(const struct tide_loop *loop)
+{
+	return loop && loop->running;
+}
+
+TIDE_EXTERN int tide_loop_is_closed(const struct tide_loop *loop)
+{
+	return loop && loop->closed;
+}
+
+TIDE_EXTERN double tide_loop_time(const struct tide_loop *loop)
+{
+	return (double)tide__clock_ns() / 1e9;
+}
+
+TIDE_EXTERN uint64_t tide_loop_now_ns(const struct tide_loop *loop)
+{
+	return tide__clock_ns();
+}
+
+TIDE_EXTERN const char *tide_loop_backend(const struct tide_loop *loop)
+{
+	return loop->backend->name;
+}
+
+TIDE_EXTERN const char *tide_loop_backend_reason(const struct tide_loop *loop)
+{
+	return loop->reason;
+}
+
+TIDE_EXTERN int tide_loop_get_debug(const struct tide_loop *loop)
+{
+	return loop->debug;
+}
+
+TIDE_EXTERN void tide_loop_set_debug(struct tide_loop *loop, int enabled)
+{
+	loop->debug = enabled != 0;
+}
+
+TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats)
+{
+	size_t n;
+
+	if (!loop || !stats || stats->size < sizeof(size_t))
+		return -EINVAL;
+	n = stats->size < sizeof(*stats) ? stats->size : sizeof(*stats);
+	memcpy((char *)stats + sizeof(size_t), (const char *)&loop->stats + sizeof(size_t), n - sizeof(size_t));
+	return 0;
+}
+
+TIDE_EXTERN int tide_loop_op_native(const struct tide_loop *loop, enum tide_op_kind kind)
+{
+	if (!loop || (unsigned)kind >= TIDE_OP_KIND_MAX)
+		return 0;
+	return loop->backend->native(loop, kind);
+}
+
+/* ------------------------------------------------------- new and free -- */
+
+/* "read,write" or "all-optional" into a bit per op kind. */
+static int parse_disabled_ops(const char *s, uint64_t *mask)
+{
+	static const char *const names[] = {
+		[TIDE_OP_READ] = "read", [TIDE_OP_WRITE] = "write", [TIDE_OP_POLL] = "poll",
+		[TIDE_OP_TIMEOUT] = "timeout", [TIDE_OP_CANCEL] = "cancel",
+	};
+	while (s && *s) {
+		size_t len = strcspn(s, ", ");
+		bool found = false;
+		unsigned i;
+
+		if (len == 12 && !strncmp(s, "all-optional", len)) {
+			/* Poll is the readiness path itself and cannot be masked. */
+			*mask |= ~(1ull << TIDE_OP_POLL);
+			found = true;
+		}
+		for (i = 0; !found && i < sizeof(names) / sizeof(names[0]); i++)
+			if (names[i] && strlen(names[i]) == len && !strncmp(s, names[i], len)) {
+				*mask |= 1ull << i;
+				found = true;
+			}
+		if (!found && len)
+			return -EINVAL;
+		s += len;
+		s += strspn(s, ", ");
+	}
+	*mask &= ~(1ull << TIDE_OP_POLL);
+	return 0;
+}
+
+static void drop_handles(struct tide_loop *loop)
+{
+	struct tide__handle *h = loop->ready.head, *next;
+	uint32_t i, keep;
+
+	tide__hq_init(&loop->ready);
+	loop->ready_len = 0;
+	for (; h; h = next) {
+		next = h->next;
+		if (h->flags & TIDE__H_INTERNAL)
+			tide__ready_push(loop, h);
+		else
+			tide__handle_recycle(loop, h);
+	}
+	/* Keep the loop's own timers (loop-path timeout ops); drop the user's,
+	 * then rebuild the heap from what is left by successive insertion. */
+	for (i = 0, keep = 0; i < loop->heap_len; i++) {
+		struct tide__handle *t = loop->heap[i];
+		if (t->flags & TIDE__H_INTERNAL)
+			loop->heap[keep++] = t;
+		else
+			tide__handle_recycle(loop, t);
+	}
+	loop->heap_len = keep;
+	for (i = 0; i < keep; i++)
+		heap_up(loop->heap, i, loop->heap[i]);
+}
+
+TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (loop->running)
+		return TIDE_ERUNNING;
+	if (loop->closed)
+		return 0;
+	/* Run what other threads already queued? asyncio drops it; so do we,
+	 * but the nodes themselves go back to their owners in tide__ts_fini. */
+	drop_handles(loop);
+	loop->closed = true;
+	return 0;
+}
+
+static const char *getenv_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+#define OPT(opts, field, dflt)                                                             \
+	((opts) && (opts)->size >= offsetof(struct tide_loop_opts, field) + sizeof((opts)->field) \
+		 ? (opts)->field                                                           \
+		 : (dflt))
+
+static int backend_start(struct tide_loop *loop, const struct tide_loop_opts *opts)
+{
+	const char *want = OPT(opts, backend, NULL);
+	int err;
+
+	if (!want)
+		want = getenv_nonempty("TIDE_BACKEND");
+	if (want && !strcmp(want, "epoll")) {
+		loop->backend = &tide__backend_epoll;
+		snprintf(loop->reason, sizeof(loop->reason), "epoll requested");
+		return loop->backend->init(loop, opts);
+	}
+	if (want && strcmp(want, "io_uring"))
+		return -EINVAL;
+	loop->backend = &tide__backend_uring;
+	err = loop->backend->init(loop, opts);
+	if (err == 0 || want)
+		return err; /* a forced io_uring that cannot start is the caller's error */
+	/* io_uring is unavailable: the uring backend wrote why into reason. */
+	loop->backend = &tide__backend_epoll;
+	return loop->backend->init(loop, opts);
+}
+
+TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+{
+	struct tide_loop *loop;
+	const char *env;
+	double slow;
+	int debug, err;
+
+	if (!out || (opts && opts->size < sizeof(size_t)))
+		return -EINVAL;
+	*out = NULL;
+	atomic_store(&tide__allocator_locked, true);
+	loop = tide__calloc(1, sizeof(*loop));
+	if (!loop)
+		return -ENOMEM;
+	tide__hq_init(&loop->ready);
+	loop->stats.size = sizeof(loop->stats);
+	loop->wake_fd = -1;
+
+	err = parse_disabled_ops(getenv_nonempty("TIDE_DISABLE_OPS"), &loop->disabled_ops);
+	if (!err)
+		err = parse_disabled_ops(OPT(opts, disable_ops, NULL), &loop->disabled_ops);
+	loop->ring_entries = OPT(opts, ring_entries, 0u);
+	if (!loop->ring_entries)
+		loop->ring_entries = 256;
+	loop->executor_threads = OPT(opts, executor_threads, 0u);
+	debug = OPT(opts, debug, -1);
+	if (debug < 0)
+		debug = (env = getenv_nonempty("TIDE_DEBUG")) && strcmp(env, "0");
+	loop->debug = debug;
+	slow = OPT(opts, slow_callback_duration, 0.0);
+	if (!err && (!isfinite(slow) || slow < 0))
+		err = -EINVAL;
+	loop->slow_ns = slow > 0 ? (uint64_t)(slow * 1e9) : 100000000u;
+	if (err) {
+		tide__free(loop);
+		return err;
+	}
+	err = tide__ts_init(loop);
+	if (err) {
+		tide__free(loop);
+		return err;
+	}
+	err = backend_start(loop, opts);
+	if (err) {
+		tide__ts_fini(loop);
+		tide__free(loop);
+		return err;
+	}
+	err = tide__ts_arm(loop);
+	if (err) {
+		loop->backend->fini(loop);
+		tide__ts_fini(loop);
+		tide__free(loop);
+		return err;
+	}
+	loop->now = tide__clock_ns();
+	*out = loop;
+	return 0;
+}
+
+TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
+{
+	struct tide__chunk *c;
+	struct tide__op *op;
+	struct tide_future *f;
+
+	if (!loop)
+		return -EINVAL;
+	if (loop->running || loop->live_futures || loop->live_ops || loop->live_jobs)
+		return -EBUSY;
+	tide_loop_close(loop);
+	if (loop->default_ex) {
+		if (loop->default_ex_owned)
+			tide_executor_free(loop->default_ex);
+		loop->default_ex = NULL;
+	}
+	/* Reap the loop's own read on the wake-up eventfd before any memory goes. */
+	tide__ts_disarm(loop);
+	loop->backend->fini(loop);
+	tide__ts_fini(loop);
+	while ((op = loop->free_ops)) {
+		loop->free_ops = op->next;
+		tide__free(op);
+	}
+	while ((f = loop->free_futs)) {
+		loop->free_futs = f->next_free;
+		tide__free(f);
+	}
+	while ((c = loop->chunks)) {
+		loop->chunks = c->next;
+		tide__free(c);
+	}
+	tide__free(loop->heap);
+	tide__free(loop);
+	return 0;
+}

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * op.c: the op families' meaning, shared by both backends: allocation,
+ * routing (io_uring SQE, readiness then perform, executor, or the loop's
+ * timer heap), the non-blocking perform step, and the public tide_op_*
+ * calls that complete futures.
+ *
+ * The hard part is that an op completes exactly once, whatever path it took
+ * and however a cancel raced it, and that its memory stays with it until
+ * then (DESIGN.md, ownership rule 2).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* The kernel caps one read or write at this many bytes (MAX_RW_COUNT). */
+#define TIDE_MAX_RW ((size_t)INT_MAX & ~(size_t)4095)
+
+int tide__op_new(struct tide_loop *loop, int kind, struct tide__op **out)
+{
+	struct tide__op *op = loop->free_ops;
+
+	if (op)
+		loop->free_ops = op->next;
+	else if (!(op = tide__malloc(sizeof(*op))))
+		return -ENOMEM;
+	memset(op, 0, sizeof(*op));
+	op->loop = loop;
+	op->kind = (uint8_t)kind;
+	op->fd = -1;
+	op->off = -1;
+	*out = op;
+	return 0;
+}
+
+void tide__op_release(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+
+	tide__bug_on(op->flags & TIDE__OP_INFLIGHT, "op released while the kernel may still use it");
+	op->next = loop->free_ops;
+	loop->free_ops = op;
+}
+
+/* ------------------------------------------------------------ perform -- */
+
+static ssize_t rw_nowait(struct tide__op *op)
+{
+	struct iovec iov = { .iov_base = op->buf, .iov_len = op->len };
+	ssize_t r;
+
+	for (;;) {
+		/* RWF_NOWAIT keeps a caller's blocking pipe from blocking the loop. */
+		if (op->kind == TIDE_OP_READ)
+			r = preadv2(op->fd, &iov, 1, op->off, RWF_NOWAIT);
+		else
+			r = pwritev2(op->fd, &iov, 1, op->off, RWF_NOWAIT);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EOPNOTSUPP)
+			return -errno;
+		/* A file without RWF_NOWAIT support: it said it was ready. */
+		if (op->kind == TIDE_OP_READ)
+			r = op->off < 0 ? read(op->fd, op->buf, op->len) : pread(op->fd, op->buf, op->len, op->off);
+		else
+			r = op->off < 0 ? write(op->fd, op->buf, op->len) : pwrite(op->fd, op->buf, op->len, op->off);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int tide__op_perform(struct tide__op *op)
+{
+	ssize_t r;
+
+	switch (op->kind) {
+	case TIDE_OP_READ:
+	case TIDE_OP_WRITE:
+		r = rw_nowait(op);
+		if (r == -EWOULDBLOCK)
+			return -EAGAIN;
+		return (int)r;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The executor path: the blocking syscall, on a worker thread. */
+int64_t tide__op_blocking(void *arg)
+{
+	struct tide__op *op = arg;
+	ssize_t r;
+
+	do {
+		if (op->kind == TIDE_OP_READ)
+			r = op->off < 0 ? read(op->fd, op->buf, op->len) : pread(op->fd, op->buf, op->len, op->off);
+		else
+			r = op->off < 0 ? write(op->fd, op->buf, op->len) : pwrite(op->fd, op->buf, op->len, op->off);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* ------------------------------------------------------------ routing -- */
+
+static void loop_timeout_fired(void *arg)
+{
+	struct tide__op *op = arg;
+
+	op->timer = NULL;
+	tide__op_complete(op, 0);
+}
+
+/* Regular files and block devices never report readiness: epoll refuses them. */
+static bool fd_is_file(int fd, int *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		*err = -errno;
+		return false;
+	}
+	return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+}
+
+int tide__op_submit(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+	bool native = loop->backend->native(loop, op->kind);
+	int err = 0;
+
+	switch (op->kind) {
+	case TIDE_OP_TIMEOUT:
+		op->path = native ? TIDE_PATH_URING : TIDE_PATH_LOOP;
+		break;
+	case TIDE_OP_POLL:
+		op->path = native ? TIDE_PATH_URING : TIDE_PATH_READINESS;
+		break;
+	case TIDE_OP_READ:
+	case TIDE_OP_WRITE:
+		if (native)
+			op->path = TIDE_PATH_URING;
+		else if (fd_is_file(op->fd, &err))
+			op->path = TIDE_PATH_EXECUTOR;
+		else
+			op->path = TIDE_PATH_READINESS;
+		break;
+	default:
+		return -EINVAL;
+	}
+	loop->stats.ops_submitted[op->kind][op->path]++;
+	op->flags |= TIDE__OP_INFLIGHT;
+	loop->ops_inflight++;
+	if (err) {
+		/* fstat failed (a closed fd): the op fails like the syscall would. */
+		tide__op_complete(op, err);
+		return 0;
+	}
+	switch (op->path) {
+	case TIDE_PATH_LOOP: {
+		uint64_t ns = (uint64_t)op->ts.tv_sec * 1000000000u + (uint64_t)op->ts.tv_nsec;
+		op->timer = tide__call_at_ns(loop, tide__clock_ns() + ns, loop_timeout_fired, op);
+		if (!op->timer)
+			tide__op_complete(op, -ENOMEM);
+		return 0;
+	}
+	case TIDE_PATH_EXECUTOR:
+		err = tide__op_submit_executor(op);
+		break;
+	default:
+		err = loop->backend->submit(loop, op);
+		break;
+	}
+	/* Past routing an op always completes: a failure to start is its result. */
+	if (err)
+		tide__op_complete(op, err);
+	return 0;
+}
+
+void tide__op_complete(struct tide__op *op, int res)
+{
+	struct tide_loop *loop = op->loop;
+
+	tide__bug_on(!(op->flags & TIDE__OP_INFLIGHT), "op completed twice");
+	op->flags &= ~(TIDE__OP_INFLIGHT | TIDE__OP_CANCELLING);
+	loop->ops_inflight--;
+	/* One currency: the kernel's -ETIME is -ETIMEDOUT everywhere. */
+	if (res == -ETIME)
+		res = -ETIMEDOUT;
+	op->res = res;
+	loop->stats.ops_completed[op->kind][op->path]++;
+	op->done(op);
+}
+
+void tide__op_cancel(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+
+	if (!(op->flags & TIDE__OP_INFLIGHT) || (op->flags & TIDE__OP_CANCELLING))
+		return;
+	op->flags |= TIDE__OP_CANCELLING;
+	switch (op->path) {
+	case TIDE_PATH_LOOP:
+		if (op->timer) {
+			tide__timer_cancel(loop, op->timer);
+			op->timer = NULL;
+			tide__op_complete(op, -ECANCELED);
+		}
+		break;
+	case TIDE_PATH_EXECUTOR:
+		/* A job that started cannot be stopped: its result will come. */
+		if (tide__op_cancel_executor(op))
+			tide__op_complete(op, -ECANCELED);
+		else
+			op->flags &= ~TIDE__OP_CANCELLING;
+		break;
+	default:
+		loop->backend->cancel(loop, op);
+		break;
+	}
+}
+
+/* ------------------------------------------------------ public futures -- */
+
+static void op_future_done(struct tide__op *op)
+{
+	struct tide_future *f = op->fut;
+	int res = op->res;
+
+	op->fut = NULL;
+	/* A timeout op's expiry is its success. */
+	if (op->kind == TIDE_OP_TIMEOUT && res == -ETIMEDOUT)
+		res = 0;
+	op->loop->live_ops--;
+	tide__op_release(op);
+	f->cancel_hook = NULL;
+	tide__future_complete_res(f, res);
+	tide_future_unref(f);
+}
+
+static int op_cancel_hook(struct tide_future *f, void *arg)
+{
+	struct tide__op *op = arg;
+
+	tide__op_cancel(op);
+	/* Cancelling a started executor job is refused; everything else is requested. */
+	return (op->flags & TIDE__OP_CANCELLING) || tide_future_done(f);
+}
+
+static int op_start(struct tide_loop *loop, int kind, struct tide__op **opp, struct tide_future **out)
+{
+	struct tide_future *f;
+	struct tide__op *op;
+	int err;
+
+	if (!loop || !out)
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	err = tide_future_new(loop, &f);
+	if (err)
+		return err;
+	err = tide__op_new(loop, kind, &op);
+	if (err) {
+		tide_future_unref(f);
+		return err;
+	}
+	op->fut = tide_future_ref(f);
+	op->done = op_future_done;
+	f->cancel_hook = op_cancel_hook;
+	f->cancel_arg = op;
+	loop->live_ops++;
+	*opp = op;
+	*out = f;
+	return 0;
+}
+
+static int op_go(struct tide__op *op, struct tide_future **out)
+{
+	struct tide_future *f = *out;
+	int err = tide__op_submit(op);
+
+	if (err) {
+		/* Never reached the kernel: undo as if it never existed. */
+		op->flags &= ~TIDE__OP_INFLIGHT;
+		op->loop->live_ops--;
+		f->cancel_hook = NULL;
+		tide__op_release(op);
+		tide_future_unref(f);
+		tide_future_unref(f);
+		*out = NULL;
+	}
+	return err;
+}
+
+static int op_rw(struct tide_loop *loop, int kind, int fd, void *buf, size_t n, int64_t off,
+		 struct tide_future **out)
+{
+	struct tide__op *op;
+	int err;
+
+	if (fd < 0)
+		return -EBADF;
+	if ((!buf && n) || off < -1)
+		return -EINVAL;
+	err = op_start(loop, kind, &op, out);
+	if (err)
+		return err;
+	op->fd = fd;
+	op->buf = buf;
+	op->len = n > TIDE_MAX_RW ? TIDE_MAX_RW : n;
+	op->off = off;
+	return op_go(op, out);
+}
+
+TIDE_EXTERN int tide_op_read(struct tide_loop *loop, int fd, void *buf, size_t n, int64_t off,
+			     struct tide_future **out)
+{
+	return op_rw(loop, TIDE_OP_READ, fd, buf, n, off, out);
+}
+
+TIDE_EXTERN int tide_op_write(struct tide_loop *loop, int fd, const void *buf, size_t n, int64_t off,
+			      struct tide_future **out)
+{
+	return op_rw(loop, TIDE_OP_WRITE, fd, (void *)buf, n, off, out);
+}
+
+TIDE_EXTERN int tide_op_poll(struct tide_loop *loop, int fd, unsigned events, struct tide_future **out)
+{
+	struct tide__op *op;
+	int err;
+
+	if (fd < 0)
+		return -EBADF;
+	if (!events || (events & ~(unsigned)(POLLIN | POLLOUT | POLLPRI | POLLRDHUP | POLLERR | POLLHUP)))
+		return -EINVAL;
+	err = op_start(loop, TIDE_OP_POLL, &op, out);
+	if (err)
+		return err;
+	op->fd = fd;
+	op->events = events;
+	return op_go(op, out);
+}
+
+TIDE_EXTERN int tide_op_timeout(struct tide_loop *loop, double seconds, struct tide_future **out)
+{
+	struct tide__op *op;
+	uint64_t ns;
+	int err;
+
+	if (!isfinite(seconds) || seconds < 0 || seconds > 1e10)
+		return -EINVAL;
+	ns = (uint64_t)ceil(seconds * 1e9);
+	err = op_start(loop, TIDE_OP_TIMEOUT, &op, out);
+	if (err)
+		return err;
+	op->ts.tv_sec = (long long)(ns / 1000000000u);
+	op->ts.tv_nsec = (long long)(ns % 1000000000u);
+	return op_go(op, out);
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * threadsafe.c: the one door into a loop from other threads, used by
+ * tide_call_soon_threadsafe and by executor completions.
+ *
+ * The hard part is the wake-up without a lost wake and without a syscall per
+ * call. A producer pushes under ts_lock, then writes the eventfd only if it
+ * flips ts_wake_pending from false to true. The loop clears ts_wake_pending
+ * when it consumes the eventfd and only then drains the queue, so an item
+ * pushed after the drain always finds the flag clear and writes. An item
+ * pushed while the flag is set is covered by the eventfd count still
+ * pending, which the loop consumes before it can sleep again.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int tide__ts_init(struct tide_loop *loop)
+{
+	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->wake_fd < 0)
+		return -errno;
+	pthread_mutex_init(&loop->ts_lock, NULL);
+	loop->ts_head = NULL;
+	loop->ts_tailp = &loop->ts_head;
+	return 0;
+}
+
+void tide__ts_fini(struct tide_loop *loop)
+{
+	struct tide__tsnode *n;
+
+	/* Nodes still queued are call_soon_threadsafe calls dropped by close
+	 * (executor jobs keep the loop busy until delivered). */
+	while ((n = loop->ts_head)) {
+		loop->ts_head = n->next;
+		tide__free(n);
+	}
+	while ((n = loop->ts_free)) {
+		loop->ts_free = n->next;
+		tide__free(n);
+	}
+	pthread_mutex_destroy(&loop->ts_lock);
+	if (loop->wake_fd >= 0)
+		close(loop->wake_fd);
+	loop->wake_fd = -1;
+}
+
+/* Wakes the loop unless a wake is already pending (see the top of the file). */
+static void ts_wake(struct tide_loop *loop)
+{
+	if (!atomic_exchange(&loop->ts_wake_pending, true)) {
+		uint64_t one = 1;
+		ssize_t r;
+		do
+			r = write(loop->wake_fd, &one, sizeof(one));
+		while (r < 0 && errno == EINTR);
+		/* EAGAIN means the counter is saturated: the loop is woken anyway. */
+	}
+}
+
+static void ts_append_locked(struct tide_loop *loop, struct tide__tsnode *n)
+{
+	n->next = NULL;
+	*loop->ts_tailp = n;
+	loop->ts_tailp = &n->next;
+	atomic_store_explicit(&loop->ts_nonempty, true, memory_order_relaxed);
+}
+
+void tide__ts_push(struct tide_loop *loop, struct tide__tsnode *n)
+{
+	pthread_mutex_lock(&loop->ts_lock);
+	ts_append_locked(loop, n);
+	pthread_mutex_unlock(&loop->ts_lock);
+	ts_wake(loop);
+}
+
+void tide__ts_woken(struct tide_loop *loop)
+{
+	atomic_store(&loop->ts_wake_pending, false);
+}
+
+/* The wake-up read completed: consume it and read again, unless the loop is going away. */
+static void wake_done(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+
+	if (loop->tearing_down)
+		return;
+	tide__ts_woken(loop);
+	op->flags = TIDE__OP_INTERNAL;
+	tide__op_submit(op);
+}
+
+int tide__ts_arm(struct tide_loop *loop)
+{
+	struct tide__op *op;
+	int err = tide__op_new(loop, TIDE_OP_READ, &op);
+
+	if (err)
+		return err;
+	op->flags = TIDE__OP_INTERNAL;
+	op->fd = loop->wake_fd;
+	op->buf = &loop->wake_buf;
+	op->len = sizeof(loop->wake_buf);
+	op->off = -1;
+	op->done = wake_done;
+	loop->wake_op = op;
+	return tide__op_submit(op);
+}
+
+void tide__ts_disarm(struct tide_loop *loop)
+{
+	struct tide__op *op = loop->wake_op;
+	int laps;
+
+	if (!op)
+		return;
+	loop->tearing_down = true;
+	/* The kernel may still write wake_buf: cancel and wait for the final
+	 * completion before the memory goes (DESIGN.md, ownership rule 2). */
+	tide__op_cancel(op);
+	for (laps = 0; (op->flags & TIDE__OP_INFLIGHT) && laps < 1000; laps++)
+		loop->backend->wait(loop, 1000000);
+	if (!(op->flags & TIDE__OP_INFLIGHT))
+		tide__op_release(op);
+	loop->wake_op = NULL;
+}
+
+/* A call_soon_threadsafe node becomes an ordinary ready handle. */
+static void run_call(struct tide__tsnode *n)
+{
+	/* Never reached: calls are handled inline in tide__ts_drain. */
+	(void)n;
+}
+
+unsigned tide__ts_drain(struct tide_loop *loop)
+{
+	struct tide__tsnode *n, *next, *spent = NULL, **spent_tailp = &spent;
+	unsigned count = 0;
+
+	if (TIDE__LIKELY(!atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed)))
+		return 0;
+	pthread_mutex_lock(&loop->ts_lock);
+	n = loop->ts_head;
+	loop->ts_head = NULL;
+	loop->ts_tailp = &loop->ts_head;
+	atomic_store_explicit(&loop->ts_nonempty, false, memory_order_relaxed);
+	pthread_mutex_unlock(&loop->ts_lock);
+
+	for (; n; n = next) {
+		next = n->next;
+		count++;
+		if (n->run == run_call) {
+			struct tide__handle *h = loop->closed ? NULL : tide__handle_alloc(loop);
+			if (h) {
+				h->fn.call = n->cb;
+				h->arg = n->arg;
+				tide__ready_push(loop, h);
+				loop->stats.threadsafe_calls++;
+			} else if (!loop->closed) {
+				tide__report(loop, "call_soon_threadsafe: out of memory, callback dropped",
+					     -ENOMEM, NULL, (void *)n->cb);
+			}
+			*spent_tailp = n;
+			spent_tailp = &n->next;
+		} else {
+			n->run(n);
+		}
+	}
+	if (spent) {
+		/* Give the call nodes back in one batch: producers reuse them. */
+		*spent_tailp = NULL;
+		pthread_mutex_lock(&loop->ts_lock);
+		*spent_tailp = loop->ts_free;
+		loop->ts_free = spent;
+		pthread_mutex_unlock(&loop->ts_lock);
+	}
+	return count;
+}
+
+TIDE_EXTERN int tide_call_soon_threadsafe(struct tide_loop *loop, tide_call_cb cb, void *arg)
+{
+	struct tide__tsnode *n;
+
+	if (!loop || !cb)
+		return -EINVAL;
+	if (__atomic_load_n(&loop->closed, __ATOMIC_RELAXED))
+		return TIDE_ECLOSED;
+	/* One lock round trip: take a spent node and queue it in the same hold. */
+	pthread_mutex_lock(&loop->ts_lock);
+	n = loop->ts_free;
+	if (TIDE__UNLIKELY(!n)) {
+		pthread_mutex_unlock(&loop->ts_lock);
+		if (!(n = tide__malloc(sizeof(*n))))
+			return -ENOMEM;
+		pthread_mutex_lock(&loop->ts_lock);
+	} else {
+		loop->ts_free = n->next;
+	}
+	n->run = run_call;
+	n->cb = cb;
+	n->arg = arg;
+	ts_append_locked(loop, n);
+	pthread_mutex_unlock(&loop->ts_lock);
+	ts_wake(loop);
+	return 0;
+}
