@@ -223,7 +223,7 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 {
 	struct epoll_bd *bd = bd_of(loop);
 	struct tide__op *done = NULL, **done_tailp = &done, *op, *next;
-	int n, i;
+	int n, i, err;
 
 	/* Nothing of the user's can be ready in the kernel: skip the syscall.
 	 * (Cross-thread calls are seen through ts_nonempty without one.) */
@@ -253,10 +253,18 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			*done_tailp = op;
 			done_tailp = &op->next;
 		}
-		if (!rec->head)
+		if (!rec->head) {
 			fd_forget(bd, fd, rec);
-		else if (fd_sync(bd, fd, rec) < 0)
+		} else if ((err = fd_sync(bd, fd, rec)) < 0) {
+			/* The fd went bad under its waiters: they fail, never hang. */
+			while ((op = rec->head)) {
+				waiter_del(rec, op);
+				op->res = err;
+				*done_tailp = op;
+				done_tailp = &op->next;
+			}
 			fd_forget(bd, fd, rec);
+		}
 	}
 	*done_tailp = NULL;
 	/* Complete after the scan: completions may submit on these same fds. */

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_CANCELLED };
+enum { JOB_QUEUED, JOB_RUNNING, JOB_CANCELLED };
 
 struct tide_executor {
 	pthread_mutex_t lock;      /* guards everything below */
@@ -96,16 +96,15 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&ex->lock);
 
 		job->result = job->fn(job->arg);
+		/* From here the job belongs to its loop again (which may free it
+		 * at once): only a RUNNING job's absence from the queue matters to
+		 * a cancel, so nothing of it is touched after the push. */
+		tide__ts_push(job->loop, &job->node);
 
 		pthread_mutex_lock(&ex->lock);
-		job->state = JOB_DONE;
 		ex->running--;
 		if (!ex->running && !ex->head)
 			pthread_cond_broadcast(&ex->drained);
-		pthread_mutex_unlock(&ex->lock);
-		/* After this the job belongs to its loop again. */
-		tide__ts_push(job->loop, &job->node);
-		pthread_mutex_lock(&ex->lock);
 	}
 	pthread_mutex_unlock(&ex->lock);
 	return NULL;
@@ -255,9 +254,23 @@ TIDE_EXTERN int tide_loop_shutdown_default_executor(struct tide_loop *loop)
 
 /* -------------------------------------------------------------- jobs -- */
 
+/* Jobs are made and freed on the loop thread: a per-loop free list, no lock. */
 static struct tide__job *job_new(struct tide_loop *loop)
 {
-	return tide__calloc(1, sizeof(struct tide__job));
+	struct tide__job *job = loop->free_jobs;
+
+	if (job)
+		loop->free_jobs = job->next;
+	else if (!(job = tide__malloc(sizeof(*job))))
+		return NULL;
+	memset(job, 0, sizeof(*job));
+	return job;
+}
+
+static void job_free(struct tide_loop *loop, struct tide__job *job)
+{
+	job->next = loop->free_jobs;
+	loop->free_jobs = job;
 }
 
 /* On the loop thread: the user job's result completes its future. */
@@ -270,7 +283,7 @@ static void user_job_delivered(struct tide__tsnode *n)
 	f->cancel_hook = NULL;
 	tide__future_complete_res(f, job->result);
 	tide_future_unref(f);
-	tide__free(job);
+	job_free(job->loop, job);
 }
 
 static int user_job_cancel(struct tide_future *f, void *arg)
@@ -282,7 +295,7 @@ static int user_job_cancel(struct tide_future *f, void *arg)
 	f->cancel_hook = NULL;
 	tide_future_set_error(f, -ECANCELED);
 	tide_future_unref(f);
-	tide__free(job);
+	job_free(job->loop, job);
 	return 1;
 }
 
@@ -303,7 +316,7 @@ TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executo
 		return -ENOMEM;
 	err = tide_future_new(loop, &f);
 	if (err) {
-		tide__free(job);
+		job_free(loop, job);
 		return err;
 	}
 	job->node.run = user_job_delivered;
@@ -314,7 +327,7 @@ TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executo
 	if (err) {
 		tide_future_unref(f);
 		tide_future_unref(f);
-		tide__free(job);
+		job_free(loop, job);
 		return err;
 	}
 	f->cancel_hook = user_job_cancel;
@@ -333,7 +346,7 @@ static void op_job_delivered(struct tide__tsnode *n)
 
 	job->loop->live_jobs--;
 	op->job = NULL;
-	tide__free(job);
+	job_free(job->loop, job);
 	tide__op_complete(op, (int)res);
 }
 
@@ -354,7 +367,7 @@ int tide__op_submit_executor(struct tide__op *op)
 	job->op = op;
 	err = tide__executor_submit(loop, ex, job);
 	if (err) {
-		tide__free(job);
+		job_free(loop, job);
 		return err;
 	}
 	op->job = job;
@@ -368,6 +381,6 @@ int tide__op_cancel_executor(struct tide__op *op)
 	if (!job || !tide__executor_unqueue(job))
 		return 0;
 	op->job = NULL;
-	tide__free(job);
+	job_free(op->loop, job);
 	return 1;
 }

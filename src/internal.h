@@ -52,7 +52,8 @@ enum {
 	TIDE__H_TIMER = 1u << 1,     /* in the timer heap */
 	TIDE__H_CANCELLED = 1u << 2, /* will not run; recycled when dequeued */
 	TIDE__H_FUTURE_CB = 1u << 3, /* fn is a tide_future_cb, fut is set */
-	TIDE__H_INTERNAL = 1u << 4,  /* fn is an internal void (*)(void *) (counted apart from user callbacks) */
+	TIDE__H_INTERNAL = 1u << 4,  /* the loop's own timer (a loop-path timeout op): close keeps it */
+	TIDE__H_FIRED = 1u << 5,     /* moved from the timer heap: counts in timers_fired when it runs */
 };
 
 /*
@@ -69,11 +70,22 @@ struct tide__handle {
 	uint32_t heap_idx;         /* position in the timer heap while TIMER */
 	uint32_t flags;            /* TIDE__H_* */
 	union {
-		tide_call_cb call;
-		tide_future_cb fut;
+		tide_call_cb call;  /* plain callbacks */
+		tide_future_cb fut; /* TIDE__H_FUTURE_CB */
 	} fn;
-	void *arg;
+	void *arg;               /* fn's argument */
 	struct tide_future *fut; /* done callbacks: the future passed to fn (a reference) */
+};
+
+/*
+ * One entry of the ready ring. A plain call_soon without a handle is just
+ * (fn, arg): no slot to allocate or recycle, and the ring is read
+ * sequentially. Anything that needs a handle (cancellable calls, fired
+ * timers, done callbacks) is (NULL, handle).
+ */
+struct tide__entry {
+	tide_call_cb fn; /* the callback, or NULL when arg is a struct tide__handle */
+	void *arg;
 };
 
 /* A FIFO of handles, intrusive through ->next. */
@@ -131,12 +143,16 @@ struct tide__op {
 	struct tide__handle *timer; /* loop-path timeout: its timer */
 	struct tide__op *prev_w;    /* epoll: doubly linked per-fd waiter list */
 	void *job;                  /* executor path: the job in flight */
+	struct tide__op *live_next; /* user ops: the loop's list of live ops (for free) */
+	struct tide__op *live_prev;
 };
 
 int tide__op_new(struct tide_loop *loop, int kind, struct tide__op **out);
 void tide__op_release(struct tide__op *op);
 /* Route and hand to the backend; on error the op is not submitted. */
 int tide__op_submit(struct tide__op *op);
+/* tide_loop_free: cancel and reap ops nobody but the loop references. */
+void tide__ops_settle_abandoned(struct tide_loop *loop);
 /* Request cancellation; the op still completes exactly once. */
 void tide__op_cancel(struct tide__op *op);
 /* Backends call this with the final result; it runs done() now. */
@@ -189,14 +205,17 @@ struct tide__chunk; /* handle slab chunk */
 
 struct tide_loop {
 	/* Hot state first: what every iteration and every call_soon touches. */
-	struct tide__hqueue ready;    /* callbacks for the next iteration, FIFO */
+	struct tide__entry *rq;       /* ready ring: callbacks for the next run phase, FIFO */
+	uint32_t rq_head;             /* next entry to run (free-running, masked on use) */
+	uint32_t rq_tail;             /* next free slot */
+	uint32_t rq_mask;             /* ring size - 1 (a power of two) */
+	struct tide__hqueue rq_spill; /* handles that found no room when the ring could not grow */
 	struct tide__handle *free_h;  /* recycled handles */
 	uint64_t now;                 /* cached monotonic ns, updated each iteration */
 	uint64_t timer_seq;           /* next arming number */
 	struct tide__handle **heap;   /* timer min-heap on (when, seq), 4-ary */
 	uint32_t heap_len;            /* timers armed */
 	uint32_t heap_cap;            /* slots allocated */
-	uint32_t ready_len;           /* handles in ready (cancelled included) */
 	bool running;                 /* inside run/run_once */
 	bool stopping;                /* stop() was called: finish this iteration */
 	bool closed;                  /* close() was called */
@@ -206,12 +225,14 @@ struct tide_loop {
 	/* Live counts that make tide_loop_free() return -EBUSY. */
 	uint64_t live_futures;        /* futures not yet freed */
 	uint64_t live_ops;            /* user ops not yet completed */
+	struct tide__op *live_list;   /* those ops, so free can settle abandoned ones */
 	uint64_t live_jobs;           /* executor jobs whose completion is not delivered */
 	uint64_t ops_inflight;        /* ops the backend holds (user and internal) */
 
 	/* Free lists: no malloc in the steady state. */
 	struct tide__op *free_ops;
 	struct tide_future *free_futs;
+	struct tide__job *free_jobs;  /* executor jobs (made and freed on this thread) */
 	struct tide__chunk *chunks;   /* every handle slab, freed with the loop */
 
 	/* Cross-thread door: call_soon_threadsafe and executor completions. */
@@ -247,8 +268,10 @@ struct tide_loop {
 
 /* Clock: monotonic nanoseconds. */
 uint64_t tide__clock_ns(void);
-/* Queue a handle at the tail of the ready queue. */
+/* Queue a handle at the tail of the ready queue; never fails (spills on ENOMEM). */
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h);
+/* Queue a plain callback; -ENOMEM if the ring cannot grow. */
+int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg);
 struct tide__handle *tide__handle_alloc(struct tide_loop *loop);
 void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h);
 /* Internal timers and soon-calls (not counted as user callbacks). */
@@ -291,6 +314,11 @@ struct tide_future {
 	void *cancel_arg;
 };
 
+static inline uint32_t tide__future_refs(const struct tide_future *f)
+{
+	return f->refs;
+}
+
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */
 void tide__future_complete_res(struct tide_future *fut, int64_t res);
 
@@ -308,7 +336,7 @@ struct tide__job {
 	struct tide__op *op;        /* executor-path op, or NULL */
 	struct tide_future *fut;    /* user job: the future (a reference) */
 	int64_t result;
-	int state;                  /* queued, running, done, cancelled */
+	int state;                  /* queued, running or cancelled (under the executor's lock) */
 };
 
 int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job);

@@ -68,11 +68,47 @@ void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h)
 	loop->free_h = h;
 }
 
+/* Doubles the ring, laying the live entries out from slot 0 in order. */
+static __attribute__((noinline)) int ring_grow(struct tide_loop *loop)
+{
+	uint32_t cap = loop->rq_mask + 1, n = loop->rq_tail - loop->rq_head, i;
+	struct tide__entry *r;
+
+	if (cap >= (1u << 30) || !(r = tide__malloc(2 * (size_t)cap * sizeof(*r))))
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		r[i] = loop->rq[(loop->rq_head + i) & loop->rq_mask];
+	tide__free(loop->rq);
+	loop->rq = r;
+	loop->rq_mask = 2 * cap - 1;
+	/* The run phase re-reads rq_head after each callback, so it follows. */
+	loop->rq_head = 0;
+	loop->rq_tail = n;
+	return 0;
+}
+
+static inline int ring_push(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	struct tide__entry *e;
+
+	if (TIDE__UNLIKELY(loop->rq_tail - loop->rq_head > loop->rq_mask) && ring_grow(loop) < 0)
+		return -ENOMEM;
+	e = &loop->rq[loop->rq_tail++ & loop->rq_mask];
+	e->fn = fn;
+	e->arg = arg;
+	return 0;
+}
+
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h)
 {
 	h->flags |= TIDE__H_READY;
-	tide__hq_push(&loop->ready, h);
-	loop->ready_len++;
+	if (TIDE__UNLIKELY(loop->rq_spill.head != NULL) || ring_push(loop, NULL, h) < 0)
+		tide__hq_push(&loop->rq_spill, h); /* runs after the ring: FIFO holds */
+}
+
+int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	return ring_push(loop, fn, arg);
 }
 
 static void handle_out(struct tide__handle *h, struct tide_handle *out)
@@ -168,9 +204,35 @@ static int schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool tim
 	return 0;
 }
 
+static __attribute__((noinline)) int call_soon_slow(struct tide_loop *loop, tide_call_cb cb, void *arg,
+						    struct tide_handle *out)
+{
+	if (!out) {
+		if (!loop || !cb)
+			return -EINVAL;
+		if (loop->closed)
+			return TIDE_ECLOSED;
+		return ring_push(loop, cb, arg);
+	}
+	return schedule(loop, cb, arg, false, 0, out);
+}
+
 TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *arg, struct tide_handle *out)
 {
-	return schedule(loop, cb, arg, false, 0, out);
+	/* The hot path is a leaf with no frame: without a handle to hand out
+	 * and with room in the ring, a call is two words stored. Everything
+	 * else (checks that fail, growth, handles) is a tail call. */
+	if (TIDE__LIKELY(loop && cb && !out && !loop->closed)) {
+		uint32_t t = loop->rq_tail;
+		if (TIDE__LIKELY(t - loop->rq_head <= loop->rq_mask)) {
+			struct tide__entry *e = &loop->rq[t & loop->rq_mask];
+			e->fn = cb;
+			e->arg = arg;
+			loop->rq_tail = t + 1;
+			return 0;
+		}
+	}
+	return call_soon_slow(loop, cb, arg, out);
 }
 
 TIDE_EXTERN int tide_call_later(struct tide_loop *loop, double delay, tide_call_cb cb, void *arg,
@@ -270,41 +332,82 @@ static __attribute__((noinline)) void report_slow(struct tide_loop *loop, void *
 
 /* --------------------------------------------------------- iteration -- */
 
-static void run_handle(struct tide_loop *loop, struct tide__handle *h)
+/* Runs one handle's callback; returns 1 if it ran (0: cancelled). */
+static unsigned run_handle(struct tide_loop *loop, struct tide__handle *h)
 {
-	if (h->flags & TIDE__H_FUTURE_CB)
-		h->fn.fut(h->fut, h->arg);
+	uint32_t flags = h->flags;
+	__typeof__(h->fn) fn = h->fn;
+	void *arg = h->arg;
+	struct tide_future *fut = h->fut;
+	uint64_t t0 = 0, dt;
+
+	/* Recycle before the call: the generation moves on, so a cancel from
+	 * inside the callback is the no-op it must be, and a callback that
+	 * reschedules itself gets this same warm slot. */
+	h->fut = NULL;
+	tide__handle_recycle(loop, h);
+	if (TIDE__UNLIKELY(flags & TIDE__H_CANCELLED)) {
+		tide_future_unref(fut);
+		return 0;
+	}
+	if (TIDE__UNLIKELY(loop->debug))
+		t0 = tide__clock_ns();
+	if (flags & TIDE__H_FUTURE_CB)
+		fn.fut(fut, arg);
 	else
-		h->fn.call(h->arg);
+		fn.call(arg);
+	if (TIDE__UNLIKELY(loop->debug) && (dt = tide__clock_ns() - t0) >= loop->slow_ns)
+		report_slow(loop, (void *)fn.call, dt);
+	if (fut)
+		tide_future_unref(fut);
+	loop->stats.timers_fired += !!(flags & TIDE__H_FIRED);
+	return 1;
+}
+
+static void run_timed(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	uint64_t t0 = tide__clock_ns(), dt;
+
+	fn(arg);
+	if ((dt = tide__clock_ns() - t0) >= loop->slow_ns)
+		report_slow(loop, (void *)fn, dt);
 }
 
 /* Runs the snapshot of ready callbacks; returns how many ran. */
 static unsigned run_ready(struct tide_loop *loop)
 {
-	struct tide__handle *h = loop->ready.head, *next;
+	/* asyncio's snapshot rule: only what is queued now runs now; what
+	 * these callbacks schedule lands behind the count and waits. */
+	uint32_t todo = loop->rq_tail - loop->rq_head;
+	struct tide__handle *spill = loop->rq_spill.head, *next;
 	unsigned n = 0;
 
-	/* asyncio's snapshot rule: what these callbacks schedule waits for
-	 * the next iteration, so detach the whole queue first. */
-	tide__hq_init(&loop->ready);
-	loop->ready_len = 0;
-	for (; h; h = next) {
-		next = h->next;
-		if (TIDE__LIKELY(!(h->flags & TIDE__H_CANCELLED))) {
-			/* Not READY any more: a cancel from inside the callback is a no-op. */
-			h->flags &= ~TIDE__H_READY;
-			if (TIDE__UNLIKELY(loop->debug)) {
-				uint64_t t0 = tide__clock_ns(), dt;
-				run_handle(loop, h);
-				dt = tide__clock_ns() - t0;
-				if (dt >= loop->slow_ns)
-					report_slow(loop, (void *)h->fn.call, dt);
+	tide__hq_init(&loop->rq_spill);
+	if (TIDE__UNLIKELY(loop->debug)) {
+		while (todo--) {
+			struct tide__entry e = loop->rq[loop->rq_head++ & loop->rq_mask];
+			if (!e.fn) {
+				n += run_handle(loop, e.arg);
 			} else {
-				run_handle(loop, h);
+				run_timed(loop, e.fn, e.arg);
+				n++;
 			}
-			n++;
 		}
-		tide__handle_recycle(loop, h);
+	} else {
+		while (todo--) {
+			/* Re-read head every time: a callback may have grown the ring. */
+			struct tide__entry e = loop->rq[loop->rq_head++ & loop->rq_mask];
+			if (TIDE__LIKELY(e.fn != NULL)) {
+				e.fn(e.arg);
+				n++;
+			} else {
+				n += run_handle(loop, e.arg);
+			}
+		}
+	}
+	for (; spill; spill = next) {
+		next = spill->next;
+		n += run_handle(loop, spill);
 	}
 	loop->stats.callbacks += n;
 	return n;
@@ -318,9 +421,8 @@ static void expire_timers(struct tide_loop *loop)
 	while (loop->heap_len && loop->heap[0]->when <= now) {
 		struct tide__handle *h = loop->heap[0];
 		heap_remove_at(loop->heap, &loop->heap_len, 0);
-		h->flags &= ~TIDE__H_TIMER;
+		h->flags = (h->flags & ~TIDE__H_TIMER) | TIDE__H_FIRED;
 		tide__ready_push(loop, h);
-		loop->stats.timers_fired++;
 	}
 }
 
@@ -329,7 +431,8 @@ static uint64_t compute_wait(struct tide_loop *loop, uint64_t max_ns)
 {
 	uint64_t w = max_ns;
 
-	if (loop->ready.head || loop->stopping || atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed))
+	if (loop->rq_tail != loop->rq_head || loop->rq_spill.head || loop->stopping ||
+	    atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed))
 		return 0;
 	if (loop->heap_len) {
 		uint64_t when = loop->heap[0]->when;
@@ -346,8 +449,9 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	uint64_t wait;
 	int err;
 
-	/* 1. Cached time: every timer computation in this iteration uses it. */
-	loop->now = tide__clock_ns();
+	/* 1. Cached time for the wait computation (only timers need it). */
+	if (loop->heap_len)
+		loop->now = tide__clock_ns();
 	/* 2. What other threads queued joins the ready queue before we decide to sleep. */
 	tide__ts_drain(loop);
 	/* 3. Sleep only if nothing is ready, and never past the nearest timer. */
@@ -358,8 +462,10 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 		return err;
 	tide__ts_drain(loop);
 	/* 5. Expired timers, read against a fresh clock so none fires early. */
-	loop->now = tide__clock_ns();
-	expire_timers(loop);
+	if (loop->heap_len) {
+		loop->now = tide__clock_ns();
+		expire_timers(loop);
+	}
 	/* 6. Only the callbacks ready now; what they schedule runs next time. */
 	n = run_ready(loop);
 	loop->stats.iterations++;
@@ -541,17 +647,37 @@ static int parse_disabled_ops(const char *s, uint64_t *mask)
 
 static void drop_handles(struct tide_loop *loop)
 {
-	struct tide__handle *h = loop->ready.head, *next;
-	uint32_t i, keep;
+	struct tide__handle *h = loop->rq_spill.head, *next;
+	uint32_t i, keep, n = loop->rq_tail - loop->rq_head;
 
-	tide__hq_init(&loop->ready);
-	loop->ready_len = 0;
+	/* Ready callbacks: the user's are dropped (asyncio's close clears
+	 * _ready); handles go back to the free list, futures are released. */
+	struct tide__hqueue keep_q;
+
+	tide__hq_init(&keep_q);
+	tide__hq_init(&loop->rq_spill);
+	for (i = 0; i < n; i++) {
+		struct tide__entry *e = &loop->rq[(loop->rq_head + i) & loop->rq_mask];
+		struct tide__handle *eh = e->arg;
+		if (e->fn)
+			continue;
+		/* A fired loop-path timeout must still complete its op. */
+		if (eh->flags & TIDE__H_INTERNAL)
+			tide__hq_push(&keep_q, eh);
+		else
+			tide__handle_recycle(loop, eh);
+	}
+	loop->rq_head = loop->rq_tail = 0;
 	for (; h; h = next) {
 		next = h->next;
 		if (h->flags & TIDE__H_INTERNAL)
-			tide__ready_push(loop, h);
+			tide__hq_push(&keep_q, h);
 		else
 			tide__handle_recycle(loop, h);
+	}
+	for (h = keep_q.head; h; h = next) {
+		next = h->next;
+		tide__ready_push(loop, h);
 	}
 	/* Keep the loop's own timers (loop-path timeout ops); drop the user's,
 	 * then rebuild the heap from what is left by successive insertion. */
@@ -616,6 +742,13 @@ static int backend_start(struct tide_loop *loop, const struct tide_loop_opts *op
 	return loop->backend->init(loop, opts);
 }
 
+static void loop_dealloc(struct tide_loop *loop)
+{
+	tide__free(loop->heap);
+	tide__free(loop->rq);
+	tide__free(loop);
+}
+
 TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 {
 	struct tide_loop *loop;
@@ -630,7 +763,13 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	loop = tide__calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
-	tide__hq_init(&loop->ready);
+	tide__hq_init(&loop->rq_spill);
+	loop->rq_mask = 1023;
+	loop->rq = tide__malloc((loop->rq_mask + 1) * sizeof(*loop->rq));
+	if (!loop->rq) {
+		tide__free(loop);
+		return -ENOMEM;
+	}
 	loop->stats.size = sizeof(loop->stats);
 	loop->wake_fd = -1;
 
@@ -650,25 +789,25 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 		err = -EINVAL;
 	loop->slow_ns = slow > 0 ? (uint64_t)(slow * 1e9) : 100000000u;
 	if (err) {
-		tide__free(loop);
+		loop_dealloc(loop);
 		return err;
 	}
 	err = tide__ts_init(loop);
 	if (err) {
-		tide__free(loop);
+		loop_dealloc(loop);
 		return err;
 	}
 	err = backend_start(loop, opts);
 	if (err) {
 		tide__ts_fini(loop);
-		tide__free(loop);
+		loop_dealloc(loop);
 		return err;
 	}
 	err = tide__ts_arm(loop);
 	if (err) {
 		loop->backend->fini(loop);
 		tide__ts_fini(loop);
-		tide__free(loop);
+		loop_dealloc(loop);
 		return err;
 	}
 	loop->now = tide__clock_ns();
@@ -681,10 +820,21 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 	struct tide__chunk *c;
 	struct tide__op *op;
 	struct tide_future *f;
+	struct tide__job *job;
 
 	if (!loop)
 		return -EINVAL;
-	if (loop->running || loop->live_futures || loop->live_ops || loop->live_jobs)
+	if (loop->running)
+		return -EBUSY;
+	/* A closed loop runs no more, so free does its last work: deliver
+	 * finished executor jobs and settle the ops nobody holds. An open loop
+	 * is left to its owner to run: anything alive there is -EBUSY. */
+	if (loop->closed) {
+		tide__ts_drain(loop);
+		if (loop->live_ops)
+			tide__ops_settle_abandoned(loop);
+	}
+	if (loop->live_futures || loop->live_ops || loop->live_jobs)
 		return -EBUSY;
 	tide_loop_close(loop);
 	if (loop->default_ex) {
@@ -700,6 +850,10 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 		loop->free_ops = op->next;
 		tide__free(op);
 	}
+	while ((job = loop->free_jobs)) {
+		loop->free_jobs = job->next;
+		tide__free(job);
+	}
 	while ((f = loop->free_futs)) {
 		loop->free_futs = f->next_free;
 		tide__free(f);
@@ -708,7 +862,6 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 		loop->chunks = c->next;
 		tide__free(c);
 	}
-	tide__free(loop->heap);
-	tide__free(loop);
+	loop_dealloc(loop);
 	return 0;
 }

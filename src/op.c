@@ -67,7 +67,18 @@ static ssize_t rw_nowait(struct tide__op *op)
 			continue;
 		if (errno != EOPNOTSUPP)
 			return -errno;
-		/* A file without RWF_NOWAIT support: it said it was ready. */
+		/* A file without RWF_NOWAIT (a pty, inotify) may be blocking: only
+		 * a zero-timeout poll that says ready lets the plain call through. */
+		{
+			struct pollfd pfd = { .fd = op->fd, .events = op->kind == TIDE_OP_READ ? POLLIN : POLLOUT };
+			int pr = poll(&pfd, 1, 0);
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr < 0)
+				return -errno;
+			if (pr == 0)
+				return -EAGAIN;
+		}
 		if (op->kind == TIDE_OP_READ)
 			r = op->off < 0 ? read(op->fd, op->buf, op->len) : pread(op->fd, op->buf, op->len, op->off);
 		else
@@ -157,7 +168,9 @@ int tide__op_submit(struct tide__op *op)
 	default:
 		return -EINVAL;
 	}
-	loop->stats.ops_submitted[op->kind][op->path]++;
+	/* The loop's own wake-up read would blur what users count. */
+	if (!(op->flags & TIDE__OP_INTERNAL))
+		loop->stats.ops_submitted[op->kind][op->path]++;
 	op->flags |= TIDE__OP_INFLIGHT;
 	loop->ops_inflight++;
 	if (err) {
@@ -197,7 +210,8 @@ void tide__op_complete(struct tide__op *op, int res)
 	if (res == -ETIME)
 		res = -ETIMEDOUT;
 	op->res = res;
-	loop->stats.ops_completed[op->kind][op->path]++;
+	if (!(op->flags & TIDE__OP_INTERNAL))
+		loop->stats.ops_completed[op->kind][op->path]++;
 	op->done(op);
 }
 
@@ -231,6 +245,61 @@ void tide__op_cancel(struct tide__op *op)
 
 /* ------------------------------------------------------ public futures -- */
 
+static void live_add(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+
+	op->live_prev = NULL;
+	op->live_next = loop->live_list;
+	if (loop->live_list)
+		loop->live_list->live_prev = op;
+	loop->live_list = op;
+	loop->live_ops++;
+}
+
+static void live_del(struct tide__op *op)
+{
+	struct tide_loop *loop = op->loop;
+
+	if (op->live_prev)
+		op->live_prev->live_next = op->live_next;
+	else
+		loop->live_list = op->live_next;
+	if (op->live_next)
+		op->live_next->live_prev = op->live_prev;
+	loop->live_ops--;
+}
+
+/*
+ * For tide_loop_free: cancels every op whose future only the op still holds
+ * (the caller let go of it) and reaps their final completions, so that a
+ * closed loop, which runs no more, can still be freed. Ops whose futures the
+ * caller holds are left alone: free then says -EBUSY.
+ */
+void tide__ops_settle_abandoned(struct tide_loop *loop)
+{
+	struct tide__op *op, *next;
+	bool any = false;
+	int laps;
+
+	for (op = loop->live_list; op; op = next) {
+		next = op->live_next;
+		if (op->fut && tide__future_refs(op->fut) == 1) {
+			tide__op_cancel(op);
+			any = true;
+		}
+	}
+	/* The kernel answers a cancel promptly; the bound only guards a bug. */
+	for (laps = 0; any && loop->live_ops && laps < 1000; laps++) {
+		any = false;
+		for (op = loop->live_list; op; op = op->live_next)
+			if (op->fut && tide__future_refs(op->fut) == 1)
+				any = true;
+		if (any)
+			loop->backend->wait(loop, 1000000);
+	}
+}
+
 static void op_future_done(struct tide__op *op)
 {
 	struct tide_future *f = op->fut;
@@ -240,7 +309,7 @@ static void op_future_done(struct tide__op *op)
 	/* A timeout op's expiry is its success. */
 	if (op->kind == TIDE_OP_TIMEOUT && res == -ETIMEDOUT)
 		res = 0;
-	op->loop->live_ops--;
+	live_del(op);
 	tide__op_release(op);
 	f->cancel_hook = NULL;
 	tide__future_complete_res(f, res);
@@ -278,7 +347,7 @@ static int op_start(struct tide_loop *loop, int kind, struct tide__op **opp, str
 	op->done = op_future_done;
 	f->cancel_hook = op_cancel_hook;
 	f->cancel_arg = op;
-	loop->live_ops++;
+	live_add(op);
 	*opp = op;
 	*out = f;
 	return 0;
@@ -292,7 +361,7 @@ static int op_go(struct tide__op *op, struct tide_future **out)
 	if (err) {
 		/* Never reached the kernel: undo as if it never existed. */
 		op->flags &= ~TIDE__OP_INFLIGHT;
-		op->loop->live_ops--;
+		live_del(op);
 		f->cancel_hook = NULL;
 		tide__op_release(op);
 		tide_future_unref(f);

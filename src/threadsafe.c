@@ -129,7 +129,7 @@ void tide__ts_disarm(struct tide_loop *loop)
 	loop->wake_op = NULL;
 }
 
-/* A call_soon_threadsafe node becomes an ordinary ready handle. */
+/* Marks call_soon_threadsafe nodes; they become plain ready entries in tide__ts_drain. */
 static void run_call(struct tide__tsnode *n)
 {
 	/* Never reached: calls are handled inline in tide__ts_drain. */
@@ -154,13 +154,11 @@ unsigned tide__ts_drain(struct tide_loop *loop)
 		next = n->next;
 		count++;
 		if (n->run == run_call) {
-			struct tide__handle *h = loop->closed ? NULL : tide__handle_alloc(loop);
-			if (h) {
-				h->fn.call = n->cb;
-				h->arg = n->arg;
-				tide__ready_push(loop, h);
+			if (loop->closed) {
+				/* Dropped, as asyncio's close drops _ready. */
+			} else if (tide__ready_call(loop, n->cb, n->arg) == 0) {
 				loop->stats.threadsafe_calls++;
-			} else if (!loop->closed) {
+			} else {
 				tide__report(loop, "call_soon_threadsafe: out of memory, callback dropped",
 					     -ENOMEM, NULL, (void *)n->cb);
 			}
