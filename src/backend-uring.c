@@ -190,6 +190,9 @@ static bool prep_op(struct tide_loop *loop, struct uring_bd *bd, struct tide__op
 			break;
 		}
 	}
+	/* A tty that polls ready would be written inline and blocking. */
+	if (op->flags & TIDE__OP_CHARDEV && op->path == TIDE_PATH_URING)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, op);
 	return true;
 }

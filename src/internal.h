@@ -112,8 +112,7 @@ enum {
 	TIDE__OP_INFLIGHT = 1u << 0,   /* the backend holds it; the kernel may touch its memory */
 	TIDE__OP_CANCELLING = 1u << 1, /* a cancel was requested; wait for the final completion */
 	TIDE__OP_INTERNAL = 1u << 2,   /* the loop's own (wake-up eventfd): not a live user object */
-	TIDE__OP_TIMER_ARMED = 1u << 3, /* a loop-path timeout holds a timer handle */
-	TIDE__OP_JOB_QUEUED = 1u << 4, /* an executor-path op waits in the executor */
+	TIDE__OP_CHARDEV = 1u << 4,    /* the fd is a character device (tty): io_uring runs it in io-wq */
 };
 
 struct tide__op;

@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -131,16 +132,36 @@ static void loop_timeout_fired(void *arg)
 	tide__op_complete(op, 0);
 }
 
-/* Regular files and block devices never report readiness: epoll refuses them. */
-static bool fd_is_file(int fd, int *err)
+/*
+ * How a read or write on fd must travel. Regular files and block devices
+ * never report readiness (epoll refuses them): io_uring does them natively,
+ * the readiness backends hand them to the executor. Character devices
+ * (ttys, ptys) lack RWF_NOWAIT, and io_uring issues a write to one that
+ * polls writable inline and blocking, so they go to io-wq (IOSQE_ASYNC);
+ * on the readiness path a write to a blocking one goes to the executor,
+ * since no poll result bounds how much a blocking write will wait for.
+ */
+static int rw_route(struct tide__op *op, bool native)
 {
 	struct stat st;
+	int fl;
 
-	if (fstat(fd, &st) < 0) {
-		*err = -errno;
-		return false;
+	if (fstat(op->fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+		op->path = native ? TIDE_PATH_URING : TIDE_PATH_EXECUTOR;
+		return 0;
 	}
-	return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+	if (S_ISCHR(st.st_mode))
+		op->flags |= TIDE__OP_CHARDEV;
+	if (native)
+		op->path = TIDE_PATH_URING;
+	else if (op->kind == TIDE_OP_WRITE && S_ISCHR(st.st_mode) &&
+		 (fl = fcntl(op->fd, F_GETFL)) >= 0 && !(fl & O_NONBLOCK))
+		op->path = TIDE_PATH_EXECUTOR;
+	else
+		op->path = TIDE_PATH_READINESS;
+	return 0;
 }
 
 int tide__op_submit(struct tide__op *op)
@@ -158,12 +179,8 @@ int tide__op_submit(struct tide__op *op)
 		break;
 	case TIDE_OP_READ:
 	case TIDE_OP_WRITE:
-		if (native)
-			op->path = TIDE_PATH_URING;
-		else if (fd_is_file(op->fd, &err))
-			op->path = TIDE_PATH_EXECUTOR;
-		else
-			op->path = TIDE_PATH_READINESS;
+		/* On failure (a closed fd) the path stays URING (0) for the stats. */
+		err = rw_route(op, native);
 		break;
 	default:
 		return -EINVAL;
