@@ -1,1 +1,56 @@
 # SPDX-License-Identifier: MIT
+# The Check test programs, one per area. Each loop-level test runs as three
+# TCases (io_uring, io_uring-masked, epoll); see test/helpers.h.
+# Paths are relative to the top folder (included from the top Makefile.am).
+
+TIDE_TESTS = test/loop test/timer test/future test/backend test/ops \
+	test/executor test/exports
+check_PROGRAMS += $(TIDE_TESTS)
+TESTS += $(TIDE_TESTS)
+
+TEST_HELPERS = test/helpers.c test/helpers.h
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+TEST_LDADD = src/libtide.la $(CHECK_LIBS)
+
+test_loop_SOURCES = test/loop.c $(TEST_HELPERS)
+test_loop_CFLAGS = $(TEST_CFLAGS)
+test_loop_LDADD = $(TEST_LDADD)
+
+test_timer_SOURCES = test/timer.c $(TEST_HELPERS)
+test_timer_CFLAGS = $(TEST_CFLAGS)
+test_timer_LDADD = $(TEST_LDADD)
+
+test_future_SOURCES = test/future.c $(TEST_HELPERS)
+test_future_CFLAGS = $(TEST_CFLAGS)
+test_future_LDADD = $(TEST_LDADD)
+
+test_backend_SOURCES = test/backend.c $(TEST_HELPERS)
+test_backend_CFLAGS = $(TEST_CFLAGS)
+test_backend_LDADD = $(TEST_LDADD)
+if HAVE_SECCOMP
+test_backend_CFLAGS += $(SECCOMP_CFLAGS)
+test_backend_LDADD += $(SECCOMP_LIBS)
+endif
+
+test_ops_SOURCES = test/ops.c $(TEST_HELPERS)
+test_ops_CFLAGS = $(TEST_CFLAGS)
+test_ops_LDADD = $(TEST_LDADD)
+
+test_executor_SOURCES = test/executor.c $(TEST_HELPERS)
+test_executor_CFLAGS = $(TEST_CFLAGS)
+test_executor_LDADD = $(TEST_LDADD)
+
+# exports reads the map and header from the source tree and the built .so.
+test_exports_SOURCES = test/exports.c
+test_exports_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTOP_SRCDIR='"$(abs_top_srcdir)"' -DTOP_BUILDDIR='"$(abs_top_builddir)"'
+test_exports_CFLAGS = $(TEST_CFLAGS)
+test_exports_LDADD = $(TEST_LDADD)
+
+# The sanitizer build is several times slower: stretch Check's per-tcase
+# timeouts instead of shortening the tests.
+TIDE_TESTS_ENVIRONMENT =
+if ENABLE_ASAN
+TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=4; export CK_TIMEOUT_MULTIPLIER;
+endif
+AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test/backend.c: how a loop picks its backend and says why: forced by the
+ * options or $TIDE_BACKEND, automatic (io_uring first), the opcode mask
+ * ($TIDE_DISABLE_OPS, opts.disable_ops), and the epoll fallback when a
+ * seccomp filter makes io_uring_setup fail (each Check test runs in its own
+ * child process, so the filter never reaches the runner).
+ */
+#include "config.h"
+#include "helpers.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_SECCOMP
+#include <seccomp.h>
+#endif
+
+static int uring_available;
+
+static struct tide_loop *new_loop(const char *backend, const char *disable)
+{
+	struct tide_loop_opts opts;
+	struct tide_loop *loop = NULL;
+	int ret;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.size = sizeof(opts);
+	opts.backend = backend;
+	opts.disable_ops = disable;
+	ret = tide_loop_new(&loop, &opts);
+	ck_assert_msg(ret == 0, "tide_loop_new(%s) = %d (%s)", backend ? backend : "NULL", ret, tide_strerror(ret));
+	return loop;
+}
+
+static void check_reason(struct tide_loop *loop)
+{
+	const char *r = tide_loop_backend_reason(loop);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_gt((int)strlen(r), 0);
+}
+
+/* A pipe read and a timer, to show a loop works. */
+static int timer_fired;
+static void timer_cb(void *arg)
+{
+	(void)arg;
+	timer_fired++;
+}
+
+static void loop_works(struct tide_loop *loop)
+{
+	struct tide_future *fut;
+	char buf[16];
+	int p[2];
+
+	tt_pipe(p, 0);
+	tt_write_all(p[1], "ping", 4);
+	ck_assert_int_eq(tide_op_read(loop, p[0], buf, sizeof(buf), -1, &fut), 0);
+	tt_run_until_complete(loop, fut, 0);
+	ck_assert_int_eq(tt_result(fut), 4);
+	ck_assert_mem_eq(buf, "ping", 4);
+	tide_future_unref(fut);
+	timer_fired = 0;
+	ck_assert_int_eq(tide_op_timeout(loop, 0.01, &fut), 0);
+	ck_assert_int_eq(tide_call_later(loop, 0.005, timer_cb, NULL, NULL), 0);
+	tt_run_until_complete(loop, fut, 0);
+	ck_assert_int_eq(timer_fired, 1);
+	tide_future_unref(fut);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* ------------------------------------------------------------- choice -- */
+
+START_TEST(test_forced_epoll)
+{
+	struct tide_loop *loop = new_loop("epoll", NULL);
+
+	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
+	check_reason(loop);
+	for (int k = TIDE_OP_READ; k <= TIDE_OP_CANCEL; k++)
+		ck_assert_int_eq(tide_loop_op_native(loop, (enum tide_op_kind)k), 0);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+START_TEST(test_forced_uring)
+{
+	struct tide_loop *loop = new_loop("io_uring", NULL);
+
+	ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
+	check_reason(loop);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_READ), 1);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_WRITE), 1);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_POLL), 1);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+START_TEST(test_auto_picks_uring)
+{
+	struct tide_loop *loop = NULL;
+
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
+	check_reason(loop);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+
+	/* The same with options that name no backend. */
+	loop = new_loop(NULL, NULL);
+	ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+START_TEST(test_env_backend)
+{
+	struct tide_loop *loop = NULL;
+
+	setenv("TIDE_BACKEND", "epoll", 1);
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
+	check_reason(loop);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+
+	/* Options name the backend: they win over the environment. */
+	if (uring_available) {
+		loop = new_loop("io_uring", NULL);
+		ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
+		ck_assert_int_eq(tide_loop_free(loop), 0);
+
+		setenv("TIDE_BACKEND", "io_uring", 1);
+		ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+		ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
+		ck_assert_int_eq(tide_loop_free(loop), 0);
+		loop = new_loop("epoll", NULL);
+		ck_assert_str_eq(tide_loop_backend(loop), "epoll");
+		ck_assert_int_eq(tide_loop_free(loop), 0);
+	}
+	unsetenv("TIDE_BACKEND");
+}
+END_TEST
+
+START_TEST(test_bad_backend_name)
+{
+	struct tide_loop_opts opts;
+	struct tide_loop *loop = NULL;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.size = sizeof(opts);
+	opts.backend = "select";
+	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_ptr_null(loop);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- mask -- */
+
+START_TEST(test_disable_ops)
+{
+	struct tide_loop *loop;
+	struct tide_loop_stats s0, s1;
+	struct tide_future *fut;
+	char buf[8];
+	int p[2];
+
+	/* Masking read only: reads take the readiness path, writes stay native. */
+	loop = new_loop("io_uring", "read");
+	ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_READ), 0);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_WRITE), 1);
+	tt_pipe(p, 0);
+	tt_stats(loop, &s0);
+	ck_assert_int_eq(tide_op_write(loop, p[1], "m", 1, -1, &fut), 0);
+	tt_run_until_complete(loop, fut, 0);
+	tide_future_unref(fut);
+	ck_assert_int_eq(tide_op_read(loop, p[0], buf, sizeof(buf), -1, &fut), 0);
+	tt_run_until_complete(loop, fut, 0);
+	ck_assert_int_eq(tt_result(fut), 1);
+	tide_future_unref(fut);
+	tt_stats(loop, &s1);
+	ck_assert_uint_eq(s1.ops_completed[TIDE_OP_WRITE][TIDE_PATH_URING] - s0.ops_completed[TIDE_OP_WRITE][TIDE_PATH_URING], 1);
+	ck_assert_uint_eq(s1.ops_completed[TIDE_OP_READ][TIDE_PATH_READINESS] - s0.ops_completed[TIDE_OP_READ][TIDE_PATH_READINESS], 1);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+
+	/* The environment masks as well, and options add to it. */
+	setenv("TIDE_DISABLE_OPS", "write", 1);
+	loop = new_loop("io_uring", "read");
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_READ), 0);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_WRITE), 0);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+	loop = new_loop("io_uring", NULL);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_READ), 1);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_WRITE), 0);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+	setenv("TIDE_DISABLE_OPS", "all-optional", 1);
+	loop = new_loop("io_uring", NULL);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_READ), 0);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_WRITE), 0);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+	unsetenv("TIDE_DISABLE_OPS");
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* On each configuration: the loop runs what it was asked for, and says so. */
+START_TEST(test_config_native)
+{
+	struct tide_loop *loop = tt_loop_new();
+
+	ck_assert_str_eq(tide_loop_backend(loop), tt_cfg->backend);
+	check_reason(loop);
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_READ), tt_is_uring());
+	ck_assert_int_eq(tide_loop_op_native(loop, TIDE_OP_WRITE), tt_is_uring());
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* Ring sizes: tiny, odd and large ones make a working loop (epoll ignores them). */
+START_TEST(test_ring_sizes)
+{
+	static const unsigned sizes[] = { 1, 2, 3, 5, 100, 4096 };
+	struct tide_loop_opts opts;
+	struct tide_loop *loop;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		tt_opts_init(&opts);
+		opts.ring_entries = sizes[i];
+		loop = tt_loop_new_opts(&opts);
+		loop_works(loop);
+		ck_assert_int_eq(tide_loop_free(loop), 0);
+	}
+	/* Beyond what io_uring allows: an error or a clamp, never a crash. */
+	tt_opts_init(&opts);
+	opts.ring_entries = 1u << 30;
+	loop = NULL;
+	{
+		int r = tide_loop_new(&loop, &opts);
+
+		if (r == 0) {
+			loop_works(loop);
+			ck_assert_int_eq(tide_loop_free(loop), 0);
+		} else {
+			ck_assert_int_eq(r, -EINVAL);
+		}
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------- seccomp -- */
+
+#ifdef HAVE_SECCOMP
+static void deny_io_uring_setup(int err)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), SCMP_SYS(io_uring_setup), 0), 0);
+	ck_assert_int_eq(seccomp_load(ctx), 0);
+	seccomp_release(ctx);
+}
+
+START_TEST(test_seccomp_eperm_falls_back)
+{
+	struct tide_loop *loop = NULL;
+	struct tide_loop_opts opts;
+	const char *reason;
+
+	deny_io_uring_setup(EPERM);
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
+	reason = tide_loop_backend_reason(loop);
+	ck_assert_ptr_nonnull(reason);
+	ck_assert_msg(strstr(reason, "EPERM") != NULL, "reason: '%s'", reason);
+	printf("seccomp fallback reason: %s\n", reason);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+
+	/* Forcing io_uring where it cannot start is an error, not a fallback. */
+	memset(&opts, 0, sizeof(opts));
+	opts.size = sizeof(opts);
+	opts.backend = "io_uring";
+	loop = NULL;
+	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EPERM);
+	ck_assert_ptr_null(loop);
+}
+END_TEST
+
+START_TEST(test_seccomp_enosys_falls_back)
+{
+	struct tide_loop *loop = NULL;
+	const char *reason;
+
+	deny_io_uring_setup(ENOSYS);
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
+	reason = tide_loop_backend_reason(loop);
+	ck_assert_msg(strstr(reason, "ENOSYS") != NULL, "reason: '%s'", reason);
+	loop_works(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+#endif
+
+int main(void)
+{
+	struct tt_suite ts;
+	const char *req = getenv("TIDE_TEST_REQUIRE_URING");
+	TCase *tc;
+
+	tt_suite_init(&ts, "backend", 60);
+	uring_available = ts.tc[TT_URING] != NULL;
+	tt_add(&ts, test_config_native);
+	tt_add(&ts, test_ring_sizes);
+
+	tc = tt_tcase(&ts, "choice");
+	tcase_add_test(tc, test_forced_epoll);
+	tcase_add_test(tc, test_env_backend);
+	tcase_add_test(tc, test_bad_backend_name);
+	/* tt_suite_init dropped the io_uring configurations if io_uring is missing. */
+	if (ts.tc[TT_URING] || (req && strcmp(req, "1") == 0)) {
+		tcase_add_test(tc, test_forced_uring);
+		tcase_add_test(tc, test_auto_picks_uring);
+		tcase_add_test(tc, test_disable_ops);
+	}
+
+#ifdef HAVE_SECCOMP
+	tc = tt_tcase(&ts, "seccomp");
+	tcase_add_test(tc, test_seccomp_eperm_falls_back);
+	tcase_add_test(tc, test_seccomp_enosys_falls_back);
+#else
+	printf("SKIP seccomp fallback tests: built without libseccomp\n");
+#endif
+	return tt_run(&ts);
+}

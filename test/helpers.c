@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helpers.c: the backend configurations and the utilities of helpers.h.
+ *
+ * The io_uring probe runs in a child process: creating a loop in the Check
+ * parent would lock the allocator (tide_replace_allocator) in every forked
+ * test and leave io_uring state behind in each child.
+ */
+#include "config.h"
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const struct tt_config tt_configs[TT_NCONFIGS] = {
+	[TT_URING] = { "io_uring", "io_uring", NULL, 1 },
+	[TT_URING_MASKED] = { "io_uring-masked", "io_uring", "all-optional", 1 },
+	[TT_EPOLL] = { "epoll", "epoll", NULL, 0 },
+};
+
+const struct tt_config *tt_cfg = &tt_configs[TT_EPOLL];
+
+static void setup_uring(void) { tt_cfg = &tt_configs[TT_URING]; }
+static void setup_masked(void) { tt_cfg = &tt_configs[TT_URING_MASKED]; }
+static void setup_epoll(void) { tt_cfg = &tt_configs[TT_EPOLL]; }
+static void (*const setups[TT_NCONFIGS])(void) = { setup_uring, setup_masked, setup_epoll };
+
+void tt_opts_init(struct tide_loop_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	opts->backend = tt_cfg->backend;
+	opts->disable_ops = tt_cfg->disable_ops;
+	opts->debug = 0;
+}
+
+struct tide_loop *tt_loop_new_opts(const struct tide_loop_opts *opts)
+{
+	struct tide_loop *loop = NULL;
+	int ret = tide_loop_new(&loop, opts);
+
+	ck_assert_msg(ret == 0, "tide_loop_new(%s) failed: %d (%s)", tt_cfg->name, ret,
+		      tide_strerror(ret));
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_str_eq(tide_loop_backend(loop), tt_cfg->backend);
+	return loop;
+}
+
+struct tide_loop *tt_loop_new(void)
+{
+	struct tide_loop_opts opts;
+
+	tt_opts_init(&opts);
+	return tt_loop_new_opts(&opts);
+}
+
+void tt_clean_env(void)
+{
+	unsetenv("TIDE_BACKEND");
+	unsetenv("TIDE_DISABLE_OPS");
+	unsetenv("TIDE_DEBUG");
+}
+
+/* tide_loop_new(io_uring) in a child; returns its result. */
+static int probe_uring(void)
+{
+	int fds[2];
+	int ret = -EIO;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		struct tide_loop_opts opts;
+		struct tide_loop *loop = NULL;
+		int r;
+
+		memset(&opts, 0, sizeof(opts));
+		opts.size = sizeof(opts);
+		opts.backend = "io_uring";
+		r = tide_loop_new(&loop, &opts);
+		if (r == 0)
+			r = tide_loop_free(loop) == 0 ? 0 : -EBUSY;
+		if (write(fds[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], &ret, sizeof(ret)) != sizeof(ret))
+		ret = -EIO;
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	return ret;
+}
+
+void tt_suite_init(struct tt_suite *ts, const char *name, double timeout)
+{
+	const char *req = getenv("TIDE_TEST_REQUIRE_URING");
+	int require = req && strcmp(req, "1") == 0;
+	int uring;
+
+	tt_clean_env();
+	uring = probe_uring();
+	signal(SIGPIPE, SIG_IGN);
+	memset(ts, 0, sizeof(*ts));
+	ts->suite = suite_create(name);
+	ts->timeout = timeout;
+	if (uring != 0 && !require)
+		printf("SKIP io_uring configurations: tide_loop_new(io_uring): %s (%d)\n",
+		       tide_strerror(uring), uring);
+	else if (uring != 0)
+		printf("io_uring unavailable (%s) but TIDE_TEST_REQUIRE_URING=1: "
+		       "its configurations run and fail\n", tide_strerror(uring));
+	fflush(stdout);
+	for (int i = 0; i < TT_NCONFIGS; i++) {
+		TCase *tc;
+
+		if (tt_configs[i].needs_uring && uring != 0 && !require)
+			continue;
+		tc = tcase_create(tt_configs[i].name);
+		tcase_add_checked_fixture(tc, setups[i], NULL);
+		tcase_set_timeout(tc, timeout);
+		suite_add_tcase(ts->suite, tc);
+		ts->tc[i] = tc;
+	}
+}
+
+void tt_add(struct tt_suite *ts, const TTest *t)
+{
+	tt_add_signal(ts, t, 0);
+}
+
+void tt_add_signal(struct tt_suite *ts, const TTest *t, int sig)
+{
+	for (int i = 0; i < TT_NCONFIGS; i++)
+		if (ts->tc[i])
+			tcase_add_test_raise_signal(ts->tc[i], t, sig);
+}
+
+TCase *tt_tcase(struct tt_suite *ts, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, ts->timeout);
+	suite_add_tcase(ts->suite, tc);
+	return tc;
+}
+
+int tt_run(struct tt_suite *ts)
+{
+	SRunner *sr = srunner_create(ts->suite);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+uint64_t tt_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void tt_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void tt_pipe(int fds[2], int flags)
+{
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC | flags), 0);
+}
+
+void tt_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(w > 0, "write: %s", strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void tt_stats(struct tide_loop *loop, struct tide_loop_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	ck_assert_int_eq(tide_loop_stats(loop, st), 0);
+}
+
+uint64_t tt_completed(const struct tide_loop_stats *st, enum tide_op_kind kind)
+{
+	uint64_t n = 0;
+
+	for (int p = 0; p < TIDE_PATH_MAX; p++)
+		n += st->ops_completed[kind][p];
+	return n;
+}
+
+uint64_t tt_submitted(const struct tide_loop_stats *st, enum tide_op_kind kind)
+{
+	uint64_t n = 0;
+
+	for (int p = 0; p < TIDE_PATH_MAX; p++)
+		n += st->ops_submitted[kind][p];
+	return n;
+}
+
+void tt_run_until_complete(struct tide_loop *loop, struct tide_future *fut, int expect)
+{
+	int ret = tide_loop_run_until_complete(loop, fut);
+
+	ck_assert_msg(ret == expect, "run_until_complete returned %d (%s), expected %d (%s)",
+		      ret, tide_strerror(ret), expect, tide_strerror(expect));
+	ck_assert_int_eq(tide_future_done(fut), 1);
+}
+
+int64_t tt_result(struct tide_future *fut)
+{
+	int64_t v = -1;
+	int ret;
+
+	ck_assert_int_eq(tide_future_done(fut), 1);
+	ret = tide_future_result(fut, &v, NULL);
+	ck_assert_msg(ret == 0, "future error %d (%s)", ret, tide_strerror(ret));
+	return v;
+}

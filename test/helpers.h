@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helpers.h: what every tide test program shares: the three backend
+ * configurations each loop-level test runs on, one Check TCase each, and
+ * small utilities (clock, pipes, stats).
+ *
+ * The hard part is that a configuration must be chosen per test, inside the
+ * forked child Check runs it in: a checked fixture sets tt_cfg, and
+ * tt_loop_new() reads it.
+ */
+#ifndef TIDE_TEST_HELPERS_H
+#define TIDE_TEST_HELPERS_H
+
+#include <check.h>
+#include <stdint.h>
+
+#include "tide.h"
+
+/* One backend configuration, named as its TCase. */
+struct tt_config {
+	const char *name;        /* "io_uring", "io_uring-masked" or "epoll" */
+	const char *backend;     /* opts.backend */
+	const char *disable_ops; /* opts.disable_ops, or NULL */
+	int needs_uring;         /* skipped when io_uring is unavailable */
+};
+
+enum { TT_URING, TT_URING_MASKED, TT_EPOLL, TT_NCONFIGS };
+extern const struct tt_config tt_configs[TT_NCONFIGS];
+/* The configuration of the running test (set by a checked fixture). */
+extern const struct tt_config *tt_cfg;
+
+static inline int tt_is_uring(void) { return tt_cfg == &tt_configs[TT_URING]; }
+static inline int tt_is_masked(void) { return tt_cfg == &tt_configs[TT_URING_MASKED]; }
+static inline int tt_is_epoll(void) { return tt_cfg == &tt_configs[TT_EPOLL]; }
+
+/* Zeroed options with .size, .backend and .disable_ops of the current config. */
+void tt_opts_init(struct tide_loop_opts *opts);
+/* Makes a loop with opts (filled by tt_opts_init) and asserts success. */
+struct tide_loop *tt_loop_new_opts(const struct tide_loop_opts *opts);
+/* Makes a loop of the current configuration and asserts success. */
+struct tide_loop *tt_loop_new(void);
+
+/* A suite whose loop-level tests run once per configuration. */
+struct tt_suite {
+	Suite *suite;
+	TCase *tc[TT_NCONFIGS]; /* NULL where the configuration is skipped */
+	double timeout;
+};
+/* Probes io_uring (in a child process) and makes the configuration TCases. */
+void tt_suite_init(struct tt_suite *ts, const char *name, double timeout);
+/* Adds one test to every configuration TCase. */
+void tt_add(struct tt_suite *ts, const TTest *t);
+/* The same for a test that must die of signal sig. */
+void tt_add_signal(struct tt_suite *ts, const TTest *t, int sig);
+/* A TCase without a configuration (tests that pick their own options). */
+TCase *tt_tcase(struct tt_suite *ts, const char *name);
+/* Runs the suite (CK_NORMAL) and returns EXIT_SUCCESS or EXIT_FAILURE. */
+int tt_run(struct tt_suite *ts);
+
+/* Clears TIDE_BACKEND, TIDE_DISABLE_OPS and TIDE_DEBUG so configurations are exact. */
+void tt_clean_env(void);
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock tide documents). */
+uint64_t tt_mono_ns(void);
+/* Sleeps ms milliseconds. */
+void tt_sleep_ms(unsigned ms);
+/* pipe2(O_CLOEXEC | flags), asserted. */
+void tt_pipe(int fds[2], int flags);
+/* Writes all of buf to fd synchronously, asserted. */
+void tt_write_all(int fd, const void *buf, size_t n);
+/* tide_loop_stats, asserted. */
+void tt_stats(struct tide_loop *loop, struct tide_loop_stats *st);
+/* Sum over the paths of ops_completed[kind]. */
+uint64_t tt_completed(const struct tide_loop_stats *st, enum tide_op_kind kind);
+uint64_t tt_submitted(const struct tide_loop_stats *st, enum tide_op_kind kind);
+/* Runs the loop until fut is done and asserts run_until_complete returned expect. */
+void tt_run_until_complete(struct tide_loop *loop, struct tide_future *fut, int expect);
+/* Asserts the future is done with a result and returns its value. */
+int64_t tt_result(struct tide_future *fut);
+
+#endif
