@@ -1,1 +1,88 @@
 # SPDX-License-Identifier: MIT
+# bench/: loop benchmarks against libuv, built and run only by `make bench`
+# (EXTRA_PROGRAMS: never built by plain `make` or `make check`).
+#
+#   make bench                       build, run, write $(BENCH_RESULTS)/loop.{jsonl,md,svg}
+#   make bench BENCH_REPS=9          more repetitions (median kept)
+#   make bench BENCH_SCALE=0.1       smaller workloads (a quick smoke run)
+#   make bench BENCH_RESULTS=/tmp/r  write the results somewhere else
+#   TIDE_BACKEND=epoll make bench    measure the epoll backend
+#
+# See bench/README.md for what each workload does and how the peer is built.
+
+BENCH_BINS = \
+	bench/bench-call-soon \
+	bench/bench-timers \
+	bench/bench-threadsafe \
+	bench/bench-executor \
+	bench/bench-alloc
+EXTRA_PROGRAMS += $(BENCH_BINS)
+CLEANFILES += $(BENCH_BINS)
+EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp
+
+# Benchmarks are always optimised, whatever CFLAGS the build uses for the
+# library (user CFLAGS come last on the command line and can still override).
+BENCH_CFLAGS = $(AM_CFLAGS) -O2
+BENCH_LDADD = src/libtide.la -lm
+if HAVE_LIBUV
+BENCH_CFLAGS += $(LIBUV_CFLAGS) -DTIDE_BENCH_LIBUV=1
+BENCH_LDADD += $(LIBUV_LIBS)
+endif
+
+bench_bench_call_soon_SOURCES = bench/bench-call-soon.c bench/bench.h
+bench_bench_call_soon_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_call_soon_LDADD = $(BENCH_LDADD)
+bench_bench_timers_SOURCES = bench/bench-timers.c bench/bench.h
+bench_bench_timers_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_timers_LDADD = $(BENCH_LDADD)
+bench_bench_threadsafe_SOURCES = bench/bench-threadsafe.c bench/bench.h
+bench_bench_threadsafe_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_threadsafe_LDADD = $(BENCH_LDADD)
+bench_bench_executor_SOURCES = bench/bench-executor.c bench/bench.h
+bench_bench_executor_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_executor_LDADD = $(BENCH_LDADD)
+bench_bench_alloc_SOURCES = bench/bench-alloc.c bench/bench.h
+bench_bench_alloc_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_alloc_LDADD = $(BENCH_LDADD)
+
+# Results go to the source tree by default so that they can be committed
+# beside the README that quotes them.
+# BENCH_REPS and BENCH_SCALE reach the programs through the environment
+# (make exports command-line and environment variables); not set here.
+BENCH_RESULTS = $(top_srcdir)/bench/results
+
+# Each program prints one JSON line per workload; they are collected in
+# temporary files named after this shell's pid (two builds sharing the source
+# tree may run `make bench` at once) and moved into place only when every
+# program succeeded. Two benches at once on one machine skew each other's
+# numbers, of course: run one at a time when the numbers matter.
+bench: $(BENCH_BINS)
+	@$(MKDIR_P) $(BENCH_RESULTS); \
+	out=$(BENCH_RESULTS); tmp=$$out/loop-$$$$; \
+	trap 'rm -f $$tmp.*.tmp' EXIT; \
+	if test -z "$(LIBUV_LIBS)"; then \
+	  echo "bench: libuv not found by configure: the libuv columns will be null"; fi; \
+	: > $$tmp.jsonl.tmp; \
+	for p in $(BENCH_BINS); do \
+	  ./$$p > $$tmp.part.tmp || { echo "bench: $$p failed" >&2; exit 1; }; \
+	  cat $$tmp.part.tmp; cat $$tmp.part.tmp >> $$tmp.jsonl.tmp; \
+	done; \
+	{ $(SHELL) $(top_srcdir)/bench/table.sh $$tmp.jsonl.tmp; \
+	  echo; \
+	  echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d), $$(uname -sr)," \
+	       "$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')," \
+	       "$$(getconf _NPROCESSORS_ONLN) CPUs, libuv $$($(PKG_CONFIG) --modversion libuv 2>/dev/null || echo none)."; \
+	} > $$tmp.md.tmp || exit 1; \
+	mv -f $$tmp.jsonl.tmp $$out/loop.jsonl; mv -f $$tmp.md.tmp $$out/loop.md; \
+	echo "bench: wrote $$out/loop.jsonl and $$out/loop.md"; \
+	if command -v gnuplot >/dev/null 2>&1; then \
+	  $(SHELL) $(top_srcdir)/bench/table.sh --dat $$out/loop.jsonl > $$tmp.dat.tmp || exit 1; \
+	  if test -s $$tmp.dat.tmp; then \
+	    gnuplot -e "datafile='$$tmp.dat.tmp'; outfile='$$tmp.svg.tmp'" \
+	      $(top_srcdir)/bench/loop.gp && mv -f $$tmp.svg.tmp $$out/loop.svg && \
+	      echo "bench: wrote $$out/loop.svg"; \
+	  else echo "bench: no ratios to plot, loop.svg not written"; fi; \
+	else \
+	  echo "bench: gnuplot not found (apt-get install gnuplot-nox): loop.svg not written"; \
+	fi
+.PHONY: bench

@@ -1,0 +1,64 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# table.sh: turns bench JSON lines into a markdown table (stdout).
+#   bench/table.sh loop.jsonl > loop.md          markdown table
+#   bench/table.sh --dat loop.jsonl > ratios.dat  "workload ratio" pairs for gnuplot
+# The JSON is the flat one-object-per-line form the bench programs print, so
+# POSIX awk (mawk is enough) reads it without jq.
+set -e
+mode=md
+if [ "$1" = "--dat" ]; then
+	mode=dat
+	shift
+fi
+[ $# -ge 1 ] || { echo "usage: $0 [--dat] FILE.jsonl" >&2; exit 2; }
+
+awk -v mode="$mode" '
+# The value of "key" in a flat JSON object: a string without quotes, a number,
+# or "null".
+function get(line, key,    i, rest, v) {
+	i = index(line, "\"" key "\":")
+	if (i == 0)
+		return "null"
+	rest = substr(line, i + length(key) + 3)
+	if (substr(rest, 1, 1) == "\"") {
+		rest = substr(rest, 2)
+		return substr(rest, 1, index(rest, "\"") - 1)
+	}
+	v = rest
+	sub(/[,}].*$/, "", v)
+	return v
+}
+# Human-readable numbers: 12.3 M, 456.7 k, 0.000.
+function human(v) {
+	if (v == "null")
+		return "n/a"
+	v += 0
+	if (v >= 1e9) return sprintf("%.2f G", v / 1e9)
+	if (v >= 1e6) return sprintf("%.2f M", v / 1e6)
+	if (v >= 1e4) return sprintf("%.1f k", v / 1e3)
+	return sprintf("%.3g", v)
+}
+BEGIN {
+	if (mode == "md") {
+		print "| workload | unit | tide | libuv | ratio |"
+		print "|---|---|---:|---:|---:|"
+	}
+}
+/^\{/ {
+	b = get($0, "bench"); u = get($0, "unit")
+	t = get($0, "tide"); l = get($0, "libuv"); r = get($0, "ratio_libuv")
+	if (mode == "dat") {
+		if (r != "null")
+			printf "%s %s\n", b, r
+		next
+	}
+	backend = get($0, "backend")
+	printf "| %s | %s | %s | %s | %s |\n", b, u, human(t), human(l), \
+		(r == "null" ? "n/a" : sprintf("%.2fx", r))
+}
+END {
+	if (mode == "md" && backend != "")
+		printf "\ntide backend: %s. ratio = tide / libuv (higher is better for tide).\n", backend
+}
+' "$1"
