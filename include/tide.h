@@ -41,6 +41,8 @@ enum tide_error {
 	TIDE_EINCOMPLETE_READ = -4105, /* asyncio.IncompleteReadError */
 	TIDE_EQUEUE_FULL = -4106,    /* asyncio.QueueFull */
 	TIDE_EQUEUE_EMPTY = -4107,   /* asyncio.QueueEmpty */
+	TIDE_ENOT_IN_TASK = -4108,   /* an await outside a task */
+	TIDE_EBROKEN_BARRIER = -4109, /* asyncio.BrokenBarrierError */
 };
 
 /* A text for any result code: -errno or a tide code. Never NULL. */
@@ -83,6 +85,7 @@ struct tide_loop_opts {
 	unsigned executor_threads; /* default executor size; 0 means min(32, cores + 4) */
 	int debug;                /* 1 on, 0 off, -1 from $TIDE_DEBUG (the default when size is short) */
 	double slow_callback_duration; /* seconds; 0 means 0.1 */
+	size_t task_stack_size;   /* default task stack; 0 means 64 KiB, at least 16 KiB */
 };
 
 /*
@@ -276,6 +279,193 @@ TIDE_EXTERN int tide_loop_set_default_executor(struct tide_loop *loop, struct ti
  * Their futures complete on the loop's next iteration.
  */
 TIDE_EXTERN int tide_loop_shutdown_default_executor(struct tide_loop *loop);
+
+
+/* --------------------------------------------------------------- tasks -- */
+
+/*
+ * A task runs fn(arg) as a stackful coroutine on its loop. A task IS a
+ * future: every tide_future_* call works on it, its value is what fn
+ * returned (>= 0; a negative return is its error, -ECANCELED makes it
+ * cancelled), and tide_loop_run_until_complete() drives it from plain code.
+ */
+typedef int64_t (*tide_task_fn)(void *arg);
+
+struct tide_task_opts {
+	size_t size;        /* sizeof(struct tide_task_opts) */
+	const char *name;   /* copied; NULL gives "Task-N" */
+	size_t stack_size;  /* 0: the loop's default (64 KiB); at least 16 KiB */
+};
+
+/* Schedules the task (it starts on a later iteration); *out holds one reference. */
+TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *arg,
+				const struct tide_task_opts *opts, struct tide_future **out);
+/* Whether fut is a task. */
+TIDE_EXTERN int tide_future_is_task(const struct tide_future *fut);
+
+/*
+ * Inside a task: suspends until fut is done and returns its value, its
+ * error, or -ECANCELED once the task is cancelled. Data an op delivered
+ * while the cancellation was in flight is returned, not lost; the
+ * cancellation then comes at the next await. Outside a task:
+ * TIDE_ENOT_IN_TASK. Awaiting the current task itself: -EDEADLK.
+ */
+TIDE_EXTERN int64_t tide_await(struct tide_future *fut);
+/* asyncio.sleep: 0 after seconds (<= 0 just yields), or -ECANCELED. */
+TIDE_EXTERN int tide_sleep(double seconds);
+/* Lets every other ready callback run once; 0 or -ECANCELED. */
+TIDE_EXTERN int tide_yield(void);
+/* The running task, or NULL outside a task. No reference is taken. */
+TIDE_EXTERN struct tide_future *tide_current_task(void);
+
+/*
+ * asyncio's Task.cancel(): returns 0 if the task is done already, else 1;
+ * the task's current or next await returns -ECANCELED. Each call counts a
+ * request (tide_task_cancelling), which tide_task_uncancel takes back.
+ */
+TIDE_EXTERN int tide_task_cancel(struct tide_future *task);
+TIDE_EXTERN int tide_task_cancelling(const struct tide_future *task);
+TIDE_EXTERN int tide_task_uncancel(struct tide_future *task);
+/* The task's name ("Task-N" unless set); valid until renamed or freed. */
+TIDE_EXTERN const char *tide_task_name(struct tide_future *task);
+TIDE_EXTERN int tide_task_set_name(struct tide_future *task, const char *name);
+/*
+ * The loop's tasks that are not done, up to cap of them into out (no
+ * references taken); returns how many there are in all.
+ */
+TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **out, size_t cap);
+
+/* Awaitable ops, for tasks: the tide_op_* call, awaited. Bytes (or the
+ * poll mask, or 0) or -errno; -ECANCELED when the task is cancelled. */
+TIDE_EXTERN ssize_t tide_read(int fd, void *buf, size_t n, int64_t off);
+TIDE_EXTERN ssize_t tide_write(int fd, const void *buf, size_t n, int64_t off);
+TIDE_EXTERN int tide_poll(int fd, unsigned events);
+
+/* ---------------------------------------------------------- combinators -- */
+
+/*
+ * asyncio.gather: *out completes when every future is done. Without
+ * return_exceptions the first error fails *out at once (the others go on).
+ * Cancelling *out cancels every child. Results stay in the children.
+ */
+TIDE_EXTERN int tide_gather(struct tide_loop *loop, struct tide_future *const *futs, size_t n,
+			    int return_exceptions, struct tide_future **out);
+
+enum tide_return_when { TIDE_ALL_COMPLETED, TIDE_FIRST_COMPLETED, TIDE_FIRST_EXCEPTION };
+/*
+ * asyncio.wait, inside a task: returns how many of futs are done when
+ * `when` is met or timeout seconds passed (timeout < 0: none), or
+ * -ECANCELED. Nothing is cancelled on timeout.
+ */
+TIDE_EXTERN int tide_wait(struct tide_future *const *futs, size_t n, enum tide_return_when when, double timeout);
+/*
+ * asyncio.wait_for, inside a task: fut's outcome; on timeout fut is
+ * cancelled, waited for, and -ETIMEDOUT returned (its result, should it win
+ * the race, is returned instead).
+ */
+TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout);
+/* asyncio.shield: *out mirrors fut; cancelling *out leaves fut running. */
+TIDE_EXTERN int tide_shield(struct tide_future *fut, struct tide_future **out);
+
+/* asyncio.as_completed, inside a task: each call returns the next done future. */
+struct tide_as_completed;
+TIDE_EXTERN int tide_as_completed_new(struct tide_future *const *futs, size_t n, double timeout,
+				      struct tide_as_completed **out);
+/* 0 with *next (no new reference), -ETIMEDOUT, -ECANCELED, or -ENOENT when all were returned. */
+TIDE_EXTERN int tide_as_completed_next(struct tide_as_completed *it, struct tide_future **next);
+TIDE_EXTERN void tide_as_completed_free(struct tide_as_completed *it);
+
+/*
+ * asyncio.timeout, inside a task: awaits after tide_timeout_enter return
+ * -ECANCELED once the deadline passed; tide_timeout_exit then returns
+ * -ETIMEDOUT (0 if it did not expire). reschedule moves the deadline
+ * (loop time; < 0: never).
+ */
+struct tide_timeout;
+TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out);
+TIDE_EXTERN int tide_timeout_reschedule(struct tide_timeout *t, double when);
+TIDE_EXTERN int tide_timeout_expired(const struct tide_timeout *t);
+TIDE_EXTERN int tide_timeout_exit(struct tide_timeout *t);
+
+/*
+ * asyncio.TaskGroup: spawn children; wait (inside a task) waits for all.
+ * The first child to fail cancels the others; wait returns that error (0
+ * if none). free after wait.
+ */
+struct tide_taskgroup;
+TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup **out);
+TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_fn fn, void *arg,
+				     const struct tide_task_opts *opts, struct tide_future **out);
+TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg);
+TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg);
+
+/* ----------------------------------------------------- synchronisation -- */
+
+/*
+ * asyncio's primitives, for tasks on one loop. Waiters wake in FIFO order,
+ * and a waiter cancelled after it was chosen passes the wake-up on. Calls
+ * that wait return 0 or -ECANCELED (wait_for variants: -ETIMEDOUT too).
+ */
+struct tide_lock;
+TIDE_EXTERN int tide_lock_new(struct tide_loop *loop, struct tide_lock **out);
+TIDE_EXTERN void tide_lock_free(struct tide_lock *l);
+TIDE_EXTERN int tide_lock_acquire(struct tide_lock *l);
+/* Releasing an unlocked lock: -EPERM (asyncio's RuntimeError). */
+TIDE_EXTERN int tide_lock_release(struct tide_lock *l);
+TIDE_EXTERN int tide_lock_locked(const struct tide_lock *l);
+
+struct tide_event;
+TIDE_EXTERN int tide_event_new(struct tide_loop *loop, struct tide_event **out);
+TIDE_EXTERN void tide_event_free(struct tide_event *e);
+TIDE_EXTERN int tide_event_wait(struct tide_event *e);
+TIDE_EXTERN void tide_event_set(struct tide_event *e);
+TIDE_EXTERN void tide_event_clear(struct tide_event *e);
+TIDE_EXTERN int tide_event_is_set(const struct tide_event *e);
+
+/* A condition over a lock (lock NULL: its own). */
+struct tide_condition;
+TIDE_EXTERN int tide_condition_new(struct tide_loop *loop, struct tide_lock *lock, struct tide_condition **out);
+TIDE_EXTERN void tide_condition_free(struct tide_condition *c);
+TIDE_EXTERN struct tide_lock *tide_condition_lock(struct tide_condition *c);
+/* With the lock held: releases it, waits for a notify, re-acquires it (also when cancelled). */
+TIDE_EXTERN int tide_condition_wait(struct tide_condition *c);
+/* With the lock held (-EPERM otherwise): wakes up to n waiters. */
+TIDE_EXTERN int tide_condition_notify(struct tide_condition *c, unsigned n);
+TIDE_EXTERN int tide_condition_notify_all(struct tide_condition *c);
+
+/* bounded: releasing past the initial value is -EOVERFLOW (asyncio's ValueError). */
+struct tide_semaphore;
+TIDE_EXTERN int tide_semaphore_new(struct tide_loop *loop, unsigned value, int bounded, struct tide_semaphore **out);
+TIDE_EXTERN void tide_semaphore_free(struct tide_semaphore *s);
+TIDE_EXTERN int tide_semaphore_acquire(struct tide_semaphore *s);
+TIDE_EXTERN int tide_semaphore_release(struct tide_semaphore *s);
+TIDE_EXTERN int tide_semaphore_locked(const struct tide_semaphore *s);
+TIDE_EXTERN unsigned tide_semaphore_value(const struct tide_semaphore *s);
+
+enum tide_queue_kind { TIDE_QUEUE_FIFO, TIDE_QUEUE_LIFO, TIDE_QUEUE_PRIORITY };
+/* Items are pointers; a priority queue orders by the int64 priority, lowest first, FIFO among equals. */
+struct tide_queue;
+TIDE_EXTERN int tide_queue_new(struct tide_loop *loop, enum tide_queue_kind kind, size_t maxsize,
+			       struct tide_queue **out);
+TIDE_EXTERN void tide_queue_free(struct tide_queue *q);
+TIDE_EXTERN int tide_queue_put(struct tide_queue *q, void *item, int64_t priority);
+TIDE_EXTERN int tide_queue_get(struct tide_queue *q, void **item);
+/* TIDE_EQUEUE_FULL / TIDE_EQUEUE_EMPTY instead of waiting. */
+TIDE_EXTERN int tide_queue_put_nowait(struct tide_queue *q, void *item, int64_t priority);
+TIDE_EXTERN int tide_queue_get_nowait(struct tide_queue *q, void **item);
+TIDE_EXTERN size_t tide_queue_size(const struct tide_queue *q);
+/* Called more times than items were put: -EOVERFLOW. */
+TIDE_EXTERN int tide_queue_task_done(struct tide_queue *q);
+/* Waits until every item put was marked done. */
+TIDE_EXTERN int tide_queue_join(struct tide_queue *q);
+
+/* asyncio.Barrier: wait returns this party's arrival index (0..parties-1), or TIDE_EBROKEN_BARRIER. */
+struct tide_barrier;
+TIDE_EXTERN int tide_barrier_new(struct tide_loop *loop, unsigned parties, struct tide_barrier **out);
+TIDE_EXTERN void tide_barrier_free(struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_wait(struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_abort(struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b);
 
 #ifdef __cplusplus
 }

@@ -27,13 +27,18 @@ TIDE_EXTERN int tide_future_new(struct tide_loop *loop, struct tide_future **out
 		loop->free_futs = f->next_free;
 	else if (!(f = tide__malloc(sizeof(*f))))
 		return -ENOMEM;
+	tide__future_init(loop, f);
+	*out = f;
+	return 0;
+}
+
+void tide__future_init(struct tide_loop *loop, struct tide_future *f)
+{
 	memset(f, 0, sizeof(*f));
 	f->loop = loop;
 	f->refs = 1;
 	f->cb_tailp = &f->callbacks;
 	loop->live_futures++;
-	*out = f;
-	return 0;
 }
 
 TIDE_EXTERN struct tide_future *tide_future_ref(struct tide_future *f)
@@ -56,9 +61,13 @@ static void future_free(struct tide_future *f)
 		tide__handle_recycle(loop, h);
 	}
 	f->refs = 0;
+	loop->live_futures--;
+	if (f->is_task) {
+		tide__task_release(f);
+		return;
+	}
 	f->next_free = loop->free_futs;
 	loop->free_futs = f;
-	loop->live_futures--;
 }
 
 TIDE_EXTERN void tide_future_unref(struct tide_future *f)
@@ -128,6 +137,9 @@ TIDE_EXTERN int tide_future_cancel(struct tide_future *f)
 {
 	if (!f || f->state != TIDE__F_PENDING)
 		return 0;
+	/* A task is cancelled through its body, as asyncio's Task.cancel. */
+	if (f->is_task)
+		return tide_task_cancel(f);
 	if (f->cancel_hook) {
 		/* An operation stands behind the future: it decides, and completes
 		 * the future (cancelled, or with what already arrived). */

@@ -23,6 +23,11 @@
 #include <string.h>
 #include <linux/time_types.h>
 
+/* Thread-locals of the library itself: initial-exec avoids a
+ * __tls_get_addr call per access from the shared library (tide keeps only
+ * a few pointers there, well within the static TLS surplus for dlopen). */
+#define TIDE__TLS __thread __attribute__((tls_model("initial-exec")))
+
 #define TIDE__LIKELY(x) __builtin_expect(!!(x), 1)
 #define TIDE__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define tide__container_of(ptr, type, member) \
@@ -232,6 +237,16 @@ struct tide_loop {
 	struct tide__op *free_ops;
 	struct tide_future *free_futs;
 	struct tide__job *free_jobs;  /* executor jobs (made and freed on this thread) */
+	struct tide__task *free_tasks; /* recycled task objects */
+
+	/* Tasks. */
+	struct tide__stack *free_stacks; /* pooled stacks of task_stack_size */
+	unsigned free_stacks_n;
+	size_t task_stack_size;       /* default task stack (usable bytes) */
+	struct tide__task *tasks;     /* tasks not yet finished (tide_all_tasks) */
+	uint64_t tasks_alive;
+	uint64_t task_counter;        /* numbers "Task-N" */
+	void *sched;                  /* struct tide__coro of the thread running the loop */
 	struct tide__chunk *chunks;   /* every handle slab, freed with the loop */
 
 	/* Cross-thread door: call_soon_threadsafe and executor completions. */
@@ -283,8 +298,15 @@ void tide__ts_fini(struct tide_loop *loop);
 /* Starts and stops the loop's read on its wake-up eventfd. */
 int tide__ts_arm(struct tide_loop *loop);
 void tide__ts_disarm(struct tide_loop *loop);
-/* Runs what other threads queued; returns how many. */
-unsigned tide__ts_drain(struct tide_loop *loop);
+/* Runs what other threads queued; returns how many. The empty check is
+ * inline: it runs twice per iteration and must not cost a call. */
+unsigned tide__ts_drain_slow(struct tide_loop *loop);
+static inline unsigned tide__ts_drain(struct tide_loop *loop)
+{
+	if (TIDE__LIKELY(!atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed)))
+		return 0;
+	return tide__ts_drain_slow(loop);
+}
 /* The backend saw the wake eventfd readable (epoll) or its read complete. */
 void tide__ts_woken(struct tide_loop *loop);
 /* Report through the exception handler. */
@@ -304,6 +326,7 @@ struct tide_future {
 	uint8_t state;              /* TIDE__F_* */
 	bool error_retrieved;       /* result()/error() looked at the error */
 	bool cancel_requested;      /* a cancel hook is working on it */
+	bool is_task;               /* this future is the head of a struct tide__task */
 	int error;                  /* < 0 once failed or cancelled */
 	int64_t value;              /* result payload */
 	void *ptr;                  /* result payload */
@@ -317,6 +340,12 @@ static inline uint32_t tide__future_refs(const struct tide_future *f)
 {
 	return f->refs;
 }
+
+/* Shared by futures and tasks: a fresh pending future owned by loop. */
+void tide__future_init(struct tide_loop *loop, struct tide_future *f);
+/* A task's memory goes back when its future's last reference does. */
+void tide__task_release(struct tide_future *f);
+void tide__tasks_fini(struct tide_loop *loop);
 
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */
 void tide__future_complete_res(struct tide_future *fut, int64_t res);

@@ -788,6 +788,13 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	if (!err && (!isfinite(slow) || slow < 0))
 		err = -EINVAL;
 	loop->slow_ns = slow > 0 ? (uint64_t)(slow * 1e9) : 100000000u;
+	loop->task_stack_size = OPT(opts, task_stack_size, (size_t)0);
+	if (!loop->task_stack_size)
+		loop->task_stack_size = 64 * 1024;
+	if (!err && (loop->task_stack_size < 16 * 1024 || loop->task_stack_size > (size_t)1 << 30))
+		err = -EINVAL;
+	/* Pool hits compare the rounded size stacks really have. */
+	loop->task_stack_size = (loop->task_stack_size + 4095) & ~(size_t)4095;
 	if (err) {
 		loop_dealloc(loop);
 		return err;
@@ -846,6 +853,7 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 	tide__ts_disarm(loop);
 	loop->backend->fini(loop);
 	tide__ts_fini(loop);
+	tide__tasks_fini(loop);
 	while ((op = loop->free_ops)) {
 		loop->free_ops = op->next;
 		tide__free(op);

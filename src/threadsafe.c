@@ -136,13 +136,11 @@ static void run_call(struct tide__tsnode *n)
 	(void)n;
 }
 
-unsigned tide__ts_drain(struct tide_loop *loop)
+unsigned tide__ts_drain_slow(struct tide_loop *loop)
 {
 	struct tide__tsnode *n, *next, *spent = NULL, **spent_tailp = &spent;
 	unsigned count = 0;
 
-	if (TIDE__LIKELY(!atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed)))
-		return 0;
 	pthread_mutex_lock(&loop->ts_lock);
 	n = loop->ts_head;
 	loop->ts_head = NULL;

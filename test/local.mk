@@ -4,7 +4,7 @@
 # Paths are relative to the top folder (included from the top Makefile.am).
 
 TIDE_TESTS = test/loop test/timer test/future test/backend test/ops \
-	test/executor test/exports
+	test/executor test/exports test/task
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 
@@ -40,6 +40,10 @@ test_executor_SOURCES = test/executor.c $(TEST_HELPERS)
 test_executor_CFLAGS = $(TEST_CFLAGS)
 test_executor_LDADD = $(TEST_LDADD)
 
+test_task_SOURCES = test/task.c $(TEST_HELPERS)
+test_task_CFLAGS = $(TEST_CFLAGS)
+test_task_LDADD = $(TEST_LDADD)
+
 # exports reads the map and header from the source tree and the built .so.
 test_exports_SOURCES = test/exports.c
 test_exports_CPPFLAGS = $(AM_CPPFLAGS) \
@@ -54,3 +58,31 @@ if ENABLE_ASAN
 TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=4; export CK_TIMEOUT_MULTIPLIER;
 endif
 AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
+
+# The context switch, driven directly: natively (linked statically, for the
+# library's internal symbols) and for AArch64 under qemu-user.
+check_PROGRAMS += test/coro test/coro-aarch64
+TESTS += test/coro test/coro-aarch64
+test_coro_SOURCES = test/coro.c test/coro-driver.c
+test_coro_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+test_coro_LDFLAGS = -static
+test_coro_LDADD = src/libtide.la $(CHECK_LIBS) -lm
+test_coro_aarch64_SOURCES = test/coro-aarch64.c
+test_coro_aarch64_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+test_coro_aarch64_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+test_coro_aarch64_LDADD = $(CHECK_LIBS)
+
+# Synchronisation primitives (src/sync.c): Lock, Event, Condition,
+# Semaphore, Queue, Barrier, and the cancellation storm.
+check_PROGRAMS += test/sync
+TESTS += test/sync
+test_sync_SOURCES = test/sync.c $(TEST_HELPERS)
+test_sync_CFLAGS = $(TEST_CFLAGS)
+test_sync_LDADD = $(TEST_LDADD)
+
+# Combinators and structured concurrency (gather ... TaskGroup), in tasks.
+check_PROGRAMS += test/combinators
+TESTS += test/combinators
+test_combinators_SOURCES = test/combinators.c $(TEST_HELPERS)
+test_combinators_CFLAGS = $(TEST_CFLAGS)
+test_combinators_LDADD = $(TEST_LDADD) -lm

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * coro-x86_64.S: the context switch for x86-64 (System V). Only what the
+ * ABI says a callee must preserve is saved: rbx, rbp, r12-r15, the MXCSR
+ * control bits and the x87 control word. Everything else is dead across a
+ * call by contract, which is what makes this a dozen instructions.
+ *
+ * void tide__coro_switch(void **save_sp, void *load_sp)
+ *   pushes the callee-saved state on the current stack, stores rsp in
+ *   *save_sp, loads load_sp, pops the state saved there and returns into it.
+ *
+ * A new stack is laid out by tide__coro_prepare (coro.c) so that the first
+ * switch to it "returns" into tide__coro_trampoline with r12 = argument and
+ * r13 = entry function.
+ */
+	.text
+	.globl	tide__coro_switch
+	.hidden	tide__coro_switch
+	.type	tide__coro_switch, @function
+tide__coro_switch:
+	.cfi_startproc
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	subq	$8, %rsp
+	stmxcsr	(%rsp)
+	fnstcw	4(%rsp)
+	movq	%rsp, (%rdi)
+	movq	%rsi, %rsp
+	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	ret
+	.cfi_endproc
+	.size	tide__coro_switch, .-tide__coro_switch
+
+	.globl	tide__coro_trampoline
+	.hidden	tide__coro_trampoline
+	.type	tide__coro_trampoline, @function
+tide__coro_trampoline:
+	.cfi_startproc
+	.cfi_undefined rip
+	/* rsp is 16-byte aligned here, as the call below requires. */
+	movq	%r12, %rdi
+	callq	*%r13
+	ud2	/* the entry never returns: it switches away for good */
+	.cfi_endproc
+	.size	tide__coro_trampoline, .-tide__coro_trampoline
+
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * task.c: asyncio.Task in C. A task is a future whose body runs as a
+ * stackful coroutine; tide_await() parks it on another future and switches
+ * back to the loop, and the future's done callback switches into it again.
+ *
+ * The hard part is cancellation, with asyncio's semantics and DESIGN.md's
+ * ownership rule on top: tide_task_cancel() counts a request, owes the task
+ * one -ECANCELED (must_cancel) and cancels the future it awaits. The await
+ * only returns once that future is really done, so an op's buffer is never
+ * abandoned to the kernel; if the op delivered data instead of cancelling,
+ * the data is returned and the owed -ECANCELED comes at the next await (or
+ * cancels the task as its body returns, as asyncio does).
+ */
+#include "coro.h"
+
+#include <errno.h>
+#include <limits.h>
+
+struct tide__task {
+	struct tide_future fut;       /* must be first: a task is a future */
+	struct tide__coro coro;       /* its stack and saved context */
+	tide_task_fn fn;              /* the body */
+	void *arg;
+	int64_t ret;                  /* what the body returned */
+	struct tide_future *waiting;  /* the future tide_await parked on */
+	struct tide__task *next;      /* loop's live tasks, or the free list */
+	struct tide__task *prev;
+	uint64_t number;              /* "Task-N" */
+	char *name;                   /* set by the user, or NULL */
+	char autoname[24];            /* "Task-N", formatted on first use */
+	uint32_t cancel_requests;     /* tide_task_cancelling() */
+	bool must_cancel;             /* one -ECANCELED is owed to the body */
+	bool cancel_delegated;        /* the awaited future took a cancel for us */
+	bool started;                 /* the body has begun */
+	bool finished;                /* the body returned; the stack can go */
+};
+
+/* The running task of this thread (tasks never run nested). */
+static TIDE__TLS struct tide__task *current;
+
+static struct tide__task *task_of(const struct tide_future *f)
+{
+	return f && f->is_task ? (struct tide__task *)f : NULL;
+}
+
+static const char *task_name(struct tide__task *t)
+{
+	if (t->name)
+		return t->name;
+	if (!t->autoname[0]) {
+		/* Formatted by hand: this also runs in the SIGSEGV handler. */
+		char digits[21];
+		int n = 0, i = 0;
+		uint64_t v = t->number;
+
+		do
+			digits[n++] = (char)('0' + v % 10);
+		while ((v /= 10) && n < 20);
+		memcpy(t->autoname, "Task-", 5);
+		i = 5;
+		while (n)
+			t->autoname[i++] = digits[--n];
+		t->autoname[i] = '\0';
+	}
+	return t->autoname;
+}
+
+const char *tide__overflow_name(void)
+{
+	return current ? task_name(current) : "?";
+}
+
+static char *dup_name(const char *name)
+{
+	size_t n = strlen(name) + 1;
+	char *copy = tide__malloc(n);
+
+	if (copy)
+		memcpy(copy, name, n);
+	return copy;
+}
+
+/* ------------------------------------------------------------ stepping -- */
+
+static void task_entry(void *arg)
+{
+	struct tide__task *t = arg;
+	struct tide_loop *loop = t->fut.loop;
+
+	tide__coro_started(&t->coro, loop->sched);
+	t->started = true;
+	/* asyncio: a task cancelled before its first step never runs its body. */
+	if (t->must_cancel) {
+		t->must_cancel = false;
+		t->ret = -ECANCELED;
+	} else {
+		t->ret = t->fn(t->arg);
+	}
+	t->finished = true;
+	tide__coro_switch_to(&t->coro, loop->sched, true);
+	__builtin_unreachable();
+}
+
+static void task_finish(struct tide__task *t)
+{
+	struct tide_loop *loop = t->fut.loop;
+	int64_t ret = t->ret;
+
+	tide__coro_destroy(&t->coro);
+	tide__stack_put(loop, t->coro.stack);
+	t->coro.stack = NULL;
+	/* Off the live list. */
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		loop->tasks = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->next = t->prev = NULL;
+	loop->tasks_alive--;
+	/* asyncio: a cancellation still owed when the body returns wins. */
+	if (t->must_cancel && ret >= 0)
+		ret = -ECANCELED;
+	t->must_cancel = false;
+	tide__future_complete_res(&t->fut, ret);
+	/* The loop's reference, held while the body could still run. */
+	tide_future_unref(&t->fut);
+}
+
+/* Runs the task until its next await (or its end): one asyncio __step. */
+static void task_step(void *arg)
+{
+	struct tide__task *t = arg;
+	struct tide_loop *loop = t->fut.loop;
+
+	tide__bug_on(current != NULL, "a task step inside a task");
+	current = t;
+	tide__cur_stack = t->coro.stack;
+	tide__coro_switch_to(loop->sched, &t->coro, false);
+	tide__cur_stack = NULL;
+	current = NULL;
+	if (t->finished)
+		task_finish(t);
+}
+
+/* Parks the running task: back to the loop until something steps it. */
+static void task_suspend(struct tide__task *t)
+{
+	tide__coro_switch_to(&t->coro, t->fut.loop->sched, false);
+}
+
+/* ------------------------------------------------------------- spawning -- */
+
+static int ensure_sched(struct tide_loop *loop)
+{
+	if (loop->sched)
+		return 0;
+	loop->sched = tide__calloc(1, sizeof(struct tide__coro));
+	if (!loop->sched)
+		return -ENOMEM;
+	tide__coro_init_sched(loop->sched);
+	return 0;
+}
+
+TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *arg,
+				const struct tide_task_opts *opts, struct tide_future **out)
+{
+	struct tide__stack *stack;
+	struct tide__task *t;
+	size_t size = 0;
+	const char *name = NULL;
+	int err;
+
+	if (!loop || !fn || !out || (opts && opts->size < sizeof(size_t)))
+		return -EINVAL;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	if (opts && opts->size >= offsetof(struct tide_task_opts, name) + sizeof(opts->name))
+		name = opts->name;
+	if (opts && opts->size >= offsetof(struct tide_task_opts, stack_size) + sizeof(opts->stack_size))
+		size = opts->stack_size;
+	if (!size)
+		size = loop->task_stack_size;
+	if (size < 16 * 1024 || size > (size_t)1 << 30)
+		return -EINVAL;
+	if ((err = ensure_sched(loop)))
+		return err;
+	tide__overflow_arm();
+	if ((err = tide__stack_get(loop, size, &stack)))
+		return err;
+	t = loop->free_tasks;
+	if (t)
+		loop->free_tasks = t->next;
+	else if (!(t = tide__malloc(sizeof(*t)))) {
+		tide__stack_put(loop, stack);
+		return -ENOMEM;
+	}
+	memset(t, 0, sizeof(*t));
+	tide__future_init(loop, &t->fut);
+	t->fut.is_task = true;
+	t->fn = fn;
+	t->arg = arg;
+	t->number = ++loop->task_counter;
+	if (name && !(t->name = dup_name(name))) {
+		tide__stack_put(loop, stack);
+		tide_future_unref(&t->fut);
+		return -ENOMEM;
+	}
+	tide__coro_prepare(&t->coro, stack, task_entry, t);
+	err = tide__ready_call(loop, task_step, t);
+	if (err) {
+		tide__coro_destroy(&t->coro);
+		tide__stack_put(loop, stack);
+		t->coro.stack = NULL;
+		tide_future_unref(&t->fut);
+		return err;
+	}
+	/* Live list, and the loop's reference until the body is over. */
+	t->next = loop->tasks;
+	if (loop->tasks)
+		loop->tasks->prev = t;
+	loop->tasks = t;
+	loop->tasks_alive++;
+	tide_future_ref(&t->fut);
+	*out = &t->fut;
+	return 0;
+}
+
+void tide__task_release(struct tide_future *f)
+{
+	struct tide__task *t = (struct tide__task *)f;
+	struct tide_loop *loop = f->loop;
+
+	tide__free(t->name);
+	t->name = NULL;
+	t->next = loop->free_tasks;
+	loop->free_tasks = t;
+}
+
+void tide__tasks_fini(struct tide_loop *loop)
+{
+	struct tide__task *t;
+
+	while ((t = loop->free_tasks)) {
+		loop->free_tasks = t->next;
+		tide__free(t);
+	}
+	tide__stack_pool_fini(loop);
+	tide__free(loop->sched);
+	loop->sched = NULL;
+}
+
+TIDE_EXTERN int tide_future_is_task(const struct tide_future *fut)
+{
+	return task_of(fut) != NULL;
+}
+
+TIDE_EXTERN struct tide_future *tide_current_task(void)
+{
+	return current ? &current->fut : NULL;
+}
+
+/* -------------------------------------------------------------- awaiting -- */
+
+static void await_wake(struct tide_future *f, void *arg)
+{
+	task_step(arg);
+}
+
+TIDE_EXTERN int64_t tide_await(struct tide_future *f)
+{
+	struct tide__task *t = current;
+	int64_t value = 0;
+	bool backed;
+	int err;
+
+	if (!t)
+		return TIDE_ENOT_IN_TASK;
+	if (!f || f->loop != t->fut.loop)
+		return -EINVAL;
+	if (f == &t->fut)
+		return -EDEADLK;
+	/* A done future does not suspend: its outcome, as in asyncio. */
+	if (tide_future_done(f)) {
+		err = tide_future_result(f, &value, NULL);
+		return err ? err : value;
+	}
+	/* An op or job stands behind f: what it delivers is never dropped. */
+	backed = f->cancel_hook != NULL;
+	err = tide_future_add_done_callback(f, await_wake, t);
+	if (err)
+		return err;
+	/* asyncio's __step: a cancellation owed since the task last ran goes
+	 * to the future it now awaits, if that future takes it. */
+	t->waiting = tide_future_ref(f);
+	t->cancel_delegated = false;
+	if (t->must_cancel && tide_future_cancel(f)) {
+		t->must_cancel = false;
+		t->cancel_delegated = true;
+	}
+	task_suspend(t);
+	t->waiting = NULL;
+	err = tide_future_result(f, &value, NULL);
+	/* err is -ECANCELED for a cancelled f; the outcome is copied, f can go. */
+	tide_future_unref(f);
+	if (err == -ECANCELED) {
+		/* One -ECANCELED answers every request made so far. */
+		t->must_cancel = false;
+		return -ECANCELED;
+	}
+	if (t->must_cancel) {
+		/* The cancel was refused or came too late: asyncio throws it here,
+		 * but an op's or job's outcome is kept and the cancel stays owed
+		 * for the next await. */
+		if (backed)
+			return err ? err : value;
+		t->must_cancel = false;
+		return -ECANCELED;
+	}
+	if (t->cancel_delegated && backed) {
+		/* The op finished instead of cancelling: deliver, owe the cancel. */
+		t->must_cancel = true;
+	}
+	return err ? err : value;
+}
+
+static void step_soon(void *arg)
+{
+	task_step(arg);
+}
+
+TIDE_EXTERN int tide_yield(void)
+{
+	struct tide__task *t = current;
+	int err;
+
+	if (!t)
+		return TIDE_ENOT_IN_TASK;
+	if (t->must_cancel) {
+		t->must_cancel = false;
+		return -ECANCELED;
+	}
+	if ((err = tide__ready_call(t->fut.loop, step_soon, t)))
+		return err;
+	task_suspend(t);
+	if (t->must_cancel) {
+		t->must_cancel = false;
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+static void sleep_done(void *arg)
+{
+	struct tide_future *f = arg;
+
+	if (!tide_future_done(f))
+		tide_future_set_result(f, 0, NULL);
+}
+
+TIDE_EXTERN int tide_sleep(double seconds)
+{
+	struct tide__task *t = current;
+	struct tide_handle h;
+	struct tide_future *f;
+	int64_t r;
+	int err;
+
+	if (!t)
+		return TIDE_ENOT_IN_TASK;
+	if (seconds != seconds)
+		return -EINVAL;
+	if (seconds <= 0)
+		return tide_yield();
+	if ((err = tide_future_new(t->fut.loop, &f)))
+		return err;
+	if ((err = tide_call_later(t->fut.loop, seconds, sleep_done, f, &h))) {
+		tide_future_unref(f);
+		return err;
+	}
+	r = tide_await(f);
+	/* Cancelled early: the timer must not touch the future afterwards. */
+	tide_handle_cancel(&h);
+	tide_future_unref(f);
+	return (int)r;
+}
+
+/* ---------------------------------------------------------- cancelling -- */
+
+TIDE_EXTERN int tide_task_cancel(struct tide_future *task)
+{
+	struct tide__task *t = task_of(task);
+
+	if (!t)
+		return -EINVAL;
+	if (tide_future_done(task) || t->finished)
+		return 0;
+	t->cancel_requests++;
+	/* asyncio: a waited-on future that takes the cancel carries it (the
+	 * await wakes with -ECANCELED, or an op's raced data); otherwise the
+	 * task owes it and its next resumption gets it. */
+	if (t->waiting && tide_future_cancel(t->waiting)) {
+		t->cancel_delegated = true;
+		return 1;
+	}
+	t->must_cancel = true;
+	return 1;
+}
+
+TIDE_EXTERN int tide_task_cancelling(const struct tide_future *task)
+{
+	const struct tide__task *t = task_of(task);
+
+	return t ? (int)t->cancel_requests : -EINVAL;
+}
+
+TIDE_EXTERN int tide_task_uncancel(struct tide_future *task)
+{
+	struct tide__task *t = task_of(task);
+
+	if (!t)
+		return -EINVAL;
+	if (t->cancel_requests > 0)
+		t->cancel_requests--;
+	/* asyncio 3.13: with no request left, an owed cancellation is void. */
+	if (t->cancel_requests == 0)
+		t->must_cancel = false;
+	return (int)t->cancel_requests;
+}
+
+TIDE_EXTERN const char *tide_task_name(struct tide_future *task)
+{
+	struct tide__task *t = task_of(task);
+
+	return t ? task_name(t) : NULL;
+}
+
+TIDE_EXTERN int tide_task_set_name(struct tide_future *task, const char *name)
+{
+	struct tide__task *t = task_of(task);
+	char *copy;
+
+	if (!t || !name)
+		return -EINVAL;
+	if (!(copy = dup_name(name)))
+		return -ENOMEM;
+	tide__free(t->name);
+	t->name = copy;
+	return 0;
+}
+
+TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **out, size_t cap)
+{
+	struct tide__task *t;
+	size_t n = 0;
+
+	if (!loop)
+		return 0;
+	for (t = loop->tasks; t; t = t->next, n++)
+		if (out && n < cap)
+			out[n] = &t->fut;
+	return n;
+}
+
+/* ------------------------------------------------------ awaitable ops -- */
+
+/* Awaits the op's future (started with result err) and lets it go.
+ * tide_await keeps what the op delivered, even when a cancel raced it. */
+static int64_t await_op(int err, struct tide_future **f)
+{
+	int64_t r;
+
+	if (err)
+		return err;
+	r = tide_await(*f);
+	tide_future_unref(*f);
+	return r;
+}
+
+/* asyncio throws an owed cancellation before the next operation starts. */
+static int owed_cancel(void)
+{
+	if (current->must_cancel) {
+		current->must_cancel = false;
+		return 1;
+	}
+	return 0;
+}
+
+TIDE_EXTERN ssize_t tide_read(int fd, void *buf, size_t n, int64_t off)
+{
+	struct tide_future *f = NULL;
+	int err;
+
+	if (!current)
+		return TIDE_ENOT_IN_TASK;
+	if (owed_cancel())
+		return -ECANCELED;
+	err = tide_op_read(current->fut.loop, fd, buf, n, off, &f);
+	return (ssize_t)await_op(err, &f);
+}
+
+TIDE_EXTERN ssize_t tide_write(int fd, const void *buf, size_t n, int64_t off)
+{
+	struct tide_future *f = NULL;
+	int err;
+
+	if (!current)
+		return TIDE_ENOT_IN_TASK;
+	if (owed_cancel())
+		return -ECANCELED;
+	err = tide_op_write(current->fut.loop, fd, buf, n, off, &f);
+	return (ssize_t)await_op(err, &f);
+}
+
+TIDE_EXTERN int tide_poll(int fd, unsigned events)
+{
+	struct tide_future *f = NULL;
+	int err;
+
+	if (!current)
+		return TIDE_ENOT_IN_TASK;
+	if (owed_cancel())
+		return -ECANCELED;
+	err = tide_op_poll(current->fut.loop, fd, events, &f);
+	return (int)await_op(err, &f);
+}
