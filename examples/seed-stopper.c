@@ -15,13 +15,17 @@
  *     loop.call_later(12, stopper, loop)
  *     loop.run_forever()
  *
- * Tasks come later, so each foo is a callback that "sleeps" by rescheduling
- * itself with tide_call_later(delay). Times are scaled by 0.1 so the demo ends
- * in about a second: foo(0.1) finishes its 10 sleeps at 1.0 s, the stopper
- * stops the loop at 1.2 s, and foo(0.2), which would need 2.0 s, is cut off
- * half way, as foo(2) is by the stopper at 12 s in the tutorial. The Python
- * prints nothing; this prints a trace of what happens.
+ * Each foo is a real task looping over tide_sleep(delay), and the stopper a
+ * plain callback armed with tide_call_later. Times are scaled by 0.1 so the
+ * demo ends in about a second: foo(0.1) finishes its 10 sleeps at 1.0 s,
+ * the stopper stops the loop at 1.2 s, and foo(0.2), which would need
+ * 2.0 s, is cut off half way, as foo(2) is by the stopper at 12 s in the
+ * tutorial. The Python prints nothing; this prints a trace of what happens.
+ * Where the Python leaves foo(2) pending at exit, this cancels it and lets
+ * it see the -ECANCELED in its sleep, as asyncio.run() does with the tasks
+ * left over, so the loop can be freed.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,68 +35,56 @@
 #define ITERATIONS 10   /* for i in range(10) */
 
 struct foo {
-	struct tide_loop *loop;
 	double delay;              /* seconds per sleep */
 	int done;                  /* sleeps completed so far */
-	struct tide_handle wakeup; /* the pending sleep, to cancel at the end */
+	struct tide_future *task;  /* the task running foo */
 };
 
+static struct tide_loop *loop;
 static double start;     /* loop time when the loop started */
-static int failure;      /* first error seen inside a callback */
 
-static double elapsed(struct tide_loop *loop)
+static double elapsed(void)
 {
 	return tide_loop_time(loop) - start;
 }
 
-static void fail(struct tide_loop *loop, const char *what, int err)
-{
-	fprintf(stderr, "seed-stopper: %s: %s\n", what, tide_strerror(err));
-	if (!failure)
-		failure = err;
-	tide_loop_stop(loop);
-}
-
-/* await asyncio.sleep(delay): ask the loop to call us back after delay. */
-static void foo_sleep(struct foo *f);
-
-/* One wake-up of foo: a sleep is over. */
-static void foo_wake(void *arg)
+/* async def foo(delay): for i in range(10): await asyncio.sleep(delay) */
+static int64_t foo(void *arg)
 {
 	struct foo *f = arg;
 
-	f->done++;
-	printf("foo(%.1f): iteration %d of %d done at t=%.2f s\n", f->delay,
-	       f->done, ITERATIONS, elapsed(f->loop));
-	if (f->done < ITERATIONS)
-		foo_sleep(f);
-	else
-		printf("foo(%.1f): finished\n", f->delay);
-}
+	printf("foo(%.1f): start, %d sleeps of %.1f s, as %s\n", f->delay, ITERATIONS,
+	       f->delay, tide_task_name(tide_current_task()));
+	for (int i = 0; i < ITERATIONS; i++) {
+		int err = tide_sleep(f->delay);
 
-static void foo_sleep(struct foo *f)
-{
-	int err = tide_call_later(f->loop, f->delay, foo_wake, f, &f->wakeup);
-
-	if (err < 0)
-		fail(f->loop, "tide_call_later", err);
+		if (err < 0) {
+			printf("foo(%.1f): sleep %d: %s at t=%.2f s\n", f->delay, i + 1,
+			       tide_strerror(err), elapsed());
+			return err;
+		}
+		f->done++;
+		printf("foo(%.1f): iteration %d of %d done at t=%.2f s\n", f->delay,
+		       f->done, ITERATIONS, elapsed());
+	}
+	printf("foo(%.1f): finished\n", f->delay);
+	return f->done;
 }
 
 /* def stopper(loop): loop.stop() */
 static void stopper(void *arg)
 {
-	struct tide_loop *loop = arg;
-
-	printf("stopper: stopping the loop at t=%.2f s\n", elapsed(loop));
+	(void)arg;
+	printf("stopper: stopping the loop at t=%.2f s\n", elapsed());
 	tide_loop_stop(loop);
 }
 
 int main(void)
 {
-	struct tide_loop *loop;
-	struct foo foos[2];
-	const double delays[2] = { 1 * SCALE, 2 * SCALE };
-	int err;
+	struct foo foos[2] = { { .delay = 1 * SCALE }, { .delay = 2 * SCALE } };
+	struct tide_task_opts opts = { .size = sizeof(opts) };
+	char name[32];
+	int err, failed = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	err = tide_loop_new(&loop, NULL);
@@ -106,38 +98,64 @@ int main(void)
 
 	/* loop.create_task(foo(1)); loop.create_task(foo(2)) */
 	for (int i = 0; i < 2; i++) {
-		foos[i] = (struct foo){ .loop = loop, .delay = delays[i] };
-		printf("foo(%.1f): start, %d sleeps of %.1f s\n", foos[i].delay,
-		       ITERATIONS, foos[i].delay);
-		foo_sleep(&foos[i]);
+		snprintf(name, sizeof(name), "foo(%.1f)", foos[i].delay);
+		opts.name = name;
+		err = tide_task_spawn(loop, foo, &foos[i], &opts, &foos[i].task);
+		if (err < 0) {
+			fprintf(stderr, "seed-stopper: tide_task_spawn: %s\n", tide_strerror(err));
+			return 1;
+		}
 	}
 	/* loop.call_later(12, stopper, loop) */
-	err = tide_call_later(loop, 12 * SCALE, stopper, loop, NULL);
-	if (err < 0)
-		fail(loop, "tide_call_later(stopper)", err);
-	printf("main: stopper scheduled in %.1f s, running the loop\n", 12 * SCALE);
+	err = tide_call_later(loop, 12 * SCALE, stopper, NULL, NULL);
+	if (err < 0) {
+		fprintf(stderr, "seed-stopper: tide_call_later: %s\n", tide_strerror(err));
+		return 1;
+	}
+	printf("main: 2 tasks spawned, stopper scheduled in %.1f s, running the loop\n",
+	       12 * SCALE);
 
 	/* loop.run_forever() */
 	err = tide_loop_run(loop);
-	if (err < 0)
-		fail(loop, "tide_loop_run", err);
-	printf("main: the loop stopped at t=%.2f s\n", elapsed(loop));
+	if (err < 0) {
+		fprintf(stderr, "seed-stopper: tide_loop_run: %s\n", tide_strerror(err));
+		failed = 1;
+	}
+	printf("main: the loop stopped at t=%.2f s, %zu task(s) still pending\n", elapsed(),
+	       tide_all_tasks(loop, NULL, 0));
 
-	/* What is still asleep will never wake: cancel it, as one cancels the
-	 * pending tasks before closing an asyncio loop. */
+	/* What is still asleep would never wake: cancel it and let it see the
+	 * cancellation, as asyncio.run() cancels the tasks left over. */
 	for (int i = 0; i < 2; i++) {
-		if (foos[i].done < ITERATIONS && tide_handle_cancel(&foos[i].wakeup))
-			printf("foo(%.1f): cut off after %d of %d iterations, cancelled\n",
-			       foos[i].delay, foos[i].done, ITERATIONS);
+		struct foo *f = &foos[i];
+
+		if (!tide_future_done(f->task)) {
+			printf("main: cancelling %s after %d of %d iterations\n",
+			       tide_task_name(f->task), f->done, ITERATIONS);
+			tide_task_cancel(f->task);
+			err = tide_loop_run_until_complete(loop, f->task);
+			if (err != -ECANCELED) {
+				fprintf(stderr, "seed-stopper: %s: %s\n", tide_task_name(f->task),
+					tide_strerror(err));
+				failed = 1;
+			}
+		}
+		printf("main: %s %s\n", tide_task_name(f->task),
+		       tide_future_cancelled(f->task) ? "was cancelled" : "completed");
+		if (!tide_future_cancelled(f->task) && tide_future_error(f->task) != 0)
+			failed = 1;
+		tide_future_unref(f->task);
 	}
 
 	err = tide_loop_close(loop);
-	if (err < 0)
-		fail(loop, "tide_loop_close", err);
+	if (err < 0) {
+		fprintf(stderr, "seed-stopper: tide_loop_close: %s\n", tide_strerror(err));
+		failed = 1;
+	}
 	err = tide_loop_free(loop);
 	if (err != 0) {
 		fprintf(stderr, "seed-stopper: tide_loop_free: %s\n", tide_strerror(err));
 		return 1;
 	}
-	return failure ? 1 : 0;
+	return failed;
 }
