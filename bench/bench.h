@@ -14,7 +14,8 @@
  *   BENCH_NO_PEER=1  runs tide only (for profilers); libuv keys become null
  *   BENCH_ONLY   runs only the workloads whose name contains this string
  * The libuv peer is compiled in when configure found libuv (TIDE_BENCH_LIBUV);
- * without it the "libuv" and "ratio_libuv" keys are null.
+ * without it the "libuv" and "ratio_libuv" keys are null. bench-task has
+ * other peers too (bench_measure_sides, bench_emit_sides below).
  */
 #ifndef TIDE_BENCH_H
 #define TIDE_BENCH_H
@@ -202,6 +203,80 @@ static inline void bench_emit(const char *bench, const char *unit, double tide,
 		printf(",\"ratio_libuv\":%.3f", ratio);
 	printf(",\"backend\":\"%s\"", backend ? backend : "?");
 	if (higher_is_better >= 0)
+		printf(",\"reps\":%d,\"stat\":\"median\"", bench_reps());
+	printf("%s}\n", extra ? extra : "");
+	fflush(stdout);
+}
+
+/*
+ * Several peers at once (bench-task: ucontext, asyncio, libuv). Side 0 is
+ * tide; a side whose fn is NULL (peer not built, not installed) or that
+ * returns NAN is reported as null. One discarded warm-up per side, then
+ * BENCH_REPS rounds in which the side that goes first rotates; medians.
+ * BENCH_NO_PEER=1 runs side 0 only.
+ */
+struct bench_side {
+	const char *name; /* JSON key: "tide", "ucontext", "asyncio", "libuv" */
+	bench_run_fn fn;
+	void *ctx;
+	double value;     /* out: the median, or NAN */
+};
+
+static inline void bench_measure_sides(struct bench_side *s, int n)
+{
+	int reps = bench_reps();
+	const char *np = getenv("BENCH_NO_PEER");
+	int active = np && *np && *np != '0' ? 1 : n;
+	double *v = calloc((size_t)reps * (size_t)n, sizeof(double));
+	BENCH_ASSERT(v);
+	for (int k = 0; k < active; k++)
+		if (s[k].fn)
+			s[k].fn(s[k].ctx);
+	for (int i = 0; i < reps; i++)
+		for (int j = 0; j < active; j++) {
+			int k = (i + j) % active;
+			if (s[k].fn)
+				v[k * reps + i] = s[k].fn(s[k].ctx);
+		}
+	for (int k = 0; k < n; k++) {
+		int nan = k >= active || !s[k].fn;
+		for (int i = 0; !nan && i < reps; i++)
+			nan = isnan(v[k * reps + i]);
+		s[k].value = nan ? NAN : bench_median(&v[k * reps], reps);
+	}
+	free(v);
+}
+
+/*
+ * The JSON line for several peers: "tide", each peer's value under its
+ * name, then "ratio_<peer>" for each, > 1 meaning tide wins (tide / peer
+ * for throughputs, peer / tide for costs: higher_is_better 1 or 0; < 0: no
+ * ratios). single: one cold measurement per side ("reps":1,"stat":"single")
+ * rather than the median of BENCH_REPS. goal (may be NULL) is a short string.
+ */
+static inline void bench_emit_sides(const char *bench, const char *unit, const struct bench_side *s,
+				    int n, int higher_is_better, int single, const char *goal,
+				    const char *backend, const char *extra)
+{
+	printf("{\"bench\":\"%s\",\"unit\":\"%s\"", bench, unit);
+	for (int k = 0; k < n; k++)
+		bench_print_num(s[k].name, s[k].value);
+	for (int k = 1; k < n; k++) {
+		double r = NAN, t = s[0].value, p = s[k].value;
+		if (!isnan(t) && !isnan(p) && t > 0 && p > 0 && higher_is_better >= 0)
+			r = higher_is_better ? t / p : p / t;
+		printf(",\"ratio_%s\":", s[k].name);
+		if (isnan(r))
+			printf("null");
+		else
+			printf("%.3f", r);
+	}
+	if (goal)
+		printf(",\"goal\":\"%s\"", goal);
+	printf(",\"backend\":\"%s\"", backend ? backend : "?");
+	if (single)
+		printf(",\"reps\":1,\"stat\":\"single\"");
+	else
 		printf(",\"reps\":%d,\"stat\":\"median\"", bench_reps());
 	printf("%s}\n", extra ? extra : "");
 	fflush(stdout);

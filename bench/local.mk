@@ -8,7 +8,9 @@
 #   make bench BENCH_RESULTS=/tmp/r  write the results somewhere else
 #   TIDE_BACKEND=epoll make bench    measure the epoll backend
 #
-# See bench/README.md for what each workload does and how the peer is built.
+#   make bench-loop / bench-task     one group only (`make bench` runs both, in turn)
+#
+# See bench/README.md for what each workload does and how the peers are built.
 
 BENCH_BINS = \
 	bench/bench-call-soon \
@@ -16,9 +18,11 @@ BENCH_BINS = \
 	bench/bench-threadsafe \
 	bench/bench-executor \
 	bench/bench-alloc
-EXTRA_PROGRAMS += $(BENCH_BINS)
-CLEANFILES += $(BENCH_BINS)
-EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp
+# Tasks against ucontext, asyncio (bench/pingpong.py) and libuv: task.{jsonl,md}.
+TASK_BENCH_BINS = bench/bench-task
+EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS)
+CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS)
+EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py
 
 # Benchmarks are always optimised, whatever CFLAGS the build uses for the
 # library (user CFLAGS come last on the command line and can still override).
@@ -44,6 +48,18 @@ bench_bench_executor_LDADD = $(BENCH_LDADD)
 bench_bench_alloc_SOURCES = bench/bench-alloc.c bench/bench.h
 bench_bench_alloc_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_alloc_LDADD = $(BENCH_LDADD)
+# bench-task also assembles the library's own context switch (hidden inside
+# libtide) to time it raw: the coro_switch row, x86-64 only.
+# (Per-target CPPFLAGS give its objects their own names, so that this copy
+# of src/coro-x86_64.S does not clash with the library's.)
+bench_bench_task_SOURCES = bench/bench-task.c bench/bench.h
+bench_bench_task_CPPFLAGS = $(AM_CPPFLAGS) -DTIDE_BENCH_SRCDIR='"$(abs_top_srcdir)/bench"'
+bench_bench_task_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_task_LDADD = $(BENCH_LDADD)
+if CORO_X86_64
+bench_bench_task_SOURCES += src/coro-x86_64.S
+bench_bench_task_CPPFLAGS += -DTIDE_BENCH_RAW_SWITCH=1
+endif
 
 # Results go to the source tree by default so that they can be committed
 # beside the README that quotes them.
@@ -56,7 +72,10 @@ BENCH_RESULTS = $(top_srcdir)/bench/results
 # tree may run `make bench` at once) and moved into place only when every
 # program succeeded. Two benches at once on one machine skew each other's
 # numbers, of course: run one at a time when the numbers matter.
-bench: $(BENCH_BINS)
+bench:
+	@$(MAKE) $(AM_MAKEFLAGS) bench-loop && $(MAKE) $(AM_MAKEFLAGS) bench-task
+
+bench-loop: $(BENCH_BINS)
 	@$(MKDIR_P) $(BENCH_RESULTS); \
 	out=$(BENCH_RESULTS); tmp=$$out/loop-$$$$; \
 	trap 'rm -f $$tmp.*.tmp' EXIT; \
@@ -85,4 +104,27 @@ bench: $(BENCH_BINS)
 	else \
 	  echo "bench: gnuplot not found (apt-get install gnuplot-nox): loop.svg not written"; \
 	fi
-.PHONY: bench
+
+# The same for the task programs; their lines name several peers, so the
+# table has one row per (workload, peer) (table.sh --peers). No chart: the
+# ratios span 1x to 100x and more.
+bench-task: $(TASK_BENCH_BINS)
+	@$(MKDIR_P) $(BENCH_RESULTS); \
+	out=$(BENCH_RESULTS); tmp=$$out/task-$$$$; \
+	trap 'rm -f $$tmp.*.tmp' EXIT; \
+	: > $$tmp.jsonl.tmp; \
+	for p in $(TASK_BENCH_BINS); do \
+	  BENCH_PYTHON_SCRIPT=$(abs_top_srcdir)/bench/pingpong.py \
+	    ./$$p > $$tmp.part.tmp || { echo "bench: $$p failed" >&2; exit 1; }; \
+	  cat $$tmp.part.tmp; cat $$tmp.part.tmp >> $$tmp.jsonl.tmp; \
+	done; \
+	{ $(SHELL) $(top_srcdir)/bench/table.sh --peers $$tmp.jsonl.tmp; \
+	  echo; \
+	  echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d), $$(uname -sr)," \
+	       "$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')," \
+	       "$$(getconf _NPROCESSORS_ONLN) CPUs, libuv $$($(PKG_CONFIG) --modversion libuv 2>/dev/null || echo none)," \
+	       "$$($${BENCH_PYTHON:-python3} --version 2>&1 || echo 'no python3')."; \
+	} > $$tmp.md.tmp || exit 1; \
+	mv -f $$tmp.jsonl.tmp $$out/task.jsonl; mv -f $$tmp.md.tmp $$out/task.md; \
+	echo "bench: wrote $$out/task.jsonl and $$out/task.md"
+.PHONY: bench bench-loop bench-task

@@ -3,6 +3,9 @@
 # table.sh: turns bench JSON lines into a markdown table (stdout).
 #   bench/table.sh loop.jsonl > loop.md          markdown table
 #   bench/table.sh --dat loop.jsonl > ratios.dat  "workload ratio" pairs for gnuplot
+#   bench/table.sh --peers task.jsonl > task.md   one row per (workload, peer):
+#       every "ratio_<peer>" key of a line names a peer (bench-task's lines
+#       have several: ucontext, asyncio, libuv), and its "goal" is shown
 # The JSON is the flat one-object-per-line form the bench programs print, so
 # POSIX awk (mawk is enough) reads it without jq.
 set -e
@@ -10,8 +13,11 @@ mode=md
 if [ "$1" = "--dat" ]; then
 	mode=dat
 	shift
+elif [ "$1" = "--peers" ]; then
+	mode=peers
+	shift
 fi
-[ $# -ge 1 ] || { echo "usage: $0 [--dat] FILE.jsonl" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 [--dat|--peers] FILE.jsonl" >&2; exit 2; }
 
 awk -v mode="$mode" '
 # The value of "key" in a flat JSON object: a string without quotes, a number,
@@ -37,13 +43,34 @@ function human(v) {
 	if (v >= 1e9) return sprintf("%.2f G", v / 1e9)
 	if (v >= 1e6) return sprintf("%.2f M", v / 1e6)
 	if (v >= 1e4) return sprintf("%.1f k", v / 1e3)
+	if (v >= 1e3) return sprintf("%.0f", v)
 	return sprintf("%.3g", v)
 }
 BEGIN {
 	if (mode == "md") {
 		print "| workload | unit | tide | libuv | ratio |"
 		print "|---|---|---:|---:|---:|"
+	} else if (mode == "peers") {
+		print "| workload | unit | tide | peer | peer value | tide vs peer | goal |"
+		print "|---|---|---:|---|---:|---:|---|"
 	}
+}
+mode == "peers" && /^\{/ {
+	b = get($0, "bench"); u = get($0, "unit"); t = get($0, "tide")
+	goal = get($0, "goal"); if (goal == "null") goal = ""
+	backend = get($0, "backend")
+	rest = $0; np = 0
+	while ((i = index(rest, "\"ratio_")) > 0) {
+		rest = substr(rest, i + 7)
+		p = substr(rest, 1, index(rest, "\"") - 1)
+		r = get($0, "ratio_" p)
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n", b, u, human(t), p, \
+			human(get($0, p)), (r == "null" ? "n/a" : sprintf("%.2fx", r)), goal
+		np++
+	}
+	if (np == 0)
+		printf "| %s | %s | %s | | | | %s |\n", b, u, human(t), goal
+	next
 }
 /^\{/ {
 	b = get($0, "bench"); u = get($0, "unit")
@@ -60,5 +87,7 @@ BEGIN {
 END {
 	if (mode == "md" && backend != "")
 		printf "\ntide backend: %s. ratio = tide / libuv (higher is better for tide).\n", backend
+	if (mode == "peers" && backend != "")
+		printf "\ntide backend: %s. tide vs peer > 1 means tide wins: tide / peer for rates, peer / tide for costs (ns, KiB).\n", backend
 }
 ' "$1"
