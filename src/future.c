@@ -93,6 +93,15 @@ static void schedule_callbacks(struct tide_future *f)
 	f->callbacks = NULL;
 	f->cb_tailp = &f->callbacks;
 	f->cancel_hook = NULL;
+	/* A task parked on f was first in line (it only parks there when no
+	 * callback was added before it): two words in the ready ring. The task
+	 * holds its own reference on f while parked. */
+	if (f->waiter) {
+		void *t = f->waiter;
+		f->waiter = NULL;
+		if (!loop->closed)
+			tide__task_wake_soon(loop, t);
+	}
 	for (; h; h = next) {
 		next = h->next;
 		if (loop->closed) {

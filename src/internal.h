@@ -332,6 +332,7 @@ struct tide_future {
 	void *ptr;                  /* result payload */
 	struct tide__handle *callbacks; /* done callbacks in add order (handles, not yet queued) */
 	struct tide__handle **cb_tailp;
+	void *waiter;               /* a task parked on it ahead of any callback (task.c) */
 	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
 	void *cancel_arg;
 };
@@ -346,6 +347,8 @@ void tide__future_init(struct tide_loop *loop, struct tide_future *f);
 /* A task's memory goes back when its future's last reference does. */
 void tide__task_release(struct tide_future *f);
 void tide__tasks_fini(struct tide_loop *loop);
+/* Queue a parked task's next step (the future it waits on is done). */
+void tide__task_wake_soon(struct tide_loop *loop, void *task);
 
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */
 void tide__future_complete_res(struct tide_future *fut, int64_t res);

@@ -456,10 +456,14 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	tide__ts_drain(loop);
 	/* 3. Sleep only if nothing is ready, and never past the nearest timer. */
 	wait = compute_wait(loop, max_ns);
-	/* 4. Reap completions: they complete futures, whose callbacks queue up. */
-	err = loop->backend->wait(loop, wait);
-	if (err < 0 && err != -EINTR && err != -ETIME)
-		return err;
+	/* 4. Reap completions: they complete futures, whose callbacks queue up.
+	 * With callbacks waiting and no user op in flight nothing can have
+	 * completed, so the backend is not even called. */
+	if (wait || loop->live_ops) {
+		err = loop->backend->wait(loop, wait);
+		if (err < 0 && err != -EINTR && err != -ETIME)
+			return err;
+	}
 	tide__ts_drain(loop);
 	/* 5. Expired timers, read against a fresh clock so none fires early. */
 	if (loop->heap_len) {

@@ -288,8 +288,10 @@ TIDE_EXTERN int64_t tide_await(struct tide_future *f)
 	}
 	/* An op or job stands behind f: what it delivers is never dropped. */
 	backed = f->cancel_hook != NULL;
-	err = tide_future_add_done_callback(f, await_wake, t);
-	if (err)
+	/* First in line: park in the future's waiter slot, no handle needed. */
+	if (!f->callbacks && !f->waiter)
+		f->waiter = t;
+	else if ((err = tide_future_add_done_callback(f, await_wake, t)))
 		return err;
 	/* asyncio's __step: a cancellation owed since the task last ran goes
 	 * to the future it now awaits, if that future takes it. */
@@ -328,6 +330,20 @@ TIDE_EXTERN int64_t tide_await(struct tide_future *f)
 static void step_soon(void *arg)
 {
 	task_step(arg);
+}
+
+void tide__task_wake_soon(struct tide_loop *loop, void *task)
+{
+	struct tide__handle *h;
+
+	if (TIDE__LIKELY(tide__ready_call(loop, step_soon, task) == 0))
+		return;
+	/* The ring could not grow: a handle goes through the spill list. */
+	h = tide__handle_alloc(loop);
+	tide__bug_on(!h, "out of memory waking a task");
+	h->fn.call = step_soon;
+	h->arg = task;
+	tide__ready_push(loop, h);
 }
 
 TIDE_EXTERN int tide_yield(void)
