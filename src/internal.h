@@ -350,6 +350,26 @@ void tide__tasks_fini(struct tide_loop *loop);
 /* Queue a parked task's next step (the future it waits on is done). */
 void tide__task_wake_soon(struct tide_loop *loop, void *task);
 
+/*
+ * Parking: a wait without a future, for the primitives of sync.c. It has a
+ * future's semantics (a cancel of the parked task takes effect through it,
+ * a wake-up "chooses" it) without an allocation or a done callback.
+ */
+enum { TIDE__PARK_PENDING, TIDE__PARK_CHOSEN, TIDE__PARK_CANCELLED };
+struct tide__park {
+	void *task;  /* the parked task (struct tide__task) */
+	int state;   /* TIDE__PARK_* */
+	int code;    /* what the chooser passed: 0 or an error */
+};
+/*
+ * Parks the running task in p until tide__unpark(p) (returns its code) or a
+ * cancellation (-ECANCELED, with p->state telling whether p had been
+ * chosen first). TIDE_ENOT_IN_TASK outside a task.
+ */
+int tide__park(struct tide__park *p);
+/* Chooses a pending p and schedules its task; false if p is not pending. */
+bool tide__unpark(struct tide__park *p, int code);
+
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */
 void tide__future_complete_res(struct tide_future *fut, int64_t res);
 

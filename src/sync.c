@@ -7,12 +7,11 @@
  *
  * Every wait is the same move: a waiter node on the waiting task's own stack
  * (a suspended task's stack stays put, so no allocation) joins a FIFO list
- * with a fresh pending future (from the loop's free list), and the task
- * awaits that future. A wake-up pops the first waiter whose future is still
- * pending and gives it a result.
+ * and the task parks in it (tide__park: a future's semantics without the
+ * future). A wake-up pops the first waiter still pending and chooses it.
  *
  * The hard part is a waiter that is cancelled after it was chosen (its
- * future got the result, but the task's cancellation came before it ran).
+ * park was chosen, but the task's cancellation came before it ran).
  * asyncio raises CancelledError in it and hands the wake-up on (Lock's
  * _wake_up_first, Semaphore's value bookkeeping, Queue's _wakeup_next);
  * otherwise the wake-up, and with it the lock or the item slot, would be
@@ -38,7 +37,7 @@ struct waiter {
 	struct waiter *next;     /* towards the tail (later arrivals) */
 	struct waiter *prev;     /* towards the head */
 	struct wlist *list;      /* the list it is in; NULL once popped or taken out */
-	struct tide_future *fut; /* what the task awaits; a result means "chosen" */
+	struct tide__park park;  /* where the task waits; CHOSEN means "woken" */
 };
 
 /* A FIFO of waiters, doubly linked so a cancelled one leaves in O(1). */
@@ -77,7 +76,7 @@ static void wl_unlink(struct waiter *w)
 
 /*
  * Chooses the first waiter that can still take a wake-up. Waiters whose
- * future is already done (cancelled, not yet resumed) are dropped on the
+ * park is no longer pending (cancelled, not yet resumed) are dropped on the
  * way: they must not absorb the wake-up. Returns whether one was chosen.
  */
 static bool wl_wake_first(struct wlist *l)
@@ -86,10 +85,8 @@ static bool wl_wake_first(struct wlist *l)
 
 	while ((w = l->head)) {
 		wl_unlink(w);
-		if (!tide_future_done(w->fut)) {
-			tide_future_set_result(w->fut, 0, NULL);
+		if (tide__unpark(&w->park, 0))
 			return true;
-		}
 	}
 	return false;
 }
@@ -108,7 +105,7 @@ static unsigned wl_wake_all(struct wlist *l, unsigned max)
 static bool wl_has_pending(const struct wlist *l)
 {
 	for (const struct waiter *w = l->head; w; w = w->next)
-		if (!tide_future_done(w->fut))
+		if (w->park.state == TIDE__PARK_PENDING)
 			return true;
 	return false;
 }
@@ -120,8 +117,7 @@ static void wl_close(struct wlist *l)
 
 	while ((w = l->head)) {
 		wl_unlink(w);
-		if (!tide_future_done(w->fut))
-			tide_future_set_error(w->fut, TIDE_ECLOSED);
+		tide__unpark(&w->park, TIDE_ECLOSED);
 	}
 }
 
@@ -178,25 +174,19 @@ static enum wake_how wait_in(struct sync_obj *o, struct wlist *l, int *err)
 		*err = -EINVAL;
 		return W_FAILED;
 	}
-	if ((*err = tide_future_new(o->loop, &w.fut)) < 0)
-		return W_FAILED;
+	w.park.state = TIDE__PARK_PENDING;
 	wl_push(l, &w);
 	o->users++;
 	/*
-	 * Chosen, but cancelled before we ran: the task core returns
-	 * -ECANCELED here (asyncio raises at the resumption point whatever the
-	 * future holds), and `chosen` below tells the caller to pass the
-	 * wake-up on.
+	 * Chosen, but cancelled before we ran: tide__park returns -ECANCELED
+	 * (asyncio raises at the resumption point whatever the waiter future
+	 * holds), and `chosen` tells the caller to pass the wake-up on.
 	 */
-	r = tide_await(w.fut);
+	r = tide__park(&w.park);
 	o->users--;
 	if (w.list)
 		wl_unlink(&w);
-	/* An await that failed early (no memory) leaves it pending: no one may choose it now. */
-	if (!tide_future_done(w.fut))
-		tide_future_cancel(w.fut);
-	chosen = !tide_future_cancelled(w.fut) && tide_future_error(w.fut) == 0;
-	tide_future_unref(w.fut);
+	chosen = w.park.state == TIDE__PARK_CHOSEN && w.park.code == 0;
 	if (o->freed) {
 		if (!o->users)
 			o->destroy(o);

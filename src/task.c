@@ -24,6 +24,7 @@ struct tide__task {
 	void *arg;
 	int64_t ret;                  /* what the body returned */
 	struct tide_future *waiting;  /* the future tide_await parked on */
+	struct tide__park *parked;    /* or the park of a sync primitive */
 	struct tide__task *next;      /* loop's live tasks, or the free list */
 	struct tide__task *prev;
 	uint64_t number;              /* "Task-N" */
@@ -402,6 +403,49 @@ TIDE_EXTERN int tide_sleep(double seconds)
 	return (int)r;
 }
 
+int tide__park(struct tide__park *p)
+{
+	struct tide__task *t = current;
+
+	if (!t)
+		return TIDE_ENOT_IN_TASK;
+	p->task = t;
+	p->code = 0;
+	/* As awaiting a fresh future: an owed cancellation is taken at once. */
+	if (t->must_cancel) {
+		t->must_cancel = false;
+		p->state = TIDE__PARK_CANCELLED;
+		return -ECANCELED;
+	}
+	p->state = TIDE__PARK_PENDING;
+	t->parked = p;
+	task_suspend(t);
+	t->parked = NULL;
+	if (p->state == TIDE__PARK_CANCELLED) {
+		t->must_cancel = false;
+		return -ECANCELED;
+	}
+	/* Chosen, then cancelled before it ran: asyncio raises here, and the
+	 * caller (seeing state CHOSEN) passes the wake-up on. */
+	if (t->must_cancel) {
+		t->must_cancel = false;
+		return -ECANCELED;
+	}
+	return p->code;
+}
+
+bool tide__unpark(struct tide__park *p, int code)
+{
+	struct tide__task *t = p->task;
+
+	if (p->state != TIDE__PARK_PENDING)
+		return false;
+	p->state = TIDE__PARK_CHOSEN;
+	p->code = code;
+	tide__task_wake_soon(t->fut.loop, t);
+	return true;
+}
+
 /* ---------------------------------------------------------- cancelling -- */
 
 TIDE_EXTERN int tide_task_cancel(struct tide_future *task)
@@ -418,6 +462,12 @@ TIDE_EXTERN int tide_task_cancel(struct tide_future *task)
 	 * task owes it and its next resumption gets it. */
 	if (t->waiting && tide_future_cancel(t->waiting)) {
 		t->cancel_delegated = true;
+		return 1;
+	}
+	if (t->parked && t->parked->state == TIDE__PARK_PENDING) {
+		/* A park is a future nobody else holds: it always takes the cancel. */
+		t->parked->state = TIDE__PARK_CANCELLED;
+		tide__task_wake_soon(t->fut.loop, t);
 		return 1;
 	}
 	t->must_cancel = true;
