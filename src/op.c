@@ -19,6 +19,11 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 /* The kernel caps one read or write at this many bytes (MAX_RW_COUNT). */
 #define TIDE_MAX_RW ((size_t)INT_MAX & ~(size_t)4095)
@@ -227,6 +232,9 @@ void tide__op_complete(struct tide__op *op, int res)
 	if (res == -ETIME)
 		res = -ETIMEDOUT;
 	op->res = res;
+	/* Memcheck cannot see the kernel fill a buffer from an io_uring CQE. */
+	if (op->kind == TIDE_OP_READ && res > 0 && op->path == TIDE_PATH_URING)
+		VALGRIND_MAKE_MEM_DEFINED(op->buf, (size_t)res);
 	if (!(op->flags & TIDE__OP_INTERNAL))
 		loop->stats.ops_completed[op->kind][op->path]++;
 	op->done(op);
