@@ -554,15 +554,21 @@ static int owed_cancel(void)
 	return 0;
 }
 
+/* Whether a task may start an op now: not outside a task, not with a cancel owed. */
+static int op_may_start(void)
+{
+	if (!current)
+		return TIDE_ENOT_IN_TASK;
+	return owed_cancel() ? -ECANCELED : 0;
+}
+
 TIDE_EXTERN ssize_t tide_read(int fd, void *buf, size_t n, int64_t off)
 {
 	struct tide_future *f = NULL;
 	int err;
 
-	if (!current)
-		return TIDE_ENOT_IN_TASK;
-	if (owed_cancel())
-		return -ECANCELED;
+	if ((err = op_may_start()))
+		return err;
 	err = tide_op_read(current->fut.loop, fd, buf, n, off, &f);
 	return (ssize_t)await_op(err, &f);
 }
@@ -572,10 +578,8 @@ TIDE_EXTERN ssize_t tide_write(int fd, const void *buf, size_t n, int64_t off)
 	struct tide_future *f = NULL;
 	int err;
 
-	if (!current)
-		return TIDE_ENOT_IN_TASK;
-	if (owed_cancel())
-		return -ECANCELED;
+	if ((err = op_may_start()))
+		return err;
 	err = tide_op_write(current->fut.loop, fd, buf, n, off, &f);
 	return (ssize_t)await_op(err, &f);
 }
@@ -585,10 +589,8 @@ TIDE_EXTERN int tide_poll(int fd, unsigned events)
 	struct tide_future *f = NULL;
 	int err;
 
-	if (!current)
-		return TIDE_ENOT_IN_TASK;
-	if (owed_cancel())
-		return -ECANCELED;
+	if ((err = op_may_start()))
+		return err;
 	err = tide_op_poll(current->fut.loop, fd, events, &f);
 	return (int)await_op(err, &f);
 }
