@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +45,12 @@ enum tide_error {
 	TIDE_EQUEUE_EMPTY = -4107,   /* asyncio.QueueEmpty */
 	TIDE_ENOT_IN_TASK = -4108,   /* an await outside a task */
 	TIDE_EBROKEN_BARRIER = -4109, /* asyncio.BrokenBarrierError */
+	/*
+	 * getaddrinfo's EAI_* codes (negative in glibc) map to
+	 * TIDE_EAI_BASE + EAI_*, e.g. TIDE_EAI_BASE + EAI_NONAME; EAI_SYSTEM
+	 * becomes the -errno behind it. tide_strerror() gives gai_strerror().
+	 */
+	TIDE_EAI_BASE = -4300,
 };
 
 /* A text for any result code: -errno or a tide code. Never NULL. */
@@ -86,6 +94,14 @@ struct tide_loop_opts {
 	int debug;                /* 1 on, 0 off, -1 from $TIDE_DEBUG (the default when size is short) */
 	double slow_callback_duration; /* seconds; 0 means 0.1 */
 	size_t task_stack_size;   /* default task stack; 0 means 64 KiB, at least 16 KiB */
+	/*
+	 * The provided-buffer ring that multishot receives draw from (io_uring
+	 * only; one per loop, shared by every connection, so an idle connection
+	 * holds no receive buffer). 0 means 1024 buffers of 4 KiB; the count
+	 * is rounded up to a power of two (at most 32768).
+	 */
+	unsigned recv_buf_count;
+	size_t recv_buf_size;
 };
 
 /*
@@ -230,6 +246,17 @@ enum tide_op_kind {
 	TIDE_OP_POLL,
 	TIDE_OP_TIMEOUT,
 	TIDE_OP_CANCEL,
+	TIDE_OP_ACCEPT,
+	TIDE_OP_CONNECT,
+	TIDE_OP_RECV,
+	TIDE_OP_SEND,
+	TIDE_OP_SENDMSG,
+	TIDE_OP_RECVMSG,
+	TIDE_OP_SHUTDOWN,
+	TIDE_OP_CLOSE,
+	TIDE_OP_SEND_ZC,         /* zero-copy send (transports, above a size threshold) */
+	TIDE_OP_RECV_MULTISHOT,  /* multishot recv from the loop's provided-buffer ring */
+	TIDE_OP_ACCEPT_MULTISHOT,
 	TIDE_OP_KIND_MAX = 32 /* room for later kinds without an ABI break */
 };
 enum tide_op_path {
@@ -466,6 +493,263 @@ TIDE_EXTERN void tide_barrier_free(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_wait(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_abort(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b);
+
+/* ------------------------------------------------------------- sockets -- */
+
+/*
+ * Socket ops: futures like tide_op_read (value: the kernel's result). Every
+ * fd tide creates or accepts is SOCK_NONBLOCK | SOCK_CLOEXEC. addr and
+ * addrlen (accept), the msghdr and everything it points to (sendmsg,
+ * recvmsg) and buf stay the caller's and must stay valid until the future
+ * is done; connect copies its address. tide_op_close closes through the
+ * loop, after the loop's own ops on fd finished.
+ */
+TIDE_EXTERN int tide_socket(int domain, int type, int protocol);
+TIDE_EXTERN int tide_op_accept(struct tide_loop *loop, int fd, struct sockaddr *addr, socklen_t *addrlen, struct tide_future **out);
+TIDE_EXTERN int tide_op_connect(struct tide_loop *loop, int fd, const struct sockaddr *addr, socklen_t addrlen, struct tide_future **out);
+TIDE_EXTERN int tide_op_recv(struct tide_loop *loop, int fd, void *buf, size_t n, int flags, struct tide_future **out);
+TIDE_EXTERN int tide_op_send(struct tide_loop *loop, int fd, const void *buf, size_t n, int flags, struct tide_future **out);
+TIDE_EXTERN int tide_op_sendmsg(struct tide_loop *loop, int fd, const struct msghdr *msg, int flags, struct tide_future **out);
+TIDE_EXTERN int tide_op_recvmsg(struct tide_loop *loop, int fd, struct msghdr *msg, int flags, struct tide_future **out);
+TIDE_EXTERN int tide_op_shutdown(struct tide_loop *loop, int fd, int how, struct tide_future **out);
+TIDE_EXTERN int tide_op_close(struct tide_loop *loop, int fd, struct tide_future **out);
+
+/* The same, awaited inside a task: the result or -errno (-ECANCELED). */
+TIDE_EXTERN int tide_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+TIDE_EXTERN int tide_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+TIDE_EXTERN ssize_t tide_recv(int fd, void *buf, size_t n, int flags);
+TIDE_EXTERN ssize_t tide_send(int fd, const void *buf, size_t n, int flags);
+TIDE_EXTERN ssize_t tide_sendmsg(int fd, const struct msghdr *msg, int flags);
+TIDE_EXTERN ssize_t tide_recvmsg(int fd, struct msghdr *msg, int flags);
+TIDE_EXTERN int tide_shutdown(int fd, int how);
+TIDE_EXTERN int tide_close(int fd);
+
+/* ------------------------------------------------------ name resolution -- */
+
+struct addrinfo;
+/*
+ * asyncio's getaddrinfo: on the loop's default executor, except numeric
+ * hosts, which complete without a thread. The future's ptr is the list
+ * (free it with freeaddrinfo()); errors are -errno or TIDE_EAI_BASE + EAI_*.
+ * host or port may be NULL (not both).
+ */
+TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const char *port,
+				 const struct addrinfo *hints, struct tide_future **out);
+/*
+ * getnameinfo on the executor. The future's ptr is a malloc'd
+ * "host\0service\0" pair (free it with free()).
+ */
+TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
+				 int flags, struct tide_future **out);
+
+/* ------------------------------------------------- transports, protocols -- */
+
+/*
+ * asyncio's transports and protocols. A protocol is a table of callbacks
+ * and a pointer (proto) handed back to each; every member may be NULL.
+ * The transport is the library's: it stays valid until connection_lost has
+ * returned (take a reference with tide_transport_ref to keep it longer).
+ * Callbacks run on the loop thread, never re-entrantly from a transport
+ * call made inside another callback.
+ */
+struct tide_transport;
+
+struct tide_protocol_ops {
+	size_t size; /* sizeof(struct tide_protocol_ops) */
+	void (*connection_made)(struct tide_transport *t, void *proto);
+	/* data is valid during the call only. Not called for a buffered protocol. */
+	void (*data_received)(struct tide_transport *t, const void *data, size_t n, void *proto);
+	/* The peer shut down its side. Return non-zero to keep the transport
+	 * open for writing (half-close); 0 closes it. */
+	int (*eof_received)(struct tide_transport *t, void *proto);
+	/* Exactly once, last: 0 for a clean close, else -errno (-ECONNRESET). */
+	void (*connection_lost)(struct tide_transport *t, int err, void *proto);
+	/* The write buffer went above the high-water mark / back to the low one. */
+	void (*pause_writing)(struct tide_transport *t, void *proto);
+	void (*resume_writing)(struct tide_transport *t, void *proto);
+	/*
+	 * Buffered protocol (asyncio.BufferedProtocol), used when get_buffer is
+	 * set: get_buffer gives where the next bytes go (at least 1 byte; return
+	 * < 0 to abort the connection with that error), buffer_updated says how
+	 * many arrived there. On the readiness paths the kernel writes straight
+	 * into that buffer; from io_uring's provided buffers it is one copy.
+	 */
+	int (*get_buffer)(struct tide_transport *t, size_t sizehint, void **buf, size_t *len, void *proto);
+	void (*buffer_updated)(struct tide_transport *t, size_t n, void *proto);
+	/* Datagram endpoints (asyncio.DatagramProtocol). */
+	void (*datagram_received)(struct tide_transport *t, const void *data, size_t n,
+				  const struct sockaddr *addr, socklen_t addrlen, void *proto);
+	void (*error_received)(struct tide_transport *t, int err, void *proto);
+};
+
+/*
+ * A server's protocol factory: called for each accepted connection to make
+ * its protocol. Return < 0 to refuse the connection (it is closed).
+ */
+typedef int (*tide_protocol_factory_cb)(void *arg, const struct tide_protocol_ops **ops, void **proto);
+
+TIDE_EXTERN struct tide_transport *tide_transport_ref(struct tide_transport *t);
+TIDE_EXTERN void tide_transport_unref(struct tide_transport *t);
+TIDE_EXTERN struct tide_loop *tide_transport_loop(const struct tide_transport *t);
+/* The data is copied. TIDE_ECLOSED after close/abort, -EPIPE after write_eof. */
+TIDE_EXTERN int tide_transport_write(struct tide_transport *t, const void *data, size_t n);
+TIDE_EXTERN int tide_transport_writelines(struct tide_transport *t, const struct iovec *iov, int iovcnt);
+/* Shuts the write side down once the buffer is flushed. */
+TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t);
+TIDE_EXTERN int tide_transport_can_write_eof(const struct tide_transport *t);
+/* Flushes what is buffered, then closes; connection_lost(0) follows. */
+TIDE_EXTERN void tide_transport_close(struct tide_transport *t);
+/* Drops the buffer and closes now; connection_lost(0) follows. */
+TIDE_EXTERN void tide_transport_abort(struct tide_transport *t);
+TIDE_EXTERN int tide_transport_is_closing(const struct tide_transport *t);
+TIDE_EXTERN int tide_transport_pause_reading(struct tide_transport *t);
+TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t);
+TIDE_EXTERN int tide_transport_is_reading(const struct tide_transport *t);
+/* high 0 means 64 KiB; low is then high / 4. low > high is -EINVAL. */
+TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t, size_t high, size_t low);
+TIDE_EXTERN size_t tide_transport_get_write_buffer_size(const struct tide_transport *t);
+TIDE_EXTERN void tide_transport_get_write_buffer_limits(const struct tide_transport *t, size_t *high, size_t *low);
+/*
+ * asyncio's get_extra_info: "peername" and "sockname" copy a struct
+ * sockaddr into buf (*len in: its size, out: the address length);
+ * "socket" an int fd. -ENOENT for another name, -ENOSPC if buf is short.
+ */
+TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, const char *name, void *buf, socklen_t *len);
+TIDE_EXTERN void *tide_transport_get_protocol(const struct tide_transport *t);
+/* Datagram transports: send one datagram (addr NULL: the connected peer). */
+TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data, size_t n,
+				      const struct sockaddr *addr, socklen_t addrlen);
+
+/* Options of connections and servers; a NULL opts means the defaults. */
+struct tide_server_opts {
+	size_t size;            /* sizeof(struct tide_server_opts) */
+	int backlog;            /* 0 means 100, as asyncio */
+	int reuse_address;      /* -1 (the default when size is short): on, as asyncio on Unix */
+	int reuse_port;         /* SO_REUSEPORT: several loops (threads) share the port */
+	int start_serving;      /* -1: on; 0: listen but accept only after tide_server_start_serving */
+};
+
+/*
+ * asyncio's create_connection: resolves host (on the executor unless
+ * numeric), connects to the addresses in turn, and calls connection_made.
+ * The future's ptr is the transport; the future holds a reference on it,
+ * so the pointer stays valid while the future does (also when
+ * connection_made closed it at once).
+ */
+TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host, int port,
+				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
+TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *path,
+					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
+/*
+ * asyncio's create_server: listens on every address of hosts (NULL or
+ * {NULL}: all interfaces, IPv4 and IPv6), port (0: one free port shared
+ * by all when possible). The future's ptr is the server (free it with
+ * tide_server_free once closed).
+ */
+struct tide_server;
+TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
+				   const struct tide_server_opts *opts, tide_protocol_factory_cb factory, void *arg,
+				   struct tide_future **out);
+TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path,
+					const struct tide_server_opts *opts, tide_protocol_factory_cb factory, void *arg,
+					struct tide_future **out);
+/* Stops listening (the connections go on). Idempotent. */
+TIDE_EXTERN void tide_server_close(struct tide_server *s);
+/* Closes the server's connections as well (asyncio's close_clients/abort_clients). */
+TIDE_EXTERN void tide_server_close_clients(struct tide_server *s, int abort);
+TIDE_EXTERN int tide_server_start_serving(struct tide_server *s);
+TIDE_EXTERN int tide_server_is_serving(const struct tide_server *s);
+/* Inside a task: waits until the server is closed and its connections are gone. */
+TIDE_EXTERN int tide_server_wait_closed(struct tide_server *s);
+/* Inside a task: serves until cancelled (then closes the server), as asyncio. */
+TIDE_EXTERN int tide_server_serve_forever(struct tide_server *s);
+/* The listening fds, up to cap of them into fds; returns how many there are. */
+TIDE_EXTERN size_t tide_server_sockets(const struct tide_server *s, int *fds, size_t cap);
+/* The port of the first listening socket (useful with port 0). */
+TIDE_EXTERN int tide_server_port(const struct tide_server *s);
+/* Closes if needed; frees once its connections are gone. */
+TIDE_EXTERN void tide_server_free(struct tide_server *s);
+
+struct tide_datagram_opts {
+	size_t size;             /* sizeof(struct tide_datagram_opts) */
+	const char *local_host;  /* bind here (NULL and local_port 0: no bind) */
+	int local_port;
+	const char *remote_host; /* connect here (NULL: not connected, use sendto) */
+	int remote_port;
+	int family;              /* AF_INET, AF_INET6 or 0 (from the addresses) */
+	int reuse_port;
+	int allow_broadcast;
+};
+/* asyncio's create_datagram_endpoint; the future's ptr is the transport (held as by create_connection). */
+TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const struct tide_datagram_opts *opts,
+					      const struct tide_protocol_ops *ops, void *proto,
+					      struct tide_future **out);
+
+/* --------------------------------------------------------------- streams -- */
+
+/*
+ * asyncio's StreamReader and StreamWriter, for tasks. Calls that wait must
+ * be made inside a task and return -ECANCELED when it is cancelled; no data
+ * is lost by a cancelled read (it stays buffered for the next one).
+ */
+struct tide_stream_reader;
+struct tide_stream_writer;
+
+/* Inside a task: connects; 0 with the pair, or -errno. Free with tide_stream_free. */
+TIDE_EXTERN int tide_open_connection(const char *host, int port, struct tide_stream_reader **r,
+				     struct tide_stream_writer **w);
+TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_reader **r,
+					  struct tide_stream_writer **w);
+/*
+ * A task per connection runs handler(r, w, arg); the pair is closed and
+ * freed when it returns. The future's ptr is the server.
+ */
+typedef int64_t (*tide_stream_handler_fn)(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg);
+TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
+				  const struct tide_server_opts *opts, tide_stream_handler_fn handler, void *arg,
+				  struct tide_future **out);
+TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
+				       tide_stream_handler_fn handler, void *arg, struct tide_future **out);
+/* Closes the connection if needed and frees the pair (from open_connection). */
+TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stream_writer *w);
+
+/* The most bytes readline/readuntil buffer looking for a separator (64 KiB by default). */
+TIDE_EXTERN int tide_stream_set_limit(struct tide_stream_reader *r, size_t limit);
+/* Up to n bytes (at least 1), or 0 at EOF. */
+TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, size_t n);
+/*
+ * Exactly n bytes, or TIDE_EINCOMPLETE_READ at EOF with the partial bytes
+ * copied to buf and their count in *partial (may be NULL).
+ */
+TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *buf, size_t n, size_t *partial);
+/*
+ * Up to and including sep, copied into buf (cap bytes). EOF first:
+ * TIDE_EINCOMPLETE_READ with the partial bytes in buf and *partial. No
+ * separator within min(limit, cap) bytes: TIDE_ELIMIT_OVERRUN, and the
+ * data stays buffered (asyncio's LimitOverrunError).
+ */
+TIDE_EXTERN ssize_t tide_stream_readuntil(struct tide_stream_reader *r, const void *sep, size_t seplen,
+					  void *buf, size_t cap, size_t *partial);
+/*
+ * A line with its '\n'; at EOF the partial line (0 at EOF with nothing
+ * buffered). Past the limit: TIDE_ELIMIT_OVERRUN, and the line is
+ * discarded up to its end, as asyncio's readline.
+ */
+TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf, size_t cap);
+TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r);
+/* Buffered; never waits. TIDE_ECLOSED once closing, or the connection's error. */
+TIDE_EXTERN int tide_stream_write(struct tide_stream_writer *w, const void *data, size_t n);
+TIDE_EXTERN int tide_stream_writelines(struct tide_stream_writer *w, const struct iovec *iov, int iovcnt);
+/* Waits while the write buffer is above the high-water mark; 0 or the connection's error. */
+TIDE_EXTERN int tide_stream_drain(struct tide_stream_writer *w);
+TIDE_EXTERN int tide_stream_write_eof(struct tide_stream_writer *w);
+TIDE_EXTERN int tide_stream_can_write_eof(const struct tide_stream_writer *w);
+TIDE_EXTERN void tide_stream_close(struct tide_stream_writer *w);
+TIDE_EXTERN int tide_stream_is_closing(const struct tide_stream_writer *w);
+/* Waits until the connection is closed (connection_lost); 0 or its error. */
+TIDE_EXTERN int tide_stream_wait_closed(struct tide_stream_writer *w);
+TIDE_EXTERN int tide_stream_get_extra_info(const struct tide_stream_writer *w, const char *name, void *buf, socklen_t *len);
+TIDE_EXTERN struct tide_transport *tide_stream_transport(const struct tide_stream_writer *w);
 
 #ifdef __cplusplus
 }

@@ -61,13 +61,10 @@ static struct fdrec *fdrec_get(struct epoll_bd *bd, int fd)
 	return &bd->fds[fd];
 }
 
+/* POLL* bits are the same as EPOLL* on Linux. */
 static uint32_t op_events(const struct tide__op *op)
 {
-	switch (op->kind) {
-	case TIDE_OP_READ: return EPOLLIN;
-	case TIDE_OP_WRITE: return EPOLLOUT;
-	default: return op->events; /* POLL*: the same bits as EPOLL* on Linux */
-	}
+	return tide__op_wait_events(op);
 }
 
 static void waiter_add(struct fdrec *rec, struct tide__op *op)
@@ -161,7 +158,7 @@ static int epoll_submit(struct tide_loop *loop, struct tide__op *op)
 	struct fdrec *rec;
 	int err;
 
-	if (op->kind != TIDE_OP_POLL) {
+	if (op->kind != TIDE_OP_POLL && !(op->flags & TIDE__OP_NO_TRY)) {
 		/* Optimistic: data already buffered costs no epoll round trip. */
 		int r = tide__op_perform(op);
 		if (r != -EAGAIN) {
@@ -186,9 +183,21 @@ static int epoll_submit(struct tide_loop *loop, struct tide__op *op)
 static void epoll_cancel(struct tide_loop *loop, struct tide__op *op)
 {
 	struct epoll_bd *bd = bd_of(loop);
+	struct fdrec *rec;
 
-	/* A readiness op in flight is on its fd's list: nothing else holds it. */
-	waiter_del(&bd->fds[op->fd], op);
+	/* Already performed and about to complete (a completion earlier in
+	 * the same batch cancels it): its result stands, it is not lost. */
+	if (op->flags & TIDE__OP_REAPED) {
+		op->flags &= ~TIDE__OP_CANCELLING;
+		return;
+	}
+	/* Otherwise it is on its fd's list: nothing else holds it. */
+	rec = &bd->fds[op->fd];
+	waiter_del(rec, op);
+	/* A caller's fd is often closed right after a cancel (a connect that
+	 * timed out) and its number reused: its registration cannot stay. */
+	if (!rec->head && !(op->flags & TIDE__OP_LAZY))
+		fd_forget(bd, op->fd, rec);
 	tide__op_complete(op, -ECANCELED);
 }
 
@@ -227,7 +236,7 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 
 	/* Nothing of the user's can be ready in the kernel: skip the syscall.
 	 * (Cross-thread calls are seen through ts_nonempty without one.) */
-	if (timeout_ns == 0 && loop->live_ops == 0)
+	if (timeout_ns == 0 && loop->live_ops == 0 && loop->live_net == 0)
 		return 0;
 	n = epoll_wait_ns(bd, timeout_ns);
 	loop->stats.backend_waits++;
@@ -237,6 +246,7 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 		int fd = bd->ev[i].data.fd;
 		uint32_t rev = bd->ev[i].events;
 		struct fdrec *rec = &bd->fds[fd];
+		bool served = false;
 
 		for (op = rec->head; op; op = next) {
 			int res;
@@ -250,16 +260,25 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 				continue;
 			waiter_del(rec, op);
 			op->res = res;
+			op->flags |= TIDE__OP_REAPED;
 			*done_tailp = op;
 			done_tailp = &op->next;
+			served |= !!(op->flags & TIDE__OP_LAZY);
 		}
 		if (!rec->head) {
-			fd_forget(bd, fd, rec);
+			/* Lazy for fds the loop closes itself (transports): a
+			 * waiter just served is likely re-armed by its completion
+			 * (request/response), so only an event nobody wanted
+			 * costs the registration. A caller's fd may be closed and
+			 * reused behind our back: forget it at once. */
+			if (!served)
+				fd_forget(bd, fd, rec);
 		} else if ((err = fd_sync(bd, fd, rec)) < 0) {
 			/* The fd went bad under its waiters: they fail, never hang. */
 			while ((op = rec->head)) {
 				waiter_del(rec, op);
 				op->res = err;
+				op->flags |= TIDE__OP_REAPED;
 				*done_tailp = op;
 				done_tailp = &op->next;
 			}
@@ -271,9 +290,19 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 	for (op = done; op; op = next) {
 		next = op->next;
 		op->next = NULL;
+		op->flags &= ~TIDE__OP_REAPED;
 		tide__op_complete(op, op->res);
 	}
 	return 0;
+}
+
+/* The loop is about to close fd: drop the lazy registration first. */
+static void epoll_fd_close(struct tide_loop *loop, int fd)
+{
+	struct epoll_bd *bd = bd_of(loop);
+
+	if (fd < bd->nfds)
+		fd_forget(bd, fd, &bd->fds[fd]);
 }
 
 static bool epoll_native(const struct tide_loop *loop, int kind)
@@ -289,4 +318,5 @@ const struct tide__backend_ops tide__backend_epoll = {
 	.cancel = epoll_cancel,
 	.wait = epoll_backend_wait,
 	.native = epoll_native,
+	.fd_close = epoll_fd_close,
 };

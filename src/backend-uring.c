@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sys/mman.h>
 
 #define CQE_BATCH 128
 /* user_data of SQEs whose CQE carries nothing to deliver (cancel requests). */
@@ -31,7 +32,15 @@ struct uring_bd {
 	unsigned setup_flags;       /* what io_uring_setup accepted */
 	struct tide__op *backlog;   /* ops that found no SQE even after a flush */
 	struct tide__op **backlog_tailp;
+	struct tide__op *cancel_backlog; /* in-flight ops whose cancel SQE found no room */
+	/* The provided-buffer ring (group 0) multishot receives draw from. */
+	struct io_uring_buf_ring *br; /* the ring the kernel reads buffer addresses from */
+	char *pbufs;                /* count * size bytes, touched only as the kernel fills them */
+	size_t br_bytes;            /* the ring's mapping length */
+	unsigned br_mask;           /* count - 1 */
 };
+
+#define PBUF_GROUP 0
 
 static struct uring_bd *bd_of(const struct tide_loop *loop)
 {
@@ -90,10 +99,96 @@ static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
 	bd->native[TIDE_OP_READ] = HAS(IORING_OP_READ) && ON(TIDE_OP_READ) && bd->have_async_cancel;
 	bd->native[TIDE_OP_WRITE] = HAS(IORING_OP_WRITE) && ON(TIDE_OP_WRITE) && bd->have_async_cancel;
 	bd->native[TIDE_OP_TIMEOUT] = HAS(IORING_OP_TIMEOUT) && HAS(IORING_OP_TIMEOUT_REMOVE) && ON(TIDE_OP_TIMEOUT);
+	/* Socket ops: each wants its opcode and a way to cancel it. */
+#define NET(kind, opc) bd->native[kind] = HAS(opc) && ON(kind) && bd->have_async_cancel
+	NET(TIDE_OP_ACCEPT, IORING_OP_ACCEPT);
+	NET(TIDE_OP_CONNECT, IORING_OP_CONNECT);
+	NET(TIDE_OP_RECV, IORING_OP_RECV);
+	NET(TIDE_OP_SEND, IORING_OP_SEND);
+	NET(TIDE_OP_SENDMSG, IORING_OP_SENDMSG);
+	NET(TIDE_OP_RECVMSG, IORING_OP_RECVMSG);
+	NET(TIDE_OP_SHUTDOWN, IORING_OP_SHUTDOWN);
+	NET(TIDE_OP_CLOSE, IORING_OP_CLOSE);
+	NET(TIDE_OP_SEND_ZC, IORING_OP_SEND_ZC);
+#undef NET
+	/*
+	 * The multishot variants are flags on opcodes older than them, so the
+	 * probe cannot see them; an opcode of the same release stands in:
+	 * multishot accept came with IORING_OP_SOCKET (5.19), multishot recv
+	 * with IORING_OP_SEND_ZC (6.0). Multishot recv also needs the buffer
+	 * ring, registered in uring_init.
+	 */
+	bd->native[TIDE_OP_ACCEPT_MULTISHOT] = bd->native[TIDE_OP_ACCEPT] && HAS(IORING_OP_SOCKET) &&
+					       ON(TIDE_OP_ACCEPT_MULTISHOT);
+	bd->native[TIDE_OP_RECV_MULTISHOT] = bd->native[TIDE_OP_RECV] && HAS(IORING_OP_SEND_ZC) &&
+					     ON(TIDE_OP_RECV_MULTISHOT);
 #undef HAS
 #undef ON
 	if (p)
 		io_uring_free_probe(p);
+}
+
+/*
+ * Maps and registers the provided-buffer ring. The buffers are a
+ * MAP_NORESERVE mapping: a page costs memory only once the kernel wrote
+ * into it, so a big ring on a quiet loop is cheap.
+ */
+static int pbuf_setup(struct tide_loop *loop, struct uring_bd *bd)
+{
+	unsigned n = loop->recv_buf_count, i;
+	size_t sz = loop->recv_buf_size;
+	struct io_uring_buf_reg reg = { 0 };
+	int err;
+
+	bd->br_bytes = ((size_t)n * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+	bd->br = mmap(NULL, bd->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bd->br == MAP_FAILED) {
+		bd->br = NULL;
+		return -ENOMEM;
+	}
+	bd->pbufs = mmap(NULL, (size_t)n * sz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (bd->pbufs == MAP_FAILED) {
+		munmap(bd->br, bd->br_bytes);
+		bd->br = NULL;
+		bd->pbufs = NULL;
+		return -ENOMEM;
+	}
+	reg.ring_addr = (uint64_t)(uintptr_t)bd->br;
+	reg.ring_entries = n;
+	reg.bgid = PBUF_GROUP;
+	err = io_uring_register_buf_ring(&bd->ring, &reg, 0);
+	if (err) {
+		munmap(bd->pbufs, (size_t)n * sz);
+		munmap(bd->br, bd->br_bytes);
+		bd->br = NULL;
+		bd->pbufs = NULL;
+		return err;
+	}
+	bd->br_mask = (unsigned)io_uring_buf_ring_mask(n);
+	io_uring_buf_ring_init(bd->br);
+	for (i = 0; i < n; i++)
+		io_uring_buf_ring_add(bd->br, bd->pbufs + (size_t)i * sz, (unsigned)sz, (unsigned short)i,
+				      (int)bd->br_mask, (int)i);
+	io_uring_buf_ring_advance(bd->br, (int)n);
+	return 0;
+}
+
+static void *uring_pbuf(struct tide_loop *loop, unsigned bid, size_t *size)
+{
+	struct uring_bd *bd = bd_of(loop);
+
+	*size = loop->recv_buf_size;
+	return bd->pbufs + (size_t)bid * loop->recv_buf_size;
+}
+
+static void uring_pbuf_recycle(struct tide_loop *loop, unsigned bid)
+{
+	struct uring_bd *bd = bd_of(loop);
+
+	io_uring_buf_ring_add(bd->br, bd->pbufs + (size_t)bid * loop->recv_buf_size,
+			      (unsigned)loop->recv_buf_size, (unsigned short)bid, (int)bd->br_mask, 0);
+	io_uring_buf_ring_advance(bd->br, 1);
 }
 
 static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
@@ -117,6 +212,8 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		snprintf(loop->reason, sizeof(loop->reason), "io_uring lacks IORING_OP_POLL_ADD");
 		return -ENOSYS;
 	}
+	if (bd->native[TIDE_OP_RECV_MULTISHOT] && pbuf_setup(loop, bd) < 0)
+		bd->native[TIDE_OP_RECV_MULTISHOT] = false; /* plain receives then */
 	bd->backlog_tailp = &bd->backlog;
 	loop->bd = bd;
 	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s)",
@@ -171,8 +268,7 @@ static bool prep_op(struct tide_loop *loop, struct uring_bd *bd, struct tide__op
 	if (!sqe)
 		return false;
 	if (op->path == TIDE_PATH_READINESS) {
-		unsigned mask = op->kind == TIDE_OP_READ ? POLLIN : POLLOUT;
-		io_uring_prep_poll_add(sqe, op->fd, mask);
+		io_uring_prep_poll_add(sqe, op->fd, tide__op_wait_events(op));
 	} else {
 		switch (op->kind) {
 		case TIDE_OP_READ:
@@ -186,7 +282,43 @@ static bool prep_op(struct tide_loop *loop, struct uring_bd *bd, struct tide__op
 			break;
 		case TIDE_OP_TIMEOUT:
 			/* op->ts lives in the op until the CQE: the kernel reads it late. */
-			io_uring_prep_timeout(sqe, &op->ts, 0, 0);
+			io_uring_prep_timeout(sqe, &op->u.ts, 0, 0);
+			break;
+		case TIDE_OP_ACCEPT:
+			io_uring_prep_accept(sqe, op->fd, op->u.acc.addr, op->u.acc.addrlen,
+					     SOCK_NONBLOCK | SOCK_CLOEXEC);
+			break;
+		case TIDE_OP_ACCEPT_MULTISHOT:
+			io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			break;
+		case TIDE_OP_CONNECT:
+			io_uring_prep_connect(sqe, op->fd, (struct sockaddr *)op->u.caddr, op->caddrlen);
+			break;
+		case TIDE_OP_RECV:
+			io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->msg_flags);
+			break;
+		case TIDE_OP_RECV_MULTISHOT:
+			io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = PBUF_GROUP;
+			break;
+		case TIDE_OP_SEND:
+			io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->msg_flags | MSG_NOSIGNAL);
+			break;
+		case TIDE_OP_SEND_ZC:
+			io_uring_prep_send_zc(sqe, op->fd, op->buf, op->len, op->msg_flags | MSG_NOSIGNAL, 0);
+			break;
+		case TIDE_OP_SENDMSG:
+			io_uring_prep_sendmsg(sqe, op->fd, op->u.msg, (unsigned)op->msg_flags | MSG_NOSIGNAL);
+			break;
+		case TIDE_OP_RECVMSG:
+			io_uring_prep_recvmsg(sqe, op->fd, op->u.msg, (unsigned)op->msg_flags | MSG_CMSG_CLOEXEC);
+			break;
+		case TIDE_OP_SHUTDOWN:
+			io_uring_prep_shutdown(sqe, op->fd, op->msg_flags);
+			break;
+		case TIDE_OP_CLOSE:
+			io_uring_prep_close(sqe, op->fd);
 			break;
 		}
 	}
@@ -224,10 +356,11 @@ static void drain_backlog(struct tide_loop *loop, struct uring_bd *bd)
 	}
 }
 
+static bool prep_cancel(struct tide_loop *loop, struct uring_bd *bd, struct tide__op *op);
+
 static void uring_cancel(struct tide_loop *loop, struct tide__op *op)
 {
 	struct uring_bd *bd = bd_of(loop);
-	struct io_uring_sqe *sqe;
 	struct tide__op **pp;
 
 	/* Still in the backlog: the kernel never saw it. */
@@ -242,12 +375,21 @@ static void uring_cancel(struct tide_loop *loop, struct tide__op *op)
 			return;
 		}
 	}
-	sqe = get_sqe(loop, bd);
-	if (!sqe) {
-		/* No room even after a flush: retry on the next cancel call. */
-		op->flags &= ~TIDE__OP_CANCELLING;
-		return;
+	if (!prep_cancel(loop, bd, op)) {
+		/* No room even after a flush: the cancel waits for the next
+		 * wait, which has reaped (op->next is free while in flight). */
+		op->next = bd->cancel_backlog;
+		bd->cancel_backlog = op;
 	}
+}
+
+/* The cancel SQE for op; false when the SQ has no room. */
+static bool prep_cancel(struct tide_loop *loop, struct uring_bd *bd, struct tide__op *op)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop, bd);
+
+	if (!sqe)
+		return false;
 	if (op->path == TIDE_PATH_URING && op->kind == TIDE_OP_TIMEOUT)
 		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
 	else if (bd->have_async_cancel)
@@ -256,10 +398,35 @@ static void uring_cancel(struct tide_loop *loop, struct tide__op *op)
 		io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)op);
 	io_uring_sqe_set_data64(sqe, UD_IGNORE);
 	loop->stats.ops_submitted[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
+	return true;
+}
+
+static void drain_cancel_backlog(struct tide_loop *loop, struct uring_bd *bd)
+{
+	struct tide__op *op;
+
+	while ((op = bd->cancel_backlog) && prep_cancel(loop, bd, op)) {
+		bd->cancel_backlog = op->next;
+		op->next = NULL;
+	}
+}
+
+/* A final completion takes its op off the cancel backlog: a cancel aimed
+ * at it later would hit whatever reuses its memory. */
+static void cancel_backlog_forget(struct uring_bd *bd, struct tide__op *op)
+{
+	struct tide__op **pp;
+
+	for (pp = &bd->cancel_backlog; *pp; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			op->next = NULL;
+			return;
+		}
 }
 
 /* One CQE: deliver, or perform after readiness and re-arm on EAGAIN. */
-static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud, int res)
+static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud, int res, uint32_t cflags)
 {
 	struct tide__op *op = (struct tide__op *)(uintptr_t)ud;
 
@@ -269,6 +436,23 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		loop->stats.ops_completed[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
 		return;
 	}
+	if (op->kind == TIDE_OP_SEND_ZC) {
+		/* The result comes first (F_MORE), then the notification that
+		 * the kernel let go of the buffer: only that one completes. */
+		if (cflags & IORING_CQE_F_NOTIF)
+			res = op->zc_res;
+		else if (cflags & IORING_CQE_F_MORE) {
+			op->zc_res = res;
+			op->flags |= TIDE__OP_ZC_RESULT;
+			return;
+		}
+	} else if (cflags & IORING_CQE_F_MORE) {
+		tide__op_deliver_more(op, res, cflags);
+		return;
+	}
+	op->cflags = cflags;
+	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL))
+		cancel_backlog_forget(bd, op);
 	if (op->path == TIDE_PATH_READINESS && res >= 0) {
 		res = tide__op_perform(op);
 		if (res == -EAGAIN) {
@@ -292,7 +476,7 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 /* Copies CQEs out and advances the CQ before running any completion. */
 static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 {
-	struct { uint64_t ud; int res; } batch[CQE_BATCH];
+	struct { uint64_t ud; int res; uint32_t flags; } batch[CQE_BATCH];
 	unsigned total = 0;
 
 	for (;;) {
@@ -302,12 +486,13 @@ static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 		io_uring_for_each_cqe(&bd->ring, head, cqe) {
 			batch[n].ud = cqe->user_data;
 			batch[n].res = cqe->res;
+			batch[n].flags = cqe->flags;
 			if (++n == CQE_BATCH)
 				break;
 		}
 		io_uring_cq_advance(&bd->ring, n);
 		for (i = 0; i < n; i++)
-			handle_cqe(loop, bd, batch[i].ud, batch[i].res);
+			handle_cqe(loop, bd, batch[i].ud, batch[i].res, batch[i].flags);
 		total += n;
 		if (n == CQE_BATCH)
 			continue;
@@ -330,10 +515,11 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 	if (ring_enable(bd) < 0)
 		return -EIO;
 	drain_backlog(loop, bd);
+	drain_cancel_backlog(loop, bd);
 	if (timeout_ns == 0) {
 		/* Callbacks are waiting: reap without sleeping, or not at all
 		 * when no user op can have completed. */
-		if (loop->live_ops == 0 && !io_uring_sq_ready(&bd->ring) && !bd->backlog)
+		if (loop->live_ops == 0 && loop->live_net == 0 && !io_uring_sq_ready(&bd->ring) && !bd->backlog)
 			return 0;
 		do
 			r = io_uring_submit_and_get_events(&bd->ring);
@@ -363,6 +549,10 @@ static void uring_fini(struct tide_loop *loop)
 	struct uring_bd *bd = bd_of(loop);
 
 	io_uring_queue_exit(&bd->ring);
+	if (bd->br) {
+		munmap(bd->pbufs, (size_t)loop->recv_buf_count * loop->recv_buf_size);
+		munmap(bd->br, bd->br_bytes);
+	}
 	tide__free(bd);
 	loop->bd = NULL;
 }
@@ -380,4 +570,6 @@ const struct tide__backend_ops tide__backend_uring = {
 	.cancel = uring_cancel,
 	.wait = uring_wait,
 	.native = uring_native,
+	.pbuf = uring_pbuf,
+	.pbuf_recycle = uring_pbuf_recycle,
 };

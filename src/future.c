@@ -62,6 +62,8 @@ static void future_free(struct tide_future *f)
 	}
 	f->refs = 0;
 	loop->live_futures--;
+	if (f->ptr_release && f->ptr)
+		f->ptr_release(f->ptr);
 	if (f->is_task) {
 		tide__task_release(f);
 		return;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/time_types.h>
+#include <sys/socket.h>
 
 /* Thread-locals of the library itself: initial-exec avoids a
  * __tls_get_addr call per access from the shared library (tide keeps only
@@ -118,6 +119,12 @@ enum {
 	TIDE__OP_CANCELLING = 1u << 1, /* a cancel was requested; wait for the final completion */
 	TIDE__OP_INTERNAL = 1u << 2,   /* the loop's own (wake-up eventfd): not a live user object */
 	TIDE__OP_CHARDEV = 1u << 4,    /* the fd is a character device (tty): io_uring runs it in io-wq */
+	TIDE__OP_MORE = 1u << 5,       /* done() is seeing one result of a multishot op; more follow */
+	TIDE__OP_STARTED = 1u << 6,    /* readiness connect: connect(2) ran, wait for SO_ERROR */
+	TIDE__OP_ZC_RESULT = 1u << 7,  /* zero-copy send: result seen, its notification is still due */
+	TIDE__OP_NO_TRY = 1u << 8,     /* readiness path: wait before the first attempt (it would say EAGAIN) */
+	TIDE__OP_LAZY = 1u << 9,       /* the fd is closed through the loop (fd_close): epoll may keep it registered */
+	TIDE__OP_REAPED = 1u << 10,    /* epoll: performed, its completion is queued (a cancel is too late) */
 };
 
 struct tide__op;
@@ -140,16 +147,42 @@ struct tide__op {
 	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
 	void *buf;                  /* read/write buffer (the caller's, valid until done) */
 	size_t len;                 /* its length */
-	int64_t off;                /* file offset, -1 for the current position */
-	struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
+	uint32_t cflags;            /* io_uring CQE flags of the result done() sees (buffer id) */
+	union {
+		int64_t off;        /* read/write: file offset, -1 for the current position */
+		struct {
+			int msg_flags;  /* socket ops: send/recv flags, shutdown's how */
+			int zc_res;     /* zero-copy send: the result, held until the notification */
+		};
+		socklen_t caddrlen; /* connect: the address copy's length */
+	};
+	union {
+		struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
+		struct {
+			struct sockaddr *addr;   /* accept: the caller's, or NULL */
+			socklen_t *addrlen;
+		} acc;
+		struct msghdr *msg;          /* sendmsg/recvmsg: the caller's */
+		struct sockaddr_storage *caddr; /* connect: a copy, freed with the op */
+	} u;
 	tide__op_done_cb done;      /* completion: called once on the loop thread */
-	struct tide_future *fut;    /* public ops: the future to complete (a reference) */
-	struct tide__handle *timer; /* loop-path timeout: its timer */
-	struct tide__op *prev_w;    /* epoll: doubly linked per-fd waiter list */
-	void *job;                  /* executor path: the job in flight */
-	struct tide__op *live_next; /* user ops: the loop's list of live ops (for free) */
-	struct tide__op *live_prev;
+	union {                     /* one per path, never two at once */
+		struct tide__handle *timer; /* loop path (timeouts): its timer */
+		struct tide__op *prev_w;    /* epoll: doubly linked per-fd waiter list */
+		void *job;                  /* executor path: the job in flight */
+	};
+	union {
+		struct {                    /* public ops (tide_op_*) */
+			struct tide_future *fut;    /* the future to complete (a reference) */
+			struct tide__op *live_next; /* the loop's list of live ops (for free) */
+			struct tide__op *live_prev;
+		};
+		void *owner;                /* internal ops: the object done() works for (a transport) */
+	};
 };
+
+/* An op that lives inside its owner (a transport's read op): never released. */
+void tide__op_init(struct tide_loop *loop, int kind, struct tide__op *op);
 
 int tide__op_new(struct tide_loop *loop, int kind, struct tide__op **out);
 void tide__op_release(struct tide__op *op);
@@ -161,6 +194,20 @@ void tide__ops_settle_abandoned(struct tide_loop *loop);
 void tide__op_cancel(struct tide__op *op);
 /* Backends call this with the final result; it runs done() now. */
 void tide__op_complete(struct tide__op *op, int res);
+/* A multishot op's non-final result (CQE flags in cflags): done() runs with
+ * TIDE__OP_MORE set and the op stays in flight. */
+void tide__op_deliver_more(struct tide__op *op, int res, uint32_t cflags);
+/* What a readiness-path op waits for (POLLIN / POLLOUT...). */
+uint32_t tide__op_wait_events(const struct tide__op *op);
+/* op-net.c: the socket kinds' non-blocking step. */
+int tide__op_perform_net(struct tide__op *op);
+/* Readiness-path connect: runs connect(2); true while the handshake runs,
+ * else false with the outcome in *res. */
+bool tide__op_connect_start(struct tide__op *op, int *res);
+bool tide__op_kind_is_net(int kind);
+/* A public op with a new future: op_start fills *opp, op_go submits. */
+int tide__op_start(struct tide_loop *loop, int kind, struct tide__op **opp, struct tide_future **out);
+int tide__op_go(struct tide__op *op, struct tide_future **out);
 /*
  * Performs a readiness-path op without blocking (after readiness or
  * optimistically). Returns the result, or -EAGAIN to wait again.
@@ -188,6 +235,14 @@ struct tide__backend_ops {
 	int (*wait)(struct tide_loop *loop, uint64_t timeout_ns);
 	/* Whether kind runs natively here (io_uring probe); epoll: 0. */
 	bool (*native)(const struct tide_loop *loop, int kind);
+	/*
+	 * The provided-buffer ring of multishot receives (NULL where there is
+	 * none): the buffer a CQE's buffer id names, and giving it back.
+	 */
+	void *(*pbuf)(struct tide_loop *loop, unsigned bid, size_t *size);
+	void (*pbuf_recycle)(struct tide_loop *loop, unsigned bid);
+	/* The loop is about to close fd (NULL: nothing to do). */
+	void (*fd_close)(struct tide_loop *loop, int fd);
 };
 
 extern const struct tide__backend_ops tide__backend_uring;
@@ -232,6 +287,11 @@ struct tide_loop {
 	struct tide__op *live_list;   /* those ops, so free can settle abandoned ones */
 	uint64_t live_jobs;           /* executor jobs whose completion is not delivered */
 	uint64_t ops_inflight;        /* ops the backend holds (user and internal) */
+	uint64_t live_net;            /* transports and servers not yet gone: their ops can complete */
+	uint64_t net_closing;         /* of those, the ones closing (freed servers): their ends are due */
+	char *net_rbuf;               /* readiness-path receive buffer shared by every transport */
+	char *wbuf_pool;              /* transports' empty write buffers, linked through their first bytes */
+	unsigned wbuf_pooled;         /* how many */
 
 	/* Free lists: no malloc in the steady state. */
 	struct tide__op *free_ops;
@@ -266,6 +326,8 @@ struct tide_loop {
 	char reason[160];             /* why this backend (tide_loop_backend_reason) */
 	uint64_t disabled_ops;        /* bit per tide_op_kind masked by TIDE_DISABLE_OPS */
 	unsigned ring_entries;
+	unsigned recv_buf_count;      /* provided-buffer ring: buffers (a power of two) */
+	size_t recv_buf_size;         /* and the size of each */
 
 	/* Executor. */
 	struct tide_executor *default_ex;
@@ -280,12 +342,18 @@ struct tide_loop {
 	struct tide_loop_stats stats;
 };
 
+/* transport.c: frees pooled write buffers beyond keep (all at tide_loop_free). */
+void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep);
+
 /* Clock: monotonic nanoseconds. */
 uint64_t tide__clock_ns(void);
 /* Queue a handle at the tail of the ready queue; never fails (spills on ENOMEM). */
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h);
 /* Queue a plain callback; -ENOMEM if the ring cannot grow. */
 int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg);
+/* The same for the loop's own work that must happen even if the loop is
+ * closed first (a transport's end): tide_loop_close keeps it. */
+int tide__call_soon_internal(struct tide_loop *loop, tide_call_cb fn, void *arg);
 struct tide__handle *tide__handle_alloc(struct tide_loop *loop);
 void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h);
 /* Internal timers and soon-calls (not counted as user callbacks). */
@@ -335,6 +403,7 @@ struct tide_future {
 	void *waiter;               /* a task parked on it ahead of any callback (task.c) */
 	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
 	void *cancel_arg;
+	void (*ptr_release)(void *ptr); /* drops the reference ptr holds when the future goes */
 };
 
 static inline uint32_t tide__future_refs(const struct tide_future *f)

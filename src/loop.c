@@ -111,6 +111,19 @@ int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg)
 	return ring_push(loop, fn, arg);
 }
 
+int tide__call_soon_internal(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	struct tide__handle *h = tide__handle_alloc(loop);
+
+	if (!h)
+		return -ENOMEM;
+	h->fn.call = fn;
+	h->arg = arg;
+	h->flags = TIDE__H_INTERNAL;
+	tide__ready_push(loop, h);
+	return 0;
+}
+
 static void handle_out(struct tide__handle *h, struct tide_handle *out)
 {
 	if (out) {
@@ -459,7 +472,7 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	/* 4. Reap completions: they complete futures, whose callbacks queue up.
 	 * With callbacks waiting and no user op in flight nothing can have
 	 * completed, so the backend is not even called. */
-	if (wait || loop->live_ops) {
+	if (wait || loop->live_ops || loop->live_net) {
 		err = loop->backend->wait(loop, wait);
 		if (err < 0 && err != -EINTR && err != -ETIME)
 			return err;
@@ -624,6 +637,10 @@ static int parse_disabled_ops(const char *s, uint64_t *mask)
 	static const char *const names[] = {
 		[TIDE_OP_READ] = "read", [TIDE_OP_WRITE] = "write", [TIDE_OP_POLL] = "poll",
 		[TIDE_OP_TIMEOUT] = "timeout", [TIDE_OP_CANCEL] = "cancel",
+		[TIDE_OP_ACCEPT] = "accept", [TIDE_OP_CONNECT] = "connect", [TIDE_OP_RECV] = "recv",
+		[TIDE_OP_SEND] = "send", [TIDE_OP_SENDMSG] = "sendmsg", [TIDE_OP_RECVMSG] = "recvmsg",
+		[TIDE_OP_SHUTDOWN] = "shutdown", [TIDE_OP_CLOSE] = "close", [TIDE_OP_SEND_ZC] = "send-zc",
+		[TIDE_OP_RECV_MULTISHOT] = "recv-multishot", [TIDE_OP_ACCEPT_MULTISHOT] = "accept-multishot",
 	};
 	while (s && *s) {
 		size_t len = strcspn(s, ", ");
@@ -750,6 +767,8 @@ static void loop_dealloc(struct tide_loop *loop)
 {
 	tide__free(loop->heap);
 	tide__free(loop->rq);
+	tide__free(loop->net_rbuf);
+	tide__wbuf_pool_trim(loop, 0);
 	tide__free(loop);
 }
 
@@ -784,6 +803,18 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	if (!loop->ring_entries)
 		loop->ring_entries = 256;
 	loop->executor_threads = OPT(opts, executor_threads, 0u);
+	loop->recv_buf_count = OPT(opts, recv_buf_count, 0u);
+	if (!loop->recv_buf_count)
+		loop->recv_buf_count = 1024;
+	if (!err && loop->recv_buf_count > 32768)
+		err = -EINVAL;
+	while (loop->recv_buf_count & (loop->recv_buf_count - 1))
+		loop->recv_buf_count++; /* a power of two, as the kernel's ring mask needs */
+	loop->recv_buf_size = OPT(opts, recv_buf_size, (size_t)0);
+	if (!loop->recv_buf_size)
+		loop->recv_buf_size = 4096;
+	if (!err && loop->recv_buf_size > ((size_t)1 << 20))
+		err = -EINVAL;
 	debug = OPT(opts, debug, -1);
 	if (debug < 0)
 		debug = (env = getenv_nonempty("TIDE_DEBUG")) && strcmp(env, "0");
@@ -826,6 +857,21 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	return 0;
 }
 
+/*
+ * A closed loop runs no more, but transports closed and servers freed
+ * before it closed still have their ends due: their last completions (the
+ * kernel answers a cancel promptly) and the internal calls close kept.
+ * Open transports are the owner's business: free then says -EBUSY.
+ */
+static void settle_net(struct tide_loop *loop)
+{
+	int laps;
+
+	for (laps = 0; loop->net_closing && laps < 1000; laps++)
+		if (!run_ready(loop))
+			loop->backend->wait(loop, 1000000);
+}
+
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 {
 	struct tide__chunk *c;
@@ -844,8 +890,9 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 		tide__ts_drain(loop);
 		if (loop->live_ops)
 			tide__ops_settle_abandoned(loop);
+		settle_net(loop);
 	}
-	if (loop->live_futures || loop->live_ops || loop->live_jobs)
+	if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net)
 		return -EBUSY;
 	tide_loop_close(loop);
 	if (loop->default_ex) {

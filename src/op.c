@@ -36,13 +36,19 @@ int tide__op_new(struct tide_loop *loop, int kind, struct tide__op **out)
 		loop->free_ops = op->next;
 	else if (!(op = tide__malloc(sizeof(*op))))
 		return -ENOMEM;
+	tide__op_init(loop, kind, op);
+	*out = op;
+	return 0;
+}
+
+void tide__op_init(struct tide_loop *loop, int kind, struct tide__op *op)
+{
 	memset(op, 0, sizeof(*op));
 	op->loop = loop;
 	op->kind = (uint8_t)kind;
 	op->fd = -1;
-	op->off = -1;
-	*out = op;
-	return 0;
+	if (kind == TIDE_OP_READ || kind == TIDE_OP_WRITE)
+		op->off = -1;
 }
 
 void tide__op_release(struct tide__op *op)
@@ -50,6 +56,8 @@ void tide__op_release(struct tide__op *op)
 	struct tide_loop *loop = op->loop;
 
 	tide__bug_on(op->flags & TIDE__OP_INFLIGHT, "op released while the kernel may still use it");
+	if (op->kind == TIDE_OP_CONNECT)
+		tide__free(op->u.caddr);
 	op->next = loop->free_ops;
 	loop->free_ops = op;
 }
@@ -108,7 +116,22 @@ int tide__op_perform(struct tide__op *op)
 			return -EAGAIN;
 		return (int)r;
 	default:
-		return -EINVAL;
+		return tide__op_perform_net(op);
+	}
+}
+
+uint32_t tide__op_wait_events(const struct tide__op *op)
+{
+	switch (op->kind) {
+	case TIDE_OP_READ:
+	case TIDE_OP_ACCEPT:
+	case TIDE_OP_RECV:
+	case TIDE_OP_RECVMSG:
+		return POLLIN;
+	case TIDE_OP_POLL:
+		return op->events;
+	default:
+		return POLLOUT;
 	}
 }
 
@@ -187,8 +210,27 @@ int tide__op_submit(struct tide__op *op)
 		/* On failure (a closed fd) the path stays URING (0) for the stats. */
 		err = rw_route(op, native);
 		break;
+	case TIDE_OP_SEND_ZC:
+	case TIDE_OP_RECV_MULTISHOT:
+	case TIDE_OP_ACCEPT_MULTISHOT:
+		/* Only io_uring has these; callers ask tide_loop_op_native first. */
+		if (!native)
+			return -EOPNOTSUPP;
+		op->path = TIDE_PATH_URING;
+		break;
+	case TIDE_OP_CLOSE:
+		if (loop->backend->fd_close)
+			loop->backend->fd_close(loop, op->fd);
+		/* fall through */
+	case TIDE_OP_SHUTDOWN:
+		/* Neither ever blocks: without the opcode they run right here. */
+		op->path = native ? TIDE_PATH_URING : TIDE_PATH_LOOP;
+		break;
 	default:
-		return -EINVAL;
+		if (!tide__op_kind_is_net(op->kind))
+			return -EINVAL;
+		op->path = native ? TIDE_PATH_URING : TIDE_PATH_READINESS;
+		break;
 	}
 	/* The loop's own wake-up read would blur what users count. */
 	if (!(op->flags & TIDE__OP_INTERNAL))
@@ -202,7 +244,13 @@ int tide__op_submit(struct tide__op *op)
 	}
 	switch (op->path) {
 	case TIDE_PATH_LOOP: {
-		uint64_t ns = (uint64_t)op->ts.tv_sec * 1000000000u + (uint64_t)op->ts.tv_nsec;
+		uint64_t ns;
+
+		if (op->kind != TIDE_OP_TIMEOUT) {
+			tide__op_complete(op, tide__op_perform(op));
+			return 0;
+		}
+		ns = (uint64_t)op->u.ts.tv_sec * 1000000000u + (uint64_t)op->u.ts.tv_nsec;
 		op->timer = tide__call_at_ns(loop, tide__clock_ns() + ns, loop_timeout_fired, op);
 		if (!op->timer)
 			tide__op_complete(op, -ENOMEM);
@@ -210,6 +258,19 @@ int tide__op_submit(struct tide__op *op)
 	}
 	case TIDE_PATH_EXECUTOR:
 		err = tide__op_submit_executor(op);
+		break;
+	case TIDE_PATH_READINESS:
+		/* connect(2) itself starts a connection: run it before waiting,
+		 * then wait for POLLOUT before looking at the outcome. */
+		if (op->kind == TIDE_OP_CONNECT && !(op->flags & TIDE__OP_STARTED)) {
+			int r;
+			if (!tide__op_connect_start(op, &r)) {
+				tide__op_complete(op, r);
+				return 0;
+			}
+			op->flags |= TIDE__OP_NO_TRY;
+		}
+		err = loop->backend->submit(loop, op);
 		break;
 	default:
 		err = loop->backend->submit(loop, op);
@@ -219,6 +280,42 @@ int tide__op_submit(struct tide__op *op)
 	if (err)
 		tide__op_complete(op, err);
 	return 0;
+}
+
+/* Memcheck cannot see the kernel fill a buffer from an io_uring CQE. */
+static void mark_defined(struct tide__op *op, int res)
+{
+	switch (op->kind) {
+	case TIDE_OP_READ:
+	case TIDE_OP_RECV:
+		if (res > 0)
+			VALGRIND_MAKE_MEM_DEFINED(op->buf, (size_t)res);
+		break;
+	case TIDE_OP_ACCEPT:
+		if (res >= 0 && op->u.acc.addr && op->u.acc.addrlen) {
+			VALGRIND_MAKE_MEM_DEFINED(op->u.acc.addrlen, sizeof(socklen_t));
+			VALGRIND_MAKE_MEM_DEFINED(op->u.acc.addr, *op->u.acc.addrlen);
+		}
+		break;
+	case TIDE_OP_RECVMSG:
+		if (res >= 0) {
+			struct msghdr *m = op->u.msg;
+			size_t left = (size_t)res, i;
+			VALGRIND_MAKE_MEM_DEFINED(m, sizeof(*m));
+			if (m->msg_name)
+				VALGRIND_MAKE_MEM_DEFINED(m->msg_name, m->msg_namelen);
+			if (m->msg_control)
+				VALGRIND_MAKE_MEM_DEFINED(m->msg_control, m->msg_controllen);
+			for (i = 0; i < m->msg_iovlen && left; i++) {
+				size_t k = m->msg_iov[i].iov_len < left ? m->msg_iov[i].iov_len : left;
+				VALGRIND_MAKE_MEM_DEFINED(m->msg_iov[i].iov_base, k);
+				left -= k;
+			}
+		}
+		break;
+	default:
+		break;
+	}
 }
 
 void tide__op_complete(struct tide__op *op, int res)
@@ -232,12 +329,21 @@ void tide__op_complete(struct tide__op *op, int res)
 	if (res == -ETIME)
 		res = -ETIMEDOUT;
 	op->res = res;
-	/* Memcheck cannot see the kernel fill a buffer from an io_uring CQE. */
-	if (op->kind == TIDE_OP_READ && res > 0 && op->path == TIDE_PATH_URING)
-		VALGRIND_MAKE_MEM_DEFINED(op->buf, (size_t)res);
+	if (op->path == TIDE_PATH_URING)
+		mark_defined(op, res);
 	if (!(op->flags & TIDE__OP_INTERNAL))
 		loop->stats.ops_completed[op->kind][op->path]++;
 	op->done(op);
+}
+
+void tide__op_deliver_more(struct tide__op *op, int res, uint32_t cflags)
+{
+	op->res = res;
+	op->cflags = cflags;
+	op->flags |= TIDE__OP_MORE;
+	op->done(op);
+	/* done() may have cancelled the op, never released it: it is in flight. */
+	op->flags &= ~TIDE__OP_MORE;
 }
 
 void tide__op_cancel(struct tide__op *op)
@@ -350,7 +456,7 @@ static int op_cancel_hook(struct tide_future *f, void *arg)
 	return (op->flags & TIDE__OP_CANCELLING) || tide_future_done(f);
 }
 
-static int op_start(struct tide_loop *loop, int kind, struct tide__op **opp, struct tide_future **out)
+int tide__op_start(struct tide_loop *loop, int kind, struct tide__op **opp, struct tide_future **out)
 {
 	struct tide_future *f;
 	struct tide__op *op;
@@ -378,7 +484,7 @@ static int op_start(struct tide_loop *loop, int kind, struct tide__op **opp, str
 	return 0;
 }
 
-static int op_go(struct tide__op *op, struct tide_future **out)
+int tide__op_go(struct tide__op *op, struct tide_future **out)
 {
 	struct tide_future *f = *out;
 	int err = tide__op_submit(op);
@@ -406,14 +512,14 @@ static int op_rw(struct tide_loop *loop, int kind, int fd, void *buf, size_t n, 
 		return -EBADF;
 	if ((!buf && n) || off < -1)
 		return -EINVAL;
-	err = op_start(loop, kind, &op, out);
+	err = tide__op_start(loop, kind, &op, out);
 	if (err)
 		return err;
 	op->fd = fd;
 	op->buf = buf;
 	op->len = n > TIDE_MAX_RW ? TIDE_MAX_RW : n;
 	op->off = off;
-	return op_go(op, out);
+	return tide__op_go(op, out);
 }
 
 TIDE_EXTERN int tide_op_read(struct tide_loop *loop, int fd, void *buf, size_t n, int64_t off,
@@ -437,12 +543,12 @@ TIDE_EXTERN int tide_op_poll(struct tide_loop *loop, int fd, unsigned events, st
 		return -EBADF;
 	if (!events || (events & ~(unsigned)(POLLIN | POLLOUT | POLLPRI | POLLRDHUP | POLLERR | POLLHUP)))
 		return -EINVAL;
-	err = op_start(loop, TIDE_OP_POLL, &op, out);
+	err = tide__op_start(loop, TIDE_OP_POLL, &op, out);
 	if (err)
 		return err;
 	op->fd = fd;
 	op->events = events;
-	return op_go(op, out);
+	return tide__op_go(op, out);
 }
 
 TIDE_EXTERN int tide_op_timeout(struct tide_loop *loop, double seconds, struct tide_future **out)
@@ -454,10 +560,10 @@ TIDE_EXTERN int tide_op_timeout(struct tide_loop *loop, double seconds, struct t
 	if (!isfinite(seconds) || seconds < 0 || seconds > 1e10)
 		return -EINVAL;
 	ns = (uint64_t)ceil(seconds * 1e9);
-	err = op_start(loop, TIDE_OP_TIMEOUT, &op, out);
+	err = tide__op_start(loop, TIDE_OP_TIMEOUT, &op, out);
 	if (err)
 		return err;
-	op->ts.tv_sec = (long long)(ns / 1000000000u);
-	op->ts.tv_nsec = (long long)(ns % 1000000000u);
-	return op_go(op, out);
+	op->u.ts.tv_sec = (long long)(ns / 1000000000u);
+	op->u.ts.tv_nsec = (long long)(ns % 1000000000u);
+	return tide__op_go(op, out);
 }

@@ -594,3 +594,56 @@ TIDE_EXTERN int tide_poll(int fd, unsigned events)
 	err = tide_op_poll(current->fut.loop, fd, events, &f);
 	return (int)await_op(err, &f);
 }
+
+/* The socket ops, awaited: start the op on the task's loop, await it. */
+#define AWAIT_NET(type, start)                                  \
+	do {                                                    \
+		struct tide_future *f = NULL;                   \
+		struct tide_loop *loop;                         \
+		int err;                                        \
+		if ((err = op_may_start()))                     \
+			return err;                             \
+		loop = current->fut.loop;                       \
+		err = (start);                                  \
+		return (type)await_op(err, &f);                 \
+	} while (0)
+
+TIDE_EXTERN int tide_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+	AWAIT_NET(int, tide_op_accept(loop, fd, addr, addrlen, &f));
+}
+
+TIDE_EXTERN int tide_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	AWAIT_NET(int, tide_op_connect(loop, fd, addr, addrlen, &f));
+}
+
+TIDE_EXTERN ssize_t tide_recv(int fd, void *buf, size_t n, int flags)
+{
+	AWAIT_NET(ssize_t, tide_op_recv(loop, fd, buf, n, flags, &f));
+}
+
+TIDE_EXTERN ssize_t tide_send(int fd, const void *buf, size_t n, int flags)
+{
+	AWAIT_NET(ssize_t, tide_op_send(loop, fd, buf, n, flags, &f));
+}
+
+TIDE_EXTERN ssize_t tide_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	AWAIT_NET(ssize_t, tide_op_sendmsg(loop, fd, msg, flags, &f));
+}
+
+TIDE_EXTERN ssize_t tide_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	AWAIT_NET(ssize_t, tide_op_recvmsg(loop, fd, msg, flags, &f));
+}
+
+TIDE_EXTERN int tide_shutdown(int fd, int how)
+{
+	AWAIT_NET(int, tide_op_shutdown(loop, fd, how, &f));
+}
+
+TIDE_EXTERN int tide_close(int fd)
+{
+	AWAIT_NET(int, tide_op_close(loop, fd, &f));
+}

@@ -6,6 +6,8 @@
  */
 #include "internal.h"
 
+#include <netdb.h>
+
 #include <errno.h>
 #include <time.h>
 
@@ -58,15 +60,19 @@ TIDE_EXTERN const char *tide_strerror(int err)
 	switch (err) {
 	case 0: return "success";
 	case TIDE_EINVALID_STATE: return "invalid state (the future is not in a state that allows this)";
-	case TIDE_ECLOSED: return "the loop is closed";
+	case TIDE_ECLOSED: return "closed (the loop, transport or stream was closed)";
 	case TIDE_ESTOPPED: return "the loop stopped before the future completed";
 	case TIDE_ERUNNING: return "the loop is already running";
 	case TIDE_ELIMIT_OVERRUN: return "limit overrun (separator not found within the limit)";
 	case TIDE_EINCOMPLETE_READ: return "incomplete read (EOF before the expected bytes)";
 	case TIDE_EQUEUE_FULL: return "queue full";
 	case TIDE_EQUEUE_EMPTY: return "queue empty";
+	case TIDE_ENOT_IN_TASK: return "not inside a task";
+	case TIDE_EBROKEN_BARRIER: return "broken barrier";
 	default: break;
 	}
+	if (err < TIDE_EAI_BASE && err >= TIDE_EAI_BASE - 200)
+		return gai_strerror(err - TIDE_EAI_BASE);
 	if (err < 0 && err > -4096) {
 		/* strerrordesc_np is thread-safe and never formats into a shared buffer. */
 		const char *s = strerrordesc_np(-err);

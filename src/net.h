@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net.h: what transport.c, server.c and resolve.c share: the transport
+ * object and the few calls servers and connectors make on it.
+ *
+ * The hard part it encodes is the transport's life: it is the library's
+ * until connection_lost has run, and connection_lost runs only once every
+ * op of the transport has delivered its final completion, so that the fd
+ * is closed after the kernel let go of it (DESIGN.md, rule 3).
+ */
+#ifndef TIDE_NET_H
+#define TIDE_NET_H
+
+#include "internal.h"
+
+#include <sys/socket.h>
+
+struct tide_server;
+
+enum { TIDE__T_STREAM, TIDE__T_DGRAM };
+
+/* One half of the write buffer: len bytes at p, cap allocated. */
+struct tide__wbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+/* Bytes held back while reading is paused. */
+struct tide__held {
+	size_t len, cap;
+	char data[];
+};
+
+/* A datagram waiting for the socket to become writable. */
+struct tide__dgram {
+	struct tide__dgram *next;
+	size_t len;
+	socklen_t alen;
+	struct sockaddr_storage addr;
+	char data[];
+};
+
+struct tide_transport {
+	uint32_t refs;              /* the open connection holds one; users may add theirs */
+	int fd;                     /* the socket, closed by the loop after the last op */
+	int error;                  /* the first fatal error, reported by connection_lost */
+	unsigned kind : 1;          /* TIDE__T_STREAM or TIDE__T_DGRAM */
+	unsigned multishot : 1;     /* reads come from a multishot recv on the buffer ring */
+	unsigned direct_send : 1;   /* readiness paths: try send(2) at write time */
+	unsigned reading : 1;       /* the user wants data (pause_reading clears it) */
+	unsigned closing : 1;       /* close or abort was called, or a fatal error came */
+	unsigned eof_seen : 1;      /* the peer shut down its side */
+	unsigned eof_pending : 1;   /* write_eof: shut down once the buffer is flushed */
+	unsigned write_shut : 1;    /* SHUT_WR done */
+	unsigned write_paused : 1;  /* pause_writing was called, resume_writing not yet */
+	unsigned lost : 1;          /* connection_lost ran: no callback after it */
+	unsigned lost_queued : 1;   /* the final step is scheduled */
+	unsigned held_queued : 1;   /* a delivery of held bytes is scheduled */
+	unsigned rop_busy : 1;      /* rop is in flight */
+	unsigned zc_checked : 1;    /* zc says whether zero-copy sends work here */
+	unsigned zc : 1;
+	const struct tide_protocol_ops *ops;
+	void *proto;
+	/*
+	 * The read op (recv multishot or POLLIN) lives here, so an idle
+	 * connection is one allocation of about 270 bytes; its loop field is
+	 * the transport's loop (tloop()).
+	 */
+	struct tide__op rop;
+	struct tide__op *wop;       /* the write side's op in flight (send or poll) */
+	struct tide__wbuf wa;       /* what the write op is sending (the kernel's until it completes) */
+	size_t wa_off;              /* how much of wa is sent */
+	struct tide__wbuf wb;       /* what was written since: sent next */
+	uint32_t high, low;         /* write buffer limits */
+	/* Multishot data that arrived after pause_reading (or before a
+	 * delivery of earlier held data): given to the protocol on resume. */
+	struct tide__held *held;
+	union {
+		struct {                    /* stream transports */
+			struct tide_server *server; /* the server that accepted it, or NULL */
+			struct tide_transport *srv_next, *srv_prev; /* the server's connections */
+		};
+		struct {                    /* datagram transports */
+			struct tide__dgram *dq;     /* datagrams waiting for POLLOUT */
+			struct tide__dgram **dq_tailp;
+			size_t dq_bytes;
+		};
+	};
+};
+
+static inline struct tide_loop *tloop(const struct tide_transport *t)
+{
+	return t->rop.loop;
+}
+
+/*
+ * A transport on fd (connected, non-blocking, close-on-exec); on error fd
+ * is closed. tide__transport_start then calls connection_made and starts
+ * reading: in between, the caller links it where it belongs (a server's
+ * list, a future's result), so that what connection_made does to it (close
+ * it, free the server) finds everything in place.
+ */
+int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct tide_protocol_ops *ops, void *proto,
+			struct tide_server *server, struct tide_transport **out);
+void tide__transport_start(struct tide_transport *t);
+/* Streams: fn(arg) runs when the server is freed (the factory's argument). */
+void tide__server_set_arg_free(struct tide_server *s, void (*fn)(void *arg));
+/* The server learns that a connection of it is gone (server.c). */
+void tide__server_conn_gone(struct tide_server *s, struct tide_transport *t);
+
+/* Resolution for connectors and servers: synchronous for numeric hosts
+ * (returns 1 with *res), else 0 with *job_fut resolving on the executor. */
+int tide__resolve(struct tide_loop *loop, const char *host, int port, int socktype, int passive,
+		  struct addrinfo **res, struct tide_future **job_fut);
+/* getaddrinfo's EAI_* as tide's error currency. */
+int tide__eai_error(int eai, int saved_errno);
+
+#endif /* TIDE_NET_H */

@@ -1,0 +1,1197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream.c: asyncio's StreamReader and StreamWriter (Lib/asyncio/streams.py)
+ * for tasks, built the way streams.py builds them: a protocol (asyncio's
+ * StreamReaderProtocol) on the public transport API feeds a reader's byte
+ * buffer and wakes the one task waiting in it; the writer is the transport
+ * plus drain() and wait_closed(), whose waiters park on their own stacks
+ * (tide__park, as sync.c does).
+ *
+ * The hard parts:
+ * - Linear time. The reader's buffer is consumed from the front through a
+ *   head offset and compacted only when the bytes to move are paid for by
+ *   bytes consumed since (else it doubles), and readuntil()/readline()
+ *   remember how far the separator search got (asyncio's `offset`), also
+ *   across calls for the same separator, so 16 MiB arriving one byte at a
+ *   time is scanned once.
+ * - Lifetime. A reader/writer pair is one object that two parties hold:
+ *   the user (tide_stream_free, or the end of a server's handler task) and
+ *   the connection (connection_made .. connection_lost). Tasks waiting
+ *   inside a call hold it too, so a wake-up never lands in freed memory.
+ *   The pair holds a reference on its transport, so tide_stream_transport()
+ *   and is_closing() stay valid after connection_lost.
+ * - Cancellation loses no data: a read copies and consumes only once it can
+ *   complete, and a cancelled wait leaves the buffer as it was.
+ *
+ * The protocol is a buffered one (get_buffer/buffer_updated): on the
+ * readiness paths recv(2) writes straight into the reader's buffer. One
+ * deliberate difference from asyncio: the connection's error (asyncio's
+ * set_exception) is returned once the bytes buffered before it are read,
+ * not in their place.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <limits.h>
+
+/* asyncio's _DEFAULT_LIMIT (2 ** 16). */
+#define STREAM_DEFAULT_LIMIT ((size_t)64 * 1024)
+/* The smallest buffer allocated, and the first receive size offered. */
+#define STREAM_MIN_BUF ((size_t)4096)
+/* Separators up to this long keep their search position across calls. */
+#define STREAM_SEP_CACHE 32
+/* The most free space get_buffer makes room for, for one receive. */
+#define STREAM_READ_HINT ((size_t)64 * 1024)
+
+/*
+ * Counters for the tests (linear-time checks); not part of the API. They
+ * are read through tide__stream_get_stats by a statically linked test.
+ */
+struct tide__stream_stats {
+	uint64_t scanned; /* bytes handed to the separator search */
+	uint64_t waits;   /* times a read parked for more data */
+	uint64_t moved;   /* bytes moved by compaction or growth */
+	uint64_t grows;   /* buffer (re)allocations */
+};
+
+/* The test hooks (a pair without a transport, fed by hand, as asyncio's
+ * test_streams.py feeds a StreamReader). Hidden: not exported. */
+int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w);
+void tide__stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n);
+void tide__stream_feed_eof(struct tide_stream_reader *r, int err);
+void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__stream_stats *st);
+size_t tide__stream_buffered(const struct tide_stream_reader *r);
+int tide__stream_reading_paused(const struct tide_stream_reader *r);
+
+/* ------------------------------------------------------------ objects -- */
+
+/* A task waiting in drain() or wait_closed(); it lives on that task's stack. */
+struct swaiter {
+	struct swaiter *next;
+	struct swaiter *prev;
+	bool linked;            /* still in its list */
+	struct tide__park park; /* chosen with the code the wait returns */
+};
+
+/* Every waiter is woken at once (asyncio's _drain_waiters), so a plain
+ * doubly linked list suffices; a cancelled waiter leaves in O(1). */
+struct swlist {
+	struct swaiter *head;
+	struct swaiter *tail;
+};
+
+struct tide_stream_reader {
+	unsigned char *buf;        /* bytes [head, tail) are buffered, unread */
+	size_t head;               /* first unread byte */
+	size_t tail;               /* end of the data; cap - tail is free at the end */
+	size_t cap;                /* allocated size of buf */
+	size_t limit;              /* readline/readuntil limit; flow control at 2 * limit */
+	bool eof;                  /* feed_eof: nothing more will arrive */
+	int err;                   /* the connection's error (with eof), returned once the buffer is empty */
+	bool paused;               /* we paused the transport's reading (buffer > 2 * limit) */
+	/*
+	 * How much room get_buffer makes for a receive: it doubles while
+	 * receives fill it (a bulk stream reads 64 KiB per syscall) and halves
+	 * when they use little of it, so a connection of small messages keeps
+	 * a small buffer. An empty buffer larger than this is freed.
+	 */
+	size_t rhint;
+	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
+	/*
+	 * Separator search position kept across calls: no occurrence of
+	 * scan_sep starts in [head, head + scan_off). Consuming n bytes moves
+	 * it back by n; a call with another separator starts again at 0.
+	 */
+	unsigned char scan_sep[STREAM_SEP_CACHE];
+	size_t scan_seplen;        /* 0: nothing cached */
+	size_t scan_off;
+	struct tide__stream_stats stats;
+};
+
+struct tide_stream_writer {
+	bool paused;               /* between pause_writing and resume_writing */
+	struct swlist drainers;    /* tasks in drain() */
+	struct swlist closers;     /* tasks in wait_closed() */
+};
+
+struct stream_server;
+
+/* The pair: one allocation, the protocol object of its transport. */
+struct stream {
+	struct tide_stream_reader r;
+	struct tide_stream_writer w;
+	struct tide_loop *loop;
+	struct tide_transport *t;   /* a reference, from connection_made until the pair goes */
+	struct stream_server *srv;  /* server connections: the handler (a reference), else NULL */
+	unsigned refs;              /* the user's, the connection's, and one per call inside a wait */
+	bool made;                  /* connection_made ran */
+	bool lost;                  /* connection_lost ran */
+	int lost_err;               /* its error (0: clean close) */
+	bool released;              /* the user let go (tide_stream_free, handler done) */
+};
+
+/*
+ * A server's handler. The server keeps it as its factory argument and
+ * each live connection holds a reference; see start_server for when the
+ * server's own reference goes.
+ */
+struct stream_server {
+	struct tide_loop *loop;
+	tide_stream_handler_fn handler;
+	void *arg;
+	unsigned refs;
+};
+
+static struct stream *of_reader(const struct tide_stream_reader *r)
+{
+	return tide__container_of(r, struct stream, r);
+}
+
+static struct stream *of_writer(const struct tide_stream_writer *w)
+{
+	return tide__container_of(w, struct stream, w);
+}
+
+static void srv_unref(struct stream_server *srv)
+{
+	if (--srv->refs == 0)
+		tide__free(srv);
+}
+
+static struct stream *stream_new(struct tide_loop *loop)
+{
+	struct stream *s = tide__calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->r.limit = STREAM_DEFAULT_LIMIT;
+	s->r.rhint = STREAM_MIN_BUF;
+	s->refs = 1; /* the user's */
+	return s;
+}
+
+static void stream_destroy(struct stream *s)
+{
+	tide__free(s->r.buf);
+	if (s->t)
+		tide_transport_unref(s->t);
+	if (s->srv)
+		srv_unref(s->srv);
+	tide__free(s);
+}
+
+static struct stream *stream_hold(struct stream *s)
+{
+	s->refs++;
+	return s;
+}
+
+static void stream_unref(struct stream *s)
+{
+	tide__bug_on(s->refs == 0, "stream reference count underflow");
+	if (--s->refs == 0)
+		stream_destroy(s);
+}
+
+/* Whether the running task may wait on s: 0, TIDE_ENOT_IN_TASK, -EINVAL. */
+static int may_wait(const struct stream *s)
+{
+	struct tide_future *task = tide_current_task();
+
+	if (!task)
+		return TIDE_ENOT_IN_TASK;
+	return tide_future_loop(task) == s->loop ? 0 : -EINVAL;
+}
+
+/* ------------------------------------------------------------- waiters -- */
+
+static void swl_push(struct swlist *l, struct swaiter *w)
+{
+	w->next = NULL;
+	w->prev = l->tail;
+	if (l->tail)
+		l->tail->next = w;
+	else
+		l->head = w;
+	l->tail = w;
+	w->linked = true;
+}
+
+static void swl_unlink(struct swlist *l, struct swaiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		l->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		l->tail = w->prev;
+	w->next = w->prev = NULL;
+	w->linked = false;
+}
+
+static void swl_wake_all(struct swlist *l, int code)
+{
+	struct swaiter *w;
+
+	while ((w = l->head)) {
+		swl_unlink(l, w);
+		tide__unpark(&w->park, code); /* false for one cancelled meanwhile */
+	}
+}
+
+/* Parks the running task in l until woken (the code) or cancelled. */
+static int swl_wait(struct stream *s, struct swlist *l)
+{
+	struct swaiter w;
+	int rc;
+
+	if ((rc = may_wait(s)))
+		return rc;
+	swl_push(l, &w);
+	rc = tide__park(&w.park);
+	if (w.linked)
+		swl_unlink(l, &w);
+	return rc;
+}
+
+/* -------------------------------------------------------------- buffer -- */
+
+static size_t rlen(const struct tide_stream_reader *r)
+{
+	return r->tail - r->head;
+}
+
+/*
+ * Makes room for n more bytes at the tail. Compaction moves the unread
+ * bytes only when at least as many were consumed in front of them (so
+ * each move is paid for by consumed bytes); otherwise the buffer doubles.
+ * Either way the cost is amortised O(1) per byte.
+ */
+static int reserve(struct tide_stream_reader *r, size_t n)
+{
+	size_t len = rlen(r);
+	size_t ncap;
+	unsigned char *nb;
+
+	if (r->cap - r->tail >= n)
+		return 0;
+	if (r->head >= len && r->cap - len >= n) {
+		memmove(r->buf, r->buf + r->head, len);
+		r->stats.moved += len;
+		r->head = 0;
+		r->tail = len;
+		return 0;
+	}
+	if (len > SIZE_MAX / 2 - n)
+		return -ENOMEM;
+	ncap = r->cap ? r->cap : STREAM_MIN_BUF;
+	while (ncap - len < n || ncap < 2 * len)
+		ncap *= 2;
+	if (!(nb = tide__malloc(ncap)))
+		return -ENOMEM;
+	if (len)
+		memcpy(nb, r->buf + r->head, len);
+	tide__free(r->buf);
+	r->stats.moved += len;
+	r->stats.grows++;
+	r->buf = nb;
+	r->cap = ncap;
+	r->head = 0;
+	r->tail = len;
+	return 0;
+}
+
+/* Drops n bytes from the front (they were copied out or discarded). */
+static void consume(struct tide_stream_reader *r, size_t n)
+{
+	r->head += n;
+	r->scan_off = r->scan_off > n ? r->scan_off - n : 0;
+	if (r->head == r->tail) {
+		r->head = r->tail = 0;
+		/* A burst (a backlog, a big readexactly, a long line) need not
+		 * pin its buffer: what receives use now is rhint. */
+		if (r->cap > r->rhint) {
+			tide__free(r->buf);
+			r->buf = NULL;
+			r->cap = 0;
+		}
+	}
+}
+
+/* asyncio's _maybe_resume_transport: reading goes on at limit or below. */
+static void maybe_resume(struct stream *s)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	if (r->paused && rlen(r) <= r->limit) {
+		r->paused = false;
+		if (s->t && !s->lost)
+			tide_transport_resume_reading(s->t);
+	}
+}
+
+/* asyncio's feed_data check: past 2 * limit the transport stops reading. */
+static void maybe_pause(struct stream *s)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	if (!r->paused && s->t && !s->lost && rlen(r) > 2 * r->limit &&
+	    tide_transport_pause_reading(s->t) == 0)
+		r->paused = true;
+}
+
+/* Wakes the read waiting for data, if any (asyncio's _wakeup_waiter). */
+static void wakeup_reader(struct tide_stream_reader *r)
+{
+	if (r->waiter) {
+		tide__unpark(r->waiter, 0);
+		r->waiter = NULL;
+	}
+}
+
+static void feed_data(struct stream *s, const void *data, size_t n)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	if (!n || r->eof)
+		return;
+	if (reserve(r, n) < 0) {
+		/* Out of memory: the stream fails as a whole, like a reset. */
+		r->eof = true;
+		r->err = -ENOMEM;
+		wakeup_reader(r);
+		if (s->t && !s->lost)
+			tide_transport_abort(s->t);
+		return;
+	}
+	memcpy(r->buf + r->tail, data, n);
+	r->tail += n;
+	wakeup_reader(r);
+	maybe_pause(s);
+}
+
+static void feed_eof(struct stream *s, int err)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	if (!r->eof) {
+		r->eof = true;
+		r->err = err;
+	} else if (err && !r->err) {
+		/* EOF first, then a reset: the error still counts. */
+		r->err = err;
+	}
+	wakeup_reader(r);
+}
+
+/*
+ * asyncio's _wait_for_data: parks until data, EOF or an error arrives.
+ * Only one read may wait at a time (asyncio's RuntimeError): -EBUSY.
+ */
+static int reader_wait(struct stream *s)
+{
+	struct tide_stream_reader *r = &s->r;
+	struct tide__park p;
+	int rc;
+
+	if (r->waiter)
+		return -EBUSY;
+	if ((rc = may_wait(s)))
+		return rc;
+	/* A read that needs more than 2 * limit (readexactly) resumes reading. */
+	if (r->paused) {
+		r->paused = false;
+		if (s->t && !s->lost)
+			tide_transport_resume_reading(s->t);
+	}
+	r->waiter = &p;
+	r->stats.waits++;
+	rc = tide__park(&p);
+	if (r->waiter == &p)
+		r->waiter = NULL; /* cancelled: no wake-up took it off */
+	return rc;
+}
+
+/* ---------------------------------------------------------- protocol -- */
+
+static void server_connection_made(struct stream *s);
+
+static void proto_connection_made(struct tide_transport *t, void *proto)
+{
+	struct stream *s = proto;
+
+	s->t = tide_transport_ref(t);
+	s->made = true;
+	s->refs++; /* the connection's, until connection_lost */
+	if (s->srv)
+		server_connection_made(s);
+}
+
+/*
+ * asyncio.BufferedProtocol: the transport reads (or copies) straight into
+ * the reader's buffer, which saves the copy data_received would make. The
+ * buffer is not moved between get_buffer and buffer_updated: both run in
+ * the same transport callback, and only reads (in tasks) consume from it.
+ */
+static int proto_get_buffer(struct tide_transport *t, size_t sizehint, void **buf, size_t *len, void *proto)
+{
+	struct stream *s = proto;
+	struct tide_stream_reader *r = &s->r;
+	int err;
+
+	/* sizehint is the transport's chunk (64 KiB) or a copy's size: rhint
+	 * decides, and a copy that does not fit asks again. */
+	if ((err = reserve(r, r->rhint)) < 0)
+		return err; /* the transport fails with it: connection_lost(-ENOMEM) */
+	*buf = r->buf + r->tail;
+	*len = r->cap - r->tail;
+	return 0;
+}
+
+static void proto_buffer_updated(struct tide_transport *t, size_t n, void *proto)
+{
+	struct stream *s = proto;
+	struct tide_stream_reader *r = &s->r;
+
+	if (!n || r->eof)
+		return;
+	r->tail += n;
+	if (n >= r->rhint && r->rhint < STREAM_READ_HINT)
+		r->rhint *= 2;
+	else if (n < r->rhint / 4 && r->rhint > STREAM_MIN_BUF)
+		r->rhint /= 2;
+	wakeup_reader(r);
+	maybe_pause(s);
+}
+
+static int proto_eof_received(struct tide_transport *t, void *proto)
+{
+	feed_eof(proto, 0);
+	/* asyncio's StreamReaderProtocol: keep the write side open (half-close);
+	 * the writer's close (or the end of the handler) closes it. */
+	return 1;
+}
+
+static void proto_connection_lost(struct tide_transport *t, int err, void *proto)
+{
+	struct stream *s = proto;
+
+	s->lost = true;
+	s->lost_err = err;
+	s->r.paused = false;
+	feed_eof(s, err);
+	/* asyncio: drain waiters get the error (or return on a clean close),
+	 * the closed future gets the error or None. */
+	swl_wake_all(&s->w.drainers, err);
+	swl_wake_all(&s->w.closers, err);
+	stream_unref(s);
+}
+
+static void proto_pause_writing(struct tide_transport *t, void *proto)
+{
+	struct stream *s = proto;
+
+	s->w.paused = true;
+}
+
+static void proto_resume_writing(struct tide_transport *t, void *proto)
+{
+	struct stream *s = proto;
+
+	s->w.paused = false;
+	swl_wake_all(&s->w.drainers, 0);
+}
+
+static const struct tide_protocol_ops stream_proto_ops = {
+	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = proto_connection_made,
+	.eof_received = proto_eof_received,
+	.connection_lost = proto_connection_lost,
+	.pause_writing = proto_pause_writing,
+	.resume_writing = proto_resume_writing,
+	.get_buffer = proto_get_buffer,
+	.buffer_updated = proto_buffer_updated,
+};
+
+/* ------------------------------------------------------------- reading -- */
+
+TIDE_EXTERN int tide_stream_set_limit(struct tide_stream_reader *r, size_t limit)
+{
+	struct stream *s;
+
+	if (!r || !limit || limit > SIZE_MAX / 4)
+		return -EINVAL;
+	s = of_reader(r);
+	r->limit = limit;
+	maybe_resume(s);
+	maybe_pause(s);
+	return 0;
+}
+
+TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r)
+{
+	return r && r->eof && rlen(r) == 0;
+}
+
+/* At EOF with the buffer empty: 0 for a clean EOF, else the connection's error. */
+static ssize_t eof_result(const struct tide_stream_reader *r)
+{
+	return r->err;
+}
+
+TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, size_t n)
+{
+	struct stream *s;
+	ssize_t rc = 0;
+	size_t m;
+
+	if (!r || (!buf && n))
+		return -EINVAL;
+	if (n == 0)
+		return 0; /* asyncio: read(0) is b'' */
+	if (n > SSIZE_MAX)
+		n = SSIZE_MAX;
+	s = stream_hold(of_reader(r));
+	while (!rlen(r) && !r->eof)
+		if ((rc = reader_wait(s)) < 0)
+			goto out;
+	if (!rlen(r)) {
+		rc = eof_result(r);
+		goto out;
+	}
+	m = rlen(r) < n ? rlen(r) : n;
+	memcpy(buf, r->buf + r->head, m);
+	consume(r, m);
+	maybe_resume(s);
+	rc = (ssize_t)m;
+out:
+	stream_unref(s);
+	return rc;
+}
+
+TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *buf, size_t n, size_t *partial)
+{
+	struct stream *s;
+	ssize_t rc = 0;
+	size_t len;
+
+	if (partial)
+		*partial = 0;
+	if (!r || (!buf && n) || n > SSIZE_MAX)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	s = stream_hold(of_reader(r));
+	while (rlen(r) < n) {
+		if (r->eof) {
+			len = rlen(r);
+			if (!len && r->err) {
+				rc = r->err;
+				goto out;
+			}
+			/* asyncio's IncompleteReadError: the partial bytes go with it. */
+			if (len) {
+				memcpy(buf, r->buf + r->head, len);
+				consume(r, len);
+			}
+			if (partial)
+				*partial = len;
+			rc = TIDE_EINCOMPLETE_READ;
+			goto out;
+		}
+		if ((rc = reader_wait(s)) < 0)
+			goto out;
+	}
+	memcpy(buf, r->buf + r->head, n);
+	consume(r, n);
+	maybe_resume(s);
+	rc = (ssize_t)n;
+out:
+	stream_unref(s);
+	return rc;
+}
+
+/* The starting point of a search for sep: the cached one, if it is for sep. */
+static size_t scan_start(struct tide_stream_reader *r, const unsigned char *sep, size_t seplen)
+{
+	if (r->scan_seplen == seplen && memcmp(r->scan_sep, sep, seplen) == 0)
+		return r->scan_off;
+	if (seplen <= STREAM_SEP_CACHE) {
+		memcpy(r->scan_sep, sep, seplen);
+		r->scan_seplen = seplen;
+	} else {
+		r->scan_seplen = 0;
+	}
+	r->scan_off = 0;
+	return 0;
+}
+
+static const unsigned char *find_sep(const unsigned char *p, size_t n, const unsigned char *sep, size_t seplen)
+{
+	if (seplen == 1)
+		return memchr(p, sep[0], n);
+	return memmem(p, n, sep, seplen);
+}
+
+/*
+ * asyncio's readuntil loop. Returns 0 with *where = the separator's
+ * offset (isep <= lim), TIDE_ELIMIT_OVERRUN with *where = asyncio's
+ * `consumed`, TIDE_EINCOMPLETE_READ at EOF (nothing consumed yet), or the
+ * wait's error. Each byte is searched once, plus seplen - 1 bytes of
+ * overlap per wake-up.
+ */
+static ssize_t scan_until(struct stream *s, const unsigned char *sep, size_t seplen, size_t lim, size_t *where)
+{
+	struct tide_stream_reader *r = &s->r;
+	size_t off = scan_start(r, sep, seplen);
+	const unsigned char *p;
+	ssize_t rc;
+
+	for (;;) {
+		size_t len = rlen(r);
+
+		if (len >= off && len - off >= seplen) {
+			p = find_sep(r->buf + r->head + off, len - off, sep, seplen);
+			if (p) {
+				size_t isep = (size_t)(p - (r->buf + r->head));
+
+				r->stats.scanned += isep + seplen - off;
+
+				r->scan_off = r->scan_seplen ? isep : 0;
+				*where = isep;
+				return isep > lim ? TIDE_ELIMIT_OVERRUN : 0;
+			}
+			r->stats.scanned += len - off;
+			off = len + 1 - seplen;
+			if (r->scan_seplen)
+				r->scan_off = off;
+			if (off > lim) {
+				*where = off;
+				return TIDE_ELIMIT_OVERRUN;
+			}
+		}
+		/* A position cached by a call with a larger limit (or cap). */
+		if (off > lim) {
+			*where = off;
+			return TIDE_ELIMIT_OVERRUN;
+		}
+		if (r->eof)
+			return TIDE_EINCOMPLETE_READ;
+		if ((rc = reader_wait(s)) < 0)
+			return rc;
+	}
+}
+
+/* At EOF before a separator: the rest goes to buf (asyncio's e.partial). */
+static ssize_t take_partial(struct stream *s, void *buf, size_t *partial)
+{
+	struct tide_stream_reader *r = &s->r;
+	size_t len = rlen(r);
+
+	if (!len)
+		return eof_result(r);
+	memcpy(buf, r->buf + r->head, len);
+	consume(r, len);
+	maybe_resume(s);
+	if (partial)
+		*partial = len;
+	return TIDE_EINCOMPLETE_READ;
+}
+
+TIDE_EXTERN ssize_t tide_stream_readuntil(struct tide_stream_reader *r, const void *sep, size_t seplen,
+					  void *buf, size_t cap, size_t *partial)
+{
+	struct stream *s;
+	size_t where = 0, lim;
+	ssize_t rc;
+
+	if (partial)
+		*partial = 0;
+	if (!r || !sep || !seplen || !buf || cap < seplen || cap > SSIZE_MAX)
+		return -EINVAL;
+	s = stream_hold(of_reader(r));
+	lim = cap - seplen < r->limit ? cap - seplen : r->limit;
+	rc = scan_until(s, sep, seplen, lim, &where);
+	if (rc == 0) {
+		memcpy(buf, r->buf + r->head, where + seplen);
+		consume(r, where + seplen);
+		maybe_resume(s);
+		rc = (ssize_t)(where + seplen);
+	} else if (rc == TIDE_EINCOMPLETE_READ) {
+		rc = take_partial(s, buf, partial);
+		if (rc == 0)
+			rc = TIDE_EINCOMPLETE_READ; /* asyncio: IncompleteReadError(b'') */
+	}
+	/* TIDE_ELIMIT_OVERRUN: the data stays buffered (asyncio). */
+	stream_unref(s);
+	return rc;
+}
+
+TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf, size_t cap)
+{
+	static const unsigned char nl = '\n';
+	struct stream *s;
+	size_t where = 0, lim, partial = 0;
+	ssize_t rc;
+
+	if (!r || !buf || !cap || cap > SSIZE_MAX)
+		return -EINVAL;
+	s = stream_hold(of_reader(r));
+	lim = cap - 1 < r->limit ? cap - 1 : r->limit;
+	rc = scan_until(s, &nl, 1, lim, &where);
+	if (rc == 0) {
+		memcpy(buf, r->buf + r->head, where + 1);
+		consume(r, where + 1);
+		maybe_resume(s);
+		rc = (ssize_t)(where + 1);
+	} else if (rc == TIDE_EINCOMPLETE_READ) {
+		/* asyncio: at EOF, the partial line (b'' when nothing is left). */
+		rc = take_partial(s, buf, &partial);
+		if (rc == TIDE_EINCOMPLETE_READ)
+			rc = (ssize_t)partial;
+	} else if (rc == TIDE_ELIMIT_OVERRUN) {
+		/* asyncio's readline: the line goes up to its newline if one is
+		 * there, else the whole buffer does. */
+		if (where < rlen(r) && r->buf[r->head + where] == '\n')
+			consume(r, where + 1);
+		else
+			consume(r, rlen(r));
+		maybe_resume(s);
+	}
+	stream_unref(s);
+	return rc;
+}
+
+/* ------------------------------------------------------------- writing -- */
+
+/* What a writer call returns once the connection is gone. */
+static int lost_result(const struct stream *s, int clean)
+{
+	return s->lost_err ? s->lost_err : clean;
+}
+
+TIDE_EXTERN int tide_stream_write(struct tide_stream_writer *w, const void *data, size_t n)
+{
+	struct stream *s;
+
+	if (!w || (!data && n))
+		return -EINVAL;
+	s = of_writer(w);
+	if (s->lost)
+		return lost_result(s, TIDE_ECLOSED);
+	if (!s->t)
+		return -ENOTCONN;
+	return tide_transport_write(s->t, data, n);
+}
+
+TIDE_EXTERN int tide_stream_writelines(struct tide_stream_writer *w, const struct iovec *iov, int iovcnt)
+{
+	struct stream *s;
+
+	if (!w || iovcnt < 0 || (!iov && iovcnt))
+		return -EINVAL;
+	s = of_writer(w);
+	if (s->lost)
+		return lost_result(s, TIDE_ECLOSED);
+	if (!s->t)
+		return -ENOTCONN;
+	return tide_transport_writelines(s->t, iov, iovcnt);
+}
+
+TIDE_EXTERN int tide_stream_drain(struct tide_stream_writer *w)
+{
+	struct stream *s;
+	int rc = 0;
+
+	if (!w)
+		return -EINVAL;
+	s = stream_hold(of_writer(w));
+	/* asyncio: after connection_lost, drain raises its exception or
+	 * ConnectionResetError('Connection lost'). */
+	if (s->lost) {
+		rc = lost_result(s, -ECONNRESET);
+		goto out;
+	}
+	if (!s->t) {
+		rc = -ENOTCONN;
+		goto out;
+	}
+	if (tide_transport_is_closing(s->t) && tide_current_task()) {
+		/* asyncio yields once so that connection_lost can run first. */
+		if ((rc = tide_yield()) < 0)
+			goto out;
+		if (s->lost) {
+			rc = lost_result(s, -ECONNRESET);
+			goto out;
+		}
+	}
+	if (w->paused)
+		rc = swl_wait(s, &w->drainers);
+out:
+	stream_unref(s);
+	return rc;
+}
+
+TIDE_EXTERN int tide_stream_write_eof(struct tide_stream_writer *w)
+{
+	struct stream *s;
+
+	if (!w)
+		return -EINVAL;
+	s = of_writer(w);
+	if (s->lost)
+		return lost_result(s, TIDE_ECLOSED);
+	if (!s->t)
+		return -ENOTCONN;
+	return tide_transport_write_eof(s->t);
+}
+
+TIDE_EXTERN int tide_stream_can_write_eof(const struct tide_stream_writer *w)
+{
+	const struct stream *s;
+
+	if (!w)
+		return 0;
+	s = of_writer(w);
+	return s->t ? tide_transport_can_write_eof(s->t) : 0;
+}
+
+TIDE_EXTERN void tide_stream_close(struct tide_stream_writer *w)
+{
+	struct stream *s;
+
+	if (!w)
+		return;
+	s = of_writer(w);
+	if (s->t && !s->lost)
+		tide_transport_close(s->t);
+}
+
+TIDE_EXTERN int tide_stream_is_closing(const struct tide_stream_writer *w)
+{
+	const struct stream *s;
+
+	if (!w)
+		return 1;
+	s = of_writer(w);
+	if (s->lost || !s->t)
+		return 1;
+	return tide_transport_is_closing(s->t);
+}
+
+TIDE_EXTERN int tide_stream_wait_closed(struct tide_stream_writer *w)
+{
+	struct stream *s;
+	int rc;
+
+	if (!w)
+		return -EINVAL;
+	s = stream_hold(of_writer(w));
+	if (s->lost)
+		rc = s->lost_err;
+	else if (!s->made)
+		rc = -ENOTCONN;
+	else
+		rc = swl_wait(s, &w->closers);
+	stream_unref(s);
+	return rc;
+}
+
+TIDE_EXTERN int tide_stream_get_extra_info(const struct tide_stream_writer *w, const char *name, void *buf,
+					   socklen_t *len)
+{
+	const struct stream *s;
+
+	if (!w || !name)
+		return -EINVAL;
+	s = of_writer(w);
+	if (!s->t)
+		return -ENOTCONN;
+	return tide_transport_get_extra_info(s->t, name, buf, len);
+}
+
+TIDE_EXTERN struct tide_transport *tide_stream_transport(const struct tide_stream_writer *w)
+{
+	return w ? of_writer(w)->t : NULL;
+}
+
+/* The user lets go: close the connection if needed, drop the user's reference. */
+static void stream_release(struct stream *s)
+{
+	tide__bug_on(s->released, "tide_stream_free: the pair was freed already");
+	s->released = true;
+	if (s->t && !s->lost)
+		tide_transport_close(s->t);
+	stream_unref(s);
+}
+
+TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stream_writer *w)
+{
+	struct stream *s;
+
+	if (!r && !w)
+		return;
+	s = r ? of_reader(r) : of_writer(w);
+	tide__bug_on(r && w && of_writer(w) != s, "tide_stream_free: reader and writer of different pairs");
+	tide__bug_on(s->srv != NULL, "tide_stream_free: a server's pair is freed when its handler returns");
+	stream_release(s);
+}
+
+/* ----------------------------------------------------------- connecting -- */
+
+static int open_common(const char *host, int port, const char *path, struct tide_stream_reader **rp,
+		       struct tide_stream_writer **wp)
+{
+	struct tide_future *task = tide_current_task();
+	struct tide_future *f = NULL;
+	struct tide_loop *loop;
+	struct stream *s;
+	int64_t rc;
+	void *tp = NULL;
+	int err;
+
+	if (!rp || !wp)
+		return -EINVAL;
+	*rp = NULL;
+	*wp = NULL;
+	if (!task)
+		return TIDE_ENOT_IN_TASK;
+	loop = tide_future_loop(task);
+	if (!(s = stream_new(loop)))
+		return -ENOMEM;
+	if (path)
+		err = tide_create_unix_connection(loop, path, &stream_proto_ops, s, &f);
+	else
+		err = tide_create_connection(loop, host, port, &stream_proto_ops, s, &f);
+	if (err) {
+		stream_unref(s);
+		return err;
+	}
+	rc = tide_await(f);
+	/* The future is done here, whatever the await says (a cancellation
+	 * never abandons what it awaits): did a transport come out of it? */
+	err = tide_future_result(f, NULL, &tp);
+	tide_future_unref(f);
+	if (rc >= 0 && err == 0 && s->made) {
+		*rp = &s->r;
+		*wp = &s->w;
+		return 0;
+	}
+	/* Failed or cancelled: a connection made meanwhile is closed, and
+	 * the pair goes once connection_lost has run. */
+	stream_release(s);
+	if (rc >= 0)
+		rc = err ? err : -EPROTO;
+	return (int)rc;
+}
+
+TIDE_EXTERN int tide_open_connection(const char *host, int port, struct tide_stream_reader **r,
+				     struct tide_stream_writer **w)
+{
+	return open_common(host, port, NULL, r, w);
+}
+
+TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_reader **r,
+					  struct tide_stream_writer **w)
+{
+	if (!path)
+		return -EINVAL;
+	return open_common(NULL, 0, path, r, w);
+}
+
+/* -------------------------------------------------------------- serving -- */
+
+static int64_t handler_main(void *arg)
+{
+	struct stream *s = arg;
+
+	return s->srv->handler(&s->r, &s->w, s->srv->arg);
+}
+
+/*
+ * The handler's task is done (or was cancelled before it started): close
+ * and let go of the pair. An error the handler returned goes to the
+ * exception handler, as asyncio reports client_connected_cb's exception.
+ */
+static void handler_done(struct tide_future *task, void *arg)
+{
+	struct stream *s = arg;
+	int err = tide_future_error(task);
+
+	if (err < 0 && err != -ECANCELED) {
+		struct tide_error_context ctx = {
+			.size = sizeof(ctx),
+			.message = "unhandled error in a stream server's handler",
+			.error = err,
+			.future = task,
+		};
+
+		tide_loop_call_exception_handler(s->loop, &ctx);
+	}
+	tide_future_unref(task);
+	stream_release(s);
+}
+
+static void server_connection_made(struct stream *s)
+{
+	struct tide_future *task = NULL;
+	int err;
+
+	err = tide_task_spawn(s->loop, handler_main, s, NULL, &task);
+	if (!err && (err = tide_future_add_done_callback(task, handler_done, s))) {
+		/* Not started yet: cancelled, the body never runs. */
+		tide_task_cancel(task);
+		tide_future_unref(task);
+	}
+	if (err) {
+		struct tide_error_context ctx = {
+			.size = sizeof(ctx),
+			.message = "cannot start a stream server's handler",
+			.error = err,
+		};
+
+		tide_loop_call_exception_handler(s->loop, &ctx);
+		s->released = true;
+		tide_transport_abort(s->t);
+		stream_unref(s);
+	}
+}
+
+static int server_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+{
+	struct stream_server *srv = arg;
+	struct stream *s = stream_new(srv->loop);
+
+	if (!s)
+		return -ENOMEM;
+	/* The user's reference is the handler task's (taken at connection_made). */
+	s->srv = srv;
+	srv->refs++;
+	*ops = &stream_proto_ops;
+	*proto = s;
+	return 0;
+}
+
+/*
+ * The server's reference on srv must go when the server is gone, and only
+ * server.c knows when that is: tide__server_set_arg_free (net.h) has it
+ * call srv_server_gone from its deallocation.
+ */
+static void srv_server_gone(void *arg)
+{
+	srv_unref(arg);
+}
+
+/* The server exists (hand srv's reference to it) or never will (drop it). */
+static void srv_created(struct tide_future *f, void *arg)
+{
+	struct stream_server *srv = arg;
+	void *server = NULL;
+
+	/* Failed or cancelled: the server was freed without calling the
+	 * factory (it never served), so the reference is ours to drop. */
+	if (tide_future_result(f, NULL, &server) != 0 || !server) {
+		srv_unref(srv);
+		return;
+	}
+	tide__server_set_arg_free(server, srv_server_gone);
+}
+
+static int start_common(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
+			const char *path, const struct tide_server_opts *opts, tide_stream_handler_fn handler,
+			void *arg, struct tide_future **out)
+{
+	struct stream_server *srv;
+	int err;
+
+	if (!loop || !handler || !out)
+		return -EINVAL;
+	if (!(srv = tide__calloc(1, sizeof(*srv))))
+		return -ENOMEM;
+	srv->loop = loop;
+	srv->handler = handler;
+	srv->arg = arg;
+	srv->refs = 1; /* the server's: it calls the factory with srv */
+	if (path)
+		err = tide_create_unix_server(loop, path, opts, server_factory, srv, out);
+	else
+		err = tide_create_server(loop, hosts, nhosts, port, opts, server_factory, srv, out);
+	if (err) {
+		srv_unref(srv);
+		return err;
+	}
+	/*
+	 * Done already (numeric hosts, unix paths): settle it now, before the
+	 * caller can free the server. Else when the future completes: that
+	 * callback runs before any waiter of the caller's is woken.
+	 */
+	if (tide_future_done(*out))
+		srv_created(*out, srv);
+	else if ((err = tide_future_add_done_callback(*out, srv_created, srv)) < 0) {
+		tide_future_cancel(*out);
+		tide_future_unref(*out);
+		*out = NULL;
+		/* The cancelled server never serves: srv is ours again. */
+		srv_unref(srv);
+		return err;
+	}
+	return 0;
+}
+
+TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
+				  const struct tide_server_opts *opts, tide_stream_handler_fn handler, void *arg,
+				  struct tide_future **out)
+{
+	return start_common(loop, hosts, nhosts, port, NULL, opts, handler, arg, out);
+}
+
+TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
+				       tide_stream_handler_fn handler, void *arg, struct tide_future **out)
+{
+	if (!path)
+		return -EINVAL;
+	return start_common(loop, NULL, 0, 0, path, opts, handler, arg, out);
+}
+
+/* ---------------------------------------------------------- test hooks -- */
+
+int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w)
+{
+	struct stream *s;
+
+	if (!loop || !r || !w)
+		return -EINVAL;
+	if (!(s = stream_new(loop)))
+		return -ENOMEM;
+	*r = &s->r;
+	*w = &s->w;
+	return 0;
+}
+
+void tide__stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n)
+{
+	feed_data(of_reader(r), data, n);
+}
+
+void tide__stream_feed_eof(struct tide_stream_reader *r, int err)
+{
+	feed_eof(of_reader(r), err);
+}
+
+void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__stream_stats *st)
+{
+	*st = r->stats;
+}
+
+size_t tide__stream_buffered(const struct tide_stream_reader *r)
+{
+	return rlen(r);
+}
+
+int tide__stream_reading_paused(const struct tide_stream_reader *r)
+{
+	return r->paused;
+}

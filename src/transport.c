@@ -1,0 +1,1047 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport.c: asyncio's socket transports over the op layer. A stream
+ * transport reads in one of two ways, chosen once per transport:
+ *
+ *  - multishot: one IORING_OP_RECV with IORING_RECV_MULTISHOT drawing from
+ *    the loop's provided-buffer ring; each CQE's buffer goes straight to
+ *    data_received and back to the ring. No syscall per message.
+ *  - readiness: a POLLIN op (POLL_ADD or epoll), then recv(2) into the
+ *    loop's shared buffer (or the buffered protocol's own buffer).
+ *
+ * Writes append to a buffer and one send op at a time sends it (the ring
+ * batches those SQEs into the loop's next io_uring_enter); on the readiness
+ * paths a write with nothing buffered first tries send(2) at once, as
+ * asyncio's selector transports do. Big flushes use zero-copy sends.
+ *
+ * The hard part is the end: connection_lost must come exactly once, after
+ * the last op's final completion (the kernel may still read the write
+ * buffer or fill a receive), with no callback after it; and data a
+ * multishot receive delivers while reading is paused must be held back and
+ * handed over, in order, on resume_reading.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <liburing/io_uring.h>
+
+#define READ_CHUNK (64 * 1024)
+#define DEFAULT_HIGH (64 * 1024)
+/* Flushes this big go out as zero-copy sends where the kernel has them. */
+#define ZC_THRESHOLD (32 * 1024)
+/*
+ * The most one send op asks for. A TCP send larger than about 64 KiB into
+ * a small SO_SNDBUF crawls at 2 MB/s (the kernel's, not io_uring's: a
+ * blocking write(2) does the same), while sends below it run at full
+ * speed; a bigger flush simply takes several sends.
+ */
+#define SEND_MAX 60000
+
+static void read_arm(struct tide_transport *t);
+static void write_kick(struct tide_transport *t);
+static void maybe_finish(struct tide_transport *t);
+static void on_eof(struct tide_transport *t);
+
+/* ---------------------------------------------------------- helpers -- */
+
+static size_t wsize(const struct tide_transport *t)
+{
+	return (t->wa.len - t->wa_off) + t->wb.len + (t->kind == TIDE__T_DGRAM ? t->dq_bytes : 0);
+}
+
+/*
+ * Write buffers start as one page lent by the loop and go back to it once
+ * empty, so an idle connection holds none and a busy one mallocs nothing:
+ * the loop keeps up to POOL_MAX of them (one per connection that was
+ * writing at the same time, at most).
+ */
+#define POOL_BUF 4096
+#define POOL_MAX 1024
+
+static char *pool_get(struct tide_loop *loop)
+{
+	char *p = loop->wbuf_pool;
+
+	if (!p)
+		return tide__malloc(POOL_BUF);
+	memcpy(&loop->wbuf_pool, p, sizeof(char *));
+	loop->wbuf_pooled--;
+	return p;
+}
+
+static void pool_put(struct tide_loop *loop, char *p)
+{
+	if (loop->wbuf_pooled >= POOL_MAX) {
+		tide__free(p);
+		return;
+	}
+	memcpy(p, &loop->wbuf_pool, sizeof(char *));
+	loop->wbuf_pool = p;
+	loop->wbuf_pooled++;
+}
+
+static int wbuf_append(struct tide_loop *loop, struct tide__wbuf *b, const void *data, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : POOL_BUF;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!b->cap && cap == POOL_BUF)
+			p = pool_get(loop);
+		else if (b->cap == POOL_BUF) {
+			/* Outgrew the pool's size: move to a private buffer. */
+			if ((p = tide__malloc(cap))) {
+				memcpy(p, b->p, b->len);
+				pool_put(loop, b->p);
+			}
+		} else
+			p = tide__realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+/* Emptied: the memory goes back (to the pool if it came from there). */
+static void wbuf_reset(struct tide_loop *loop, struct tide__wbuf *b)
+{
+	b->len = 0;
+	if (b->cap == POOL_BUF)
+		pool_put(loop, b->p);
+	else
+		tide__free(b->p);
+	b->p = NULL;
+	b->cap = 0;
+}
+
+void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep)
+{
+	char *p;
+
+	while (loop->wbuf_pooled > keep && (p = loop->wbuf_pool)) {
+		memcpy(&loop->wbuf_pool, p, sizeof(char *));
+		loop->wbuf_pooled--;
+		tide__free(p);
+	}
+}
+
+static int new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out)
+{
+	int err = tide__op_new(tloop(t), kind, out);
+
+	if (err)
+		return err;
+	(*out)->fd = t->fd;
+	(*out)->owner = t;
+	(*out)->done = done;
+	/* The transport closes its fd through the loop (fd_close). */
+	(*out)->flags |= TIDE__OP_LAZY;
+	return 0;
+}
+
+/* The protocol reached the write buffer's high-water mark, or left it. */
+static void maybe_pause(struct tide_transport *t)
+{
+	if (!t->write_paused && !t->lost && wsize(t) > t->high) {
+		t->write_paused = true;
+		if (t->ops->pause_writing)
+			t->ops->pause_writing(t, t->proto);
+	}
+}
+
+static void maybe_resume(struct tide_transport *t)
+{
+	if (t->write_paused && !t->lost && wsize(t) <= t->low) {
+		t->write_paused = false;
+		if (t->ops->resume_writing)
+			t->ops->resume_writing(t, t->proto);
+	}
+}
+
+/* A fatal error: the first one is what connection_lost reports. */
+static void fatal(struct tide_transport *t, int err)
+{
+	if (!t->error)
+		t->error = err;
+	tide_transport_abort(t);
+}
+
+/* ------------------------------------------------------------- reading -- */
+
+static size_t held_len(const struct tide_transport *t)
+{
+	return t->held ? t->held->len : 0;
+}
+
+static int held_append(struct tide_transport *t, const void *data, size_t n)
+{
+	struct tide__held *h = t->held;
+
+	if (!h || h->len + n > h->cap) {
+		size_t cap = h ? h->cap : 4096;
+
+		while (cap < (h ? h->len : 0) + n)
+			cap *= 2;
+		if (!(h = tide__realloc(h, sizeof(*h) + cap)))
+			return -ENOMEM;
+		if (!t->held)
+			h->len = 0;
+		h->cap = cap;
+		t->held = h;
+	}
+	memcpy(h->data + h->len, data, n);
+	h->len += n;
+	return 0;
+}
+
+static void held_drop(struct tide_transport *t)
+{
+	tide__free(t->held);
+	t->held = NULL;
+}
+
+/* Gives bytes to the protocol: data_received, or copied into get_buffer's. */
+static void feed(struct tide_transport *t, const char *data, size_t n)
+{
+	if (!t->ops->get_buffer) {
+		if (t->ops->data_received)
+			t->ops->data_received(t, data, n, t->proto);
+		return;
+	}
+	while (n && !t->closing) {
+		void *b = NULL;
+		size_t blen = 0, k;
+		int err = t->ops->get_buffer(t, n, &b, &blen, t->proto);
+
+		if (err < 0 || !b || !blen) {
+			fatal(t, err < 0 ? err : -ENOBUFS);
+			return;
+		}
+		k = blen < n ? blen : n;
+		memcpy(b, data, k);
+		if (t->ops->buffer_updated)
+			t->ops->buffer_updated(t, k, t->proto);
+		data += k;
+		n -= k;
+		/* Paused in the middle: the rest waits for resume_reading. */
+		if (n && !t->reading && !t->closing) {
+			if (held_append(t, data, n) < 0)
+				fatal(t, -ENOMEM);
+			return;
+		}
+	}
+}
+
+/* Bytes from the kernel: to the protocol now, or held while paused. */
+static void deliver(struct tide_transport *t, const char *data, size_t n)
+{
+	if (t->closing)
+		return; /* asyncio: no data_received once closing */
+	if (!t->reading || held_len(t)) {
+		if (held_append(t, data, n) < 0)
+			fatal(t, -ENOMEM);
+		return;
+	}
+	feed(t, data, n);
+}
+
+/* resume_reading with held bytes: hand them over first, then read on. */
+static void deliver_held(void *arg)
+{
+	struct tide_transport *t = arg;
+	struct tide__held *h = t->held;
+
+	t->held_queued = false;
+	if (t->closing || !t->reading) {
+		tide_transport_unref(t);
+		return;
+	}
+	t->held = NULL;
+	if (h)
+		feed(t, h->data, h->len);
+	tide__free(h);
+	if (!t->closing && t->reading) {
+		if (t->eof_seen && !t->rop_busy)
+			on_eof(t);
+		else
+			read_arm(t);
+	}
+	tide_transport_unref(t);
+}
+
+/*
+ * A reset reads as EOF when another call (a send) took the socket's error
+ * first. TCP says which it was: a FIN leaves an open write side in
+ * CLOSE_WAIT, a reset leaves CLOSED. (Once our side shut down too, an
+ * orderly close also ends in CLOSED, via TIME_WAIT: no telling there.)
+ */
+static bool was_reset(const struct tide_transport *t)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (t->write_shut || t->eof_pending)
+		return false;
+	if (getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return false; /* not TCP (a unix socket): an EOF is an EOF */
+	return ti.tcpi_state == TCP_CLOSE;
+}
+
+static void on_eof(struct tide_transport *t)
+{
+	int keep = 0;
+
+	if (t->closing)
+		return;
+	if (was_reset(t)) {
+		fatal(t, -ECONNRESET);
+		return;
+	}
+	t->eof_seen = true;
+	/* Paused with bytes held: the EOF waits behind them (deliver_held). */
+	if (!t->reading || held_len(t))
+		return;
+	if (t->ops->eof_received)
+		keep = t->ops->eof_received(t, t->proto);
+	/* keep: half-closed, the protocol may still write (asyncio's rule). */
+	if (!keep)
+		tide_transport_close(t);
+}
+
+/* A multishot recv CQE: one buffer of data, or the end of the multishot. */
+static void ms_done(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+	struct tide_loop *loop = tloop(t);
+	int res = op->res;
+
+	if (res > 0 && (op->cflags & IORING_CQE_F_BUFFER)) {
+		unsigned bid = op->cflags >> IORING_CQE_BUFFER_SHIFT;
+		size_t sz;
+		char *buf = loop->backend->pbuf(loop, bid, &sz);
+
+		deliver(t, buf, (size_t)res);
+		loop->backend->pbuf_recycle(loop, bid);
+	}
+	if (op->flags & TIDE__OP_MORE)
+		return;
+	t->rop_busy = 0;
+	if (res == 0)
+		on_eof(t);
+	else if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
+		fatal(t, res);
+	else
+		/* The ring ran dry (ENOBUFS: its buffers are back by now), the
+		 * kernel ended the multishot, or a pause's cancel finished:
+		 * re-arm if reading is still wanted. */
+		read_arm(t);
+	maybe_finish(t);
+}
+
+static char *shared_rbuf(struct tide_loop *loop)
+{
+	if (!loop->net_rbuf)
+		loop->net_rbuf = tide__malloc(READ_CHUNK);
+	return loop->net_rbuf;
+}
+
+static void dgram_read(struct tide_transport *t);
+
+/* Readiness path: the socket is readable; read once (level-triggered). */
+static void poll_read_done(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+	int res = op->res;
+	ssize_t r;
+
+	t->rop_busy = 0;
+	if (res < 0) {
+		if (res != -ECANCELED)
+			fatal(t, res);
+		else
+			read_arm(t);
+		maybe_finish(t);
+		return;
+	}
+	if (t->closing || !t->reading) {
+		maybe_finish(t);
+		return;
+	}
+	if (t->kind == TIDE__T_DGRAM) {
+		dgram_read(t);
+		return;
+	}
+	if (t->ops->get_buffer) {
+		void *b = NULL;
+		size_t blen = 0;
+		int err = t->ops->get_buffer(t, READ_CHUNK, &b, &blen, t->proto);
+
+		if (err < 0 || !b || !blen) {
+			fatal(t, err < 0 ? err : -ENOBUFS);
+			return;
+		}
+		do
+			r = recv(t->fd, b, blen, MSG_DONTWAIT);
+		while (r < 0 && errno == EINTR);
+		if (r > 0) {
+			if (t->ops->buffer_updated)
+				t->ops->buffer_updated(t, (size_t)r, t->proto);
+		}
+	} else {
+		char *b = shared_rbuf(tloop(t));
+
+		if (!b) {
+			fatal(t, -ENOMEM);
+			return;
+		}
+		do
+			r = recv(t->fd, b, READ_CHUNK, MSG_DONTWAIT);
+		while (r < 0 && errno == EINTR);
+		if (r > 0 && t->ops->data_received)
+			t->ops->data_received(t, b, (size_t)r, t->proto);
+	}
+	if (r == 0)
+		on_eof(t);
+	else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		fatal(t, -errno);
+	else
+		read_arm(t);
+	maybe_finish(t);
+}
+
+static void read_arm(struct tide_transport *t)
+{
+	struct tide__op *op;
+	int err;
+
+	if (!t->reading || t->closing || t->eof_seen || t->rop_busy || t->held)
+		return;
+	op = &t->rop;
+	tide__op_init(tloop(t), t->multishot ? TIDE_OP_RECV_MULTISHOT : TIDE_OP_POLL, op);
+	op->fd = t->fd;
+	op->owner = t;
+	op->done = t->multishot ? ms_done : poll_read_done;
+	op->flags |= TIDE__OP_LAZY;
+	op->events = POLLIN;
+	t->rop_busy = 1;
+	err = tide__op_submit(op);
+	if (err) {
+		/* Never reached the backend (an unknown kind cannot happen). */
+		t->rop_busy = 0;
+		op->flags &= ~TIDE__OP_INFLIGHT;
+		fatal(t, err);
+	}
+}
+
+/* ------------------------------------------------------------- writing -- */
+
+static void shut_wr(struct tide_transport *t)
+{
+	t->eof_pending = false;
+	if (!t->write_shut) {
+		t->write_shut = true;
+		shutdown(t->fd, SHUT_WR);
+	}
+}
+
+static void send_done(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+	int res = op->res;
+
+	bool zc = op->kind == TIDE_OP_SEND_ZC;
+
+	t->wop = NULL;
+	tide__op_release(op);
+	if (zc && (res == -EOPNOTSUPP || res == -EINVAL) && !t->closing) {
+		/* This socket cannot send zero-copy after all: plain sends. */
+		t->zc = 0;
+		write_kick(t);
+		return;
+	}
+	if (res < 0) {
+		if (res != -ECANCELED)
+			fatal(t, res);
+		maybe_finish(t);
+		return;
+	}
+	t->wa_off += (size_t)res;
+	if (t->wa_off >= t->wa.len) {
+		wbuf_reset(tloop(t), &t->wa);
+		t->wa_off = 0;
+	}
+	write_kick(t);
+	if (!t->wop) {
+		if (t->eof_pending)
+			shut_wr(t);
+	}
+	maybe_resume(t);
+	maybe_finish(t);
+}
+
+/* The write side's op (a send, or a datagram's POLLOUT) goes in flight. */
+static void submit_wop(struct tide_transport *t, struct tide__op *op)
+{
+	int err;
+
+	t->wop = op;
+	if ((err = tide__op_submit(op))) {
+		/* Never reached the backend (an unknown kind cannot happen). */
+		t->wop = NULL;
+		op->flags &= ~TIDE__OP_INFLIGHT;
+		tide__op_release(op);
+		fatal(t, err);
+	}
+}
+
+/* Zero-copy sends are TCP's (AF_UNIX refuses them): asked once, when a
+ * flush is first big enough to want one. */
+static bool zc_ok(struct tide_transport *t)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	if (!t->zc_checked) {
+		t->zc_checked = 1;
+		t->zc = tloop(t)->backend->native(tloop(t), TIDE_OP_SEND_ZC) &&
+			getsockopt(t->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+			(domain == AF_INET || domain == AF_INET6);
+	}
+	return t->zc;
+}
+
+/* Starts the next send if none is in flight and bytes wait. */
+static void write_kick(struct tide_transport *t)
+{
+	struct tide__op *op;
+	int kind, err;
+
+	if (t->wop || t->error)
+		return;
+	if (t->wa_off >= t->wa.len) {
+		struct tide__wbuf tmp;
+
+		if (!t->wb.len)
+			return;
+		/* What was written meanwhile becomes what is being sent. */
+		wbuf_reset(tloop(t), &t->wa);
+		t->wa_off = 0;
+		tmp = t->wa;
+		t->wa = t->wb;
+		t->wb = tmp;
+	}
+	kind = TIDE_OP_SEND;
+	if (t->wa.len - t->wa_off >= ZC_THRESHOLD && zc_ok(t))
+		kind = TIDE_OP_SEND_ZC;
+	if ((err = new_op(t, kind, send_done, &op))) {
+		fatal(t, err);
+		return;
+	}
+	op->buf = t->wa.p + t->wa_off;
+	op->len = t->wa.len - t->wa_off;
+	if (op->len > SEND_MAX)
+		op->len = SEND_MAX;
+	/* On the readiness paths send(2) was just tried: wait first. */
+	if (t->direct_send)
+		op->flags |= TIDE__OP_NO_TRY;
+	submit_wop(t, op);
+}
+
+static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, skip = 0;
+	int i;
+
+	if (!t || (iovcnt && !iov) || iovcnt < 0)
+		return -EINVAL;
+	if (t->kind != TIDE__T_STREAM)
+		return -EOPNOTSUPP;
+	if (t->closing || t->lost)
+		return TIDE_ECLOSED;
+	if (t->eof_pending || t->write_shut)
+		return -EPIPE;
+	for (i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	if (!total)
+		return 0;
+	if (t->direct_send && !t->wop && wsize(t) == 0) {
+		struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t r;
+
+		do
+			r = sendmsg(t->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			/* asyncio: the error goes to connection_lost, not the writer. */
+			fatal(t, -errno);
+			return 0;
+		}
+		if (r > 0 && (size_t)r == total)
+			return 0;
+		skip = r > 0 ? (size_t)r : 0;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		size_t n = iov[i].iov_len;
+		const char *p = iov[i].iov_base;
+
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		if (wbuf_append(tloop(t), &t->wb, p + skip, n - skip) < 0)
+			return -ENOMEM;
+		skip = 0;
+	}
+	write_kick(t);
+	maybe_pause(t);
+	return 0;
+}
+
+TIDE_EXTERN int tide_transport_write(struct tide_transport *t, const void *data, size_t n)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = n };
+
+	return write_iov(t, &iov, 1);
+}
+
+TIDE_EXTERN int tide_transport_writelines(struct tide_transport *t, const struct iovec *iov, int iovcnt)
+{
+	return write_iov(t, iov, iovcnt);
+}
+
+TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->kind != TIDE__T_STREAM)
+		return -EOPNOTSUPP;
+	if (t->closing || t->lost)
+		return TIDE_ECLOSED;
+	if (t->write_shut || t->eof_pending)
+		return 0;
+	t->eof_pending = true;
+	if (!t->wop && wsize(t) == 0)
+		shut_wr(t);
+	return 0;
+}
+
+TIDE_EXTERN int tide_transport_can_write_eof(const struct tide_transport *t)
+{
+	return t && t->kind == TIDE__T_STREAM;
+}
+
+/* ----------------------------------------------------------- datagrams -- */
+
+static void dgram_read(struct tide_transport *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t alen = sizeof(ss);
+	char *b = shared_rbuf(tloop(t));
+	ssize_t r;
+
+	if (!b) {
+		fatal(t, -ENOMEM);
+		return;
+	}
+	do
+		r = recvfrom(t->fd, b, READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0) {
+		if (t->ops->datagram_received)
+			t->ops->datagram_received(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		/* ICMP errors (ECONNREFUSED...) are the protocol's to see, as in asyncio. */
+		if (t->ops->error_received)
+			t->ops->error_received(t, -errno, t->proto);
+	}
+	read_arm(t);
+	maybe_finish(t);
+}
+
+static void dq_flush(struct tide_transport *t);
+
+static void dgram_writable(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+	int res = op->res;
+
+	t->wop = NULL;
+	tide__op_release(op);
+	if (res < 0 && res != -ECANCELED)
+		fatal(t, res);
+	else if (res >= 0)
+		dq_flush(t);
+	maybe_resume(t);
+	maybe_finish(t);
+}
+
+/* Sends queued datagrams until the socket says EAGAIN, then waits POLLOUT. */
+static void dq_flush(struct tide_transport *t)
+{
+	struct tide__dgram *d;
+	struct tide__op *op;
+	int err;
+
+	while ((d = t->dq) && !t->error) {
+		ssize_t r;
+		int e;
+
+		do
+			r = sendto(t->fd, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+				   d->alen ? (struct sockaddr *)&d->addr : NULL, d->alen);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		e = r < 0 ? -errno : 0;
+		/* Off the queue before the protocol hears of it: error_received
+		 * may send (and flush) again, or abort (and free the queue). */
+		t->dq = d->next;
+		if (!t->dq)
+			t->dq_tailp = &t->dq;
+		t->dq_bytes -= d->len;
+		tide__free(d);
+		if (e && t->ops->error_received && !t->lost)
+			t->ops->error_received(t, e, t->proto);
+	}
+	if (!t->dq || t->wop || t->error || t->lost)
+		return;
+	if ((err = new_op(t, TIDE_OP_POLL, dgram_writable, &op))) {
+		fatal(t, err);
+		return;
+	}
+	op->events = POLLOUT;
+	submit_wop(t, op);
+}
+
+TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data, size_t n,
+				      const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct tide__dgram *d;
+
+	if (!t || (!data && n) || (addr && (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))))
+		return -EINVAL;
+	if (t->kind != TIDE__T_DGRAM)
+		return -EOPNOTSUPP;
+	if (t->closing || t->lost)
+		return TIDE_ECLOSED;
+	if (!addr)
+		addrlen = 0;
+	if (!t->dq) {
+		ssize_t r;
+
+		do
+			r = sendto(t->fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrlen);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			return 0;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (errno == EDESTADDRREQ || errno == EISCONN || errno == EINVAL || errno == EMSGSIZE)
+				return -errno; /* the caller's mistake, not the network's */
+			if (t->ops->error_received)
+				t->ops->error_received(t, -errno, t->proto);
+			return 0;
+		}
+	}
+	if (!(d = tide__malloc(sizeof(*d) + n)))
+		return -ENOMEM;
+	d->next = NULL;
+	d->len = n;
+	d->alen = addrlen;
+	if (addrlen)
+		memcpy(&d->addr, addr, addrlen);
+	memcpy(d->data, data, n);
+	*t->dq_tailp = d;
+	t->dq_tailp = &d->next;
+	t->dq_bytes += n;
+	dq_flush(t);
+	maybe_pause(t);
+	return 0;
+}
+
+/* -------------------------------------------------------- closing, end -- */
+
+static void finish(void *arg)
+{
+	struct tide_transport *t = arg;
+	struct tide_loop *loop = tloop(t);
+
+	if (loop->backend->fd_close)
+		loop->backend->fd_close(loop, t->fd);
+	close(t->fd);
+	t->fd = -1;
+	t->lost = true;
+	loop->net_closing--;
+	if (t->ops->connection_lost)
+		t->ops->connection_lost(t, t->error, t->proto);
+	if (t->kind == TIDE__T_STREAM && t->server)
+		tide__server_conn_gone(t->server, t);
+	loop->live_net--;
+	tide_transport_unref(t);
+}
+
+/* Once closing, the last op's completion (or close itself) ends the transport. */
+static void maybe_finish(struct tide_transport *t)
+{
+	if (!t->closing || t->lost_queued || t->rop_busy || t->wop)
+		return;
+	if (!t->error && wsize(t) && !t->lost)
+		return; /* close() flushes first: send_done comes back here */
+	t->lost_queued = true;
+	/* asyncio calls connection_lost soon, not from inside close(); an
+	 * internal call, so that a loop closed meanwhile still ends it. */
+	if (tide__call_soon_internal(tloop(t), finish, t) < 0)
+		finish(t);
+}
+
+/* The one way into closing: the loop counts transports on their way out. */
+static void set_closing(struct tide_transport *t)
+{
+	if (!t->closing) {
+		t->closing = 1;
+		tloop(t)->net_closing++;
+	}
+}
+
+TIDE_EXTERN void tide_transport_close(struct tide_transport *t)
+{
+	if (!t || t->closing)
+		return;
+	set_closing(t);
+	if (t->rop_busy)
+		tide__op_cancel(&t->rop);
+	held_drop(t);
+	/* Stream bytes and datagrams still buffered go out first. */
+	maybe_finish(t);
+}
+
+TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
+{
+	struct tide__dgram *d;
+
+	if (!t)
+		return;
+	set_closing(t);
+	t->wb.len = 0;
+	while (t->kind == TIDE__T_DGRAM && (d = t->dq)) {
+		t->dq = d->next;
+		tide__free(d);
+	}
+	if (t->kind == TIDE__T_DGRAM) {
+		t->dq_tailp = &t->dq;
+		t->dq_bytes = 0;
+	}
+	held_drop(t);
+	/* Nothing more is flushed: the bytes of the send in flight count as
+	 * gone, though their memory stays until that op answers. */
+	t->wa_off = t->wa.len;
+	if (t->rop_busy)
+		tide__op_cancel(&t->rop);
+	if (t->wop)
+		tide__op_cancel(t->wop);
+	maybe_finish(t);
+}
+
+TIDE_EXTERN int tide_transport_is_closing(const struct tide_transport *t)
+{
+	return t ? t->closing : 1;
+}
+
+TIDE_EXTERN int tide_transport_pause_reading(struct tide_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->closing)
+		return 0;
+	if (!t->reading)
+		return 0;
+	t->reading = false;
+	if (t->rop_busy)
+		tide__op_cancel(&t->rop);
+	return 0;
+}
+
+TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->closing || t->reading)
+		return 0;
+	t->reading = true;
+	if (t->held || (t->eof_seen && !t->rop_busy)) {
+		if (!t->held_queued) {
+			t->held_queued = true;
+			tide_transport_ref(t);
+			if (tide__ready_call(tloop(t), deliver_held, t) < 0) {
+				t->held_queued = false;
+				tide_transport_unref(t);
+				fatal(t, -ENOMEM);
+			}
+		}
+		return 0;
+	}
+	read_arm(t);
+	return 0;
+}
+
+TIDE_EXTERN int tide_transport_is_reading(const struct tide_transport *t)
+{
+	return t && t->reading && !t->closing;
+}
+
+TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t, size_t high, size_t low)
+{
+	if (!t)
+		return -EINVAL;
+	if (!high && !low) {
+		high = DEFAULT_HIGH;
+		low = high / 4;
+	} else if (!high) {
+		high = 4 * low;
+	} else if (!low) {
+		low = high / 4;
+	}
+	if (low > high)
+		return -EINVAL;
+	/* Stored in 32 bits: a mark past 4 GiB is as good as 4 GiB. */
+	t->high = high > UINT32_MAX ? UINT32_MAX : (uint32_t)high;
+	t->low = low > UINT32_MAX ? UINT32_MAX : (uint32_t)low;
+	maybe_pause(t);
+	maybe_resume(t);
+	return 0;
+}
+
+TIDE_EXTERN size_t tide_transport_get_write_buffer_size(const struct tide_transport *t)
+{
+	return t ? wsize(t) : 0;
+}
+
+TIDE_EXTERN void tide_transport_get_write_buffer_limits(const struct tide_transport *t, size_t *high, size_t *low)
+{
+	if (high)
+		*high = t ? t->high : 0;
+	if (low)
+		*low = t ? t->low : 0;
+}
+
+TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, const char *name, void *buf,
+					      socklen_t *len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int r;
+
+	if (!t || !name || !buf || !len)
+		return -EINVAL;
+	if (!strcmp(name, "socket")) {
+		if (*len < sizeof(int))
+			return -ENOSPC;
+		memcpy(buf, &t->fd, sizeof(int));
+		*len = sizeof(int);
+		return t->fd < 0 ? TIDE_ECLOSED : 0;
+	}
+	if (!strcmp(name, "peername"))
+		r = getpeername(t->fd, (struct sockaddr *)&ss, &sl);
+	else if (!strcmp(name, "sockname"))
+		r = getsockname(t->fd, (struct sockaddr *)&ss, &sl);
+	else
+		return -ENOENT;
+	if (r < 0)
+		return -errno;
+	if (*len < sl)
+		return -ENOSPC;
+	memcpy(buf, &ss, sl);
+	*len = sl;
+	return 0;
+}
+
+TIDE_EXTERN void *tide_transport_get_protocol(const struct tide_transport *t)
+{
+	return t ? t->proto : NULL;
+}
+
+TIDE_EXTERN struct tide_loop *tide_transport_loop(const struct tide_transport *t)
+{
+	return t ? tloop(t) : NULL;
+}
+
+TIDE_EXTERN struct tide_transport *tide_transport_ref(struct tide_transport *t)
+{
+	if (t)
+		t->refs++;
+	return t;
+}
+
+TIDE_EXTERN void tide_transport_unref(struct tide_transport *t)
+{
+	struct tide__dgram *d;
+
+	if (!t || --t->refs)
+		return;
+	tide__bug_on(t->rop_busy || t->wop, "transport freed with an op in flight");
+	wbuf_reset(tloop(t), &t->wa);
+	wbuf_reset(tloop(t), &t->wb);
+	held_drop(t);
+	while (t->kind == TIDE__T_DGRAM && (d = t->dq)) {
+		t->dq = d->next;
+		tide__free(d);
+	}
+	tide__free(t);
+}
+
+/* ------------------------------------------------------------ creation -- */
+
+int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct tide_protocol_ops *ops, void *proto,
+			struct tide_server *server, struct tide_transport **out)
+{
+	static const struct tide_protocol_ops none = { .size = sizeof(none) };
+	struct tide_transport *t = tide__calloc(1, sizeof(*t));
+
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	tide__op_init(loop, TIDE_OP_POLL, &t->rop);
+	t->refs = 1;
+	t->fd = fd;
+	t->kind = (uint8_t)kind;
+	t->ops = ops ? ops : &none;
+	t->proto = proto;
+	t->reading = true;
+	t->high = DEFAULT_HIGH;
+	t->low = DEFAULT_HIGH / 4;
+	if (kind == TIDE__T_DGRAM)
+		t->dq_tailp = &t->dq;
+	else
+		t->server = server;
+	t->multishot = kind == TIDE__T_STREAM && loop->backend->pbuf &&
+		       loop->backend->native(loop, TIDE_OP_RECV_MULTISHOT);
+	/* With native sends the SQE rides the next io_uring_enter; elsewhere
+	 * a send(2) now saves waiting for POLLOUT. */
+	t->direct_send = !loop->backend->native(loop, TIDE_OP_SEND);
+	loop->live_net++;
+	*out = t;
+	return 0;
+}
+
+void tide__transport_start(struct tide_transport *t)
+{
+	/* The caller's reference keeps t while connection_made runs (it may
+	 * close or abort; finish comes later, through the ready queue). */
+	if (t->ops->connection_made)
+		t->ops->connection_made(t, t->proto);
+	read_arm(t);
+}
