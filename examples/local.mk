@@ -15,3 +15,27 @@ examples_seed_task_LDADD = src/libtide.la
 # CI's script travels with the tarball too (quickstart and README.md are in
 # the top Makefile.am's EXTRA_DIST).
 EXTRA_DIST += .ci/run
+
+# The tutorial's networking examples (echo over protocols and over streams),
+# and two servers for real clients: http-hello (wrk) and mini-redis
+# (redis-benchmark, redis-cli). ./quickstart demo runs them;
+# test/realclients.sh drives the servers with wrk and redis-benchmark.
+NET_EXAMPLES = examples/echo-server-protocol examples/echo-client-protocol \
+	examples/echo-server-stream examples/echo-client-stream \
+	examples/http-hello examples/mini-redis
+noinst_PROGRAMS += $(NET_EXAMPLES)
+NET_EXAMPLES_LDADD = src/libtide.la -lpthread
+# What they share (options, repr(), the servers' loops and connections).
+NET_COMMON = examples/net-common.c examples/net-common.h
+examples_echo_server_protocol_SOURCES = examples/echo-server-protocol.c $(NET_COMMON)
+examples_echo_server_protocol_LDADD = $(NET_EXAMPLES_LDADD)
+examples_echo_client_protocol_SOURCES = examples/echo-client-protocol.c $(NET_COMMON)
+examples_echo_client_protocol_LDADD = $(NET_EXAMPLES_LDADD)
+examples_echo_server_stream_SOURCES = examples/echo-server-stream.c $(NET_COMMON)
+examples_echo_server_stream_LDADD = $(NET_EXAMPLES_LDADD)
+examples_echo_client_stream_SOURCES = examples/echo-client-stream.c $(NET_COMMON)
+examples_echo_client_stream_LDADD = $(NET_EXAMPLES_LDADD)
+examples_http_hello_SOURCES = examples/http-hello.c $(NET_COMMON)
+examples_http_hello_LDADD = $(NET_EXAMPLES_LDADD)
+examples_mini_redis_SOURCES = examples/mini-redis.c $(NET_COMMON)
+examples_mini_redis_LDADD = $(NET_EXAMPLES_LDADD)

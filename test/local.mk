@@ -117,3 +117,9 @@ test_stream_CFLAGS = $(TEST_CFLAGS)
 test_stream_LDFLAGS = -static
 test_stream_LDADD = $(TEST_LDADD)
 
+# The example servers against real clients (wrk, redis-benchmark,
+# redis-cli) on each backend configuration; skipped (77) when the clients
+# are missing. The examples it runs are noinst_PROGRAMS, built by `make`
+# before `make check` runs the tests. It runs from the top build folder.
+TESTS += test/realclients.sh
+EXTRA_DIST += test/realclients.sh

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http-hello: an HTTP/1.1 "Hello, World!" server on tide's protocols, the
+ * server wrk and the TechEmpower plaintext test are run against.
+ *
+ * usage: http-hello [--host H] [--port P] [--threads N]
+ *
+ *   --host H     listen on H (default: every interface)
+ *   --port P     default 8888; 0 takes a free port (the "Serving on" line
+ *                says which)
+ *   --threads N  N loops, one per thread, each with its own listening socket
+ *                on the same port (SO_REUSEPORT: the kernel spreads the
+ *                connections over them); default 1
+ *
+ * Every request gets "Hello, World!" (13 bytes, text/plain) whatever its
+ * method and path (HEAD gets the headers only). Connections are kept alive
+ * (HTTP/1.1's default; HTTP/1.0 only with "Connection: keep-alive") until
+ * the client sends "Connection: close", which is answered, then the
+ * connection closed. A request body (Content-Length) is read and ignored;
+ * chunked bodies are refused (501). Ctrl-C or SIGTERM stops every loop.
+ *
+ * The fast path is the protocol API, in net-common.c's struct ex_conn:
+ * data_received parses the requests straight from the bytes the transport
+ * hands over (from io_uring's provided buffers, without a copy), answers
+ * every complete one (so pipelined requests cost one write for the lot),
+ * and copies only the partial request left at the end, if any, to the
+ * connection's buffer; this file parses and answers one request. The Date
+ * header is formatted once a second per loop by a timer, not per response.
+ * When the client does not read its answers, pause_writing stops reading
+ * its requests until the write buffer drains.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "net-common.h"
+#include "tide.h"
+
+#define MAX_HEADER (8 * 1024)    /* request line and headers, at most */
+#define MAX_BODY (1024 * 1024)   /* Content-Length, at most */
+
+static const char body[] = "Hello, World!";
+
+/* What each loop keeps for its connections (struct ex_worker's data). */
+struct worker {
+	struct tide_loop *loop;
+	struct tide_handle date_timer;
+	char date[64];            /* "Date: Thu, 26 Nov 2026 07:00:00 GMT\r\n" */
+	size_t date_len;
+};
+
+/* ---------------------------------------------------------- the date -- */
+
+static void update_date(void *arg)
+{
+	struct worker *w = arg;
+	struct timespec now;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	w->date_len = strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	/* Again at the next second boundary. */
+	tide_call_later(w->loop, 1.0 - now.tv_nsec / 1e9 + 0.001, update_date, w, &w->date_timer);
+}
+
+/* ------------------------------------------------------- the answers -- */
+
+static void answer_hello(struct ex_conn *c, int head, int version_minor, int keep_alive)
+{
+	struct worker *w = c->w;
+
+	EX_OUT_LIT(c->out, "HTTP/1.1 200 OK\r\n"
+			   "Server: tide\r\n"
+			   "Content-Type: text/plain\r\n"
+			   "Content-Length: 13\r\n");
+	ex_out_put(c->out, w->date, w->date_len);
+	if (!keep_alive)
+		EX_OUT_LIT(c->out, "Connection: close\r\n");
+	else if (version_minor == 0)
+		EX_OUT_LIT(c->out, "Connection: keep-alive\r\n");
+	EX_OUT_LIT(c->out, "\r\n");
+	if (!head)
+		ex_out_put(c->out, body, sizeof(body) - 1);
+}
+
+/* The connection is closed after it. */
+static void answer_error(struct ex_conn *c, const char *status)
+{
+	struct worker *w = c->w;
+
+	EX_OUT_LIT(c->out, "HTTP/1.1 ");
+	ex_out_put(c->out, status, strlen(status));
+	EX_OUT_LIT(c->out, "\r\nServer: tide\r\nContent-Length: 0\r\nConnection: close\r\n");
+	ex_out_put(c->out, w->date, w->date_len);
+	EX_OUT_LIT(c->out, "\r\n");
+}
+
+/* ------------------------------------------------------- the parsing -- */
+
+/* Whether the comma-separated header value holds token (case-insensitive). */
+static int has_token(const char *v, size_t n, const char *token)
+{
+	size_t tl = strlen(token);
+
+	for (size_t i = 0; i < n;) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t end = i;
+		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+			end--;
+		if (end - start == tl && !strncasecmp(v + start, token, tl))
+			return 1;
+	}
+	return 0;
+}
+
+enum { REQ_INCOMPLETE = 0, REQ_BAD = -1, REQ_TOO_LARGE = -2, REQ_CHUNKED = -3 };
+
+struct request {
+	int head;          /* HEAD: no body in the answer */
+	int version_minor; /* HTTP/1.x */
+	int keep_alive;
+};
+
+/*
+ * Parses one request at p (n bytes): its length with the body (> 0),
+ * REQ_INCOMPLETE, or an error (< 0).
+ */
+static long parse_request(const char *p, size_t n, struct request *req)
+{
+	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	const char *line, *eol, *sp1, *sp2;
+	size_t hdr_len;
+	long content_length = 0;
+	int conn_close = 0, conn_keep_alive = 0;
+
+	if (!end)
+		return n > MAX_HEADER ? REQ_TOO_LARGE : REQ_INCOMPLETE;
+	hdr_len = (size_t)(end - p) + 4;
+	if (hdr_len > MAX_HEADER)
+		return REQ_TOO_LARGE;
+
+	/* The request line: METHOD SP target SP HTTP/1.x */
+	eol = memmem(p, hdr_len, "\r\n", 2);
+	sp1 = memchr(p, ' ', (size_t)(eol - p));
+	if (!sp1 || sp1 == p)
+		return REQ_BAD;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
+	if (!sp2 || sp2 == sp1 + 1 || eol - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		return REQ_BAD;
+	req->head = sp1 - p == 4 && !memcmp(p, "HEAD", 4);
+	req->version_minor = sp2[8] - '0';
+
+	/* The headers this server cares about. */
+	for (line = eol + 2; line < end + 2; line = eol + 2) {
+		const char *colon, *v, *ve;
+		size_t name_len;
+
+		eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+		colon = memchr(line, ':', (size_t)(eol - line));
+		if (!colon || colon == line)
+			return REQ_BAD;
+		name_len = (size_t)(colon - line);
+		for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+			;
+		if (name_len == 10 && !strncasecmp(line, "connection", 10)) {
+			conn_close |= has_token(v, (size_t)(ve - v), "close");
+			conn_keep_alive |= has_token(v, (size_t)(ve - v), "keep-alive");
+		} else if (name_len == 14 && !strncasecmp(line, "content-length", 14)) {
+			long cl = 0;
+
+			if (v == ve)
+				return REQ_BAD;
+			for (const char *d = v; d < ve; d++) {
+				if (!isdigit((unsigned char)*d))
+					return REQ_BAD;
+				cl = cl * 10 + (*d - '0');
+				if (cl > MAX_BODY)
+					return REQ_TOO_LARGE;
+			}
+			content_length = cl;
+		} else if (name_len == 17 && !strncasecmp(line, "transfer-encoding", 17)) {
+			return REQ_CHUNKED;
+		}
+	}
+	req->keep_alive = req->version_minor == 1 ? !conn_close : conn_keep_alive && !conn_close;
+	if (n < hdr_len + (size_t)content_length)
+		return REQ_INCOMPLETE;
+	return (long)(hdr_len + (size_t)content_length);
+}
+
+/* ex_serve_opts.answer: the request at p, answered. */
+static long answer_request(struct ex_conn *c, const char *p, size_t n)
+{
+	struct request req;
+	long r = parse_request(p, n, &req);
+
+	if (r == REQ_INCOMPLETE)
+		return 0;
+	if (r < 0) {
+		answer_error(c, r == REQ_TOO_LARGE ? "431 Request Header Fields Too Large"
+			     : r == REQ_CHUNKED ? "501 Not Implemented"
+						: "400 Bad Request");
+		return r;
+	}
+	answer_hello(c, req.head, req.version_minor, req.keep_alive);
+	if (!req.keep_alive)
+		c->closing = 1;
+	return r;
+}
+
+/* -------------------------------------------------------- the loops -- */
+
+static int loop_init(struct ex_worker *ew)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->loop = ew->loop;
+	ew->data = w;
+	update_date(w);
+	return 0;
+}
+
+static void loop_fini(struct ex_worker *ew)
+{
+	struct worker *w = ew->data;
+
+	if (!w)
+		return;
+	tide_handle_cancel(&w->date_timer);
+	free(w);
+	ew->data = NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: http-hello [--host H] [--port P] [--threads N]\n"
+		   "  --host H     listen on H (default: every interface)\n"
+		   "  --port P     listen on port P (default 8888; 0: a free port)\n"
+		   "  --threads N  N loops in N threads sharing the port (default 1)\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct ex_serve_opts o = { .name = "http-hello", .port = 8888, .threads = 1,
+				   .answer = answer_request, .loop_init = loop_init,
+				   .loop_fini = loop_fini };
+	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
+				      .threads = &o.threads };
+	int rc = ex_parse_args(argc, argv, &args);
+
+	if (rc >= 0)
+		return rc;
+	return ex_serve(&o);
+}

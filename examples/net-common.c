@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net-common.c: what the networking examples share (net-common.h says
+ * what each part is for).
+ *
+ * The hard part is the signals: a signal handler may not call into the
+ * loop (tide_call_soon_threadsafe takes a lock), so SIGINT and SIGTERM are
+ * blocked in every thread and one thread waits for them with sigwait(),
+ * then asks each registered loop to stop through tide_call_soon_threadsafe.
+ * ex_signals_init() therefore runs before any thread exists (the
+ * executor's workers and the examples' own threads inherit the mask):
+ * ex_loop_open() and ex_serve() call it first.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net-common.h"
+#include "tide.h"
+
+/* ---------------------------------------------------------- options -- */
+
+/* A decimal int in [min, max], whole string; 0 or -EINVAL. */
+static int parse_int(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+int ex_parse_args(int argc, char **argv, const struct ex_args *a)
+{
+	int nargs = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (a->port && !strcmp(s, "--port") && i + 1 < argc) {
+			if (parse_int(argv[++i], a->port_min, 65535, a->port) < 0)
+				goto usage;
+		} else if (a->threads && !strcmp(s, "--threads") && i + 1 < argc) {
+			if (parse_int(argv[++i], 1, EX_MAX_THREADS, a->threads) < 0)
+				goto usage;
+		} else if (a->host && !strcmp(s, "--host") && i + 1 < argc) {
+			*a->host = argv[++i];
+		} else if (a->once && !strcmp(s, "--once")) {
+			*a->once = 1;
+		} else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+			a->usage(stdout);
+			return 0;
+		} else if (a->message && !(s[0] == '-' && s[1] == '-' && s[2]) && nargs++ == 0) {
+			*a->message = s;
+		} else {
+			goto usage;
+		}
+	}
+	return -1;
+usage:
+	a->usage(stderr);
+	return 2;
+}
+
+/* ------------------------------------------------------------- repr() -- */
+
+/*
+ * Single quotes unless the text holds a ' and no ", backslash escapes for
+ * the quote, \\, \n, \r, \t, and \xNN for other control characters. Bytes
+ * >= 0x80 pass through (the tutorial decodes UTF-8, whose printable
+ * characters repr() leaves as they are).
+ */
+const char *ex_repr(const void *data, size_t n, char *out, size_t cap)
+{
+	const unsigned char *s = data;
+	char quote = '\'';
+	size_t o = 0;
+
+	if (memchr(s, '\'', n) && !memchr(s, '"', n))
+		quote = '"';
+	if (cap < 8) {
+		if (cap)
+			out[0] = '\0';
+		return out;
+	}
+	out[o++] = quote;
+	for (size_t i = 0; i < n; i++) {
+		char esc[5];
+		unsigned c = s[i];
+
+		if (c == (unsigned char)quote || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\n')
+			strcpy(esc, "\\n");
+		else if (c == '\r')
+			strcpy(esc, "\\r");
+		else if (c == '\t')
+			strcpy(esc, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+		else {
+			esc[0] = (char)c;
+			esc[1] = '\0';
+		}
+		size_t len = strlen(esc);
+		/* Room for this, the closing quote, "..." and the NUL. */
+		if (o + len + 5 > cap) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, esc, len);
+		o += len;
+	}
+	out[o++] = quote;
+	out[o] = '\0';
+	return out;
+}
+
+/* -------------------------------------------------------- addresses -- */
+
+const char *ex_format_addr(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, cap, "('%s', %u)", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, cap, "('%s', %u, %u, %u)", host, ntohs(in6->sin6_port),
+			 (unsigned)ntohl(in6->sin6_flowinfo), (unsigned)in6->sin6_scope_id);
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+
+		snprintf(out, cap, "'%s'", un->sun_path);
+	} else {
+		snprintf(out, cap, "(family %d)", sa->sa_family);
+	}
+	return out;
+}
+
+/* server.sockets[0].getsockname(), formatted; "?" if there is no socket. */
+static const char *server_sockname(const struct tide_server *s, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	if (tide_server_sockets(s, &fd, 1) < 1 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		snprintf(out, cap, "?");
+		return out;
+	}
+	return ex_format_addr((struct sockaddr *)&ss, len, out, cap);
+}
+
+/* ---------------------------------------------------------- signals -- */
+
+#define MAX_LOOPS 256
+
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tide_loop *sig_loops[MAX_LOOPS]; /* the loops to stop */
+static int sig_stopping;                       /* a signal came */
+
+static void stop_loop_cb(void *arg)
+{
+	tide_loop_stop(arg);
+}
+
+static void *signal_thread(void *arg)
+{
+	sigset_t set;
+	int sig;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		pthread_mutex_lock(&sig_lock);
+		sig_stopping = 1;
+		for (int i = 0; i < MAX_LOOPS; i++)
+			if (sig_loops[i])
+				tide_call_soon_threadsafe(sig_loops[i], stop_loop_cb, sig_loops[i]);
+		pthread_mutex_unlock(&sig_lock);
+	}
+	return NULL;
+}
+
+/* Blocks SIGINT and SIGTERM and starts the thread that waits for them. */
+static int signals_init(void)
+{
+	sigset_t set;
+	pthread_t th;
+	int err;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	err = pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (err == 0)
+		err = pthread_create(&th, NULL, signal_thread, NULL);
+	if (err == 0)
+		pthread_detach(th);
+	return -err;
+}
+
+/* The next SIGINT or SIGTERM stops loop (at once if one came already). */
+static void signals_add(struct tide_loop *loop)
+{
+	pthread_mutex_lock(&sig_lock);
+	for (int i = 0; i < MAX_LOOPS; i++) {
+		if (!sig_loops[i]) {
+			sig_loops[i] = loop;
+			break;
+		}
+	}
+	if (sig_stopping)
+		tide_call_soon_threadsafe(loop, stop_loop_cb, loop);
+	pthread_mutex_unlock(&sig_lock);
+}
+
+/* Before the loop is freed (a loop never added is not there: no-op). */
+static void signals_remove(struct tide_loop *loop)
+{
+	pthread_mutex_lock(&sig_lock);
+	for (int i = 0; i < MAX_LOOPS; i++)
+		if (sig_loops[i] == loop)
+			sig_loops[i] = NULL;
+	pthread_mutex_unlock(&sig_lock);
+}
+
+/* ------------------------------------------------------- main's loop -- */
+
+int ex_loop_open(const char *name, int signals, struct tide_loop **loop)
+{
+	int err = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (signals)
+		err = signals_init();
+	if (err == 0)
+		err = tide_loop_new(loop, NULL);
+	if (err < 0) {
+		/* The servers' message names no call: the signals may have failed. */
+		fprintf(stderr, "%s: %s%s\n", name, signals ? "" : "tide_loop_new: ", tide_strerror(err));
+		return err;
+	}
+	if (signals)
+		signals_add(*loop);
+	return 0;
+}
+
+int ex_loop_done(const char *name, struct tide_loop *loop, int err)
+{
+	signals_remove(loop);
+	tide_loop_close(loop);
+	if (tide_loop_free(loop) != 0) {
+		fprintf(stderr, "%s: tide_loop_free: busy\n", name);
+		return 1;
+	}
+	return err < 0 ? 1 : 0;
+}
+
+/* The task that closes a server and waits for its connections to go. */
+static int64_t close_server_task(void *arg)
+{
+	struct tide_server *s = arg;
+
+	tide_server_close(s);
+	return tide_server_wait_closed(s);
+}
+
+/*
+ * server.close(); loop.run_until_complete(server.wait_closed()), then
+ * frees the server. close_clients: close the open connections too (with
+ * abort: their buffers dropped), as a server stopping for good does.
+ * Returns 0 or the first error.
+ */
+static int close_server(struct tide_loop *loop, struct tide_server *s, int close_clients)
+{
+	struct tide_future *task;
+	int err;
+
+	tide_server_close(s);
+	if (close_clients)
+		tide_server_close_clients(s, 1);
+	err = tide_task_spawn(loop, close_server_task, s, NULL, &task);
+	if (err == 0) {
+		/* A second Ctrl-C stops the loop again: carry on closing. */
+		do
+			err = tide_loop_run_until_complete(loop, task);
+		while (err == TIDE_ESTOPPED);
+		tide_future_unref(task);
+	}
+	tide_server_free(s);
+	/* tide_server_free finishes on the loop's next iteration (even with
+	 * no connection left): give it one, or tide_loop_free says busy. */
+	tide_loop_run_once(loop, 0);
+	return err;
+}
+
+int ex_run_server(struct tide_loop *loop, const char *name, const char *what, int err,
+		  struct tide_future *coro, int close_clients)
+{
+	struct tide_server *server;
+	char sockname[128];
+	void *ptr = NULL;
+
+	if (err == 0) {
+		/* server = loop.run_until_complete(coro) */
+		err = tide_loop_run_until_complete(loop, coro);
+		if (err == 0)
+			err = tide_future_result(coro, NULL, &ptr);
+		tide_future_unref(coro);
+	}
+	if (err < 0) {
+		fprintf(stderr, "%s: %s: %s\n", name, what, tide_strerror(err));
+		return ex_loop_done(name, loop, err);
+	}
+	server = ptr;
+	printf("Serving on %s\n", server_sockname(server, sockname, sizeof(sockname)));
+
+	/* loop.run_forever(), until Ctrl-C or what the example stops it for */
+	err = tide_loop_run(loop);
+	if (err < 0)
+		fprintf(stderr, "%s: run: %s\n", name, tide_strerror(err));
+
+	/* server.close(); loop.run_until_complete(server.wait_closed()) */
+	if (close_server(loop, server, close_clients) < 0 && err == 0)
+		err = -1;
+	return ex_loop_done(name, loop, err);
+}
+
+/* ------------------------------------------------------ the answers -- */
+
+/* Write the answers once they reach this, without waiting for the rest. */
+#define FLUSH_AT (64 * 1024)
+
+/* Makes *buf (*cap bytes) hold need, doubling from first; 0 or -ENOMEM. */
+static int reserve(char **buf, size_t *cap, size_t need, size_t first)
+{
+	size_t n = *cap ? *cap : first;
+	char *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+void ex_out_put(struct ex_out *o, const void *p, size_t n)
+{
+	if (reserve(&o->p, &o->cap, o->len + n, 16384) < 0) {
+		o->failed = 1;
+		return;
+	}
+	memcpy(o->p + o->len, p, n);
+	o->len += n;
+}
+
+/* Writes what c->out gathered; a failure (of the gathering too) aborts c. */
+static void conn_flush(struct ex_conn *c)
+{
+	struct ex_out *o = c->out;
+	int err = 0;
+
+	if (o->failed) {
+		o->failed = 0;
+		err = -ENOMEM;
+	} else if (o->len) {
+		err = tide_transport_write(c->t, o->p, o->len);
+	}
+	o->len = 0;
+	if (err < 0) {
+		tide_transport_abort(c->t);
+		c->closing = 1;
+	}
+}
+
+/* Answers every complete request at p; returns how many bytes they took. */
+static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n && !c->closing) {
+		long r = c->opts->answer(c, p + off, n - off);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			c->closing = 1;
+			break;
+		}
+		off += (size_t)r;
+		if (c->out->len >= FLUSH_AT)
+			conn_flush(c);
+	}
+	return off;
+}
+
+/* Keeps n bytes of a partial request for the next data_received. */
+static int conn_keep(struct ex_conn *c, const void *p, size_t n)
+{
+	if (c->opts->max_pending && c->len + n > c->opts->max_pending)
+		return -ENOBUFS;
+	if (reserve(&c->buf, &c->cap, c->len + n, 1024) < 0)
+		return -ENOMEM;
+	memmove(c->buf + c->len, p, n);
+	c->len += n;
+	return 0;
+}
+
+static void conn_made(struct tide_transport *t, void *proto)
+{
+	struct ex_conn *c = proto;
+
+	c->t = t;
+}
+
+static void conn_data_received(struct tide_transport *t, const void *data, size_t n, void *proto)
+{
+	struct ex_conn *c = proto;
+	size_t used;
+
+	if (c->closing)
+		return;
+	if (c->len == 0) {
+		/* The common case: whole requests, parsed where they arrived. */
+		used = conn_answer_all(c, data, n);
+		if (used < n && !c->closing && conn_keep(c, (const char *)data + used, n - used) < 0)
+			c->closing = 1;
+	} else {
+		if (conn_keep(c, data, n) < 0) {
+			tide_transport_abort(t);
+			c->closing = 1;
+			return;
+		}
+		used = conn_answer_all(c, c->buf, c->len);
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+	}
+	conn_flush(c);
+	if (c->closing)
+		tide_transport_close(t); /* after the answers already written */
+}
+
+static void conn_lost(struct tide_transport *t, int err, void *proto)
+{
+	struct ex_conn *c = proto;
+
+	free(c->buf);
+	free(c);
+}
+
+/* The client does not read its answers: stop reading its requests. */
+static void conn_pause_writing(struct tide_transport *t, void *proto)
+{
+	tide_transport_pause_reading(t);
+}
+
+static void conn_resume_writing(struct tide_transport *t, void *proto)
+{
+	tide_transport_resume_reading(t);
+}
+
+static const struct tide_protocol_ops conn_ops = {
+	.size = sizeof(conn_ops),
+	.connection_made = conn_made,
+	.data_received = conn_data_received,
+	.connection_lost = conn_lost,
+	.pause_writing = conn_pause_writing,
+	.resume_writing = conn_resume_writing,
+};
+
+/* The protocol factory: its arg is the struct ex_worker *. */
+static int conn_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+{
+	struct ex_worker *w = arg;
+	struct ex_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->opts = w->opts;
+	c->out = &w->out;
+	c->w = w->data;
+	*ops = &conn_ops;
+	*proto = c;
+	return 0;
+}
+
+/* ------------------------------------------------ threads of loops -- */
+
+static int worker_start(struct ex_worker *w)
+{
+	const struct ex_serve_opts *o = w->opts;
+	struct tide_server_opts sopts = { .size = sizeof(sopts), .reuse_address = -1,
+					  .reuse_port = o->threads > 1, .start_serving = -1 };
+	struct tide_future *f;
+	void *ptr;
+	int err;
+
+	err = tide_loop_new(&w->loop, NULL);
+	if (err < 0)
+		return err;
+	signals_add(w->loop);
+	if (o->loop_init) {
+		err = o->loop_init(w);
+		if (err < 0)
+			return err;
+	}
+	err = tide_create_server(w->loop, o->host ? &o->host : NULL, o->host ? 1 : 0, w->port,
+				 &sopts, conn_factory, w, &f);
+	if (err < 0)
+		return err;
+	err = tide_loop_run_until_complete(w->loop, f);
+	if (err == 0)
+		err = tide_future_result(f, NULL, &ptr);
+	tide_future_unref(f);
+	if (err < 0)
+		return err;
+	w->server = ptr;
+	return 0;
+}
+
+/* Undoes worker_start (also a partial one); 0, or -1 if something failed. */
+static int worker_stop(struct ex_worker *w)
+{
+	int failed = 0;
+
+	if (!w->loop)
+		return 0;
+	if (w->server && close_server(w->loop, w->server, 1) < 0)
+		failed = 1;
+	if (w->opts->loop_fini)
+		w->opts->loop_fini(w);
+	signals_remove(w->loop);
+	tide_loop_close(w->loop);
+	if (tide_loop_free(w->loop) != 0) {
+		fprintf(stderr, "%s: thread %d: tide_loop_free: busy\n", w->opts->name, w->index);
+		failed = 1;
+	}
+	w->loop = NULL;
+	free(w->out.p);
+	w->out.p = NULL;
+	return failed ? -1 : 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct ex_worker *w = arg;
+
+	w->err = worker_start(w);
+	sem_post(w->ready);
+	if (w->err == 0) {
+		int err = tide_loop_run(w->loop);
+
+		if (err < 0)
+			w->err = err;
+	}
+	if (worker_stop(w) < 0 && w->err == 0)
+		w->err = -1;
+	return NULL;
+}
+
+/*
+ * The first loop starts in the calling thread, first, so that the other
+ * threads get the real port when o->port is 0.
+ */
+int ex_serve(const struct ex_serve_opts *o)
+{
+	struct ex_worker workers[EX_MAX_THREADS];
+	int started = 1, failed = 0, port, err;
+	char name[128];
+	sem_t ready;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (signals_init() < 0) {
+		fprintf(stderr, "%s: cannot set up the signals\n", o->name);
+		return 1;
+	}
+	if (o->threads < 1 || o->threads > EX_MAX_THREADS || sem_init(&ready, 0, 0) < 0)
+		return 2;
+	memset(workers, 0, sizeof(workers));
+	for (int i = 0; i < o->threads; i++) {
+		workers[i].index = i;
+		workers[i].opts = o;
+		workers[i].ready = &ready;
+	}
+	workers[0].port = o->port;
+	err = worker_start(&workers[0]);
+	if (err < 0) {
+		fprintf(stderr, "%s: cannot serve on port %d: %s\n", o->name, o->port, tide_strerror(err));
+		worker_stop(&workers[0]);
+		sem_destroy(&ready);
+		return 1;
+	}
+	port = tide_server_port(workers[0].server);
+	for (int i = 1; i < o->threads; i++, started++) {
+		workers[i].port = port;
+		err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		if (err != 0) {
+			fprintf(stderr, "%s: pthread_create: %s\n", o->name, tide_strerror(-err));
+			failed = 1;
+			break;
+		}
+	}
+	for (int i = 1; i < started; i++)
+		sem_wait(&ready);
+	for (int i = 1; i < started; i++) {
+		if (workers[i].err < 0) {
+			fprintf(stderr, "%s: thread %d: %s\n", o->name, i, tide_strerror(workers[i].err));
+			failed = 1;
+		}
+	}
+	if (!failed) {
+		printf("Serving on %s with %d thread%s (backend %s)\n",
+		       server_sockname(workers[0].server, name, sizeof(name)), o->threads,
+		       o->threads == 1 ? "" : "s", tide_loop_backend(workers[0].loop));
+		err = tide_loop_run(workers[0].loop);
+		if (err < 0) {
+			fprintf(stderr, "%s: run: %s\n", o->name, tide_strerror(err));
+			failed = 1;
+		}
+	} else {
+		/* Stop the threads that did start, as Ctrl-C would. */
+		kill(getpid(), SIGTERM);
+	}
+	if (worker_stop(&workers[0]) < 0)
+		failed = 1;
+	for (int i = 1; i < started; i++) {
+		pthread_join(workers[i].thread, NULL);
+		if (workers[i].err < 0)
+			failed = 1;
+	}
+	sem_destroy(&ready);
+	return failed;
+}
