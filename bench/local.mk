@@ -20,9 +20,17 @@ BENCH_BINS = \
 	bench/bench-alloc
 # Tasks against ucontext, asyncio (bench/pingpong.py) and libuv: task.{jsonl,md}.
 TASK_BENCH_BINS = bench/bench-task
-EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS)
-CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS)
-EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py
+# Networking (bench-net): servers on tide and three peers, driven by one
+# load generator (bench/net.sh; results net.{jsonl,md,svg}).
+NET_BENCH_BINS = bench/echo-load bench/tide-echo bench/peers/epoll-peer bench/peers/uring-peer
+if HAVE_LIBUV
+NET_BENCH_BINS += bench/peers/uv-peer
+endif
+EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS)
+CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS) bench/echo-load bench/tide-echo \
+	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer
+EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py \
+	bench/net.sh bench/net-table.sh bench/net.gp
 
 # Benchmarks are always optimised, whatever CFLAGS the build uses for the
 # library (user CFLAGS come last on the command line and can still override).
@@ -61,6 +69,24 @@ bench_bench_task_SOURCES += src/coro-x86_64.S
 bench_bench_task_CPPFLAGS += -DTIDE_BENCH_RAW_SWITCH=1
 endif
 
+# The networking programs: the load generator and the peers use no tide at
+# all (the peers link only their own library), tide-echo links libtide.
+bench_echo_load_SOURCES = bench/echo-load.c
+bench_echo_load_CFLAGS = $(AM_CFLAGS) -O2
+bench_tide_echo_SOURCES = bench/tide-echo.c bench/peers/peer.h
+bench_tide_echo_CFLAGS = $(BENCH_CFLAGS)
+bench_tide_echo_LDADD = src/libtide.la -lpthread
+bench_peers_epoll_peer_SOURCES = bench/peers/epoll.c bench/peers/peer.h
+bench_peers_epoll_peer_CFLAGS = $(AM_CFLAGS) -O2
+bench_peers_uring_peer_SOURCES = bench/peers/uring.c bench/peers/peer.h
+bench_peers_uring_peer_CFLAGS = $(AM_CFLAGS) -O2 $(LIBURING_CFLAGS)
+bench_peers_uring_peer_LDADD = $(LIBURING_LIBS)
+if HAVE_LIBUV
+bench_peers_uv_peer_SOURCES = bench/peers/uv.c bench/peers/peer.h
+bench_peers_uv_peer_CFLAGS = $(AM_CFLAGS) -O2 $(LIBUV_CFLAGS)
+bench_peers_uv_peer_LDADD = $(LIBUV_LIBS)
+endif
+
 # Results go to the source tree by default so that they can be committed
 # beside the README that quotes them.
 # BENCH_REPS and BENCH_SCALE reach the programs through the environment
@@ -73,7 +99,8 @@ BENCH_RESULTS = $(top_srcdir)/bench/results
 # program succeeded. Two benches at once on one machine skew each other's
 # numbers, of course: run one at a time when the numbers matter.
 bench:
-	@$(MAKE) $(AM_MAKEFLAGS) bench-loop && $(MAKE) $(AM_MAKEFLAGS) bench-task
+	@$(MAKE) $(AM_MAKEFLAGS) bench-loop && $(MAKE) $(AM_MAKEFLAGS) bench-task && \
+	  $(MAKE) $(AM_MAKEFLAGS) bench-net
 
 bench-loop: $(BENCH_BINS)
 	@$(MKDIR_P) $(BENCH_RESULTS); \
@@ -127,4 +154,14 @@ bench-task: $(TASK_BENCH_BINS)
 	} > $$tmp.md.tmp || exit 1; \
 	mv -f $$tmp.jsonl.tmp $$out/task.jsonl; mv -f $$tmp.md.tmp $$out/task.md; \
 	echo "bench: wrote $$out/task.jsonl and $$out/task.md"
-.PHONY: bench bench-loop bench-task
+
+# The networking benchmarks: bench/net.sh starts each server in turn (a
+# fresh process per cell, on a free port it asks the kernel for), drives it
+# with bench/echo-load or wrk, and writes net.{jsonl,md,svg} itself (into
+# temporary files first, as above). BENCH_SCALE scales each cell's duration;
+# NET_REPS, NET_SERVERS and NET_WORKLOADS are described in bench/README.md.
+bench-net: $(NET_BENCH_BINS)
+	@$(MKDIR_P) $(BENCH_RESULTS); \
+	PKG_CONFIG='$(PKG_CONFIG)' $(SHELL) $(top_srcdir)/bench/net.sh \
+	  --bin bench --out $(BENCH_RESULTS) --src $(top_srcdir)
+.PHONY: bench bench-loop bench-task bench-net
