@@ -96,16 +96,19 @@ test_combinators_LDADD = $(TEST_LDADD) -lm
 # A subset under Valgrind's memcheck (the stack switches are registered with
 # VALGRIND_STACK_REGISTER, io_uring reads marked defined): the task-level
 # programs on io_uring and on epoll (`make check-valgrind`). test/combinators
-# is left out: on io_uring under memcheck it did not finish in 100 s.
-VALGRIND_TESTS = test/future test/task test/sync
-check-valgrind: $(VALGRIND_TESTS)
-	@fail=0; for t in $(VALGRIND_TESTS); do for c in io_uring epoll; do \
+# runs on epoll only: Valgrind 3.19 keeps its big lock across a blocking
+# io_uring_enter, so an executor worker that must wake the loop never runs
+# (the loop waits in io_cqring_wait, the worker on Valgrind's lock pipe).
+VALGRIND_TESTS = test/future:io_uring test/future:epoll test/task:io_uring test/task:epoll \
+	test/sync:io_uring test/sync:epoll test/combinators:epoll
+check-valgrind: test/future test/task test/sync test/combinators
+	@fail=0; for tc in $(VALGRIND_TESTS); do t=$${tc%%:*}; c=$${tc#*:}; \
 	  echo "memcheck: $$t ($$c)"; \
 	  CK_RUN_CASE=$$c CK_TIMEOUT_MULTIPLIER=10 TIDE_TEST_UNDER_VALGRIND=1 \
 	    $(LIBTOOL) --mode=execute valgrind -q --trace-children=yes --error-exitcode=9 \
 	    ./$$t > $$t-$$c.memcheck.log 2>&1 || { fail=1; echo "memcheck: $$t ($$c) FAILED:"; tail -30 $$t-$$c.memcheck.log; }; \
 	  grep -E '^[0-9]+%: Checks' $$t-$$c.memcheck.log || true; \
-	done; done; exit $$fail
+	done; exit $$fail
 .PHONY: check-valgrind
 CLEANFILES += test/*.memcheck.log
 
