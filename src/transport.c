@@ -674,6 +674,32 @@ static void dgram_read(struct tide_transport *t)
 
 static void dq_flush(struct tide_transport *t);
 
+static void error_deliver(void *arg)
+{
+	struct tide_transport *t = arg;
+	int err = t->pending_err;
+
+	t->pending_err = 0;
+	if (err && !t->lost && t->ops->error_received)
+		t->ops->error_received(t, err, t->proto);
+	tide_transport_unref(t);
+}
+
+/* error_received(err) from the loop; errors before it runs fold into one. */
+static void error_soon(struct tide_transport *t, int err)
+{
+	if (t->pending_err) {
+		t->pending_err = err;
+		return;
+	}
+	t->pending_err = err;
+	tide_transport_ref(t);
+	if (tide__call_soon_internal(tloop(t), error_deliver, t) < 0) {
+		t->pending_err = 0;
+		tide_transport_unref(t);
+	}
+}
+
 static void dgram_writable(struct tide__op *op)
 {
 	struct tide_transport *t = op->owner;
@@ -731,6 +757,7 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 				      const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct tide__dgram *d;
+	bool was_empty;
 
 	if (!t || (!data && n) || (addr && (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))))
 		return -EINVAL;
@@ -751,8 +778,9 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			if (errno == EDESTADDRREQ || errno == EISCONN || errno == EINVAL || errno == EMSGSIZE)
 				return -errno; /* the caller's mistake, not the network's */
-			if (t->ops->error_received)
-				t->ops->error_received(t, -errno, t->proto);
+			/* Soon, not now: a protocol that sends again from
+			 * error_received must not recurse (asyncio would). */
+			error_soon(t, -errno);
 			return 0;
 		}
 	}
@@ -764,10 +792,14 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 	if (addrlen)
 		memcpy(&d->addr, addr, addrlen);
 	memcpy(d->data, data, n);
+	/* Behind others it waits for POLLOUT (or the flush running now), as
+	 * in asyncio: a sendto never flushes a queue it did not start. */
+	was_empty = !t->dq;
 	*t->dq_tailp = d;
 	t->dq_tailp = &d->next;
 	t->dq_bytes += n;
-	dq_flush(t);
+	if (was_empty)
+		dq_flush(t); /* the socket said EAGAIN: arm POLLOUT */
 	maybe_pause(t);
 	return 0;
 }

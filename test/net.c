@@ -10,13 +10,17 @@
  * close_clients, Unix) and datagram endpoints; then the load cases: 1,000
  * concurrent echo clients, 64 MiB through a 4 KiB send buffer against a
  * reader that pauses half of the time, EMFILE without spinning, and a
- * provided-buffer ring of 4 buffers (ENOBUFS) under 50 clients.
+ * provided-buffer ring of 4 buffers (ENOBUFS) under 50 clients; last, the
+ * regressions a review found (servers freed and transports closed from
+ * inside callbacks or right before tide_loop_close, connects to a full
+ * backlog, an epoll registration outliving its fd).
  *
  * The hard part is the bookkeeping of callbacks: every protocol logs its
  * callbacks (M made, D data runs, E eof, L lost) so a test compares the
  * whole sequence, and anything that arrives after connection_lost is
  * counted, never silently dropped. Transports are touched only before their
- * connection_lost returned.
+ * connection_lost returned, or through a reference (tide_transport_ref, or
+ * the future of create_connection that holds one).
  */
 #include "config.h"
 #include "helpers.h"
@@ -2790,6 +2794,702 @@ START_TEST(test_enobufs)
 }
 END_TEST
 
+/* ------------------------------------------------- review regressions -- */
+
+/*
+ * Each case below is a bug a review found in the networking core (its
+ * reproducer turned into a test): callbacks that free or close what the
+ * library is still walking, connects that claimed success too early, an
+ * epoll registration that outlived its fd, and closes dropped by
+ * tide_loop_close. Run them under ASan: most failed as use-after-free.
+ */
+
+/* fd is closed: fcntl says EBADF. */
+static void check_fd_closed(int fd, const char *what)
+{
+	errno = 0;
+	ck_assert_msg(fcntl(fd, F_GETFD) == -1 && errno == EBADF, "[%s] %s (fd %d) is still open", tt_cfg->name,
+		      what, fd);
+}
+
+/* The "socket" extra info of a transport. */
+static int transport_fd(struct tide_transport *t)
+{
+	int fd = -1;
+	socklen_t len = sizeof(fd);
+
+	ck_assert_int_eq(tide_transport_get_extra_info(t, "socket", &fd, &len), 0);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* Reads exactly n bytes from the plain socket fd, running the loop meanwhile. */
+static void loop_recv_exact(struct tide_loop *loop, int fd, void *buf, size_t n)
+{
+	uint64_t end = tt_mono_ns() + (uint64_t)(30 * slow_factor() * 1e9);
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
+
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		ck_assert_msg(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "[%s] recv: %zd (%s)",
+			      tt_cfg->name, r, r ? strerror(errno) : "EOF");
+		ck_assert_msg(tt_mono_ns() < end, "[%s] timed out reading %zu bytes", tt_cfg->name, n);
+		ck_assert_int_ge(tide_loop_run_once(loop, 0.01), 0);
+	}
+}
+
+/* The peer of a plain socket fd closed it: EOF within a few seconds (the loop is gone). */
+static void check_peer_eof(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	ck_assert_msg(poll(&pfd, 1, (int)(5000 * slow_factor())) == 1, "[%s] no EOF from the closed peer",
+		      tt_cfg->name);
+	ck_assert_int_eq(recv(fd, &c, 1, MSG_DONTWAIT), 0);
+}
+
+static struct tide_server *g_free_srv; /* freed by the next connection's protocol */
+
+static void free_server_now(void)
+{
+	struct tide_server *sv = g_free_srv;
+
+	g_free_srv = NULL;
+	if (sv)
+		tide_server_free(sv);
+}
+
+static void free_server_hook(struct conn *c)
+{
+	(void)c;
+	free_server_now();
+}
+
+/* srv_factory that frees the server before it returns the protocol. */
+static int freeing_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+{
+	int r = srv_factory(arg, ops, proto);
+
+	free_server_now();
+	return r;
+}
+
+/*
+ * tide_server_free from inside connection_made (or the protocol factory):
+ * the accept path still holds the server (the POLLIN path had already let
+ * go of its op, so the free used to be immediate and the accept path wrote
+ * into freed memory). The connection goes on, ends with connection_lost,
+ * and the listener closes.
+ */
+static void server_free_inside(int in_factory)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_future *f;
+	struct tide_server *sv;
+	char buf[4];
+	int cfd[2], port, r;
+
+	s.tmpl.echo = 1;
+	if (!in_factory)
+		s.tmpl.made_hook = free_server_hook;
+	r = tide_create_server(loop, lo4, 1, 0, NULL, in_factory ? freeing_factory : srv_factory, &s, &f);
+	ck_assert_msg(r == 0, "[%s] tide_create_server: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	tt_run_until_complete(loop, f, 0);
+	sv = fut_ptr(f);
+	tide_future_unref(f);
+	port = tide_server_port(sv);
+	g_free_srv = sv;
+	/* Two queued connections: the accept path may take the second in the
+	 * same batch, after the server was freed. */
+	cfd[0] = raw_connect(AF_INET, port);
+	cfd[1] = raw_connect(AF_INET, port);
+	RUN_UNTIL(loop, g_free_srv == NULL && srv_count(&s, 1, 0) >= 1);
+	/* The connection whose protocol freed the server still works. */
+	tt_write_all(cfd[0], "ping", 4);
+	loop_recv_exact(loop, cfd[0], buf, 4);
+	ck_assert_mem_eq(buf, "ping", 4);
+	connect_refused_eventually(loop, port);
+	close(cfd[0]);
+	close(cfd[1]);
+	RUN_UNTIL(loop, s.conns[0]->lost && srv_count(&s, 1, 1) == srv_count(&s, 1, 0));
+	check_conn(s.conns[0], "MDEL", 0);
+	/* A second connection accepted after the free is a whole one too. */
+	for (size_t i = 1; i < s.n; i++) {
+		ck_assert_int_eq(s.conns[i]->made, 1);
+		ck_assert_int_eq(s.conns[i]->lost, 1);
+		ck_assert_int_eq(s.conns[i]->after_lost, 0);
+	}
+	finish(loop);
+	conns_free();
+}
+
+START_TEST(test_server_free_in_connection_made)
+{
+	server_free_inside(0);
+}
+END_TEST
+
+START_TEST(test_server_free_in_factory)
+{
+	server_free_inside(1);
+}
+END_TEST
+
+static struct sockaddr_un g_dq_dst;
+static int g_dq_depth, g_dq_maxdepth;
+
+static void dq_err_abort(struct tide_transport *t, int err, void *p)
+{
+	on_dgram_error(t, err, p);
+	tide_transport_abort(t);
+}
+
+/* Sends again from error_received for the first 3 errors, then closes. */
+static void dq_err_resend(struct tide_transport *t, int err, void *p)
+{
+	struct conn *c = p;
+
+	if (++g_dq_depth > g_dq_maxdepth)
+		g_dq_maxdepth = g_dq_depth;
+	on_dgram_error(t, err, p);
+	if (c->nerr <= 3)
+		ck_assert_int_eq(tide_transport_sendto(t, "again", 5, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)),
+				 0);
+	else
+		tide_transport_close(t);
+	g_dq_depth--;
+}
+
+static const struct tide_protocol_ops dgram_abort_ops = {
+	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = on_made,
+	.connection_lost = on_lost,
+	.datagram_received = on_dgram,
+	.error_received = dq_err_abort,
+};
+
+static const struct tide_protocol_ops dgram_resend_ops = {
+	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = on_made,
+	.connection_lost = on_lost,
+	.datagram_received = on_dgram,
+	.error_received = dq_err_resend,
+};
+
+/*
+ * Datagrams queued for a Unix receiver whose queue is full; then the
+ * receiver goes, so each queued datagram fails (ECONNREFUSED) while the
+ * queue is flushed, and error_received runs in the middle of that flush.
+ */
+static void dgram_error_in_flush(const struct tide_protocol_ops *ops)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .family = AF_UNIX };
+	struct conn *c = conn_new();
+	struct tide_future *f;
+	char dir[] = "/tmp/tide-net-XXXXXX", msg[64] = "x";
+	int rx, i, r;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&g_dq_dst, 0, sizeof(g_dq_dst));
+	g_dq_dst.sun_family = AF_UNIX;
+	snprintf(g_dq_dst.sun_path, sizeof(g_dq_dst.sun_path), "%s/rx", dir);
+	g_dq_depth = g_dq_maxdepth = 0;
+	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(rx, 0);
+	ck_assert_int_eq(bind(rx, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)), 0);
+	r = tide_create_datagram_endpoint(loop, &o, ops, c, &f);
+	ck_assert_msg(r == 0, "[%s] tide_create_datagram_endpoint: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	tt_run_until_complete(loop, f, 0);
+	ck_assert_ptr_eq(fut_ptr(f), c->t);
+	tide_future_unref(f);
+	/* Nobody reads rx: its queue fills, then sendto has to queue. */
+	for (i = 0; i < 100000 && tide_transport_get_write_buffer_size(c->t) == 0; i++)
+		ck_assert_int_eq(tide_transport_sendto(c->t, msg, sizeof(msg), (struct sockaddr *)&g_dq_dst,
+						       sizeof(g_dq_dst)),
+				 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(tide_transport_sendto(c->t, msg, sizeof(msg), (struct sockaddr *)&g_dq_dst,
+						       sizeof(g_dq_dst)),
+				 0);
+	ck_assert_uint_ge(tide_transport_get_write_buffer_size(c->t), 9 * sizeof(msg));
+	ck_assert_int_eq(c->nerr, 0);
+	close(rx);
+	RUN_UNTIL(loop, c->lost);
+	run_for(loop, 0.05);
+	ck_assert_int_ge(c->nerr, ops == &dgram_resend_ops ? 4 : 1);
+	ck_assert_msg(c->last_err == -ECONNREFUSED, "[%s] error_received(%d: %s)", tt_cfg->name, c->last_err,
+		      tide_strerror(c->last_err));
+	check_conn(c, "ML", 0);
+	unlink(g_dq_dst.sun_path);
+	rmdir(dir);
+	finish_all(loop, NULL);
+}
+
+START_TEST(test_datagram_abort_in_error_received)
+{
+	dgram_error_in_flush(&dgram_abort_ops);
+}
+END_TEST
+
+START_TEST(test_datagram_sendto_in_error_received)
+{
+	dgram_error_in_flush(&dgram_resend_ops);
+}
+END_TEST
+
+/*
+ * The same flush, for the header's promise that callbacks never run
+ * re-entrantly from a transport call made inside another callback: a
+ * sendto inside error_received must not run error_received again before
+ * it returns.
+ */
+START_TEST(test_datagram_error_received_not_reentrant)
+{
+	dgram_error_in_flush(&dgram_resend_ops);
+	ck_assert_msg(g_dq_maxdepth == 1,
+		      "[%s] error_received ran nested %d deep: tide_transport_sendto called inside "
+		      "error_received flushed the queue (and called error_received) re-entrantly",
+		      tt_cfg->name, g_dq_maxdepth);
+}
+END_TEST
+
+/*
+ * The other way error_received runs: a sendto with nothing queued fails at
+ * once (a Unix path nobody is bound to). Sending again from inside
+ * error_received must not run error_received nested either.
+ */
+START_TEST(test_datagram_sendto_error_in_callback_not_reentrant)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .family = AF_UNIX };
+	struct conn *c = conn_new();
+	struct tide_future *f;
+	char dir[] = "/tmp/tide-net-XXXXXX";
+	int rx, r;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&g_dq_dst, 0, sizeof(g_dq_dst));
+	g_dq_dst.sun_family = AF_UNIX;
+	snprintf(g_dq_dst.sun_path, sizeof(g_dq_dst.sun_path), "%s/rx", dir);
+	g_dq_depth = g_dq_maxdepth = 0;
+	/* Bound, then closed: the path stays, nobody receives (ECONNREFUSED). */
+	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(rx, 0);
+	ck_assert_int_eq(bind(rx, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)), 0);
+	close(rx);
+	r = tide_create_datagram_endpoint(loop, &o, &dgram_resend_ops, c, &f);
+	ck_assert_msg(r == 0, "[%s] tide_create_datagram_endpoint: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	tt_run_until_complete(loop, f, 0);
+	tide_future_unref(f);
+	/* Outside any callback, this sendto may call error_received at once
+	 * (as asyncio's does); the sendto inside that call may not. */
+	ck_assert_int_eq(tide_transport_sendto(c->t, "x", 1, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)), 0);
+	RUN_UNTIL(loop, c->lost);
+	run_for(loop, 0.05);
+	ck_assert_int_eq(c->nerr, 4);
+	ck_assert_int_eq(c->last_err, -ECONNREFUSED);
+	check_conn(c, "ML", 0);
+	unlink(g_dq_dst.sun_path);
+	rmdir(dir);
+	finish_all(loop, NULL);
+	ck_assert_msg(g_dq_maxdepth == 1,
+		      "[%s] error_received ran nested %d deep: a failing tide_transport_sendto inside "
+		      "error_received called error_received re-entrantly",
+		      tt_cfg->name, g_dq_maxdepth);
+}
+END_TEST
+
+/*
+ * A TCP listener whose accept queue is full: listen(backlog), then nfill
+ * connects nobody accepts. The kernel drops further SYNs, so a connect
+ * stays in SYN_SENT (its SYN is sent again after 1 s, 3 s...).
+ */
+static int full_listener(int backlog, int *port, int *fill, int nfill)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(&ss, AF_INET, 0);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&ss, len), 0);
+	ck_assert_int_eq(listen(lfd, backlog), 0);
+	*port = sock_port(lfd);
+	len = loopback(&ss, AF_INET, *port);
+	for (int i = 0; i < nfill; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fill[i], 0);
+		ck_assert(connect(fill[i], (struct sockaddr *)&ss, len) == 0 || errno == EINPROGRESS);
+	}
+	tt_sleep_ms(100); /* the handshakes that fit are done */
+	return lfd;
+}
+
+/* Makes room: the filling clients go, and what they left queued is accepted and closed. */
+static void drain_listener(int lfd, int *fill, int nfill)
+{
+	int a;
+
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	while ((a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(a);
+	ck_assert_int_eq(errno, EAGAIN);
+}
+
+/* A socket a connect said is connected: getpeername agrees, with the listener's port. */
+static void check_connected(int fd, int port, const char *what)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	int r = getpeername(fd, (struct sockaddr *)&peer, &plen);
+
+	ck_assert_msg(r == 0, "[%s] %s reported success, but getpeername: %s", tt_cfg->name, what,
+		      strerror(errno));
+	ck_assert_int_eq(addr_port(&peer), port);
+}
+
+/* tide_op_connect to a full backlog waits for the handshake (epoll used to say 0 at once). */
+START_TEST(test_connect_backlog_full)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct sockaddr_storage ss;
+	struct tide_future *f;
+	socklen_t len;
+	int fill[4], port, lfd = full_listener(0, &port, fill, 4), fd, err;
+
+	fd = tide_socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	len = loopback(&ss, AF_INET, port);
+	ck_assert_int_eq(tide_op_connect(loop, fd, (struct sockaddr *)&ss, len, &f), 0);
+	run_for(loop, 0.3);
+	/* Done this early, it must really be connected (it is not: its SYN was dropped). */
+	if (tide_future_done(f)) {
+		err = tide_future_error(f);
+		ck_assert_msg(err == 0, "[%s] connect to a full backlog failed: %d (%s)", tt_cfg->name, err,
+			      tide_strerror(err));
+		check_connected(fd, port, "tide_op_connect to a full backlog");
+	}
+	drain_listener(lfd, fill, 4);
+	/* The SYN sent again finds room: a real success. */
+	RUN_UNTIL(loop, tide_future_done(f));
+	ck_assert_int_eq(tt_result(f), 0);
+	check_connected(fd, port, "tide_op_connect");
+	tide_future_unref(f);
+	close(fd);
+	close(lfd);
+	finish(loop);
+}
+END_TEST
+
+/* create_connection to a full backlog: no transport before the handshake is done. */
+START_TEST(test_create_connection_backlog_full)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f;
+	struct tide_transport *t;
+	struct conn *c = conn_new();
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	int fill[6], port, lfd = full_listener(1, &port, fill, 6), r;
+
+	r = tide_create_connection(loop, "127.0.0.1", port, &conn_ops, c, &f);
+	ck_assert_msg(r == 0, "[%s] tide_create_connection: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	run_for(loop, 0.3);
+	if (tide_future_done(f)) {
+		r = tide_future_error(f);
+		ck_assert_msg(r == 0, "[%s] create_connection to a full backlog failed: %d (%s)", tt_cfg->name, r,
+			      tide_strerror(r));
+		check_connected(transport_fd(fut_ptr(f)), port, "create_connection to a full backlog");
+	} else {
+		ck_assert_int_eq(c->made, 0);
+	}
+	drain_listener(lfd, fill, 6);
+	RUN_UNTIL(loop, tide_future_done(f));
+	t = fut_ptr(f);
+	ck_assert_ptr_eq(t, c->t);
+	ck_assert_int_eq(c->made, 1);
+	check_connected(transport_fd(t), port, "create_connection");
+	ck_assert_int_eq(tide_transport_get_extra_info(t, "peername", &peer, &plen), 0);
+	ck_assert_int_eq(addr_port(&peer), port);
+	tide_future_unref(f);
+	tide_transport_close(t);
+	RUN_UNTIL(loop, c->lost);
+	check_conn(c, "ML", 0);
+	close(lfd);
+	finish_all(loop, NULL);
+}
+END_TEST
+
+/* A Unix listener with a full backlog: connect says EAGAIN at once, on every path. */
+START_TEST(test_unix_connect_backlog_full)
+{
+	struct tide_loop *loop = tt_loop_new();
+	char dir[] = "/tmp/tide-net-XXXXXX";
+	struct sockaddr_un su = { .sun_family = AF_UNIX }, peer;
+	socklen_t plen = sizeof(peer);
+	struct tide_future *f;
+	struct conn *c = conn_new();
+	int fill[256], nfill = 0, lfd, fd, a, r;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s/sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&su, sizeof(su)), 0);
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	for (;;) {
+		ck_assert_int_lt(nfill, 256);
+		fill[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fill[nfill], 0);
+		if (connect(fill[nfill], (struct sockaddr *)&su, sizeof(su)) < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			close(fill[nfill]);
+			break;
+		}
+		nfill++;
+	}
+	ck_assert_int_ge(nfill, 1);
+	fd = tide_socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	r = (int)op_wait(loop, tide_op_connect(loop, fd, (struct sockaddr *)&su, sizeof(su), &f), &f);
+	ck_assert_msg(r == -EAGAIN, "[%s] unix connect to a full backlog: %d (%s), expected -EAGAIN", tt_cfg->name, r,
+		      tide_strerror(r));
+	ck_assert_int_eq(getpeername(fd, (struct sockaddr *)&peer, &plen), -1);
+	ck_assert_int_eq(errno, ENOTCONN);
+	close(fd);
+	/* create_unix_connection says the same, without a transport. */
+	ck_assert_int_eq(tide_create_unix_connection(loop, su.sun_path, &conn_ops, c, &f), 0);
+	RUN_UNTIL(loop, tide_future_done(f));
+	r = tide_future_error(f);
+	ck_assert_msg(r == -EAGAIN, "[%s] create_unix_connection to a full backlog: %d (%s)", tt_cfg->name, r,
+		      tide_strerror(r));
+	tide_future_unref(f);
+	ck_assert_int_eq(c->made, 0);
+	/* Room for one again: the next connect is a real one. */
+	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(a, 0);
+	fd = tide_socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(op_wait(loop, tide_op_connect(loop, fd, (struct sockaddr *)&su, sizeof(su), &f), &f), 0);
+	plen = sizeof(peer);
+	ck_assert_int_eq(getpeername(fd, (struct sockaddr *)&peer, &plen), 0);
+	ck_assert_str_eq(peer.sun_path, su.sun_path);
+	close(fd);
+	close(a);
+	while (nfill > 0)
+		close(fill[--nfill]);
+	close(lfd);
+	unlink(su.sun_path);
+	rmdir(dir);
+	finish_all(loop, NULL);
+}
+END_TEST
+
+/*
+ * An op on fd N is cancelled and fd N closed (the kernel drops its epoll
+ * registration); a new socket gets number N: an op on it must complete.
+ * epoll used to keep the old registration's state and never re-add the fd.
+ */
+START_TEST(test_fd_reuse_after_cancel)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f;
+	char buf[16];
+	int p[2], q[2], old;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+	ck_assert_int_eq(tide_op_recv(loop, p[0], buf, sizeof(buf), 0, &f), 0);
+	spin(loop, 3);
+	ck_assert_int_eq(tide_future_done(f), 0);
+	ck_assert_int_eq(tide_future_cancel(f), 1);
+	tt_run_until_complete(loop, f, -ECANCELED);
+	tide_future_unref(f);
+	old = p[0];
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, q), 0);
+	if (q[1] == old) {
+		q[1] = q[0];
+		q[0] = old;
+	}
+	if (q[0] != old) {
+		ck_assert_int_eq(dup3(q[0], old, O_CLOEXEC), old);
+		close(q[0]);
+		q[0] = old;
+	}
+	/* The data comes after the op waits: only readiness can complete it. */
+	ck_assert_int_eq(tide_op_recv(loop, q[0], buf, sizeof(buf), 0, &f), 0);
+	spin(loop, 3);
+	ck_assert_int_eq(tide_future_done(f), 0);
+	ck_assert_int_eq(tide_call_later(loop, 0.01, write_later_cb, (void *)(intptr_t)q[1], NULL), 0);
+	RUN_UNTIL_FOR(loop, tide_future_done(f), 10.0);
+	ck_assert_int_eq(tt_result(f), 5);
+	ck_assert_mem_eq(buf, "later", 5);
+	tide_future_unref(f);
+	close(q[0]);
+	close(q[1]);
+	finish(loop);
+}
+END_TEST
+
+static void close_in_made(struct conn *c)
+{
+	tide_transport_close(c->t);
+}
+
+/*
+ * connection_made closes the transport: connection_lost may run before
+ * the caller looks at the future, whose ptr must stay valid as long as the
+ * future is held (it holds a reference).
+ */
+START_TEST(test_create_connection_made_closes)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .local_host = "127.0.0.1" };
+	struct srv s = { 0 };
+	struct tide_server *sv = serve(loop, lo4, 1, NULL, &s);
+	struct conn *c = conn_new(), *d = conn_new();
+	struct tide_future *f, *fd;
+	struct tide_transport *t;
+	int r;
+
+	c->made_hook = close_in_made;
+	r = tide_create_connection(loop, "127.0.0.1", tide_server_port(sv), &conn_ops, c, &f);
+	ck_assert_msg(r == 0, "[%s] tide_create_connection: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	d->made_hook = close_in_made;
+	r = tide_create_datagram_endpoint(loop, &o, &dgram_ops, d, &fd);
+	ck_assert_msg(r == 0, "[%s] tide_create_datagram_endpoint: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	tt_run_until_complete(loop, f, 0);
+	tt_run_until_complete(loop, fd, 0);
+	RUN_UNTIL(loop, c->lost && d->lost);
+	check_conn(c, "ML", 0);
+	check_conn(d, "ML", 0);
+	/* Both transports are gone for their protocols, not for the futures. */
+	t = fut_ptr(f);
+	ck_assert_ptr_eq(t, c->t);
+	ck_assert_int_eq(tide_transport_is_closing(t), 1);
+	ck_assert_ptr_eq(tide_transport_loop(t), loop);
+	ck_assert_int_eq(tide_transport_write(t, "x", 1), TIDE_ECLOSED);
+	t = fut_ptr(fd);
+	ck_assert_ptr_eq(t, d->t);
+	ck_assert_int_eq(tide_transport_is_closing(t), 1);
+	ck_assert_int_eq(tide_transport_sendto(t, "x", 1, NULL, 0), TIDE_ECLOSED);
+	tide_future_unref(f);
+	tide_future_unref(fd);
+	/* The server saw a connection that ended at once. */
+	RUN_UNTIL(loop, s.n == 1 && s.conns[0]->lost);
+	check_conn(s.conns[0], "MEL", 0);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/*
+ * Transports closed (or aborted) right before tide_loop_close: their end
+ * was queued as a ready callback, which the close used to drop with the
+ * user's callbacks (fds open, tide_loop_free -EBUSY forever). The loop is
+ * never run again: tide_loop_free finishes them.
+ */
+START_TEST(test_close_before_loop_close)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .local_host = "127.0.0.1" };
+	struct conn *d = conn_new(), *c = conn_new(), *c2 = conn_new();
+	int port, lfd = bound_socket(AF_INET, SOCK_STREAM, &port), afd, afd2, dfd, cfd, cfd2, r;
+
+	endpoint(loop, &o, d);
+	dial(loop, "127.0.0.1", port, c);
+	dial(loop, "127.0.0.1", port, c2);
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	afd2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(afd, 0);
+	ck_assert_int_ge(afd2, 0);
+	dfd = transport_fd(d->t);
+	cfd = transport_fd(c->t);
+	cfd2 = transport_fd(c2->t);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	tide_transport_close(d->t);
+	tide_transport_close(c->t);
+	tide_transport_abort(c2->t);
+	ck_assert_int_eq(tide_loop_close(loop), 0);
+	r = tide_loop_free(loop);
+	ck_assert_msg(r == 0, "[%s] tide_loop_free after closes: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	check_conn(d, "ML", 0);
+	check_conn(c, "ML", 0);
+	check_conn(c2, "ML", 0);
+	check_fd_closed(dfd, "closed datagram transport's socket");
+	check_fd_closed(cfd, "closed transport's socket");
+	check_fd_closed(cfd2, "aborted transport's socket");
+	check_peer_eof(afd);
+	close(afd);
+	close(afd2);
+	close(lfd);
+	conns_free();
+}
+END_TEST
+
+/* The same for a server freed right before tide_loop_close. */
+START_TEST(test_server_free_before_loop_close)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv = serve(loop, lo4, 1, NULL, &s);
+	int lfd, port = tide_server_port(sv), r;
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(&ss, AF_INET, port);
+
+	ck_assert_uint_eq(tide_server_sockets(sv, &lfd, 1), 1);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	tide_server_free(sv);
+	ck_assert_int_eq(tide_loop_close(loop), 0);
+	r = tide_loop_free(loop);
+	ck_assert_msg(r == 0, "[%s] tide_loop_free after tide_server_free: %d (%s)", tt_cfg->name, r,
+		      tide_strerror(r));
+	check_fd_closed(lfd, "freed server's listening socket");
+	/* Nobody listens on the port any more. */
+	r = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(r, 0);
+	ck_assert_int_eq(connect(r, (struct sockaddr *)&ss, len), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	close(r);
+	conns_free();
+}
+END_TEST
+
+/* A server freed with its connection closed (close_clients) right before tide_loop_close. */
+START_TEST(test_server_close_clients_before_loop_close)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv = serve(loop, lo4, 1, NULL, &s);
+	int lfd, sfd, cfd, r;
+
+	ck_assert_uint_eq(tide_server_sockets(sv, &lfd, 1), 1);
+	cfd = raw_connect(AF_INET, tide_server_port(sv));
+	RUN_UNTIL(loop, srv_count(&s, 1, 0) == 1);
+	sfd = transport_fd(s.conns[0]->t);
+	tide_server_close_clients(sv, 0);
+	tide_server_free(sv);
+	ck_assert_int_eq(tide_loop_close(loop), 0);
+	r = tide_loop_free(loop);
+	ck_assert_msg(r == 0, "[%s] tide_loop_free after close_clients and tide_server_free: %d (%s)", tt_cfg->name,
+		      r, tide_strerror(r));
+	check_conn(s.conns[0], "ML", 0);
+	check_fd_closed(lfd, "freed server's listening socket");
+	check_fd_closed(sfd, "closed client's socket");
+	check_peer_eof(cfd);
+	close(cfd);
+	conns_free();
+}
+END_TEST
+
 /* TIDE_NET_ONLY=name[,name...] runs only those tests (for debugging one case). */
 static void add(struct tt_suite *ts, const TTest *t)
 {
@@ -2858,5 +3558,19 @@ int main(void)
 	add(&ts, test_64mib_small_buffers);
 	add(&ts, test_emfile);
 	add(&ts, test_enobufs);
+	add(&ts, test_server_free_in_connection_made);
+	add(&ts, test_server_free_in_factory);
+	add(&ts, test_datagram_abort_in_error_received);
+	add(&ts, test_datagram_sendto_in_error_received);
+	add(&ts, test_datagram_error_received_not_reentrant);
+	add(&ts, test_datagram_sendto_error_in_callback_not_reentrant);
+	add(&ts, test_connect_backlog_full);
+	add(&ts, test_create_connection_backlog_full);
+	add(&ts, test_unix_connect_backlog_full);
+	add(&ts, test_fd_reuse_after_cancel);
+	add(&ts, test_create_connection_made_closes);
+	add(&ts, test_close_before_loop_close);
+	add(&ts, test_server_free_before_loop_close);
+	add(&ts, test_server_close_clients_before_loop_close);
 	return tt_run(&ts);
 }
