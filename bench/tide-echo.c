@@ -197,6 +197,13 @@ static void *serve(void *unused)
 	struct tide_loop_opts lo;
 	memset(&lo, 0, sizeof(lo));
 	lo.size = sizeof(lo);
+	/* TIDE_ECHO_RECV_BUF=SIZE:COUNT tries other provided-buffer rings. */
+	const char *rb = getenv("TIDE_ECHO_RECV_BUF");
+	if (rb) {
+		lo.recv_buf_size = strtoul(rb, NULL, 10);
+		if (strchr(rb, ':'))
+			lo.recv_buf_count = (unsigned)strtoul(strchr(rb, ':') + 1, NULL, 10);
+	}
 	CHECK(tide_loop_new(&loop, &lo));
 	thread_buf = malloc(READ_SIZE);
 	if (!thread_buf)
