@@ -65,21 +65,6 @@ int tide__stream_reading_paused(const struct tide_stream_reader *r);
 
 /* ------------------------------------------------------------ objects -- */
 
-/* A task waiting in drain() or wait_closed(); it lives on that task's stack. */
-struct swaiter {
-	struct swaiter *next;
-	struct swaiter *prev;
-	bool linked;            /* still in its list */
-	struct tide__park park; /* chosen with the code the wait returns */
-};
-
-/* Every waiter is woken at once (asyncio's _drain_waiters), so a plain
- * doubly linked list suffices; a cancelled waiter leaves in O(1). */
-struct swlist {
-	struct swaiter *head;
-	struct swaiter *tail;
-};
-
 struct tide_stream_reader {
 	unsigned char *buf;        /* bytes [head, tail) are buffered, unread */
 	size_t head;               /* first unread byte */
@@ -110,8 +95,8 @@ struct tide_stream_reader {
 
 struct tide_stream_writer {
 	bool paused;               /* between pause_writing and resume_writing */
-	struct swlist drainers;    /* tasks in drain() */
-	struct swlist closers;     /* tasks in wait_closed() */
+	struct tide__wlist drainers;    /* tasks in drain() */
+	struct tide__wlist closers;     /* tasks in wait_closed() */
 };
 
 struct stream_server;
@@ -206,54 +191,18 @@ static int may_wait(const struct stream *s)
 
 /* ------------------------------------------------------------- waiters -- */
 
-static void swl_push(struct swlist *l, struct swaiter *w)
-{
-	w->next = NULL;
-	w->prev = l->tail;
-	if (l->tail)
-		l->tail->next = w;
-	else
-		l->head = w;
-	l->tail = w;
-	w->linked = true;
-}
-
-static void swl_unlink(struct swlist *l, struct swaiter *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		l->head = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		l->tail = w->prev;
-	w->next = w->prev = NULL;
-	w->linked = false;
-}
-
-static void swl_wake_all(struct swlist *l, int code)
-{
-	struct swaiter *w;
-
-	while ((w = l->head)) {
-		swl_unlink(l, w);
-		tide__unpark(&w->park, code); /* false for one cancelled meanwhile */
-	}
-}
-
 /* Parks the running task in l until woken (the code) or cancelled. */
-static int swl_wait(struct stream *s, struct swlist *l)
+static int wl_wait(struct stream *s, struct tide__wlist *l)
 {
-	struct swaiter w;
+	struct tide__waiter w;
 	int rc;
 
 	if ((rc = may_wait(s)))
 		return rc;
-	swl_push(l, &w);
+	tide__wl_push(l, &w);
 	rc = tide__park(&w.park);
-	if (w.linked)
-		swl_unlink(l, &w);
+	if (w.list)
+		tide__wl_unlink(&w);
 	return rc;
 }
 
@@ -485,8 +434,8 @@ static void proto_connection_lost(struct tide_transport *t, int err, void *proto
 	feed_eof(s, err);
 	/* asyncio: drain waiters get the error (or return on a clean close),
 	 * the closed future gets the error or None. */
-	swl_wake_all(&s->w.drainers, err);
-	swl_wake_all(&s->w.closers, err);
+	tide__wl_wake_all(&s->w.drainers, UINT_MAX, err);
+	tide__wl_wake_all(&s->w.closers, UINT_MAX, err);
 	stream_unref(s);
 }
 
@@ -502,7 +451,7 @@ static void proto_resume_writing(struct tide_transport *t, void *proto)
 	struct stream *s = proto;
 
 	s->w.paused = false;
-	swl_wake_all(&s->w.drainers, 0);
+	tide__wl_wake_all(&s->w.drainers, UINT_MAX, 0);
 }
 
 static const struct tide_protocol_ops stream_proto_ops = {
@@ -829,7 +778,7 @@ TIDE_EXTERN int tide_stream_drain(struct tide_stream_writer *w)
 		}
 	}
 	if (w->paused)
-		rc = swl_wait(s, &w->drainers);
+		rc = wl_wait(s, &w->drainers);
 out:
 	stream_unref(s);
 	return rc;
@@ -895,7 +844,7 @@ TIDE_EXTERN int tide_stream_wait_closed(struct tide_stream_writer *w)
 	else if (!s->made)
 		rc = -ENOTCONN;
 	else
-		rc = swl_wait(s, &w->closers);
+		rc = wl_wait(s, &w->closers);
 	stream_unref(s);
 	return rc;
 }

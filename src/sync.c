@@ -30,95 +30,19 @@
 
 /* ------------------------------------------------------------ waiters -- */
 
-struct wlist;
-
-/* One task waiting; it lives on that task's stack for the whole wait. */
-struct waiter {
-	struct waiter *next;     /* towards the tail (later arrivals) */
-	struct waiter *prev;     /* towards the head */
-	struct wlist *list;      /* the list it is in; NULL once popped or taken out */
-	struct tide__park park;  /* where the task waits; CHOSEN means "woken" */
-};
-
-/* A FIFO of waiters, doubly linked so a cancelled one leaves in O(1). */
-struct wlist {
-	struct waiter *head;
-	struct waiter *tail;
-};
-
-static void wl_push(struct wlist *l, struct waiter *w)
-{
-	w->next = NULL;
-	w->prev = l->tail;
-	w->list = l;
-	if (l->tail)
-		l->tail->next = w;
-	else
-		l->head = w;
-	l->tail = w;
-}
-
-static void wl_unlink(struct waiter *w)
-{
-	struct wlist *l = w->list;
-
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		l->head = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		l->tail = w->prev;
-	w->next = w->prev = NULL;
-	w->list = NULL;
-}
-
-/*
- * Chooses the first waiter that can still take a wake-up. Waiters whose
- * park is no longer pending (cancelled, not yet resumed) are dropped on the
- * way: they must not absorb the wake-up. Returns whether one was chosen.
- */
-static bool wl_wake_first(struct wlist *l)
-{
-	struct waiter *w;
-
-	while ((w = l->head)) {
-		wl_unlink(w);
-		if (tide__unpark(&w->park, 0))
-			return true;
-	}
-	return false;
-}
-
-/* Wakes every waiter (Event.set, notify_all, the barrier's phase changes). */
-static unsigned wl_wake_all(struct wlist *l, unsigned max)
-{
-	unsigned n = 0;
-
-	while (n < max && wl_wake_first(l))
-		n++;
-	return n;
-}
-
 /* Whether some waiter can still take a wake-up (asyncio's "not cancelled"). */
-static bool wl_has_pending(const struct wlist *l)
+static bool wl_has_pending(const struct tide__wlist *l)
 {
-	for (const struct waiter *w = l->head; w; w = w->next)
+	for (const struct tide__waiter *w = l->head; w; w = w->next)
 		if (w->park.state == TIDE__PARK_PENDING)
 			return true;
 	return false;
 }
 
 /* The primitive is being freed: every waiter leaves with TIDE_ECLOSED. */
-static void wl_close(struct wlist *l)
+static void wl_close(struct tide__wlist *l)
 {
-	struct waiter *w;
-
-	while ((w = l->head)) {
-		wl_unlink(w);
-		tide__unpark(&w->park, TIDE_ECLOSED);
-	}
+	tide__wl_wake_all(l, UINT_MAX, TIDE_ECLOSED);
 }
 
 /* ----------------------------------------------------------- objects -- */
@@ -159,10 +83,10 @@ enum wake_how {
  * Waits in l until woken; *err gets 0 or the error (-ECANCELED, TIDE_ECLOSED,
  * TIDE_ENOT_IN_TASK, -ENOMEM...). On return the waiter is out of l.
  */
-static enum wake_how wait_in(struct sync_obj *o, struct wlist *l, int *err)
+static enum wake_how wait_in(struct sync_obj *o, struct tide__wlist *l, int *err)
 {
 	struct tide_future *task = tide_current_task();
-	struct waiter w;
+	struct tide__waiter w;
 	bool chosen;
 	int64_t r;
 
@@ -175,7 +99,7 @@ static enum wake_how wait_in(struct sync_obj *o, struct wlist *l, int *err)
 		return W_FAILED;
 	}
 	w.park.state = TIDE__PARK_PENDING;
-	wl_push(l, &w);
+	tide__wl_push(l, &w);
 	o->users++;
 	/*
 	 * Chosen, but cancelled before we ran: tide__park returns -ECANCELED
@@ -185,7 +109,7 @@ static enum wake_how wait_in(struct sync_obj *o, struct wlist *l, int *err)
 	r = tide__park(&w.park);
 	o->users--;
 	if (w.list)
-		wl_unlink(&w);
+		tide__wl_unlink(&w);
 	chosen = w.park.state == TIDE__PARK_CHOSEN && w.park.code == 0;
 	if (o->freed) {
 		if (!o->users)
@@ -212,7 +136,7 @@ static enum wake_how wait_in(struct sync_obj *o, struct wlist *l, int *err)
 struct tide_lock {
 	struct sync_obj obj;
 	bool locked;          /* held, or handed to a woken waiter */
-	struct wlist waiters; /* acquirers in arrival order */
+	struct tide__wlist waiters; /* acquirers in arrival order */
 };
 
 static void lock_destroy(struct sync_obj *o)
@@ -244,7 +168,7 @@ TIDE_EXTERN void tide_lock_free(struct tide_lock *l)
 /* Hands the lock to the next waiter, or unlocks it if nobody can take it. */
 static void lock_pass(struct tide_lock *l)
 {
-	if (!wl_wake_first(&l->waiters))
+	if (!tide__wl_wake_first(&l->waiters, 0))
 		l->locked = false;
 }
 
@@ -289,7 +213,7 @@ TIDE_EXTERN int tide_lock_locked(const struct tide_lock *l)
 struct tide_event {
 	struct sync_obj obj;
 	bool set;             /* the flag */
-	struct wlist waiters; /* tasks in wait(), all woken by set() */
+	struct tide__wlist waiters; /* tasks in wait(), all woken by set() */
 };
 
 static void event_destroy(struct sync_obj *o)
@@ -337,7 +261,7 @@ TIDE_EXTERN void tide_event_set(struct tide_event *e)
 	if (!e || e->set)
 		return;
 	e->set = true;
-	wl_wake_all(&e->waiters, UINT_MAX);
+	tide__wl_wake_all(&e->waiters, UINT_MAX, 0);
 }
 
 TIDE_EXTERN void tide_event_clear(struct tide_event *e)
@@ -357,7 +281,7 @@ struct tide_condition {
 	struct sync_obj obj;
 	struct tide_lock *lock; /* the lock wait() releases and re-acquires */
 	bool own_lock;          /* made by tide_condition_new: freed with the condition */
-	struct wlist waiters;   /* tasks in wait(), woken by notify in order */
+	struct tide__wlist waiters;   /* tasks in wait(), woken by notify in order */
 };
 
 static void condition_destroy(struct sync_obj *o)
@@ -405,7 +329,7 @@ TIDE_EXTERN struct tide_lock *tide_condition_lock(struct tide_condition *c)
 
 static unsigned condition_wake(struct tide_condition *c, unsigned n)
 {
-	return wl_wake_all(&c->waiters, n);
+	return tide__wl_wake_all(&c->waiters, n, 0);
 }
 
 TIDE_EXTERN int tide_condition_wait(struct tide_condition *c)
@@ -488,7 +412,7 @@ struct tide_semaphore {
 	unsigned value;       /* free units */
 	unsigned bound;       /* the initial value: the ceiling of a bounded one */
 	bool bounded;         /* BoundedSemaphore: release past bound is -EOVERFLOW */
-	struct wlist waiters; /* acquirers in arrival order */
+	struct tide__wlist waiters; /* acquirers in arrival order */
 };
 
 static void semaphore_destroy(struct sync_obj *o)
@@ -530,7 +454,7 @@ static bool sem_locked(const struct tide_semaphore *s)
 /* Gives free units to waiters while there are both. */
 static void sem_wake(struct tide_semaphore *s)
 {
-	while (s->value > 0 && wl_wake_first(&s->waiters))
+	while (s->value > 0 && tide__wl_wake_first(&s->waiters, 0))
 		s->value--;
 }
 
@@ -606,9 +530,9 @@ struct tide_queue {
 	size_t len;           /* items held */
 	uint64_t seq;         /* next arrival number (priority ties) */
 	size_t unfinished;    /* items put and not yet task_done() */
-	struct wlist getters; /* get() waiting for an item */
-	struct wlist putters; /* put() waiting for room */
-	struct wlist joiners; /* join() waiting for unfinished to reach 0 */
+	struct tide__wlist getters; /* get() waiting for an item */
+	struct tide__wlist putters; /* put() waiting for room */
+	struct tide__wlist joiners; /* join() waiting for unfinished to reach 0 */
 };
 
 static void queue_destroy(struct sync_obj *o)
@@ -776,7 +700,7 @@ TIDE_EXTERN int tide_queue_put_nowait(struct tide_queue *q, void *item, int64_t 
 	if ((err = q_store(q, item, priority)) < 0)
 		return err;
 	q->unfinished++;
-	wl_wake_first(&q->getters);
+	tide__wl_wake_first(&q->getters, 0);
 	return 0;
 }
 
@@ -787,7 +711,7 @@ TIDE_EXTERN int tide_queue_get_nowait(struct tide_queue *q, void **item)
 	if (q->len == 0)
 		return TIDE_EQUEUE_EMPTY;
 	*item = q_take(q);
-	wl_wake_first(&q->putters);
+	tide__wl_wake_first(&q->putters, 0);
 	return 0;
 }
 
@@ -809,7 +733,7 @@ TIDE_EXTERN int tide_queue_put(struct tide_queue *q, void *item, int64_t priorit
 			continue;
 		/* Woken for room we will not use: the next putter may. */
 		if (how == W_CHOSEN_FAILED && !q_full(q))
-			wl_wake_first(&q->putters);
+			tide__wl_wake_first(&q->putters, 0);
 		return err;
 	}
 	return tide_queue_put_nowait(q, item, priority);
@@ -828,7 +752,7 @@ TIDE_EXTERN int tide_queue_get(struct tide_queue *q, void **item)
 			continue;
 		/* Woken for an item we will not take: the next getter may. */
 		if (how == W_CHOSEN_FAILED && q->len > 0)
-			wl_wake_first(&q->getters);
+			tide__wl_wake_first(&q->getters, 0);
 		return err;
 	}
 	return tide_queue_get_nowait(q, item);
@@ -846,7 +770,7 @@ TIDE_EXTERN int tide_queue_task_done(struct tide_queue *q)
 	if (q->unfinished == 0)
 		return -EOVERFLOW;
 	if (--q->unfinished == 0)
-		wl_wake_all(&q->joiners, UINT_MAX);
+		tide__wl_wake_all(&q->joiners, UINT_MAX, 0);
 	return 0;
 }
 
@@ -883,7 +807,7 @@ struct tide_barrier {
 	unsigned parties;     /* how many wait() calls release each other */
 	unsigned count;       /* parties inside wait() (filling or draining) */
 	enum barrier_state state;
-	struct wlist waiters; /* every waiting task; all woken on each change */
+	struct tide__wlist waiters; /* every waiting task; all woken on each change */
 };
 
 static void barrier_destroy(struct sync_obj *o)
@@ -934,7 +858,7 @@ TIDE_EXTERN int tide_barrier_wait(struct tide_barrier *b)
 	if (index + 1 == b->parties) {
 		/* asyncio's _release: the round is complete. */
 		b->state = B_DRAINING;
-		wl_wake_all(&b->waiters, UINT_MAX);
+		tide__wl_wake_all(&b->waiters, UINT_MAX, 0);
 	} else {
 		/* asyncio's _wait: until the round ends one way or another. */
 		while (b->state == B_FILLING) {
@@ -953,7 +877,7 @@ TIDE_EXTERN int tide_barrier_wait(struct tide_barrier *b)
 	if (--b->count == 0) {
 		if (b->state == B_RESETTING || b->state == B_DRAINING)
 			b->state = B_FILLING;
-		wl_wake_all(&b->waiters, UINT_MAX);
+		tide__wl_wake_all(&b->waiters, UINT_MAX, 0);
 	}
 	return ret;
 }
@@ -963,7 +887,7 @@ TIDE_EXTERN int tide_barrier_abort(struct tide_barrier *b)
 	if (!b)
 		return -EINVAL;
 	b->state = B_BROKEN;
-	wl_wake_all(&b->waiters, UINT_MAX);
+	tide__wl_wake_all(&b->waiters, UINT_MAX, 0);
 	return 0;
 }
 
@@ -977,6 +901,6 @@ TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b)
 	} else {
 		b->state = B_FILLING;
 	}
-	wl_wake_all(&b->waiters, UINT_MAX);
+	tide__wl_wake_all(&b->waiters, UINT_MAX, 0);
 	return 0;
 }
