@@ -282,6 +282,17 @@ static void maybe_resume(struct stream *s)
 	}
 }
 
+/* The first n buffered bytes go to buf; reading resumes if it may. */
+static ssize_t take(struct stream *s, void *buf, size_t n)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	memcpy(buf, r->buf + r->head, n);
+	consume(r, n);
+	maybe_resume(s);
+	return (ssize_t)n;
+}
+
 /* asyncio's feed_data check: past 2 * limit the transport stops reading. */
 static void maybe_pause(struct stream *s)
 {
@@ -512,10 +523,7 @@ TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, si
 		goto out;
 	}
 	m = rlen(r) < n ? rlen(r) : n;
-	memcpy(buf, r->buf + r->head, m);
-	consume(r, m);
-	maybe_resume(s);
-	rc = (ssize_t)m;
+	rc = take(s, buf, m);
 out:
 	stream_unref(s);
 	return rc;
@@ -542,10 +550,8 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 				goto out;
 			}
 			/* asyncio's IncompleteReadError: the partial bytes go with it. */
-			if (len) {
-				memcpy(buf, r->buf + r->head, len);
-				consume(r, len);
-			}
+			if (len)
+				take(s, buf, len);
 			if (partial)
 				*partial = len;
 			rc = TIDE_EINCOMPLETE_READ;
@@ -554,10 +560,7 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 		if ((rc = reader_wait(s)) < 0)
 			goto out;
 	}
-	memcpy(buf, r->buf + r->head, n);
-	consume(r, n);
-	maybe_resume(s);
-	rc = (ssize_t)n;
+	rc = take(s, buf, n);
 out:
 	stream_unref(s);
 	return rc;
@@ -642,9 +645,7 @@ static ssize_t take_partial(struct stream *s, void *buf, size_t *partial)
 
 	if (!len)
 		return eof_result(r);
-	memcpy(buf, r->buf + r->head, len);
-	consume(r, len);
-	maybe_resume(s);
+	take(s, buf, len);
 	if (partial)
 		*partial = len;
 	return TIDE_EINCOMPLETE_READ;
@@ -665,10 +666,7 @@ TIDE_EXTERN ssize_t tide_stream_readuntil(struct tide_stream_reader *r, const vo
 	lim = cap - seplen < r->limit ? cap - seplen : r->limit;
 	rc = scan_until(s, sep, seplen, lim, &where);
 	if (rc == 0) {
-		memcpy(buf, r->buf + r->head, where + seplen);
-		consume(r, where + seplen);
-		maybe_resume(s);
-		rc = (ssize_t)(where + seplen);
+		rc = take(s, buf, where + seplen);
 	} else if (rc == TIDE_EINCOMPLETE_READ) {
 		rc = take_partial(s, buf, partial);
 		if (rc == 0)
@@ -692,10 +690,7 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
 	lim = cap - 1 < r->limit ? cap - 1 : r->limit;
 	rc = scan_until(s, &nl, 1, lim, &where);
 	if (rc == 0) {
-		memcpy(buf, r->buf + r->head, where + 1);
-		consume(r, where + 1);
-		maybe_resume(s);
-		rc = (ssize_t)(where + 1);
+		rc = take(s, buf, where + 1);
 	} else if (rc == TIDE_EINCOMPLETE_READ) {
 		/* asyncio: at EOF, the partial line (b'' when nothing is left). */
 		rc = take_partial(s, buf, &partial);

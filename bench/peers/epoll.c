@@ -62,20 +62,8 @@ static int out_append(struct conn *c, const char *p, size_t n)
 		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
 		c->out_len -= c->out_off;
 		c->out_off = 0;
-		if (c->out_len + n > c->out_cap) {
-			size_t cap = c->out_cap ? c->out_cap : 4096;
-			while (cap < c->out_len + n)
-				cap *= 2;
-			char *nb = realloc(c->out, cap);
-			if (!nb)
-				return -1;
-			c->out = nb;
-			c->out_cap = cap;
-		}
 	}
-	memcpy(c->out + c->out_len, p, n);
-	c->out_len += n;
-	return 0;
+	return peer_buf_append(&c->out, &c->out_len, &c->out_cap, p, n);
 }
 
 /* Writes p[0..n) after whatever is queued; queues the rest. -1: drop the

@@ -146,4 +146,22 @@ static inline const char *peer_responses(void)
 	return buf;
 }
 
+/* Appends n bytes to a growable buffer (doubling from 4 KiB); -1 on ENOMEM. */
+static inline int peer_buf_append(char **buf, size_t *len, size_t *cap, const void *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (c < *len + n)
+			c *= 2;
+		char *nb = realloc(*buf, c);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = c;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	return 0;
+}
+
 #endif /* TIDE_BENCH_PEER_H */

@@ -168,19 +168,7 @@ static void send_next(struct conn *c)
 
 static int pend_append(struct conn *c, const char *p, size_t n)
 {
-	if (c->pend_len + n > c->pend_cap) {
-		size_t cap = c->pend_cap ? c->pend_cap : 4096;
-		while (cap < c->pend_len + n)
-			cap *= 2;
-		char *nb = realloc(c->pend, cap);
-		if (!nb)
-			return -1;
-		c->pend = nb;
-		c->pend_cap = cap;
-	}
-	memcpy(c->pend + c->pend_len, p, n);
-	c->pend_len += n;
-	return 0;
+	return peer_buf_append(&c->pend, &c->pend_len, &c->pend_cap, p, n);
 }
 
 static void on_accept(struct io_uring_cqe *cqe)
