@@ -717,20 +717,6 @@ static int lost_result(const struct stream *s, int clean)
 	return s->lost_err ? s->lost_err : clean;
 }
 
-TIDE_EXTERN int tide_stream_write(struct tide_stream_writer *w, const void *data, size_t n)
-{
-	struct stream *s;
-
-	if (!w || (!data && n))
-		return -EINVAL;
-	s = of_writer(w);
-	if (s->lost)
-		return lost_result(s, TIDE_ECLOSED);
-	if (!s->t)
-		return -ENOTCONN;
-	return tide_transport_write(s->t, data, n);
-}
-
 TIDE_EXTERN int tide_stream_writelines(struct tide_stream_writer *w, const struct iovec *iov, int iovcnt)
 {
 	struct stream *s;
@@ -743,6 +729,15 @@ TIDE_EXTERN int tide_stream_writelines(struct tide_stream_writer *w, const struc
 	if (!s->t)
 		return -ENOTCONN;
 	return tide_transport_writelines(s->t, iov, iovcnt);
+}
+
+TIDE_EXTERN int tide_stream_write(struct tide_stream_writer *w, const void *data, size_t n)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = n };
+
+	if (!data && n)
+		return -EINVAL;
+	return tide_stream_writelines(w, &iov, 1);
 }
 
 TIDE_EXTERN int tide_stream_drain(struct tide_stream_writer *w)
