@@ -31,6 +31,8 @@
 
 #define TIDE__LIKELY(x) __builtin_expect(!!(x), 1)
 #define TIDE__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TIDE__WB_CLASSES 7 /* write-buffer pools: 64 B to 4 KiB (transport.c) */
+
 #define tide__container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -290,8 +292,10 @@ struct tide_loop {
 	uint64_t live_net;            /* transports and servers not yet gone: their ops can complete */
 	uint64_t net_closing;         /* of those, the ones closing (freed servers): their ends are due */
 	char *net_rbuf;               /* readiness-path receive buffer shared by every transport */
-	char *wbuf_pool;              /* transports' empty write buffers, linked through their first bytes */
-	unsigned wbuf_pooled;         /* how many */
+	/* Transports' empty write buffers of 64 << i bytes, linked through
+	 * their first bytes (transport.c). */
+	char *wbuf_pool[TIDE__WB_CLASSES];
+	unsigned wbuf_pooled[TIDE__WB_CLASSES];
 
 	/* Free lists: no malloc in the steady state. */
 	struct tide__op *free_ops;

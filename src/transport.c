@@ -55,51 +55,63 @@ static size_t wsize(const struct tide_transport *t)
 }
 
 /*
- * Write buffers start as one page lent by the loop and go back to it once
- * empty, so an idle connection holds none and a busy one mallocs nothing:
- * the loop keeps up to POOL_MAX of them (one per connection that was
- * writing at the same time, at most).
+ * Write buffers come from the loop's pools, one per power-of-two size from
+ * 64 bytes to 4 KiB, and go back to them once empty: an idle connection
+ * holds none, a busy one mallocs nothing, and what the pools keep is in
+ * proportion to the bytes that were in flight at once, not to the writes
+ * (a burst of one-byte echoes keeps 64-byte buffers, not pages). Bigger
+ * buffers are the transport's own (malloc/realloc).
  */
-#define POOL_BUF 4096
-#define POOL_MAX 1024
+#define WB_MIN_SHIFT 6
+#define WB_MAX_SHIFT (WB_MIN_SHIFT + TIDE__WB_CLASSES - 1) /* 4 KiB */
+#define POOL_MAX 1024                                        /* per class */
 
-static char *pool_get(struct tide_loop *loop)
+/* The pool class of a buffer of cap bytes, or -1 if it is not pooled. */
+static int wb_class(size_t cap)
 {
-	char *p = loop->wbuf_pool;
+	if (cap < ((size_t)1 << WB_MIN_SHIFT) || cap > ((size_t)1 << WB_MAX_SHIFT))
+		return -1;
+	return (int)(63 - __builtin_clzll((unsigned long long)cap)) - WB_MIN_SHIFT;
+}
+
+static char *pool_get(struct tide_loop *loop, int c)
+{
+	char *p = loop->wbuf_pool[c];
 
 	if (!p)
-		return tide__malloc(POOL_BUF);
-	memcpy(&loop->wbuf_pool, p, sizeof(char *));
-	loop->wbuf_pooled--;
+		return tide__malloc((size_t)1 << (c + WB_MIN_SHIFT));
+	memcpy(&loop->wbuf_pool[c], p, sizeof(char *));
+	loop->wbuf_pooled[c]--;
 	return p;
 }
 
-static void pool_put(struct tide_loop *loop, char *p)
+static void pool_put(struct tide_loop *loop, int c, char *p)
 {
-	if (loop->wbuf_pooled >= POOL_MAX) {
+	if (loop->wbuf_pooled[c] >= POOL_MAX) {
 		tide__free(p);
 		return;
 	}
-	memcpy(p, &loop->wbuf_pool, sizeof(char *));
-	loop->wbuf_pool = p;
-	loop->wbuf_pooled++;
+	memcpy(p, &loop->wbuf_pool[c], sizeof(char *));
+	loop->wbuf_pool[c] = p;
+	loop->wbuf_pooled[c]++;
 }
 
 static int wbuf_append(struct tide_loop *loop, struct tide__wbuf *b, const void *data, size_t n)
 {
 	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : POOL_BUF;
+		size_t cap = b->cap ? b->cap * 2 : (size_t)1 << WB_MIN_SHIFT;
+		int oc = wb_class(b->cap), nc;
 		char *p;
 
 		while (cap < b->len + n)
 			cap *= 2;
-		if (!b->cap && cap == POOL_BUF)
-			p = pool_get(loop);
-		else if (b->cap == POOL_BUF) {
-			/* Outgrew the pool's size: move to a private buffer. */
-			if ((p = tide__malloc(cap))) {
+		nc = wb_class(cap);
+		if (nc >= 0 || oc >= 0) {
+			/* From one pool's size to the next, or out of the pools. */
+			p = nc >= 0 ? pool_get(loop, nc) : tide__malloc(cap);
+			if (p && b->cap) {
 				memcpy(p, b->p, b->len);
-				pool_put(loop, b->p);
+				pool_put(loop, oc, b->p);
 			}
 		} else
 			p = tide__realloc(b->p, cap);
@@ -113,12 +125,14 @@ static int wbuf_append(struct tide_loop *loop, struct tide__wbuf *b, const void 
 	return 0;
 }
 
-/* Emptied: the memory goes back (to the pool if it came from there). */
+/* Emptied: the memory goes back (to its pool if it came from one). */
 static void wbuf_reset(struct tide_loop *loop, struct tide__wbuf *b)
 {
+	int c = wb_class(b->cap);
+
 	b->len = 0;
-	if (b->cap == POOL_BUF)
-		pool_put(loop, b->p);
+	if (c >= 0)
+		pool_put(loop, c, b->p);
 	else
 		tide__free(b->p);
 	b->p = NULL;
@@ -129,11 +143,12 @@ void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep)
 {
 	char *p;
 
-	while (loop->wbuf_pooled > keep && (p = loop->wbuf_pool)) {
-		memcpy(&loop->wbuf_pool, p, sizeof(char *));
-		loop->wbuf_pooled--;
-		tide__free(p);
-	}
+	for (int c = 0; c < TIDE__WB_CLASSES; c++)
+		while (loop->wbuf_pooled[c] > keep && (p = loop->wbuf_pool[c])) {
+			memcpy(&loop->wbuf_pool[c], p, sizeof(char *));
+			loop->wbuf_pooled[c]--;
+			tide__free(p);
+		}
 }
 
 static int new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out)

@@ -1640,6 +1640,47 @@ START_TEST(test_close_flushes)
 }
 END_TEST
 
+/*
+ * Many small writes while a send is in flight pile up in one buffer that
+ * moves through every pooled size (64 B to 4 KiB) and past it; then the
+ * buffers go back to the pools and are reused. Byte-exact both times.
+ */
+#define SMALL_WRITES 4000
+START_TEST(test_small_writes_grow)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct conn *cli = conn_new();
+	size_t total = 0;
+
+	for (int i = 0; i < SMALL_WRITES; i++)
+		total += (size_t)(i % 97) + 1;
+	unsigned char *data = pat_buf(4, 2 * total);
+
+	sv = serve_dial(loop, &s, cli);
+	small_sndbuf(cli->t);
+	for (int round = 0; round < 2; round++) {
+		size_t off = round * total;
+		for (int i = 0; i < SMALL_WRITES; i++) {
+			size_t n = (size_t)(i % 97) + 1;
+			ck_assert_int_eq(tide_transport_write(cli->t, data + off, n), 0);
+			off += n;
+		}
+		ck_assert_uint_eq(off, (round + 1) * total);
+		RUN_UNTIL(loop, s.n == 1 && s.conns[0]->rxlen == off);
+		ck_assert_uint_eq(tide_transport_get_write_buffer_size(cli->t), 0);
+	}
+	tide_transport_close(cli->t);
+	RUN_UNTIL(loop, both_lost(cli, &s));
+	check_conn(cli, "ML", 0);
+	ck_assert_uint_eq(s.conns[0]->rxlen, 2 * total);
+	ck_assert(memcmp(s.conns[0]->rx, data, 2 * total) == 0);
+	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
 /* abort() drops the buffer: the peer gets a prefix only, and connection_lost(0) follows. */
 START_TEST(test_abort_drops_buffer)
 {
@@ -3537,6 +3578,7 @@ int main(void)
 	add(&ts, test_reset_by_peer);
 	add(&ts, test_reset_while_writing);
 	add(&ts, test_close_flushes);
+	add(&ts, test_small_writes_grow);
 	add(&ts, test_abort_drops_buffer);
 	add(&ts, test_pause_reading);
 	add(&ts, test_write_buffer_limits);
