@@ -16,8 +16,9 @@
 # Environment:
 #   BENCH_SCALE   multiplies the duration of each cell (default 1: 2 s
 #                 measured after a 0.5 s warm-up)
-#   NET_REPS      runs of each cell (default 1); the run with the median
-#                 server CPU per message is kept
+#   NET_REPS      runs of each cell (default 1), interleaved across the
+#                 servers; the run with the median server CPU per message
+#                 is kept
 #   NET_SERVERS   space-separated subset of the server names below
 #   NET_WORKLOADS space-separated subset of the workload names below
 #   NET_SERVER_CPU, NET_LOAD_CPU  the CPUs to pin to (default 0 and 1)
@@ -199,27 +200,32 @@ for w in $workloads; do
 		echo "net.sh: wrk not installed (apt-get install wrk): http_100c skipped" >&2
 		continue
 	fi
-	# The servers in turn within a workload (not the reverse), so that the
-	# numbers compared in one table row were measured close in time.
-	for s in $servers; do
-		: > "$tmp.reps"
-		r=0
-		while [ "$r" -lt "$reps" ]; do
+	# The servers in turn within a workload, and the runs of a cell
+	# interleaved with the other servers' (run 1 of every server, then run
+	# 2...), so that the numbers compared in one table row were measured
+	# close in time and a slow minute of this shared machine does not land
+	# on one server's runs only.
+	for s in $servers; do : > "$tmp.reps.$s"; done
+	r=0
+	while [ "$r" -lt "$reps" ]; do
+		for s in $servers; do
 			run_cell "$w" "$s" > "$tmp.cell"
 			line=$(grep '^{' "$tmp.cell" | tail -n 1)
 			if [ -n "$line" ]; then
-				echo "$line" >> "$tmp.reps"
+				echo "$line" >> "$tmp.reps.$s"
 			else
 				echo "net.sh: $w on $s failed" >&2
 				failed=1
 			fi
-			r=$((r + 1))
 		done
-		[ -s "$tmp.reps" ] || continue
+		r=$((r + 1))
+	done
+	for s in $servers; do
+		[ -s "$tmp.reps.$s" ] || continue
 		# The median run by server CPU per message (RSS per connection for idle).
 		key=cpu_us_per_msg
 		[ "$w" = idle_1000c ] && key=rss_per_conn_kib
-		line=$(while read -r l; do echo "$(jget "$l" "$key") $l"; done < "$tmp.reps" |
+		line=$(while read -r l; do echo "$(jget "$l" "$key") $l"; done < "$tmp.reps.$s" |
 			sort -g | awk '{ a[NR] = $0 } END { l = a[int((NR + 1) / 2)]; sub(/^[^ ]* /, "", l); print l }')
 		if [ "$w" = idle_1000c ]; then
 			# The common keys, so that one table reads every line.
