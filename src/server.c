@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -45,6 +46,7 @@ struct tide_server {
 	bool freed;                  /* the user let go: free once quiet */
 	bool dying;                  /* the free is queued */
 	bool multishot;              /* listeners use multishot accept */
+	bool tcp;                    /* its connections get TCP_NODELAY */
 	char *unix_path;             /* unlinked on close */
 	struct tide_transport *conns; /* connections it accepted, still open */
 	size_t nconns;
@@ -138,6 +140,18 @@ void tide__server_conn_gone(struct tide_server *s, struct tide_transport *t)
 
 /* ----------------------------------------------------------- accepting -- */
 
+/*
+ * Small writes go out at once, not after the peer's ACK of the last ones:
+ * asyncio turns Nagle's algorithm off on every TCP transport it makes
+ * (base_events._set_nodelay). A failure only costs latency.
+ */
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void new_conn(struct tide_server *s, int fd)
 {
 	const struct tide_protocol_ops *ops = NULL;
@@ -148,6 +162,8 @@ static void new_conn(struct tide_server *s, int fd)
 		close(fd);
 		return;
 	}
+	if (s->tcp)
+		set_nodelay(fd);
 	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, ops, proto, s, &t) < 0)
 		return;
 	t->srv_next = s->conns;
@@ -655,6 +671,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 	err = tide_future_new(loop, &r->out);
 	if (!err)
 		err = server_alloc(loop, opts, factory, arg, 64 * nhosts, &r->s);
+	if (!err)
+		r->s->tcp = true;
 	for (i = 0; !err && i < nhosts; i++) {
 		err = tide_getaddrinfo(loop, hosts[i], portstr, &hints, &r->gai[i]);
 		if (!err)
@@ -813,6 +831,8 @@ static void conn_connected(struct tide_future *f, void *arg)
 	if (err == 0 && !r->cancelled) {
 		int fd = r->fd;
 		r->fd = -1;
+		if (r->kind == TIDE__T_STREAM && !r->sunlen)
+			set_nodelay(fd);
 		if (tide__transport_new(r->loop, fd, r->kind, r->ops, r->proto, NULL, &t) < 0) {
 			conn_req_end(r, -ENOMEM, NULL);
 			return;

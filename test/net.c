@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1795,6 +1796,17 @@ START_TEST(test_write_buffer_limits)
 }
 END_TEST
 
+static int nodelay_of(struct tide_transport *t)
+{
+	int fd = -1, v = -1;
+	socklen_t len = sizeof(fd);
+
+	ck_assert_int_eq(tide_transport_get_extra_info(t, "socket", &fd, &len), 0);
+	len = sizeof(v);
+	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	return v;
+}
+
 START_TEST(test_extra_info)
 {
 	struct tide_loop *loop = tt_loop_new();
@@ -1829,6 +1841,9 @@ START_TEST(test_extra_info)
 	len = sizeof(ss);
 	ck_assert_int_eq(tide_transport_get_extra_info(s.conns[0]->t, "sockname", &ss, &len), 0);
 	ck_assert_int_eq(addr_port(&ss), port);
+	/* TCP transports have Nagle's algorithm off, both ends (as asyncio's). */
+	ck_assert_int_eq(nodelay_of(cli->t), 1);
+	ck_assert_int_eq(nodelay_of(s.conns[0]->t), 1);
 	len = sizeof(ss);
 	ck_assert_int_eq(tide_transport_get_extra_info(cli->t, "no-such-info", &ss, &len), -ENOENT);
 	len = sizeof(tiny);
