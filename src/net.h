@@ -105,6 +105,11 @@ static inline struct tide_loop *tloop(const struct tide_transport *t)
 int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct tide_protocol_ops *ops, void *proto,
 			struct tide_server *server, struct tide_transport **out);
 void tide__transport_start(struct tide_transport *t);
+/* The protocol of a transport made with none (NULL ops: every callback a
+ * no-op); before tide__transport_start only. */
+void tide__transport_bind(struct tide_transport *t, const struct tide_protocol_ops *ops, void *proto);
+/* A transport that never started: closes its fd and frees it, no callback. */
+void tide__transport_discard(struct tide_transport *t);
 /* Streams: fn(arg) runs when the server is freed (the factory's argument). */
 void tide__server_set_arg_free(struct tide_server *s, void (*fn)(void *arg));
 /* The server learns that a connection of it is gone (server.c). */

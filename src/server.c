@@ -158,14 +158,21 @@ static void new_conn(struct tide_server *s, int fd)
 	struct tide_transport *t;
 	void *proto = NULL;
 
-	if (!s->serving || s->factory(s->arg, &ops, &proto) < 0) {
+	if (!s->serving) {
 		close(fd);
 		return;
 	}
 	if (s->tcp)
 		set_nodelay(fd);
-	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, ops, proto, s, &t) < 0)
+	/* The transport before the protocol: once the factory made one,
+	 * nothing may fail, or the protocol object would leak. */
+	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, NULL, NULL, s, &t) < 0)
 		return;
+	if (s->factory(s->arg, &ops, &proto) < 0) {
+		tide__transport_discard(t);
+		return;
+	}
+	tide__transport_bind(t, ops, proto);
 	t->srv_next = s->conns;
 	if (s->conns)
 		s->conns->srv_prev = t;

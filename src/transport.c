@@ -1051,10 +1051,11 @@ TIDE_EXTERN void tide_transport_unref(struct tide_transport *t)
 
 /* ------------------------------------------------------------ creation -- */
 
+static const struct tide_protocol_ops no_ops = { .size = sizeof(no_ops) };
+
 int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct tide_protocol_ops *ops, void *proto,
 			struct tide_server *server, struct tide_transport **out)
 {
-	static const struct tide_protocol_ops none = { .size = sizeof(none) };
 	struct tide_transport *t = tide__calloc(1, sizeof(*t));
 
 	if (!t) {
@@ -1065,8 +1066,7 @@ int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct t
 	t->refs = 1;
 	t->fd = fd;
 	t->kind = (uint8_t)kind;
-	t->ops = ops ? ops : &none;
-	t->proto = proto;
+	tide__transport_bind(t, ops, proto);
 	t->reading = true;
 	t->high = DEFAULT_HIGH;
 	t->low = DEFAULT_HIGH / 4;
@@ -1082,6 +1082,19 @@ int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct t
 	loop->live_net++;
 	*out = t;
 	return 0;
+}
+
+void tide__transport_bind(struct tide_transport *t, const struct tide_protocol_ops *ops, void *proto)
+{
+	t->ops = ops ? ops : &no_ops;
+	t->proto = proto;
+}
+
+void tide__transport_discard(struct tide_transport *t)
+{
+	close(t->fd);
+	tloop(t)->live_net--;
+	tide__free(t);
 }
 
 void tide__transport_start(struct tide_transport *t)

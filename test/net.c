@@ -2055,6 +2055,48 @@ START_TEST(test_server_factory_refuses)
 }
 END_TEST
 
+/*
+ * No memory for an accepted connection's transport: it fails before the
+ * factory runs, so no protocol object is made (none can leak), the
+ * connection is closed, and the server goes on serving.
+ */
+static int g_fail_calloc;
+static void *failing_calloc(size_t n, size_t size)
+{
+	if (__atomic_exchange_n(&g_fail_calloc, 0, __ATOMIC_SEQ_CST))
+		return NULL;
+	return calloc(n, size);
+}
+
+START_TEST(test_server_transport_enomem)
+{
+	struct tide_loop *loop;
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	char c;
+	int fd, rc = tide_replace_allocator(malloc, realloc, failing_calloc, free);
+
+	if (rc == -EBUSY) {
+		printf("test_server_transport_enomem: a loop exists already (CK_FORK=no?): skipped\n");
+		return;
+	}
+	ck_assert_int_eq(rc, 0);
+	loop = tt_loop_new();
+	s.tmpl.echo = 1;
+	sv = serve(loop, lo4, 1, NULL, &s);
+	fd = raw_connect(AF_INET, tide_server_port(sv));
+	set_nonblock(fd);
+	__atomic_store_n(&g_fail_calloc, 1, __ATOMIC_SEQ_CST);
+	RUN_UNTIL(loop, recv(fd, &c, 1, MSG_DONTWAIT) == 0 || (errno != EAGAIN && errno != EWOULDBLOCK));
+	close(fd);
+	ck_assert_int_eq(__atomic_load_n(&g_fail_calloc, __ATOMIC_SEQ_CST), 0);
+	ck_assert_uint_eq(s.n, 0);
+	echo_roundtrip(loop, "127.0.0.1", tide_server_port(sv), &s, 0);
+	ck_assert_uint_eq(s.n, 1);
+	finish_all(loop, sv);
+}
+END_TEST
+
 struct wc_ctx {
 	struct srv srv;
 	struct conn *cli;
@@ -3603,6 +3645,7 @@ int main(void)
 	add(&ts, test_buffered_protocol_get_buffer_error);
 	add(&ts, test_server_several_hosts);
 	add(&ts, test_server_factory_refuses);
+	add(&ts, test_server_transport_enomem);
 	add(&ts, test_server_close_wait_closed);
 	add(&ts, test_server_close_clients);
 	add(&ts, test_serve_forever_cancelled);
