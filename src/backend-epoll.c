@@ -22,10 +22,14 @@
 
 #define EPOLL_BATCH 256
 
-/* What epoll knows of one fd, indexed by the fd number. */
+/*
+ * What epoll knows of one fd, indexed by the fd number: 16 bytes, since the
+ * table spans every fd number up to the highest (it is most of what an
+ * idle connection costs the backend). The waiters are a FIFO through the
+ * ops' next and prev_w, circular backwards: head->prev_w is the tail.
+ */
 struct fdrec {
-	struct tide__op *head;  /* waiting ops, FIFO (next / prev_w) */
-	struct tide__op *tail;
+	struct tide__op *head;  /* waiting ops */
 	uint32_t registered;    /* events epoll holds for this fd */
 	bool in_epoll;          /* the fd is (believed) registered */
 };
@@ -69,25 +73,31 @@ static uint32_t op_events(const struct tide__op *op)
 
 static void waiter_add(struct fdrec *rec, struct tide__op *op)
 {
+	struct tide__op *head = rec->head;
+
 	op->next = NULL;
-	op->prev_w = rec->tail;
-	if (rec->tail)
-		rec->tail->next = op;
-	else
+	if (!head) {
 		rec->head = op;
-	rec->tail = op;
+		op->prev_w = op;
+		return;
+	}
+	op->prev_w = head->prev_w;
+	head->prev_w->next = op;
+	head->prev_w = op;
 }
 
 static void waiter_del(struct fdrec *rec, struct tide__op *op)
 {
-	if (op->prev_w)
-		op->prev_w->next = op->next;
-	else
+	struct tide__op *head = rec->head;
+
+	if (op == head)
 		rec->head = op->next;
+	else
+		op->prev_w->next = op->next;
 	if (op->next)
 		op->next->prev_w = op->prev_w;
-	else
-		rec->tail = op->prev_w;
+	else if (op != head)
+		head->prev_w = op->prev_w; /* the tail left: its predecessor is */
 	op->next = op->prev_w = NULL;
 }
 
