@@ -131,6 +131,8 @@ static void wbuf_reset(struct tide_loop *loop, struct tide__wbuf *b)
 	int c = wb_class(b->cap);
 
 	b->len = 0;
+	if (!b->cap)
+		return;
 	if (c >= 0)
 		pool_put(loop, c, b->p);
 	else
