@@ -278,6 +278,9 @@ struct tide_loop_stats {
 	uint64_t cq_overflows;     /* times the kernel reported CQ overflow (nothing is lost) */
 	uint64_t ops_submitted[TIDE_OP_KIND_MAX][TIDE_PATH_MAX];
 	uint64_t ops_completed[TIDE_OP_KIND_MAX][TIDE_PATH_MAX];
+	/* Transport writes of the bytes data_received was reading, sent
+	 * straight from the io_uring receive buffer instead of a copy. */
+	uint64_t sends_from_ring;
 };
 /* Fills stats up to min(stats->size, sizeof) bytes. */
 TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats);

@@ -332,6 +332,13 @@ struct tide_loop {
 	unsigned ring_entries;
 	unsigned recv_buf_count;      /* provided-buffer ring: buffers (a power of two) */
 	size_t recv_buf_size;         /* and the size of each */
+	/* transport.c: the ring buffer whose bytes data_received is reading
+	 * (NULL outside it), which a write of those bytes may keep and send
+	 * from instead of copying; and how many buffers sends keep now. */
+	const char *lend_p;
+	size_t lend_len;
+	unsigned lend_bid;
+	unsigned pbufs_lent;
 
 	/* Executor. */
 	struct tide_executor *default_ex;

@@ -61,6 +61,7 @@ struct tide_transport {
 	unsigned rop_busy : 1;      /* rop is in flight */
 	unsigned zc_checked : 1;    /* zc says whether zero-copy sends work here */
 	unsigned zc : 1;
+	unsigned wa_lent : 1;       /* wa is a ring buffer (its id in wa.cap), back to the ring once sent */
 	const struct tide_protocol_ops *ops;
 	void *proto;
 	/*
@@ -70,7 +71,8 @@ struct tide_transport {
 	 */
 	struct tide__op rop;
 	struct tide__op *wop;       /* the write side's op in flight (send or poll) */
-	struct tide__wbuf wa;       /* what the write op is sending (the kernel's until it completes) */
+	struct tide__wbuf wa;       /* what the write op is sending (the kernel's until it completes),
+				     * or a provided buffer it sends from (wa_lent) */
 	size_t wa_off;              /* how much of wa is sent */
 	struct tide__wbuf wb;       /* what was written since: sent next */
 	uint32_t high, low;         /* write buffer limits */

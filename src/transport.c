@@ -141,6 +141,25 @@ static void wbuf_reset(struct tide_loop *loop, struct tide__wbuf *b)
 	b->cap = 0;
 }
 
+/*
+ * The half being sent is emptied: a provided buffer it was sending from
+ * goes back to the receive ring (see write_iov), else as wbuf_reset.
+ */
+static void wa_reset(struct tide_transport *t)
+{
+	struct tide_loop *loop = tloop(t);
+
+	if (t->wa_lent) {
+		t->wa_lent = 0;
+		loop->pbufs_lent--;
+		loop->backend->pbuf_recycle(loop, (unsigned)t->wa.cap);
+		t->wa.p = NULL;
+		t->wa.len = t->wa.cap = 0;
+		return;
+	}
+	wbuf_reset(loop, &t->wa);
+}
+
 void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep)
 {
 	char *p;
@@ -348,8 +367,21 @@ static void ms_done(struct tide__op *op)
 		size_t sz;
 		char *buf = loop->backend->pbuf(loop, bid, &sz);
 
+		const char *lp = loop->lend_p;
+		size_t ll = loop->lend_len;
+		unsigned lb = loop->lend_bid;
+
+		/* Lent to whatever write sends these bytes while data_received
+		 * runs; back to the ring now unless a send kept it. */
+		loop->lend_p = buf;
+		loop->lend_len = (size_t)res;
+		loop->lend_bid = bid;
 		deliver(t, buf, (size_t)res);
-		loop->backend->pbuf_recycle(loop, bid);
+		if (loop->lend_p)
+			loop->backend->pbuf_recycle(loop, bid);
+		loop->lend_p = lp;
+		loop->lend_len = ll;
+		loop->lend_bid = lb;
 	}
 	if (op->flags & TIDE__OP_MORE)
 		return;
@@ -495,7 +527,7 @@ static void send_done(struct tide__op *op)
 	}
 	t->wa_off += (size_t)res;
 	if (t->wa_off >= t->wa.len) {
-		wbuf_reset(tloop(t), &t->wa);
+		wa_reset(t);
 		t->wa_off = 0;
 	}
 	write_kick(t);
@@ -552,7 +584,7 @@ static void write_kick(struct tide_transport *t)
 		if (!t->wb.len)
 			return;
 		/* What was written meanwhile becomes what is being sent. */
-		wbuf_reset(tloop(t), &t->wa);
+		wa_reset(t);
 		t->wa_off = 0;
 		tmp = t->wa;
 		t->wa = t->wb;
@@ -610,6 +642,31 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		if (r > 0 && (size_t)r == total)
 			return 0;
 		skip = r > 0 ? (size_t)r : 0;
+	}
+	/*
+	 * An echo's or a proxy's write of the bytes data_received is reading
+	 * from a ring buffer, with nothing else to send: the send goes out
+	 * from that buffer, which returns to the ring when it completes (no
+	 * copy, as a hand-written io_uring server does). At most a quarter of
+	 * the ring is kept so, lest slow peers starve every receive.
+	 */
+	if (iovcnt == 1 && !t->direct_send && tloop(t)->lend_p && !t->wop && !t->wa_lent && !t->wa.cap && !t->wb.len &&
+	    (const char *)iov[0].iov_base >= tloop(t)->lend_p &&
+	    total <= tloop(t)->lend_len - (size_t)((const char *)iov[0].iov_base - tloop(t)->lend_p) &&
+	    tloop(t)->pbufs_lent < tloop(t)->recv_buf_count / 4) {
+		struct tide_loop *loop = tloop(t);
+
+		t->wa.p = iov[0].iov_base;
+		t->wa.len = total;
+		t->wa.cap = loop->lend_bid;
+		t->wa_off = 0;
+		t->wa_lent = 1;
+		loop->pbufs_lent++;
+		loop->stats.sends_from_ring++;
+		loop->lend_p = NULL; /* kept: one owner */
+		write_kick(t);
+		maybe_pause(t);
+		return 0;
 	}
 	for (i = 0; i < iovcnt; i++) {
 		size_t n = iov[i].iov_len;
@@ -833,6 +890,11 @@ static void finish(void *arg)
 	close(t->fd);
 	t->fd = -1;
 	t->lost = true;
+	/* No op is in flight: the write buffers go back now, while the loop
+	 * (its pools, its ring) is sure to exist. */
+	wa_reset(t);
+	t->wa_off = 0;
+	wbuf_reset(loop, &t->wb);
 	loop->net_closing--;
 	if (t->ops->connection_lost)
 		t->ops->connection_lost(t, t->error, t->proto);
@@ -1041,7 +1103,7 @@ TIDE_EXTERN void tide_transport_unref(struct tide_transport *t)
 	if (!t || --t->refs)
 		return;
 	tide__bug_on(t->rop_busy || t->wop, "transport freed with an op in flight");
-	wbuf_reset(tloop(t), &t->wa);
+	wa_reset(t);
 	wbuf_reset(tloop(t), &t->wb);
 	held_drop(t);
 	while (t->kind == TIDE__T_DGRAM && (d = t->dq)) {

@@ -2892,6 +2892,84 @@ START_TEST(test_enobufs)
 }
 END_TEST
 
+/*
+ * Sends from the receive ring: data_received writes its bytes in two
+ * halves (the first half may be sent straight from the io_uring receive
+ * buffer, the second is copied behind it) and writes them all again to a
+ * second connection (a proxy's or a chat's write of the same bytes: a
+ * copy, since the buffer has one owner). Both peers get exactly what was
+ * sent, and on io_uring with multishot receives the ring path is taken.
+ */
+static struct tide_transport *g_mirror;
+static void loop_recv_exact(struct tide_loop *loop, int fd, void *buf, size_t n);
+
+static void split_data(struct tide_transport *t, const void *data, size_t n, void *p)
+{
+	struct conn *c = p;
+
+	c->datas++;
+	ck_assert_int_eq(tide_transport_write(t, data, n / 2), 0);
+	ck_assert_int_eq(tide_transport_write(t, (const char *)data + n / 2, n - n / 2), 0);
+	if (g_mirror && g_mirror != t)
+		ck_assert_int_eq(tide_transport_write(g_mirror, data, n), 0);
+}
+
+static const struct tide_protocol_ops split_ops = {
+	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = on_made,
+	.data_received = split_data,
+	.eof_received = on_eof,
+	.connection_lost = on_lost,
+};
+
+#define RING_SEND_LEN (512u << 10)
+#define RING_SEND_CHUNK 3000u
+START_TEST(test_sends_from_ring)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_loop_stats st;
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	unsigned char *data = pat_buf(5, RING_SEND_LEN), *got = malloc(RING_SEND_CHUNK);
+	int fa, fb;
+
+	ck_assert_ptr_nonnull(got);
+	s.ops = &split_ops;
+	sv = serve(loop, lo4, 1, NULL, &s);
+	fa = raw_connect(AF_INET, tide_server_port(sv));
+	RUN_UNTIL(loop, s.n == 1);
+	fb = raw_connect(AF_INET, tide_server_port(sv));
+	RUN_UNTIL(loop, s.n == 2);
+	g_mirror = s.conns[1]->t;
+	set_nonblock(fa);
+	set_nonblock(fb);
+	for (size_t off = 0; off < RING_SEND_LEN; off += RING_SEND_CHUNK) {
+		size_t n = RING_SEND_LEN - off < RING_SEND_CHUNK ? RING_SEND_LEN - off : RING_SEND_CHUNK;
+
+		ck_assert_int_eq(send(fa, data + off, n, 0), (ssize_t)n);
+		loop_recv_exact(loop, fa, got, n);
+		ck_assert_msg(memcmp(got, data + off, n) == 0, "[%s] echo differs at %zu", tt_cfg->name, off);
+		loop_recv_exact(loop, fb, got, n);
+		ck_assert_msg(memcmp(got, data + off, n) == 0, "[%s] mirror differs at %zu", tt_cfg->name, off);
+	}
+	g_mirror = NULL;
+	tt_stats(loop, &st);
+	printf("[%s] sends from the receive ring: %llu (%zu data_received)\n", tt_cfg->name,
+	       (unsigned long long)st.sends_from_ring, s.conns[0]->datas);
+	if (tt_is_uring() && tide_loop_op_native(loop, TIDE_OP_RECV_MULTISHOT) &&
+	    tide_loop_op_native(loop, TIDE_OP_SEND))
+		ck_assert_uint_gt(st.sends_from_ring, 0);
+	else
+		ck_assert_uint_eq(st.sends_from_ring, 0);
+	close(fa);
+	close(fb);
+	RUN_UNTIL(loop, s.conns[0]->lost && s.conns[1]->lost);
+	free(got);
+	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
 /* ------------------------------------------------- review regressions -- */
 
 /*
@@ -3658,6 +3736,7 @@ int main(void)
 	add(&ts, test_64mib_small_buffers);
 	add(&ts, test_emfile);
 	add(&ts, test_enobufs);
+	add(&ts, test_sends_from_ring);
 	add(&ts, test_server_free_in_connection_made);
 	add(&ts, test_server_free_in_factory);
 	add(&ts, test_datagram_abort_in_error_received);
