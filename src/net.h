@@ -45,7 +45,6 @@ struct tide_transport {
 	uint32_t refs;              /* the open connection holds one; users may add theirs */
 	int fd;                     /* the socket, closed by the loop after the last op */
 	int error;                  /* the first fatal error, reported by connection_lost */
-	int pending_err;            /* datagrams: an error_received call is queued with it */
 	unsigned kind : 1;          /* TIDE__T_STREAM or TIDE__T_DGRAM */
 	unsigned multishot : 1;     /* reads come from a multishot recv on the buffer ring */
 	unsigned direct_send : 1;   /* readiness paths: try send(2) at write time */

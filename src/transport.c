@@ -748,28 +748,35 @@ static void dgram_read(struct tide_transport *t)
 
 static void dq_flush(struct tide_transport *t);
 
+/* One error_received call, queued. */
+struct dgram_err {
+	struct tide_transport *t; /* a reference */
+	int err;
+};
+
 static void error_deliver(void *arg)
 {
-	struct tide_transport *t = arg;
-	int err = t->pending_err;
+	struct dgram_err *e = arg;
+	struct tide_transport *t = e->t;
+	int err = e->err;
 
-	t->pending_err = 0;
-	if (err && !t->lost && t->ops->error_received)
+	tide__free(e);
+	if (!t->lost && t->ops->error_received)
 		t->ops->error_received(t, err, t->proto);
 	tide_transport_unref(t);
 }
 
-/* error_received(err) from the loop; errors before it runs fold into one. */
+/* error_received(err) from the loop, once per error and in order. */
 static void error_soon(struct tide_transport *t, int err)
 {
-	if (t->pending_err) {
-		t->pending_err = err;
-		return;
-	}
-	t->pending_err = err;
-	tide_transport_ref(t);
-	if (tide__call_soon_internal(tloop(t), error_deliver, t) < 0) {
-		t->pending_err = 0;
+	struct dgram_err *e = tide__malloc(sizeof(*e));
+
+	if (!e)
+		return; /* a report lost to ENOMEM: the datagram itself was never sent */
+	e->t = tide_transport_ref(t);
+	e->err = err;
+	if (tide__call_soon_internal(tloop(t), error_deliver, e) < 0) {
+		tide__free(e);
 		tide_transport_unref(t);
 	}
 }

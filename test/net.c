@@ -3242,6 +3242,42 @@ END_TEST
  * once (a Unix path nobody is bound to). Sending again from inside
  * error_received must not run error_received nested either.
  */
+/* Each failed sendto gets its own error_received, in order, from the loop. */
+START_TEST(test_datagram_errors_each_reported)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .family = AF_UNIX };
+	struct conn *c = conn_new();
+	struct sockaddr_un dst;
+	char dir[] = "/tmp/tide-net-XXXXXX";
+	int rx;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&dst, 0, sizeof(dst));
+	dst.sun_family = AF_UNIX;
+	snprintf(dst.sun_path, sizeof(dst.sun_path), "%s/rx", dir);
+	/* Bound, then closed: the path stays, nobody receives (ECONNREFUSED). */
+	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(rx, 0);
+	ck_assert_int_eq(bind(rx, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	close(rx);
+	endpoint(loop, &o, c);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tide_transport_sendto(c->t, "x", 1, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	ck_assert_int_eq(c->nerr, 0); /* not from inside sendto */
+	RUN_UNTIL(loop, c->nerr >= 3);
+	run_for(loop, 0.02);
+	ck_assert_int_eq(c->nerr, 3);
+	ck_assert_int_eq(c->last_err, -ECONNREFUSED);
+	tide_transport_close(c->t);
+	RUN_UNTIL(loop, c->lost);
+	check_conn(c, "ML", 0);
+	unlink(dst.sun_path);
+	rmdir(dir);
+	finish_all(loop, NULL);
+}
+END_TEST
+
 START_TEST(test_datagram_sendto_error_in_callback_not_reentrant)
 {
 	struct tide_loop *loop = tt_loop_new();
@@ -3743,6 +3779,7 @@ int main(void)
 	add(&ts, test_datagram_sendto_in_error_received);
 	add(&ts, test_datagram_error_received_not_reentrant);
 	add(&ts, test_datagram_sendto_error_in_callback_not_reentrant);
+	add(&ts, test_datagram_errors_each_reported);
 	add(&ts, test_connect_backlog_full);
 	add(&ts, test_create_connection_backlog_full);
 	add(&ts, test_unix_connect_backlog_full);
