@@ -23,16 +23,19 @@
 #define EPOLL_BATCH 256
 
 /*
- * What epoll knows of one fd, indexed by the fd number: 16 bytes, since the
+ * What epoll knows of one fd, indexed by the fd number: 12 bytes, since the
  * table spans every fd number up to the highest (it is most of what an
  * idle connection costs the backend). The waiters are a FIFO through the
  * ops' next and prev_w, circular backwards: head->prev_w is the tail.
  */
 struct fdrec {
 	struct tide__op *head;  /* waiting ops */
-	uint32_t registered;    /* events epoll holds for this fd */
-	bool in_epoll;          /* the fd is (believed) registered */
-};
+	uint32_t registered;    /* events epoll holds for this fd, | IN_EPOLL */
+} __attribute__((packed, aligned(4)));
+
+/* registered: the fd is (believed) registered. EPOLLET's bit: tide's
+ * registrations are level-triggered, so no op may ask for it. */
+#define IN_EPOLL EPOLLET
 
 struct epoll_bd {
 	int epfd;
@@ -111,11 +114,12 @@ static int fd_sync(struct epoll_bd *bd, int fd, struct fdrec *rec)
 
 	for (op = rec->head; op; op = op->next)
 		want |= op_events(op);
-	if (!want || (rec->in_epoll && want == rec->registered))
+	want &= ~(uint32_t)IN_EPOLL;
+	if (!want || rec->registered == (want | IN_EPOLL))
 		return 0;
 	ev.events = want;
 	ev.data.fd = fd;
-	how = rec->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	how = rec->registered & IN_EPOLL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	r = epoll_ctl(bd->epfd, how, fd, &ev);
 	if (r < 0 && errno == ENOENT && how == EPOLL_CTL_MOD)
 		r = epoll_ctl(bd->epfd, EPOLL_CTL_ADD, fd, &ev); /* closed and reused */
@@ -123,16 +127,14 @@ static int fd_sync(struct epoll_bd *bd, int fd, struct fdrec *rec)
 		r = epoll_ctl(bd->epfd, EPOLL_CTL_MOD, fd, &ev);
 	if (r < 0)
 		return -errno;
-	rec->in_epoll = true;
-	rec->registered = want;
+	rec->registered = want | IN_EPOLL;
 	return 0;
 }
 
 static void fd_forget(struct epoll_bd *bd, int fd, struct fdrec *rec)
 {
-	if (rec->in_epoll)
+	if (rec->registered & IN_EPOLL)
 		epoll_ctl(bd->epfd, EPOLL_CTL_DEL, fd, NULL);
-	rec->in_epoll = false;
 	rec->registered = 0;
 }
 
