@@ -30,7 +30,7 @@ EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS)
 CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS) bench/echo-load bench/tide-echo \
 	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer
 EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py \
-	bench/net.sh bench/net-table.sh bench/net.gp
+	bench/net.sh bench/net-table.sh bench/net.gp bench/json.awk
 
 # Benchmarks are always optimised, whatever CFLAGS the build uses for the
 # library (user CFLAGS come last on the command line and can still override).

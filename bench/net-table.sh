@@ -14,19 +14,7 @@ if [ "$1" = "--dat" ]; then
 fi
 [ $# -ge 1 ] || { echo "usage: $0 [--dat] FILE.jsonl" >&2; exit 2; }
 
-awk -v mode="$mode" '
-function get(line, key,    i, rest) {
-	i = index(line, "\"" key "\":")
-	if (i == 0)
-		return "null"
-	rest = substr(line, i + length(key) + 3)
-	if (substr(rest, 1, 1) == "\"") {
-		rest = substr(rest, 2)
-		return substr(rest, 1, index(rest, "\"") - 1)
-	}
-	sub(/[,}].*$/, "", rest)
-	return rest
-}
+awk -v mode="$mode" "$(cat "$(dirname "$0")/json.awk")"'
 function human(v) {
 	if (v == "null" || v == "")
 		return "n/a"

@@ -47,6 +47,7 @@ if [ -n "${TIDE_BACKEND:-}" ]; then
 	exit 2
 fi
 load=$bin/echo-load
+json_awk=$(cat "$src/bench/json.awk") || exit 1
 mkdir -p "$out" || exit 1
 
 scale=${BENCH_SCALE:-1}
@@ -172,9 +173,7 @@ run_cell() {
 			/Non-2xx/ { e += $NF } END { print e + 0 }')
 		[ -n "$reqs" ] && [ -n "$rps" ] || { echo "net.sh: wrk failed: $wout" >&2; return 1; }
 		echo "$before $after" | awk -v reqs="$reqs" -v rps="$rps" -v secs="$secs" -v p50="$p50" \
-			-v p99="$p99" -v errs="$errs" '
-		function get(s, k,   i, r) { i = index(s, "\"" k "\":"); r = substr(s, i + length(k) + 3)
-			sub(/[,}].*$/, "", r); return r + 0 }
+			-v p99="$p99" -v errs="$errs" "$json_awk"'
 		{ split($0, a, " ")
 		  cpu = (get(a[2], "cpu_ns") - get(a[1], "cpu_ns")) / 1e3
 		  printf "{\"conns\":100,\"seconds\":%s,\"msgs\":%s,\"msgs_per_s\":%s,\"p50_us\":%s,\"p99_us\":%s,", secs, reqs, rps, p50, p99
@@ -189,8 +188,7 @@ run_cell() {
 
 # The value of "key" in a flat JSON line (a number, or null).
 jget() {
-	echo "$1" | awk -v k="$2" '{ i = index($0, "\"" k "\":"); if (!i) { print "null"; exit }
-		r = substr($0, i + length(k) + 3); sub(/[,}].*$/, "", r); print r }'
+	echo "$1" | awk -v k="$2" "$json_awk"'{ print get($0, k) }'
 }
 
 echo "net.sh: ${dur}s per cell after ${warm}s of warm-up, $reps run(s) each; servers: $servers" >&2
@@ -243,15 +241,7 @@ done
 # measured in this run. ratio_<peer>: peer's CPU per message / this one's,
 # > 1 means this server spends less CPU per message (per idle connection:
 # peer's KiB / this one's); tput_ratio_<peer>: this msgs_per_s / peer's.
-awk '
-function get(line, key,    i, rest) {
-	i = index(line, "\"" key "\":")
-	if (i == 0) return "null"
-	rest = substr(line, i + length(key) + 3)
-	if (substr(rest, 1, 1) == "\"") { rest = substr(rest, 2); return substr(rest, 1, index(rest, "\"") - 1) }
-	sub(/[,}].*$/, "", rest)
-	return rest
-}
+awk "$json_awk"'
 function ratio(a, b) { return (a == "null" || b == "null" || a + 0 <= 0 || b + 0 <= 0) ? "null" : sprintf("%.3f", a / b) }
 { line[NR] = $0; w = get($0, "workload"); s = get($0, "server")
   cost[w, s] = (w == "idle_1000c") ? get($0, "rss_per_conn_kib") : get($0, "cpu_us_per_msg")

@@ -19,22 +19,7 @@ elif [ "$1" = "--peers" ]; then
 fi
 [ $# -ge 1 ] || { echo "usage: $0 [--dat|--peers] FILE.jsonl" >&2; exit 2; }
 
-awk -v mode="$mode" '
-# The value of "key" in a flat JSON object: a string without quotes, a number,
-# or "null".
-function get(line, key,    i, rest, v) {
-	i = index(line, "\"" key "\":")
-	if (i == 0)
-		return "null"
-	rest = substr(line, i + length(key) + 3)
-	if (substr(rest, 1, 1) == "\"") {
-		rest = substr(rest, 2)
-		return substr(rest, 1, index(rest, "\"") - 1)
-	}
-	v = rest
-	sub(/[,}].*$/, "", v)
-	return v
-}
+awk -v mode="$mode" "$(cat "$(dirname "$0")/json.awk")"'
 # Human-readable numbers: 12.3 M, 456.7 k, 0.000.
 function human(v) {
 	if (v == "null")
