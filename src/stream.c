@@ -30,6 +30,7 @@
  * not in their place.
  */
 #include "net.h"
+#include "stream-hooks.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -42,26 +43,6 @@
 #define STREAM_SEP_CACHE 32
 /* The most free space get_buffer makes room for, for one receive. */
 #define STREAM_READ_HINT ((size_t)64 * 1024)
-
-/*
- * Counters for the tests (linear-time checks); not part of the API. They
- * are read through tide__stream_get_stats by a statically linked test.
- */
-struct tide__stream_stats {
-	uint64_t scanned; /* bytes handed to the separator search */
-	uint64_t waits;   /* times a read parked for more data */
-	uint64_t moved;   /* bytes moved by compaction or growth */
-	uint64_t grows;   /* buffer (re)allocations */
-};
-
-/* The test hooks (a pair without a transport, fed by hand, as asyncio's
- * test_streams.py feeds a StreamReader). Hidden: not exported. */
-int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w);
-void tide__stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n);
-void tide__stream_feed_eof(struct tide_stream_reader *r, int err);
-void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__stream_stats *st);
-size_t tide__stream_buffered(const struct tide_stream_reader *r);
-int tide__stream_reading_paused(const struct tide_stream_reader *r);
 
 /* ------------------------------------------------------------ objects -- */
 

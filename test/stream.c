@@ -22,6 +22,7 @@
  */
 #include "config.h"
 #include "helpers.h"
+#include "stream-hooks.h" /* src/: the hidden test hooks */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,19 +37,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* src/stream.c's test hooks (hidden symbols, reached by static linking). */
-struct tide__stream_stats {
-	uint64_t scanned;
-	uint64_t waits;
-	uint64_t moved;
-	uint64_t grows;
-};
-int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w);
-void tide__stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n);
-void tide__stream_feed_eof(struct tide_stream_reader *r, int err);
-void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__stream_stats *st);
-size_t tide__stream_buffered(const struct tide_stream_reader *r);
-int tide__stream_reading_paused(const struct tide_stream_reader *r);
 
 static struct tide_loop *g_loop;
 /* Stream servers started (the leak count test checks it ran some). */
