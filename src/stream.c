@@ -698,18 +698,29 @@ static int lost_result(const struct stream *s, int clean)
 	return s->lost_err ? s->lost_err : clean;
 }
 
-TIDE_EXTERN int tide_stream_writelines(struct tide_stream_writer *w, const struct iovec *iov, int iovcnt)
+/* The transport a write goes to, or why there is none (0 or an error). */
+static int writer_transport(struct tide_stream_writer *w, struct tide_transport **t)
 {
-	struct stream *s;
+	struct stream *s = of_writer(w);
 
-	if (!w || iovcnt < 0 || (!iov && iovcnt))
-		return -EINVAL;
-	s = of_writer(w);
 	if (s->lost)
 		return lost_result(s, TIDE_ECLOSED);
 	if (!s->t)
 		return -ENOTCONN;
-	return tide_transport_writelines(s->t, iov, iovcnt);
+	*t = s->t;
+	return 0;
+}
+
+TIDE_EXTERN int tide_stream_writelines(struct tide_stream_writer *w, const struct iovec *iov, int iovcnt)
+{
+	struct tide_transport *t;
+	int err;
+
+	if (!w || iovcnt < 0 || (!iov && iovcnt))
+		return -EINVAL;
+	if ((err = writer_transport(w, &t)))
+		return err;
+	return tide_transport_writelines(t, iov, iovcnt);
 }
 
 TIDE_EXTERN int tide_stream_write(struct tide_stream_writer *w, const void *data, size_t n)
@@ -757,16 +768,14 @@ out:
 
 TIDE_EXTERN int tide_stream_write_eof(struct tide_stream_writer *w)
 {
-	struct stream *s;
+	struct tide_transport *t;
+	int err;
 
 	if (!w)
 		return -EINVAL;
-	s = of_writer(w);
-	if (s->lost)
-		return lost_result(s, TIDE_ECLOSED);
-	if (!s->t)
-		return -ENOTCONN;
-	return tide_transport_write_eof(s->t);
+	if ((err = writer_transport(w, &t)))
+		return err;
+	return tide_transport_write_eof(t);
 }
 
 TIDE_EXTERN int tide_stream_can_write_eof(const struct tide_stream_writer *w)
