@@ -88,16 +88,8 @@ static void count_end(void)
 /* Runs fn as the main task on a fresh loop of the current configuration. */
 static void run_main(tide_task_fn fn)
 {
-	struct tide_future *t;
-
 	count_begin();
-	g_loop = tt_loop_new();
-	ck_assert_int_eq(tide_task_spawn(g_loop, fn, NULL, NULL, &t), 0);
-	tt_run_until_complete(g_loop, t, 0);
-	ck_assert_int_eq(tt_result(t), 0);
-	tide_future_unref(t);
-	ck_assert_int_eq(tide_loop_free(g_loop), 0);
-	g_loop = NULL;
+	tt_run_main(&g_loop, fn, NULL);
 	count_end();
 }
 

@@ -250,3 +250,16 @@ int64_t tt_result(struct tide_future *fut)
 	ck_assert_msg(ret == 0, "future error %d (%s)", ret, tide_strerror(ret));
 	return v;
 }
+
+void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg)
+{
+	struct tide_future *t = NULL;
+
+	*loopp = tt_loop_new();
+	ck_assert_int_eq(tide_task_spawn(*loopp, fn, arg, NULL, &t), 0);
+	tt_run_until_complete(*loopp, t, 0);
+	ck_assert_int_eq(tt_result(t), 0);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(*loopp), 0);
+	*loopp = NULL;
+}

@@ -77,5 +77,9 @@ uint64_t tt_submitted(const struct tide_loop_stats *st, enum tide_op_kind kind);
 void tt_run_until_complete(struct tide_loop *loop, struct tide_future *fut, int expect);
 /* Asserts the future is done with a result and returns its value. */
 int64_t tt_result(struct tide_future *fut);
+/* Runs fn(arg) as the main task of a fresh loop, kept in *loopp meanwhile
+ * (for the test's spawns); fn must return 0, and tide_loop_free must
+ * succeed (nothing left alive). *loopp is NULL after. */
+void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg);
 
 #endif

@@ -62,15 +62,7 @@ static int64_t join(struct tide_future *t)
 /* Runs fn(arg) as the main task of a fresh loop; it must return 0, and nothing may leak. */
 static void run_main(tide_task_fn fn, void *arg)
 {
-	struct tide_future *t;
-
-	g_loop = tt_loop_new();
-	t = spawn(fn, arg);
-	tt_run_until_complete(g_loop, t, 0);
-	ck_assert_int_eq(tt_result(t), 0);
-	tide_future_unref(t);
-	ck_assert_int_eq(tide_loop_free(g_loop), 0);
-	g_loop = NULL;
+	tt_run_main(&g_loop, fn, arg);
 }
 
 /* A test that is run_main(fn, NULL). */
