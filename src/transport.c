@@ -607,6 +607,15 @@ static void write_kick(struct tide_transport *t)
 	submit_wop(t, op);
 }
 
+/* Whether [p, p + n) lies inside the ring buffer being delivered (compared
+ * as addresses: bytes before it, or past its end, are not its bytes). */
+static bool lent_bytes(const struct tide_loop *loop, const void *p, size_t n)
+{
+	uintptr_t b = (uintptr_t)loop->lend_p, a = (uintptr_t)p;
+
+	return loop->lend_p && a >= b && a - b <= loop->lend_len && n <= loop->lend_len - (a - b);
+}
+
 static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovcnt)
 {
 	size_t total = 0, skip = 0;
@@ -650,10 +659,8 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 	 * copy, as a hand-written io_uring server does). At most a quarter of
 	 * the ring is kept so, lest slow peers starve every receive.
 	 */
-	if (iovcnt == 1 && !t->direct_send && tloop(t)->lend_p && !t->wop && !t->wa_lent && !t->wa.cap && !t->wb.len &&
-	    (const char *)iov[0].iov_base >= tloop(t)->lend_p &&
-	    total <= tloop(t)->lend_len - (size_t)((const char *)iov[0].iov_base - tloop(t)->lend_p) &&
-	    tloop(t)->pbufs_lent < tloop(t)->recv_buf_count / 4) {
+	if (iovcnt == 1 && !t->direct_send && lent_bytes(tloop(t), iov[0].iov_base, total) && !t->wop &&
+	    !t->wa_lent && !t->wa.cap && !t->wb.len && tloop(t)->pbufs_lent < tloop(t)->recv_buf_count / 4) {
 		struct tide_loop *loop = tloop(t);
 
 		t->wa.p = iov[0].iov_base;

@@ -2914,6 +2914,32 @@ static void split_data(struct tide_transport *t, const void *data, size_t n, voi
 		ck_assert_int_eq(tide_transport_write(g_mirror, data, n), 0);
 }
 
+/* An echo of a copy on the stack, wiped before returning: a write that is
+ * not of the ring buffer's bytes must be copied, wherever it lives (the
+ * stack is above the ring's mapping). */
+static void stack_copy_data(struct tide_transport *t, const void *data, size_t n, void *p)
+{
+	struct conn *c = p;
+	char copy[4096];
+
+	c->datas++;
+	for (size_t off = 0; off < n; off += sizeof(copy)) {
+		size_t k = n - off < sizeof(copy) ? n - off : sizeof(copy);
+
+		memcpy(copy, (const char *)data + off, k);
+		ck_assert_int_eq(tide_transport_write(t, copy, k), 0);
+		memset(copy, 0xee, sizeof(copy));
+	}
+}
+
+static const struct tide_protocol_ops stack_copy_ops = {
+	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = on_made,
+	.data_received = stack_copy_data,
+	.eof_received = on_eof,
+	.connection_lost = on_lost,
+};
+
 static const struct tide_protocol_ops split_ops = {
 	.size = sizeof(struct tide_protocol_ops),
 	.connection_made = on_made,
@@ -2953,6 +2979,20 @@ START_TEST(test_sends_from_ring)
 		ck_assert_msg(memcmp(got, data + off, n) == 0, "[%s] mirror differs at %zu", tt_cfg->name, off);
 	}
 	g_mirror = NULL;
+	/* Bytes copied elsewhere first are never taken for the ring's. */
+	s.ops = &stack_copy_ops;
+	close(fb);
+	fb = raw_connect(AF_INET, tide_server_port(sv));
+	RUN_UNTIL(loop, s.n == 3);
+	set_nonblock(fb);
+	for (size_t off = 0; off < RING_SEND_LEN; off += RING_SEND_CHUNK) {
+		size_t n = RING_SEND_LEN - off < RING_SEND_CHUNK ? RING_SEND_LEN - off : RING_SEND_CHUNK;
+
+		ck_assert_int_eq(send(fb, data + off, n, 0), (ssize_t)n);
+		loop_recv_exact(loop, fb, got, n);
+		ck_assert_msg(memcmp(got, data + off, n) == 0, "[%s] stack copy echo differs at %zu",
+			      tt_cfg->name, off);
+	}
 	tt_stats(loop, &st);
 	printf("[%s] sends from the receive ring: %llu (%zu data_received)\n", tt_cfg->name,
 	       (unsigned long long)st.sends_from_ring, s.conns[0]->datas);
@@ -2963,7 +3003,7 @@ START_TEST(test_sends_from_ring)
 		ck_assert_uint_eq(st.sends_from_ring, 0);
 	close(fa);
 	close(fb);
-	RUN_UNTIL(loop, s.conns[0]->lost && s.conns[1]->lost);
+	RUN_UNTIL(loop, s.conns[0]->lost && s.conns[1]->lost && s.conns[2]->lost);
 	free(got);
 	free(data);
 	finish_all(loop, sv);
