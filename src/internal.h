@@ -447,6 +447,12 @@ struct tide__park {
  * chosen first). TIDE_ENOT_IN_TASK outside a task.
  */
 int tide__park(struct tide__park *p);
+/*
+ * After tide__park returned -ECANCELED, the caller delivers an outcome
+ * after all (it could not be undone): the cancel stays owed to the
+ * running task's next wait, as for an op that finished first.
+ */
+void tide__park_owe_cancel(void);
 /* Chooses a pending p and schedules its task; false if p is not pending. */
 bool tide__unpark(struct tide__park *p, int code);
 

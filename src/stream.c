@@ -24,7 +24,9 @@
  *   complete, and a cancelled wait leaves the buffer as it was.
  *
  * The protocol is a buffered one (get_buffer/buffer_updated): on the
- * readiness paths recv(2) writes straight into the reader's buffer. One
+ * readiness paths recv(2) writes straight into the reader's buffer, or,
+ * when a read(n) waits on an empty one, into the caller's own buffer (an
+ * idle connection then has no reader buffer at all). One
  * deliberate difference from asyncio: the connection's error (asyncio's
  * set_exception) is returned once the bytes buffered before it are read,
  * not in their place.
@@ -46,6 +48,13 @@
 
 /* ------------------------------------------------------------ objects -- */
 
+/* The caller's buffer of a waiting read(n), and what landed in it. */
+struct read_lend {
+	unsigned char *p;
+	size_t len;
+	size_t got;
+};
+
 struct tide_stream_reader {
 	unsigned char *buf;        /* bytes [head, tail) are buffered, unread */
 	size_t head;               /* first unread byte */
@@ -63,6 +72,18 @@ struct tide_stream_reader {
 	 */
 	size_t rhint;
 	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
+	/*
+	 * A read(n) waiting on an empty buffer lends its destination (when
+	 * it can take a whole receive, n >= rhint): the next bytes land there
+	 * (recv(2) straight into it on the readiness paths, one copy from the
+	 * ring buffer on io_uring), and the reader's own buffer is neither
+	 * touched nor allocated. lend is that read's, while it waits; landed
+	 * is a read woken with bytes in its buffer that has not run yet:
+	 * those bytes come before any buffered, so other reads get -EBUSY
+	 * until it has (see reader_begin).
+	 */
+	struct read_lend *lend;
+	struct read_lend *landed;
 	/*
 	 * Separator search position kept across calls: no occurrence of
 	 * scan_sep starts in [head, head + scan_off). Consuming n bytes moves
@@ -168,6 +189,18 @@ static int may_wait(const struct stream *s)
 	if (!task)
 		return TIDE_ENOT_IN_TASK;
 	return tide_future_loop(task) == s->loop ? 0 : -EINVAL;
+}
+
+/*
+ * A read call starts: -EBUSY while a read woken with bytes in its own
+ * buffer has not run yet (they come before anything buffered).
+ */
+static int reader_begin(struct tide_stream_reader *r, struct stream **s)
+{
+	if (r->landed)
+		return -EBUSY;
+	*s = stream_hold(of_reader(r));
+	return 0;
 }
 
 /* ------------------------------------------------------------- waiters -- */
@@ -284,6 +317,27 @@ static void maybe_pause(struct stream *s)
 		r->paused = true;
 }
 
+/* The bytes a cancelled read had received go back in front of the buffer. */
+static int put_back(struct stream *s, const void *data, size_t n)
+{
+	struct tide_stream_reader *r = &s->r;
+	size_t len = rlen(r);
+
+	if (r->head >= n) {
+		r->head -= n;
+	} else {
+		if (reserve(r, n) < 0)
+			return -ENOMEM;
+		memmove(r->buf + r->head + n, r->buf + r->head, len);
+		r->stats.moved += len;
+		r->tail += n;
+	}
+	memcpy(r->buf + r->head, data, n);
+	r->scan_off = 0; /* new bytes in front: the separator search starts over */
+	maybe_pause(s);
+	return 0;
+}
+
 /* Wakes the read waiting for data, if any (asyncio's _wakeup_waiter). */
 static void wakeup_reader(struct tide_stream_reader *r)
 {
@@ -291,6 +345,31 @@ static void wakeup_reader(struct tide_stream_reader *r)
 		tide__unpark(r->waiter, 0);
 		r->waiter = NULL;
 	}
+	r->lend = NULL; /* chosen (or cancelled): nothing more lands there */
+}
+
+/* Adapts rhint to a receive of n bytes (see the reader's rhint). */
+static void rhint_update(struct tide_stream_reader *r, size_t n)
+{
+	if (n >= r->rhint && r->rhint < STREAM_READ_HINT)
+		r->rhint *= 2;
+	else if (n < r->rhint / 4 && r->rhint > STREAM_MIN_BUF)
+		r->rhint /= 2;
+}
+
+/* n bytes landed in the lent buffer: the read waiting there is done. */
+static void lend_filled(struct tide_stream_reader *r, size_t n)
+{
+	r->lend->got = n;
+	r->landed = r->lend;
+	rhint_update(r, n);
+	wakeup_reader(r);
+}
+
+/* Whether the next bytes go to a waiting read's own buffer. */
+static bool lend_open(const struct tide_stream_reader *r)
+{
+	return r->lend && r->head == r->tail && !r->eof;
 }
 
 static void feed_data(struct stream *s, const void *data, size_t n)
@@ -299,6 +378,15 @@ static void feed_data(struct stream *s, const void *data, size_t n)
 
 	if (!n || r->eof)
 		return;
+	if (lend_open(r)) {
+		size_t k = n < r->lend->len ? n : r->lend->len;
+
+		memcpy(r->lend->p, data, k);
+		lend_filled(r, k);
+		data = (const char *)data + k;
+		if (!(n -= k))
+			return;
+	}
 	if (reserve(r, n) < 0) {
 		/* Out of memory: the stream fails as a whole, like a reset. */
 		r->eof = true;
@@ -331,10 +419,15 @@ static void feed_eof(struct stream *s, int err)
 /*
  * asyncio's _wait_for_data: parks until data, EOF or an error arrives.
  * Only one read may wait at a time (asyncio's RuntimeError): -EBUSY.
+ * read(n) on an empty buffer passes its buffer (see the reader's lend):
+ * then the bytes that landed there (> 0) are the result. Cancelled after
+ * bytes landed, it puts them back in front of the buffer, so a cancelled
+ * read consumes nothing.
  */
-static int reader_wait(struct stream *s)
+static ssize_t reader_wait(struct stream *s, void *buf, size_t n)
 {
 	struct tide_stream_reader *r = &s->r;
+	struct read_lend l = { .p = buf, .len = n };
 	struct tide__park p;
 	int rc;
 
@@ -348,12 +441,28 @@ static int reader_wait(struct stream *s)
 		if (s->t && !s->lost)
 			tide_transport_resume_reading(s->t);
 	}
+	if (buf && n >= r->rhint)
+		r->lend = &l;
 	r->waiter = &p;
 	r->stats.waits++;
 	rc = tide__park(&p);
 	if (r->waiter == &p)
 		r->waiter = NULL; /* cancelled: no wake-up took it off */
-	return rc;
+	if (r->lend == &l)
+		r->lend = NULL;
+	if (r->landed == &l)
+		r->landed = NULL;
+	if (!l.got)
+		return rc;
+	if (rc < 0) {
+		if (put_back(s, buf, l.got) == 0)
+			return rc;
+		/* No memory to keep them: the read returns the bytes after all,
+		 * and the cancel stays owed to the task's next wait. */
+		tide__park_owe_cancel();
+	}
+	r->stats.direct += l.got;
+	return (ssize_t)l.got;
 }
 
 /* ---------------------------------------------------------- protocol -- */
@@ -383,6 +492,11 @@ static int proto_get_buffer(struct tide_transport *t, size_t sizehint, void **bu
 	struct tide_stream_reader *r = &s->r;
 	int err;
 
+	if (lend_open(r)) {
+		*buf = r->lend->p;
+		*len = r->lend->len;
+		return 0;
+	}
 	/* sizehint is the transport's chunk (64 KiB) or a copy's size: rhint
 	 * decides, and a copy that does not fit asks again. */
 	if ((err = reserve(r, r->rhint)) < 0)
@@ -399,11 +513,12 @@ static void proto_buffer_updated(struct tide_transport *t, size_t n, void *proto
 
 	if (!n || r->eof)
 		return;
+	if (lend_open(r)) {
+		lend_filled(r, n);
+		return;
+	}
 	r->tail += n;
-	if (n >= r->rhint && r->rhint < STREAM_READ_HINT)
-		r->rhint *= 2;
-	else if (n < r->rhint / 4 && r->rhint > STREAM_MIN_BUF)
-		r->rhint /= 2;
+	rhint_update(r, n);
 	wakeup_reader(r);
 	maybe_pause(s);
 }
@@ -487,7 +602,7 @@ TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, si
 {
 	struct stream *s;
 	ssize_t rc = 0;
-	size_t m;
+	size_t got = 0, m;
 
 	if (!r || (!buf && n))
 		return -EINVAL;
@@ -495,16 +610,22 @@ TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, si
 		return 0; /* asyncio: read(0) is b'' */
 	if (n > SSIZE_MAX)
 		n = SSIZE_MAX;
-	s = stream_hold(of_reader(r));
-	while (!rlen(r) && !r->eof)
-		if ((rc = reader_wait(s)) < 0)
+	if ((rc = reader_begin(r, &s)))
+		return rc;
+	while (!rlen(r) && !r->eof) {
+		if ((rc = reader_wait(s, buf, n)) < 0)
 			goto out;
-	if (!rlen(r)) {
-		rc = eof_result(r);
-		goto out;
+		if (rc > 0) {
+			got = (size_t)rc; /* they landed in buf */
+			break;
+		}
 	}
-	m = rlen(r) < n ? rlen(r) : n;
-	rc = take(s, buf, m);
+	/* What arrived behind bytes that landed in buf tops them up. */
+	m = rlen(r) < n - got ? rlen(r) : n - got;
+	if (m)
+		rc = (ssize_t)got + take(s, (char *)buf + got, m);
+	else
+		rc = got ? (ssize_t)got : eof_result(r);
 out:
 	stream_unref(s);
 	return rc;
@@ -522,7 +643,8 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	s = stream_hold(of_reader(r));
+	if ((rc = reader_begin(r, &s)))
+		return rc;
 	while (rlen(r) < n) {
 		if (r->eof) {
 			len = rlen(r);
@@ -538,7 +660,7 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 			rc = TIDE_EINCOMPLETE_READ;
 			goto out;
 		}
-		if ((rc = reader_wait(s)) < 0)
+		if ((rc = reader_wait(s, NULL, 0)) < 0)
 			goto out;
 	}
 	rc = take(s, buf, n);
@@ -613,7 +735,7 @@ static ssize_t scan_until(struct stream *s, const unsigned char *sep, size_t sep
 		}
 		if (r->eof)
 			return TIDE_EINCOMPLETE_READ;
-		if ((rc = reader_wait(s)) < 0)
+		if ((rc = reader_wait(s, NULL, 0)) < 0)
 			return rc;
 	}
 }
@@ -643,7 +765,8 @@ TIDE_EXTERN ssize_t tide_stream_readuntil(struct tide_stream_reader *r, const vo
 		*partial = 0;
 	if (!r || !sep || !seplen || !buf || cap < seplen || cap > SSIZE_MAX)
 		return -EINVAL;
-	s = stream_hold(of_reader(r));
+	if ((rc = reader_begin(r, &s)))
+		return rc;
 	lim = cap - seplen < r->limit ? cap - seplen : r->limit;
 	rc = scan_until(s, sep, seplen, lim, &where);
 	if (rc == 0) {
@@ -667,7 +790,8 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
 
 	if (!r || !buf || !cap || cap > SSIZE_MAX)
 		return -EINVAL;
-	s = stream_hold(of_reader(r));
+	if ((rc = reader_begin(r, &s)))
+		return rc;
 	lim = cap - 1 < r->limit ? cap - 1 : r->limit;
 	rc = scan_until(s, &nl, 1, lim, &where);
 	if (rc == 0) {

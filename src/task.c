@@ -434,6 +434,12 @@ int tide__park(struct tide__park *p)
 	return p->code;
 }
 
+void tide__park_owe_cancel(void)
+{
+	if (current)
+		current->must_cancel = true;
+}
+
 bool tide__unpark(struct tide__park *p, int code)
 {
 	struct tide__task *t = p->task;
