@@ -29,7 +29,6 @@
  * When the client does not read its answers, pause_writing stops reading
  * its requests until the write buffer drains.
  */
-#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -46,12 +45,21 @@
 
 static const char body[] = "Hello, World!";
 
+#define HELLO_HEADERS "HTTP/1.1 200 OK\r\n" \
+		      "Server: tide\r\n" \
+		      "Content-Type: text/plain\r\n" \
+		      "Content-Length: 13\r\n"
+
 /* What each loop keeps for its connections (struct ex_worker's data). */
 struct worker {
 	struct tide_loop *loop;
 	struct tide_handle date_timer;
 	char date[64];            /* "Date: Thu, 26 Nov 2026 07:00:00 GMT\r\n" */
 	size_t date_len;
+	/* The whole answer to a keep-alive HTTP/1.1 request, Date included
+	 * (one copy per request); hello_head_len of it are the headers. */
+	char hello[sizeof(HELLO_HEADERS) + 64 + 2 + 13];
+	size_t hello_len, hello_head_len;
 };
 
 /* ---------------------------------------------------------- the date -- */
@@ -65,6 +73,10 @@ static void update_date(void *arg)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	w->date_len = strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	/* Fits: the headers, at most 63 bytes of date, CRLF and the body. */
+	w->hello_head_len = (size_t)snprintf(w->hello, sizeof(w->hello), HELLO_HEADERS "%s\r\n", w->date);
+	memcpy(w->hello + w->hello_head_len, body, sizeof(body) - 1);
+	w->hello_len = w->hello_head_len + sizeof(body) - 1;
 	/* Again at the next second boundary. */
 	tide_call_later(w->loop, 1.0 - now.tv_nsec / 1e9 + 0.001, update_date, w, &w->date_timer);
 }
@@ -75,10 +87,11 @@ static void answer_hello(struct ex_conn *c, int head, int version_minor, int kee
 {
 	struct worker *w = c->w;
 
-	EX_OUT_LIT(c->out, "HTTP/1.1 200 OK\r\n"
-			   "Server: tide\r\n"
-			   "Content-Type: text/plain\r\n"
-			   "Content-Length: 13\r\n");
+	if (keep_alive && version_minor == 1) {
+		ex_out_put(c->out, w->hello, head ? w->hello_head_len : w->hello_len);
+		return;
+	}
+	EX_OUT_LIT(c->out, HELLO_HEADERS);
 	ex_out_put(c->out, w->date, w->date_len);
 	if (!keep_alive)
 		EX_OUT_LIT(c->out, "Connection: close\r\n");
@@ -123,6 +136,36 @@ static int has_token(const char *v, size_t n, const char *token)
 	return 0;
 }
 
+/*
+ * The first "\r\n" in [p, p + n), or NULL. memchr is vectorised; glibc's
+ * memmem sets up a 256-byte shift table on every call, which cost a third
+ * of this server's instructions per request.
+ */
+static const char *find_crlf(const char *p, size_t n)
+{
+	const char *e = p + n;
+
+	while (p < e && (p = memchr(p, '\r', (size_t)(e - p))) && e - p >= 2) {
+		if (p[1] == '\n')
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
+/* The blank line that ends the headers: the first "\r\n\r\n", or NULL. */
+static const char *find_headers_end(const char *p, size_t n)
+{
+	const char *e = p + n;
+
+	while ((p = find_crlf(p, (size_t)(e - p))) && e - p >= 4) {
+		if (p[2] == '\r' && p[3] == '\n')
+			return p;
+		p += 2;
+	}
+	return NULL;
+}
+
 enum { REQ_INCOMPLETE = 0, REQ_BAD = -1, REQ_TOO_LARGE = -2, REQ_CHUNKED = -3 };
 
 struct request {
@@ -137,7 +180,7 @@ struct request {
  */
 static long parse_request(const char *p, size_t n, struct request *req)
 {
-	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	const char *end = find_headers_end(p, n);
 	const char *line, *eol, *sp1, *sp2;
 	size_t hdr_len;
 	long content_length = 0;
@@ -150,7 +193,7 @@ static long parse_request(const char *p, size_t n, struct request *req)
 		return REQ_TOO_LARGE;
 
 	/* The request line: METHOD SP target SP HTTP/1.x */
-	eol = memmem(p, hdr_len, "\r\n", 2);
+	eol = find_crlf(p, hdr_len);
 	sp1 = memchr(p, ' ', (size_t)(eol - p));
 	if (!sp1 || sp1 == p)
 		return REQ_BAD;
@@ -166,7 +209,7 @@ static long parse_request(const char *p, size_t n, struct request *req)
 		const char *colon, *v, *ve;
 		size_t name_len;
 
-		eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+		eol = find_crlf(line, (size_t)(end + 2 - line));
 		colon = memchr(line, ':', (size_t)(eol - line));
 		if (!colon || colon == line)
 			return REQ_BAD;

@@ -160,6 +160,22 @@ test_http() {
 		check "connect to http-hello" false
 	fi
 
+	# A request split right after a CR, then a HEAD (headers only), then
+	# a request that asks to close.
+	if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+		printf 'GET / HTTP/1.1\r\nHost: a\r' >&3
+		sleep 0.2
+		printf '\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n' >&3
+		timeout 10 cat <&3 | sed 's/^Date: [A-Za-z0-9 ,:]* GMT/Date: -/' >"$tmp/http.out"
+		exec 3<&-
+		printf "$expected\\r\\nHello, World!$expected\\r\\n${expected}Connection: close\\r\\n\\r\\nHello, World!" >"$tmp/http.expected"
+		got=$(cmp "$tmp/http.expected" "$tmp/http.out" 2>&1 && echo same)
+		same "split request, HEAD, close: byte for byte" same "$got" ||
+			od -c "$tmp/http.out" | head -20 | sed 's/^/  | /'
+	else
+		check "connect to http-hello" false
+	fi
+
 	stop_server "$log"
 }
 
