@@ -133,8 +133,38 @@ done
 
 # ------------------------------------------------------------ http-hello --
 
+# Three pipelined requests in one write; the last asks to close.
+send_pipelined() {
+	printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'
+}
+
+# A request split right after a CR, then a HEAD (headers only), then a
+# request that asks to close.
+send_split() {
+	printf 'GET / HTTP/1.1\r\nHost: a\r'
+	sleep 0.2
+	printf '\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n'
+}
+
+# exchange NAME SEND FORMAT: SEND writes requests to http-hello on $port;
+# all it answers until it closes (Date blanked) must be printf FORMAT.
+exchange() {
+	local got
+
+	if ! exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+		check "connect to http-hello" false
+		return
+	fi
+	"$2" >&3
+	timeout 10 cat <&3 | sed 's/^Date: [A-Za-z0-9 ,:]* GMT/Date: -/' >"$tmp/http.out"
+	exec 3<&-
+	printf "$3" >"$tmp/http.expected"
+	got=$(cmp "$tmp/http.expected" "$tmp/http.out" 2>&1 && echo same)
+	same "$1" same "$got" || od -c "$tmp/http.out" | head -20 | sed 's/^/  | /'
+}
+
 test_http() {
-	local log=$tmp/http-hello.log out reqs expected got
+	local log=$tmp/http-hello.log out reqs expected
 
 	start_server "$log" "$ex/http-hello" --host 127.0.0.1 --port 0 --threads 2 || return
 
@@ -146,35 +176,11 @@ test_http() {
 	check "wrk saw no socket errors" eval '! echo "$out" | grep -q "Socket errors"'
 	check "wrk saw only 2xx answers" eval '! echo "$out" | grep -q "Non-2xx"'
 
-	# Three pipelined requests in one write; the last asks to close.
-	if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
-		printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' >&3
-		timeout 10 cat <&3 | sed 's/^Date: [A-Za-z0-9 ,:]* GMT/Date: -/' >"$tmp/http.out"
-		exec 3<&-
-		expected='HTTP/1.1 200 OK\r\nServer: tide\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: -\r\n'
-		printf "$expected\\r\\nHello, World!$expected\\r\\nHello, World!${expected}Connection: close\\r\\n\\r\\nHello, World!" >"$tmp/http.expected"
-		got=$(cmp "$tmp/http.expected" "$tmp/http.out" 2>&1 && echo same)
-		same "pipelined answers, byte for byte" same "$got" ||
-			od -c "$tmp/http.out" | head -20 | sed 's/^/  | /'
-	else
-		check "connect to http-hello" false
-	fi
-
-	# A request split right after a CR, then a HEAD (headers only), then
-	# a request that asks to close.
-	if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
-		printf 'GET / HTTP/1.1\r\nHost: a\r' >&3
-		sleep 0.2
-		printf '\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n' >&3
-		timeout 10 cat <&3 | sed 's/^Date: [A-Za-z0-9 ,:]* GMT/Date: -/' >"$tmp/http.out"
-		exec 3<&-
-		printf "$expected\\r\\nHello, World!$expected\\r\\n${expected}Connection: close\\r\\n\\r\\nHello, World!" >"$tmp/http.expected"
-		got=$(cmp "$tmp/http.expected" "$tmp/http.out" 2>&1 && echo same)
-		same "split request, HEAD, close: byte for byte" same "$got" ||
-			od -c "$tmp/http.out" | head -20 | sed 's/^/  | /'
-	else
-		check "connect to http-hello" false
-	fi
+	expected='HTTP/1.1 200 OK\r\nServer: tide\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: -\r\n'
+	exchange "pipelined answers, byte for byte" send_pipelined \
+		"$expected\\r\\nHello, World!$expected\\r\\nHello, World!${expected}Connection: close\\r\\n\\r\\nHello, World!"
+	exchange "split request, HEAD, close: byte for byte" send_split \
+		"$expected\\r\\nHello, World!$expected\\r\\n${expected}Connection: close\\r\\n\\r\\nHello, World!"
 
 	stop_server "$log"
 }
