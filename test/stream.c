@@ -1104,31 +1104,62 @@ MAIN_TEST(test_slow_peer, slow_peer_main)
 
 static struct tide_event *g_ev;
 
+/* What two_part_handler writes: before (unless NULL), then after. */
+struct two_parts {
+	const char *before, *after;
+};
+
+/* Writes before, waits for g_ev, writes after, then waits for the client's EOF. */
 static int64_t two_part_handler(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg)
 {
-	(void)arg;
-	write_str(w, "par");
-	ck_assert_int_eq(tide_stream_drain(w), 0);
+	const struct two_parts *tp = arg;
+
+	if (tp->before) {
+		write_str(w, tp->before);
+		ck_assert_int_eq(tide_stream_drain(w), 0);
+	}
 	ck_assert_int_eq(tide_event_wait(g_ev), 0);
-	write_str(w, "tial\nand more\n");
+	write_str(w, tp->after);
 	ck_assert_int_eq(tide_stream_drain(w), 0);
 	/* Wait for the client's EOF before closing. */
 	ck_assert_int_eq(tide_stream_read(r, (char[8]){ 0 }, 8), 0);
 	return 0;
 }
 
+/* A two_part_handler server, g_ev, and the pair g_r, *w connected to it. */
+static struct tide_server *two_part_start(const struct two_parts *parts, struct tide_stream_writer **w)
+{
+	struct tide_server *s;
+	int port;
+
+	ck_assert_int_eq(tide_event_new(g_loop, &g_ev), 0);
+	s = serve_tcp(two_part_handler, (void *)parts, &port);
+	connect_tcp(port, &g_r, w);
+	return s;
+}
+
+/* Ends it: EOF both ways, the pair closed, the server and g_ev gone. */
+static void two_part_done(struct tide_server *s, struct tide_stream_writer *w)
+{
+	char c[8];
+
+	ck_assert_int_eq(tide_stream_write_eof(w), 0);
+	ck_assert_int_eq(tide_stream_read(g_r, c, sizeof(c)), 0);
+	close_pair(g_r, w);
+	server_done(s);
+	tide_event_free(g_ev);
+}
+
 static int64_t cancel_socket_main(void *arg)
 {
+	static const struct two_parts parts = { "par", "tial\nand more\n" };
 	struct tide_stream_writer *w;
 	struct tide_server *s;
 	struct tide_future *t;
 	char buf[64], mine[64];
-	int port;
 
 	(void)arg;
-	ck_assert_int_eq(tide_event_new(g_loop, &g_ev), 0);
-	s = serve_tcp(two_part_handler, NULL, &port);
-	connect_tcp(port, &g_r, &w);
+	s = two_part_start(&parts, &w);
 	t = spawn(readline_task, buf);
 	/* Let "par" arrive and the reader wait for the rest of its line. */
 	while (tide__stream_buffered(g_r) < 3)
@@ -1139,28 +1170,13 @@ static int64_t cancel_socket_main(void *arg)
 	tide_event_set(g_ev);
 	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "partial\n");
 	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "and more\n");
-	ck_assert_int_eq(tide_stream_write_eof(w), 0);
-	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), 0);
-	close_pair(g_r, w);
-	server_done(s);
-	tide_event_free(g_ev);
+	two_part_done(s, w);
 	return 0;
 }
 
 MAIN_TEST(test_cancel_socket, cancel_socket_main)
 
 /* --------------------------- read(n) lends its buffer, over a socket -- */
-
-/* Sends LEND + 6 bytes once the event is set, then waits for the client's EOF. */
-static int64_t lend_bytes_handler(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg)
-{
-	(void)arg;
-	ck_assert_int_eq(tide_event_wait(g_ev), 0);
-	write_str(w, pattern(LEND + 6));
-	ck_assert_int_eq(tide_stream_drain(w), 0);
-	ck_assert_int_eq(tide_stream_read(r, (char[8]){ 0 }, 8), 0);
-	return 0;
-}
 
 /*
  * On every backend path (a copy out of the ring buffer on io_uring,
@@ -1174,14 +1190,12 @@ static int64_t read_lends_socket_main(void *arg)
 	struct tide_server *s;
 	struct tide_future *t;
 	static char buf[LEND], mine[2 * LEND];
+	struct two_parts parts = { NULL, pattern(LEND + 6) };
 	int64_t first;
 	size_t got;
-	int port;
 
 	(void)arg;
-	ck_assert_int_eq(tide_event_new(g_loop, &g_ev), 0);
-	s = serve_tcp(lend_bytes_handler, NULL, &port);
-	connect_tcp(port, &g_r, &w);
+	s = two_part_start(&parts, &w);
 	t = spawn_waiting(read_lend_task, buf);
 	ck_assert_int_eq(tide_future_done(t), 0);
 	tide_event_set(g_ev);
@@ -1198,11 +1212,7 @@ static int64_t read_lends_socket_main(void *arg)
 	}
 	ck_assert_uint_eq(got, LEND + 6);
 	ck_assert_int_eq(memcmp(mine, pattern(LEND + 6), LEND + 6), 0);
-	ck_assert_int_eq(tide_stream_write_eof(w), 0);
-	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), 0);
-	close_pair(g_r, w);
-	server_done(s);
-	tide_event_free(g_ev);
+	two_part_done(s, w);
 	return 0;
 }
 
