@@ -25,8 +25,9 @@
  *
  * The protocol is a buffered one (get_buffer/buffer_updated): on the
  * readiness paths recv(2) writes straight into the reader's buffer, or,
- * when a read(n) waits on an empty one, into the caller's own buffer (an
- * idle connection then has no reader buffer at all). One
+ * when a read(n) or readexactly(n) waits on an empty one, into the
+ * caller's own buffer (an idle connection then has no reader buffer at
+ * all). One
  * deliberate difference from asyncio: the connection's error (asyncio's
  * set_exception) is returned once the bytes buffered before it are read,
  * not in their place.
@@ -74,16 +75,19 @@ struct tide_stream_reader {
 	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
 	/*
 	 * A read(n) waiting on an empty buffer lends its destination (when
-	 * it can take a whole receive, n >= rhint): the next bytes land there
+	 * it can take a whole receive, n >= rhint), and so does readexactly(n)
+	 * with what is left of its own: the next bytes land there
 	 * (recv(2) straight into it on the readiness paths, one copy from the
 	 * ring buffer on io_uring), and the reader's own buffer is neither
-	 * touched nor allocated. lend is that read's, while it waits; landed
-	 * is a read woken with bytes in its buffer that has not run yet:
-	 * those bytes come before any buffered, so other reads get -EBUSY
-	 * until it has (see reader_begin).
+	 * touched nor allocated. lend is that read's, while it waits and
+	 * until it runs (more bytes land while there is room); landed is a
+	 * read woken with bytes in its buffer that has not run yet: those
+	 * bytes come before any buffered, so other reads get -EBUSY until it
+	 * has (see reader_begin).
 	 */
 	struct read_lend *lend;
 	struct read_lend *landed;
+	bool holding;              /* a readexactly holds bytes it took, across its waits */
 	/*
 	 * Separator search position kept across calls: no occurrence of
 	 * scan_sep starts in [head, head + scan_off). Consuming n bytes moves
@@ -193,11 +197,12 @@ static int may_wait(const struct stream *s)
 
 /*
  * A read call starts: -EBUSY while a read woken with bytes in its own
- * buffer has not run yet (they come before anything buffered).
+ * buffer has not run yet, or a readexactly holds bytes it took (theirs
+ * come before anything buffered).
  */
 static int reader_begin(struct tide_stream_reader *r, struct stream **s)
 {
-	if (r->landed)
+	if (r->landed || r->holding)
 		return -EBUSY;
 	*s = stream_hold(of_reader(r));
 	return 0;
@@ -357,19 +362,45 @@ static void rhint_update(struct tide_stream_reader *r, size_t n)
 		r->rhint /= 2;
 }
 
-/* n bytes landed in the lent buffer: the read waiting there is done. */
+/*
+ * n more bytes landed in the lent buffer: the read waiting there is done.
+ * Until it runs, what else arrives lands there too, while there is room
+ * (a batch of io_uring receives fills it in turn).
+ */
 static void lend_filled(struct tide_stream_reader *r, size_t n)
 {
-	r->lend->got = n;
-	r->landed = r->lend;
-	rhint_update(r, n);
-	wakeup_reader(r);
+	struct read_lend *l = r->lend;
+
+	/* The first receive says how big receives are; a lend's last,
+	 * partial fill says nothing. */
+	if (!l->got)
+		rhint_update(r, n);
+	l->got += n;
+	r->landed = l;
+	if (l->got == l->len) {
+		wakeup_reader(r);
+	} else if (r->waiter) {
+		tide__unpark(r->waiter, 0);
+		r->waiter = NULL;
+	}
 }
 
 /* Whether the next bytes go to a waiting read's own buffer. */
 static bool lend_open(const struct tide_stream_reader *r)
 {
-	return r->lend && r->head == r->tail && !r->eof;
+	return r->lend && r->lend->got < r->lend->len && r->head == r->tail && !r->eof;
+}
+
+/* Out of memory for bytes that arrived: the stream fails as a whole, like a reset. */
+static void fail_nomem(struct stream *s)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	r->eof = true;
+	r->err = -ENOMEM;
+	wakeup_reader(r);
+	if (s->t && !s->lost)
+		tide_transport_abort(s->t);
 }
 
 static void feed_data(struct stream *s, const void *data, size_t n)
@@ -379,21 +410,17 @@ static void feed_data(struct stream *s, const void *data, size_t n)
 	if (!n || r->eof)
 		return;
 	if (lend_open(r)) {
-		size_t k = n < r->lend->len ? n : r->lend->len;
+		struct read_lend *l = r->lend;
+		size_t k = n < l->len - l->got ? n : l->len - l->got;
 
-		memcpy(r->lend->p, data, k);
+		memcpy(l->p + l->got, data, k);
 		lend_filled(r, k);
 		data = (const char *)data + k;
 		if (!(n -= k))
 			return;
 	}
 	if (reserve(r, n) < 0) {
-		/* Out of memory: the stream fails as a whole, like a reset. */
-		r->eof = true;
-		r->err = -ENOMEM;
-		wakeup_reader(r);
-		if (s->t && !s->lost)
-			tide_transport_abort(s->t);
+		fail_nomem(s);
 		return;
 	}
 	memcpy(r->buf + r->tail, data, n);
@@ -419,10 +446,10 @@ static void feed_eof(struct stream *s, int err)
 /*
  * asyncio's _wait_for_data: parks until data, EOF or an error arrives.
  * Only one read may wait at a time (asyncio's RuntimeError): -EBUSY.
- * read(n) on an empty buffer passes its buffer (see the reader's lend):
- * then the bytes that landed there (> 0) are the result. Cancelled after
- * bytes landed, it puts them back in front of the buffer, so a cancelled
- * read consumes nothing.
+ * read(n) and readexactly(n) on an empty buffer pass their buffer (see
+ * the reader's lend): then the bytes that landed there (> 0) are the
+ * result. Cancelled after bytes landed, it puts them back in front of the
+ * buffer, so a cancelled read consumes nothing.
  */
 static ssize_t reader_wait(struct stream *s, void *buf, size_t n)
 {
@@ -493,8 +520,8 @@ static int proto_get_buffer(struct tide_transport *t, size_t sizehint, void **bu
 	int err;
 
 	if (lend_open(r)) {
-		*buf = r->lend->p;
-		*len = r->lend->len;
+		*buf = r->lend->p + r->lend->got;
+		*len = r->lend->len - r->lend->got;
 		return 0;
 	}
 	/* sizehint is the transport's chunk (64 KiB) or a copy's size: rhint
@@ -635,7 +662,7 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 {
 	struct stream *s;
 	ssize_t rc = 0;
-	size_t len;
+	size_t got = 0, len; /* got: bytes that landed in buf (see reader_wait) */
 
 	if (partial)
 		*partial = 0;
@@ -645,26 +672,61 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 		return 0;
 	if ((rc = reader_begin(r, &s)))
 		return rc;
-	while (rlen(r) < n) {
+	while (got + rlen(r) < n) {
 		if (r->eof) {
 			len = rlen(r);
-			if (!len && r->err) {
+			if (!got && !len && r->err) {
 				rc = r->err;
 				goto out;
 			}
 			/* asyncio's IncompleteReadError: the partial bytes go with it. */
 			if (len)
-				take(s, buf, len);
+				take(s, (char *)buf + got, len);
 			if (partial)
-				*partial = len;
+				*partial = got + len;
 			rc = TIDE_EINCOMPLETE_READ;
 			goto out;
 		}
-		if ((rc = reader_wait(s, NULL, 0)) < 0)
-			goto out;
+		/*
+		 * When what is missing could take a whole receive, the buffered
+		 * bytes move to buf and the wait lends the rest of it; from
+		 * then on other reads get -EBUSY (r->holding), as these bytes
+		 * come first. A wait that cannot start moves nothing.
+		 */
+		len = rlen(r);
+		if (r->waiter)
+			rc = -EBUSY;
+		else if (!(rc = may_wait(s)) && n - got - len >= r->rhint) {
+			if (len) {
+				take(s, (char *)buf + got, len);
+				got += len;
+				r->holding = true;
+			}
+			rc = reader_wait(s, (char *)buf + got, n - got);
+		} else if (!rc) {
+			rc = reader_wait(s, NULL, 0);
+		}
+		if (rc < 0)
+			goto give_back;
+		got += (size_t)rc;
+		r->holding = got > 0;
 	}
-	rc = take(s, buf, n);
+	if (got < n)
+		take(s, (char *)buf + got, n - got);
+	rc = (ssize_t)n;
+	goto out;
+give_back:
+	/* Cancelled: what landed in earlier waits goes back in front (of what
+	 * this wait put back), so nothing is consumed. Without memory for
+	 * that, the stream fails, and what came after those bytes goes too:
+	 * the next read gets -ENOMEM, not bytes with a gap before them. */
+	if (got && put_back(s, buf, got) < 0) {
+		r->head = r->tail = 0;
+		fail_nomem(s);
+		rc = -ENOMEM;
+	}
 out:
+	r->holding = false;
 	stream_unref(s);
 	return rc;
 }

@@ -861,8 +861,8 @@ static const char *pattern(size_t n)
 
 /*
  * A read(n) waiting on an empty buffer takes the next bytes straight into
- * its own buffer; what does not fit is buffered behind them and tops the
- * read up. Until that read has run, other reads are refused (its bytes
+ * its own buffer, until it runs or the buffer is full; what does not fit
+ * is buffered behind them and tops the read up. Until that read has run, other reads are refused (its bytes
  * come first), and a cancel that comes before it runs puts its bytes back
  * in front. A read too small to take a whole receive is not lent.
  */
@@ -876,19 +876,18 @@ static int64_t read_lends_main(void *arg)
 	feed_pair(&g_r, &w);
 	t = spawn_waiting(read_lend_task, buf);
 	feed(g_r, "direct");
-	feed(g_r, "+more");
-	ck_assert_uint_eq(tide__stream_buffered(g_r), 5);
+	feed(g_r, "+more"); /* lands too: the read has not run yet */
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 0);
 	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), -EBUSY);
 	ck_assert_int_eq(tide_stream_readline(g_r, mine, sizeof(mine)), -EBUSY);
 	ck_read_eq(join(t), buf, "direct+more");
-	ck_assert_uint_eq(direct_bytes(g_r), 6);
-	ck_assert_uint_eq(tide__stream_buffered(g_r), 0);
+	ck_assert_uint_eq(direct_bytes(g_r), 11);
 
 	/* More than n: n land, the rest is buffered. */
 	t = spawn_waiting(read_lend_task, buf);
 	feed(g_r, pattern(LEND + 2));
 	ck_read_eq(join(t), buf, pattern(LEND));
-	ck_assert_uint_eq(direct_bytes(g_r), 6 + LEND);
+	ck_assert_uint_eq(direct_bytes(g_r), 11 + LEND);
 	ck_read_eq(tide_stream_read(g_r, mine, sizeof(mine)), mine, pattern(LEND + 2) + LEND);
 
 	/* Cancelled after its bytes landed, before it ran: they go back, in
@@ -899,14 +898,14 @@ static int64_t read_lends_main(void *arg)
 	ck_assert_int_eq(tide_task_cancel(t), 1);
 	ck_assert_int_eq(join(t), -ECANCELED);
 	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "abcdefghijklm\n");
-	ck_assert_uint_eq(direct_bytes(g_r), 6 + LEND);
+	ck_assert_uint_eq(direct_bytes(g_r), 11 + LEND);
 
 	/* A small read is not lent: the bytes are buffered, as before. */
 	t = spawn_waiting(read8_task, buf);
 	feed(g_r, "small");
 	ck_assert_uint_eq(tide__stream_buffered(g_r), 5);
 	ck_read_eq(join(t), buf, "small");
-	ck_assert_uint_eq(direct_bytes(g_r), 6 + LEND);
+	ck_assert_uint_eq(direct_bytes(g_r), 11 + LEND);
 
 	/* EOF after the bytes landed: the read returns them, then EOF. */
 	t = spawn_waiting(read_lend_task, buf);
@@ -928,6 +927,95 @@ static int64_t read_lends_main(void *arg)
 }
 
 MAIN_TEST(test_read_lends_buffer, read_lends_main)
+
+static int64_t readexactly_2lend_task(void *arg)
+{
+	return tide_stream_readexactly(g_r, arg, 2 * LEND, NULL);
+}
+
+static size_t g_partial;
+
+static int64_t readexactly_2lend_partial_task(void *arg)
+{
+	return tide_stream_readexactly(g_r, arg, 2 * LEND, &g_partial);
+}
+
+/*
+ * readexactly(n) lends what is left of its buffer each time it waits on
+ * an empty one: receives land there in turn, the last bytes come through
+ * the reader's buffer, and nothing is lost or reordered. Cancelled half
+ * way, everything that landed goes back; at EOF it is the partial.
+ */
+static int64_t readexactly_lends_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	static char buf[2 * LEND], mine[2 * LEND + 8];
+	const char *p = pattern(2 * LEND);
+	static char want[2 * LEND + 1];
+
+	(void)arg;
+	memcpy(want, p, 2 * LEND);
+	feed_pair(&g_r, &w);
+	t = spawn_waiting(readexactly_2lend_task, buf);
+	tide__stream_feed_data(g_r, want, LEND / 2);               /* lands */
+	ck_assert_int_eq(tide_yield(), 0);                          /* it lends the rest */
+	tide__stream_feed_data(g_r, want + LEND / 2, LEND);        /* lands */
+	ck_assert_int_eq(tide_yield(), 0);                          /* LEND / 2 left: too small to lend */
+	tide__stream_feed_data(g_r, want + 3 * LEND / 2, LEND / 2);
+	feed(g_r, "tail");
+	ck_assert_int_eq(join(t), 2 * LEND);
+	ck_assert_int_eq(memcmp(buf, want, 2 * LEND), 0);
+	ck_assert_uint_eq(direct_bytes(g_r), 3 * LEND / 2);
+	ck_read_eq(tide_stream_read(g_r, mine, sizeof(mine)), mine, "tail");
+
+	/* Once it holds bytes, other reads are refused even while it waits
+	 * without a lend: what it holds comes first. (A fresh pair: receives
+	 * of LEND doubled the first one's idea of a whole receive.) */
+	tide_stream_free(g_r, w);
+	feed_pair(&g_r, &w);
+	t = spawn_waiting(readexactly_2lend_task, buf);
+	tide__stream_feed_data(g_r, want, LEND / 2);
+	ck_assert_int_eq(tide_yield(), 0);
+	tide__stream_feed_data(g_r, want + LEND / 2, LEND);
+	ck_assert_int_eq(tide_yield(), 0); /* LEND / 2 left: it waits, unlent */
+	tide__stream_feed_data(g_r, want + 3 * LEND / 2, 3);
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 3);
+	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), -EBUSY);
+	ck_assert_int_eq(tide_stream_readexactly(g_r, mine, 3, NULL), -EBUSY);
+	tide__stream_feed_data(g_r, want + 3 * LEND / 2 + 3, LEND / 2 - 3);
+	ck_assert_int_eq(join(t), 2 * LEND);
+	ck_assert_int_eq(memcmp(buf, want, 2 * LEND), 0);
+
+	/* Cancelled after two receives landed: both go back, in order,
+	 * in front of what came after them. */
+	t = spawn_waiting(readexactly_2lend_task, buf);
+	tide__stream_feed_data(g_r, want, LEND / 2);
+	ck_assert_int_eq(tide_yield(), 0);
+	tide__stream_feed_data(g_r, want + LEND / 2, LEND);
+	feed(g_r, "behind");
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	ck_assert_int_eq(join(t), -ECANCELED);
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 3 * LEND / 2 + 6);
+	ck_assert_int_eq(tide_stream_readexactly(g_r, mine, 3 * LEND / 2 + 6, NULL), 3 * LEND / 2 + 6);
+	ck_assert_int_eq(memcmp(mine, want, 3 * LEND / 2), 0);
+	ck_assert_int_eq(memcmp(mine + 3 * LEND / 2, "behind", 6), 0);
+
+	/* EOF after one receive landed: all of it is the partial. */
+	t = spawn_waiting(readexactly_2lend_partial_task, buf);
+	tide__stream_feed_data(g_r, want, LEND / 2);
+	ck_assert_int_eq(tide_yield(), 0);
+	feed(g_r, "end");
+	tide__stream_feed_eof(g_r, 0);
+	ck_assert_int_eq(join(t), TIDE_EINCOMPLETE_READ);
+	ck_assert_uint_eq(g_partial, LEND / 2 + 3);
+	ck_assert_int_eq(memcmp(buf, want, LEND / 2), 0);
+	ck_assert_int_eq(memcmp(buf + LEND / 2, "end", 3), 0);
+	tide_stream_free(g_r, w);
+	return 0;
+}
+
+MAIN_TEST(test_readexactly_lends_buffer, readexactly_lends_main)
 
 /* ------------------------------------------- linear time (16 MiB) -- */
 
@@ -1311,6 +1399,35 @@ static int64_t small_reads_bulk_main(void *arg)
 }
 
 MAIN_TEST(test_small_reads_bulk, small_reads_bulk_main)
+
+/*
+ * One readexactly of the whole 2 MiB: what was buffered moves to its
+ * buffer, and most receives land there directly (a batch of io_uring
+ * receives in turn), not in a reader buffer grown to 2 MiB.
+ */
+static int64_t readexactly_bulk_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_server *s;
+	unsigned char *in = malloc(FLOOD);
+	int port;
+
+	(void)arg;
+	ck_assert_ptr_nonnull(in);
+	s = serve_tcp(flood_handler, NULL, &port);
+	connect_tcp(port, &g_r, &w);
+	ck_assert_int_eq(tide_stream_readexactly(g_r, in, FLOOD, NULL), (ssize_t)FLOOD);
+	for (size_t i = 0; i < FLOOD; i++)
+		if (in[i] != (unsigned char)(i % 251))
+			ck_abort_msg("byte %zu differs", i);
+	ck_assert_uint_gt(direct_bytes(g_r), FLOOD / 2);
+	close_pair(g_r, w);
+	server_done(s);
+	free(in);
+	return 0;
+}
+
+MAIN_TEST(test_readexactly_bulk, readexactly_bulk_main)
 
 /* ----------------------------- writing flow control (drain, resets) -- */
 
@@ -1879,6 +1996,62 @@ static int64_t putback_enomem_main(void *arg)
 	return 0;
 }
 
+/*
+ * readexactly cancelled after a receive landed in its buffer, with no
+ * memory to put it back: the stream fails as a whole (-ENOMEM), as when
+ * arriving bytes find no memory, rather than lose bytes silently.
+ */
+static int64_t readexactly_putback_enomem_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	static char buf[2 * LEND];
+
+	(void)arg;
+	feed_pair(&g_r, &w);
+	t = spawn_waiting(readexactly_2lend_task, buf);
+	feed(g_r, "abcd");
+	ck_assert_int_eq(tide_yield(), 0); /* collected: it waits for the rest */
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	atomic_store(&g_fail_malloc_size, 4096); /* the reader's first buffer */
+	ck_assert_int_eq(join(t), -ENOMEM);
+	ck_assert_uint_eq(atomic_load(&g_fail_malloc_size), 0);
+	ck_assert_int_eq(tide_stream_read(g_r, buf, sizeof(buf)), -ENOMEM);
+	tide_stream_free(g_r, w);
+	return 0;
+}
+
+/*
+ * The same with the receives of the wait that is cancelled put back
+ * first: when the earlier ones then find no memory, what came after them
+ * goes too, so the next read gets -ENOMEM, not bytes with a gap before.
+ */
+static int64_t readexactly_putback_enomem2_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	static char buf[2 * LEND], fill[2 * LEND];
+
+	(void)arg;
+	memset(fill, 'x', sizeof(fill));
+	feed_pair(&g_r, &w);
+	t = spawn_waiting(readexactly_2lend_task, buf);
+	tide__stream_feed_data(g_r, fill, LEND / 2);
+	ck_assert_int_eq(tide_yield(), 0); /* holds LEND / 2, lends the rest */
+	tide__stream_feed_data(g_r, fill, 3 * LEND / 2 - 100);
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	tide__stream_feed_data(g_r, fill, 100); /* fills the lend */
+	feed(g_r, "tail");                       /* buffered */
+	/* Its own put-back (3 LEND / 2 in front of "tail") gets 8 KiB; the
+	 * earlier LEND / 2 would need 16 KiB. */
+	atomic_store(&g_fail_malloc_size, 4 * LEND);
+	ck_assert_int_eq(join(t), -ENOMEM);
+	ck_assert_uint_eq(atomic_load(&g_fail_malloc_size), 0);
+	ck_assert_int_eq(tide_stream_read(g_r, buf, sizeof(buf)), -ENOMEM);
+	tide_stream_free(g_r, w);
+	return 0;
+}
+
 START_TEST(test_read_putback_enomem)
 {
 	int rc = tide_replace_allocator(cnt_malloc, cnt_realloc, cnt_calloc, cnt_free);
@@ -1889,6 +2062,8 @@ START_TEST(test_read_putback_enomem)
 	}
 	ck_assert_int_eq(rc, 0);
 	run_main(putback_enomem_main, NULL);
+	run_main(readexactly_putback_enomem_main, NULL);
+	run_main(readexactly_putback_enomem2_main, NULL);
 	ck_assert_int_eq(atomic_load(&g_live_allocs), 0);
 }
 END_TEST
@@ -1908,6 +2083,7 @@ int main(void)
 	tt_add(&ts, test_read_lends_socket);
 	tt_add(&ts, test_read_pause);
 	tt_add(&ts, test_small_reads_bulk);
+	tt_add(&ts, test_readexactly_bulk);
 	tt_add(&ts, test_drain_never_reads);
 	tt_add(&ts, test_two_drains);
 	tt_add(&ts, test_reset);
@@ -1925,6 +2101,7 @@ int main(void)
 	tcase_add_test(feed, test_concurrent_read);
 	tcase_add_test(feed, test_cancel_no_data_lost);
 	tcase_add_test(feed, test_read_lends_buffer);
+	tcase_add_test(feed, test_readexactly_lends_buffer);
 	tcase_add_test(feed, test_read_putback_enomem);
 	tcase_add_test(feed, test_linear_readuntil);
 	tcase_add_test(feed, test_linear_readline);
