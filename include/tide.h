@@ -693,7 +693,11 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 /*
  * asyncio's StreamReader and StreamWriter, for tasks. Calls that wait must
  * be made inside a task and return -ECANCELED when it is cancelled; no data
- * is lost by a cancelled read (it stays buffered for the next one).
+ * is lost by a cancelled read (it stays buffered for the next one). One
+ * read at a time (asyncio's RuntimeError): a read while another waits, or
+ * while a woken one has yet to return the bytes it received, gets -EBUSY.
+ * A read or readexactly of at least a receive's worth that waits on an
+ * empty buffer has the bytes received straight into buf.
  */
 struct tide_stream_reader;
 struct tide_stream_writer;
