@@ -1325,6 +1325,14 @@ static int64_t flood_handler(struct tide_stream_reader *r, struct tide_stream_wr
 	return 0;
 }
 
+/* Asserts that in holds flood_handler's bytes. */
+static void check_flood(const unsigned char *in)
+{
+	for (size_t i = 0; i < FLOOD; i++)
+		if (in[i] != (unsigned char)(i % 251))
+			ck_abort_msg("byte %zu differs", i);
+}
+
 static int64_t read_pause_main(void *arg)
 {
 	struct tide_stream_reader *r;
@@ -1352,9 +1360,7 @@ static int64_t read_pause_main(void *arg)
 	while (got < FLOOD && (n = tide_stream_read(r, in + got, FLOOD - got)) > 0)
 		got += (size_t)n;
 	ck_assert_uint_eq(got, FLOOD);
-	for (size_t i = 0; i < FLOOD; i++)
-		if (in[i] != (unsigned char)(i % 251))
-			ck_abort_msg("byte %zu differs", i);
+	check_flood(in);
 	ck_assert_int_eq(tide__stream_reading_paused(r), 0);
 	ck_assert_int_eq(tide_transport_is_reading(tide_stream_transport(w)), 1);
 	close_pair(r, w);
@@ -1366,11 +1372,15 @@ static int64_t read_pause_main(void *arg)
 MAIN_TEST(test_read_pause, read_pause_main)
 
 /*
- * A bulk stream read LEND bytes at a time: a lent buffer takes only one
- * receive, so the reader's buffer takes over (its receives grow to 64 KiB)
- * and the reads do not each wait for a receive of their own.
+ * The 2 MiB flood read by small reads (arg non-NULL) or one readexactly.
+ * Small reads (LEND at a time): a lent buffer takes only one receive, so
+ * the reader's buffer takes over (its receives grow to 64 KiB) and the
+ * reads do not each wait for a receive of their own. One readexactly:
+ * what was buffered moves to its buffer, and most receives land there
+ * directly (a batch of io_uring receives in turn), not in a reader buffer
+ * grown to 2 MiB.
  */
-static int64_t small_reads_bulk_main(void *arg)
+static int64_t bulk_main(void *arg)
 {
 	struct tide_stream_writer *w;
 	struct tide__stream_stats st;
@@ -1380,54 +1390,39 @@ static int64_t small_reads_bulk_main(void *arg)
 	ssize_t n;
 	int port;
 
-	(void)arg;
 	ck_assert_ptr_nonnull(in);
 	s = serve_tcp(flood_handler, NULL, &port);
 	connect_tcp(port, &g_r, &w);
-	while (got < FLOOD && (n = tide_stream_read(g_r, in + got, LEND)) > 0)
-		got += (size_t)n;
-	ck_assert_uint_eq(got, FLOOD);
-	for (size_t i = 0; i < FLOOD; i++)
-		if (in[i] != (unsigned char)(i % 251))
-			ck_abort_msg("byte %zu differs", i);
+	if (arg) {
+		while (got < FLOOD && (n = tide_stream_read(g_r, in + got, LEND)) > 0)
+			got += (size_t)n;
+		ck_assert_uint_eq(got, FLOOD);
+	} else {
+		ck_assert_int_eq(tide_stream_readexactly(g_r, in, FLOOD, NULL), (ssize_t)FLOOD);
+	}
+	check_flood(in);
 	tide__stream_get_stats(g_r, &st);
-	ck_assert_uint_lt(st.waits, FLOOD / LEND / 4);
+	if (arg)
+		ck_assert_uint_lt(st.waits, FLOOD / LEND / 4);
+	else
+		ck_assert_uint_gt(st.direct, FLOOD / 2);
 	close_pair(g_r, w);
 	server_done(s);
 	free(in);
 	return 0;
 }
 
-MAIN_TEST(test_small_reads_bulk, small_reads_bulk_main)
-
-/*
- * One readexactly of the whole 2 MiB: what was buffered moves to its
- * buffer, and most receives land there directly (a batch of io_uring
- * receives in turn), not in a reader buffer grown to 2 MiB.
- */
-static int64_t readexactly_bulk_main(void *arg)
+START_TEST(test_small_reads_bulk)
 {
-	struct tide_stream_writer *w;
-	struct tide_server *s;
-	unsigned char *in = malloc(FLOOD);
-	int port;
-
-	(void)arg;
-	ck_assert_ptr_nonnull(in);
-	s = serve_tcp(flood_handler, NULL, &port);
-	connect_tcp(port, &g_r, &w);
-	ck_assert_int_eq(tide_stream_readexactly(g_r, in, FLOOD, NULL), (ssize_t)FLOOD);
-	for (size_t i = 0; i < FLOOD; i++)
-		if (in[i] != (unsigned char)(i % 251))
-			ck_abort_msg("byte %zu differs", i);
-	ck_assert_uint_gt(direct_bytes(g_r), FLOOD / 2);
-	close_pair(g_r, w);
-	server_done(s);
-	free(in);
-	return 0;
+	run_main(bulk_main, (void *)1);
 }
+END_TEST
 
-MAIN_TEST(test_readexactly_bulk, readexactly_bulk_main)
+START_TEST(test_readexactly_bulk)
+{
+	run_main(bulk_main, NULL);
+}
+END_TEST
 
 /* ----------------------------- writing flow control (drain, resets) -- */
 
@@ -1934,6 +1929,20 @@ static void cnt_free(void *p)
 	free(p);
 }
 
+/* The library allocates through cnt_*: false (skipped) when a loop exists
+ * already, as without Check's fork mode. */
+static bool counting_allocator(const char *test)
+{
+	int rc = tide_replace_allocator(cnt_malloc, cnt_realloc, cnt_calloc, cnt_free);
+
+	if (rc == -EBUSY) {
+		printf("%s: a loop exists already (CK_FORK=no?): skipped\n", test);
+		return false;
+	}
+	ck_assert_int_eq(rc, 0);
+	return true;
+}
+
 /*
  * Everything the library allocated for streams is freed by the time the
  * loop is: servers with their handlers' pairs, pairs freed early, pairs
@@ -1942,13 +1951,8 @@ static void cnt_free(void *p)
  */
 START_TEST(test_no_leak)
 {
-	int rc = tide_replace_allocator(cnt_malloc, cnt_realloc, cnt_calloc, cnt_free);
-
-	if (rc == -EBUSY) {
-		printf("test_no_leak: a loop exists already (CK_FORK=no?): not counted\n");
+	if (!counting_allocator("test_no_leak"))
 		return;
-	}
-	ck_assert_int_eq(rc, 0);
 	g_servers = 0;
 	run_main(echo_main, NULL);
 	run_main(free_early_main, NULL);
@@ -2054,13 +2058,8 @@ static int64_t readexactly_putback_enomem2_main(void *arg)
 
 START_TEST(test_read_putback_enomem)
 {
-	int rc = tide_replace_allocator(cnt_malloc, cnt_realloc, cnt_calloc, cnt_free);
-
-	if (rc == -EBUSY) {
-		printf("test_read_putback_enomem: a loop exists already (CK_FORK=no?): skipped\n");
+	if (!counting_allocator("test_read_putback_enomem"))
 		return;
-	}
-	ck_assert_int_eq(rc, 0);
 	run_main(putback_enomem_main, NULL);
 	run_main(readexactly_putback_enomem_main, NULL);
 	run_main(readexactly_putback_enomem2_main, NULL);
