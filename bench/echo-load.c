@@ -21,7 +21,8 @@
  *       the delta is what the connections themselves cost.
  *   echo-load --free-port      prints a free TCP port on 127.0.0.1
  *   echo-load --port P --wait  waits (5 s at most) until P accepts a connection
- *   echo-load --proc PID       prints the CPU time (ns), RSS and peak RSS of PID
+ *   echo-load --proc PID       prints the CPU time (ns, and its user/kernel split
+ *                              in ticks as ns), RSS and peak RSS of PID
  *
  * The hard parts: (1) stream framing: the echo is a byte stream, so message
  * k of a connection is complete when (k + 1) * S bytes came back, whatever
@@ -144,6 +145,30 @@ static uint64_t self_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* /proc/PID/stat's utime and stime (every thread), in ns: the kernel
+ * charges each tick to one of them, so over a measured interval of a few
+ * hundred ticks their ratio says how the CPU time splits between the
+ * server's own code and the kernel's. 0 if they cannot be read. */
+static int proc_user_sys_ns(int pid, uint64_t *user, uint64_t *sys)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the command may contain spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+	*user = ut * tick;
+	*sys = st * tick;
+	return 1;
+}
+
 /* CPU time of every thread of pid, in ns; 0 if it cannot be read. */
 static uint64_t proc_cpu_ns(int pid)
 {
@@ -174,19 +199,8 @@ static uint64_t proc_cpu_ns(int pid)
 	if (found)
 		return total;
 	/* No schedstat (CONFIG_SCHEDSTATS off): utime + stime in ticks. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	char buf[1024];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* the command may contain spaces */
-	unsigned long long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return 0;
-	return (ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+	uint64_t ut, st;
+	return proc_user_sys_ns(pid, &ut, &st) ? ut + st : 0;
 }
 
 /* A "VmXXX:" line of /proc/pid/status, in KiB; -1 if missing. */
@@ -411,9 +425,11 @@ int main(int argc, char **argv)
 			opt.server_pid = atoi(v);
 		else if (!strcmp(a, "--proc")) {
 			int pid = atoi(v);
-			printf("{\"cpu_ns\":%llu,\"rss_kib\":%ld,\"hwm_kib\":%ld}\n",
-			       (unsigned long long)proc_cpu_ns(pid), proc_status_kib(pid, "VmRSS"),
-			       proc_status_kib(pid, "VmHWM"));
+			uint64_t ut = 0, st = 0;
+			proc_user_sys_ns(pid, &ut, &st);
+			printf("{\"cpu_ns\":%llu,\"user_ns\":%llu,\"sys_ns\":%llu,\"rss_kib\":%ld,\"hwm_kib\":%ld}\n",
+			       (unsigned long long)proc_cpu_ns(pid), (unsigned long long)ut, (unsigned long long)st,
+			       proc_status_kib(pid, "VmRSS"), proc_status_kib(pid, "VmHWM"));
 			return 0;
 		} else
 			usage();
@@ -497,6 +513,7 @@ int main(int argc, char **argv)
 	uint64_t t0 = start + (uint64_t)(opt.warmup * 1e9);
 	uint64_t t1 = t0 + (uint64_t)(opt.duration * 1e9);
 	uint64_t m0 = 0, m1 = 0, cpu0 = 0, cpu1 = 0, self0 = 0, self1 = 0;
+	uint64_t ut0 = 0, st0 = 0, ut1 = 0, st1 = 0;
 	if (opt.idle) /* done when every byte came back, or after the time limits */
 		t0 = start, t1 = start + 10000000000ull;
 	struct epoll_event evs[512];
@@ -505,8 +522,10 @@ int main(int argc, char **argv)
 		if (!measuring && t >= t0 && !opt.idle) {
 			measuring = 1;
 			m0 = t;
-			if (opt.server_pid > 0)
+			if (opt.server_pid > 0) {
 				cpu0 = proc_cpu_ns(opt.server_pid);
+				proc_user_sys_ns(opt.server_pid, &ut0, &st0);
+			}
 			self0 = self_cpu_ns();
 		}
 		if (t >= t1)
@@ -536,8 +555,10 @@ int main(int argc, char **argv)
 		}
 	}
 	m1 = now_ns();
-	if (opt.server_pid > 0 && !opt.idle)
+	if (opt.server_pid > 0 && !opt.idle) {
 		cpu1 = proc_cpu_ns(opt.server_pid);
+		proc_user_sys_ns(opt.server_pid, &ut1, &st1);
+	}
 	self1 = self_cpu_ns();
 
 	if (opt.idle) {
@@ -564,8 +585,15 @@ int main(int argc, char **argv)
 	       secs > 0 ? 100.0 * (double)(self1 - self0) / 1e9 / secs : 0.0);
 	if (opt.server_pid > 0) {
 		double cpu_us = (double)(cpu1 - cpu0) / 1e3;
-		printf(",\"server_cpu_pct\":%.1f,\"cpu_us_per_msg\":%.3f,\"rss_kib\":%ld,\"hwm_kib\":%ld",
-		       secs > 0 ? cpu_us / 1e4 / secs : 0.0, measured ? cpu_us / (double)measured : 0.0,
+		double ticks = (double)(ut1 - ut0) + (double)(st1 - st0);
+		printf(",\"server_cpu_pct\":%.1f,\"cpu_us_per_msg\":%.3f", secs > 0 ? cpu_us / 1e4 / secs : 0.0,
+		       measured ? cpu_us / (double)measured : 0.0);
+		/* The precise total, split in the ticks' proportion. */
+		if (ticks > 0 && measured)
+			printf(",\"user_us_per_msg\":%.3f", cpu_us * (double)(ut1 - ut0) / ticks / (double)measured);
+		else
+			printf(",\"user_us_per_msg\":null");
+		printf(",\"rss_kib\":%ld,\"hwm_kib\":%ld",
 		       proc_status_kib(opt.server_pid, "VmRSS"),
 		       proc_status_kib(opt.server_pid, "VmHWM"));
 	}

@@ -80,6 +80,7 @@ END {
 		exit
 	}
 	table("Server CPU time per message (µs; per request for http_100c), lower is better:", "cpu_us_per_msg", "")
+	table("Of that, user space (µs per message: the total split as /proc/PID/stat splits utime and stime); the rest is kernel time:", "user_us_per_msg", "")
 	table("The same as a ratio to raw liburing (liburing / server; > 1: the server spends less CPU than liburing):", "ratio_liburing", "x")
 	table("The same as a ratio to libuv (libuv / server):", "ratio_libuv", "x")
 	table("Throughput (messages/s; requests/s for http_100c). The load generator is one core, so it often caps this:", "msgs_per_s", "")

@@ -176,9 +176,12 @@ run_cell() {
 			-v p99="$p99" -v errs="$errs" "$json_awk"'
 		{ split($0, a, " ")
 		  cpu = (get(a[2], "cpu_ns") - get(a[1], "cpu_ns")) / 1e3
+		  ut = get(a[2], "user_ns") - get(a[1], "user_ns"); st = get(a[2], "sys_ns") - get(a[1], "sys_ns")
+		  user = (ut + st > 0 && reqs > 0) ? sprintf("%.3f", cpu * ut / (ut + st) / reqs) : "null"
 		  printf "{\"conns\":100,\"seconds\":%s,\"msgs\":%s,\"msgs_per_s\":%s,\"p50_us\":%s,\"p99_us\":%s,", secs, reqs, rps, p50, p99
-		  printf "\"errors\":%d,\"server_cpu_pct\":%.1f,\"cpu_us_per_msg\":%.3f,\"rss_kib\":%d,\"hwm_kib\":%d,\"load\":\"wrk -t1 -c100\"}\n", \
-			errs, (secs > 0 ? cpu / 1e4 / secs : 0), (reqs > 0 ? cpu / reqs : 0), get(a[2], "rss_kib"), get(a[2], "hwm_kib") }'
+		  printf "\"errors\":%d,\"server_cpu_pct\":%.1f,\"cpu_us_per_msg\":%.3f,\"user_us_per_msg\":%s,", \
+			errs, (secs > 0 ? cpu / 1e4 / secs : 0), (reqs > 0 ? cpu / reqs : 0), user
+		  printf "\"rss_kib\":%d,\"hwm_kib\":%d,\"load\":\"wrk -t1 -c100\"}\n", get(a[2], "rss_kib"), get(a[2], "hwm_kib") }'
 		;;
 	*)
 		return 1
