@@ -63,6 +63,8 @@ static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
 {
 	/* Newest first; EINVAL means the kernel does not know a flag. */
 	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
+			IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		0,
@@ -216,9 +218,10 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		bd->native[TIDE_OP_RECV_MULTISHOT] = false; /* plain receives then */
 	bd->backlog_tailp = &bd->backlog;
 	loop->bd = bd;
-	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s)",
+	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s%s)",
 		 bd->setup_flags & IORING_SETUP_DEFER_TASKRUN ? "SINGLE_ISSUER|DEFER_TASKRUN"
 		 : bd->setup_flags & IORING_SETUP_COOP_TASKRUN ? "COOP_TASKRUN" : "no setup flags",
+		 bd->setup_flags & IORING_SETUP_TASKRUN_FLAG ? "|TASKRUN_FLAG" : "",
 		 loop->disabled_ops ? ", ops masked by TIDE_DISABLE_OPS" : "");
 	return 0;
 }
@@ -525,6 +528,14 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 		 * when no user op can have completed. */
 		if (loop->live_ops == 0 && loop->live_net == 0 && !io_uring_sq_ready(&bd->ring) && !bd->backlog)
 			return 0;
+		/* Nothing to submit, and the kernel says it holds no completion
+		 * (IORING_SQ_TASKRUN is set while task work waits to post one):
+		 * the CQ ring already has all there is, so skip the syscall. */
+		if (!io_uring_sq_ready(&bd->ring) && (bd->setup_flags & IORING_SETUP_TASKRUN_FLAG) &&
+		    !(IO_URING_READ_ONCE(*bd->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+			reap(loop, bd);
+			return 0;
+		}
 		do
 			r = io_uring_submit_and_get_events(&bd->ring);
 		while (r == -EINTR);
