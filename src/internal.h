@@ -137,6 +137,10 @@ typedef void (*tide__op_done_cb)(struct tide__op *op);
  * The unit of I/O. It owns every argument the kernel reads later (the
  * timespec is copied in here) and the buffer pointer until the final
  * completion, even after a cancel.
+ *
+ * Field order: what completing an op touches (kind, flags, res, cflags,
+ * done and owner) is the first 64 bytes, so a CQE for a connection the
+ * loop finds cold costs one cache line; what submitting reads follows.
  */
 struct tide__op {
 	struct tide__op *next;      /* free list, epoll fd waiters, completion list */
@@ -146,10 +150,18 @@ struct tide__op {
 	uint16_t flags;             /* TIDE__OP_* */
 	int fd;                     /* target fd, -1 for timeouts */
 	int32_t res;                /* the result once complete */
-	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
+	uint32_t cflags;            /* io_uring CQE flags of the result done() sees (buffer id) */
+	tide__op_done_cb done;      /* completion: called once on the loop thread */
+	union {
+		struct {                    /* public ops (tide_op_*) */
+			struct tide_future *fut;    /* the future to complete (a reference) */
+			struct tide__op *live_next; /* the loop's list of live ops (for free) */
+			struct tide__op *live_prev;
+		};
+		void *owner;                /* internal ops: the object done() works for (a transport) */
+	};
 	void *buf;                  /* read/write buffer (the caller's, valid until done) */
 	size_t len;                 /* its length */
-	uint32_t cflags;            /* io_uring CQE flags of the result done() sees (buffer id) */
 	union {
 		int64_t off;        /* read/write: file offset, -1 for the current position */
 		struct {
@@ -158,6 +170,7 @@ struct tide__op {
 		};
 		socklen_t caddrlen; /* connect: the address copy's length */
 	};
+	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
 	union {
 		struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
 		struct {
@@ -167,19 +180,10 @@ struct tide__op {
 		struct msghdr *msg;          /* sendmsg/recvmsg: the caller's */
 		struct sockaddr_storage *caddr; /* connect: a copy, freed with the op */
 	} u;
-	tide__op_done_cb done;      /* completion: called once on the loop thread */
 	union {                     /* one per path, never two at once */
 		struct tide__handle *timer; /* loop path (timeouts): its timer */
 		struct tide__op *prev_w;    /* epoll: doubly linked per-fd waiter list */
 		void *job;                  /* executor path: the job in flight */
-	};
-	union {
-		struct {                    /* public ops (tide_op_*) */
-			struct tide_future *fut;    /* the future to complete (a reference) */
-			struct tide__op *live_next; /* the loop's list of live ops (for free) */
-			struct tide__op *live_prev;
-		};
-		void *owner;                /* internal ops: the object done() works for (a transport) */
 	};
 };
 
@@ -399,7 +403,6 @@ typedef int (*tide__cancel_hook)(struct tide_future *fut, void *arg);
 enum { TIDE__F_PENDING = 0, TIDE__F_DONE = 1, TIDE__F_CANCELLED = 2 };
 
 struct tide_future {
-	struct tide_loop *loop;     /* owner; a future is single-threaded */
 	struct tide_future *next_free; /* loop free list */
 	uint32_t refs;              /* references; freed at 0 */
 	uint8_t state;              /* TIDE__F_* */
@@ -415,6 +418,8 @@ struct tide_future {
 	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
 	void *cancel_arg;
 	void (*ptr_release)(void *ptr); /* drops the reference ptr holds when the future goes */
+	/* Last: a task's fields that every step touches follow it (task.c). */
+	struct tide_loop *loop;     /* owner; a future is single-threaded */
 };
 
 static inline uint32_t tide__future_refs(const struct tide_future *f)

@@ -63,12 +63,8 @@ struct tide_transport {
 	unsigned wa_lent : 1;       /* wa is a ring buffer (its id in wa.cap), back to the ring once sent */
 	const struct tide_protocol_ops *ops;
 	void *proto;
-	/*
-	 * The read op (recv multishot or POLLIN) lives here, so an idle
-	 * connection is one allocation of about 270 bytes; its loop field is
-	 * the transport's loop (tloop()).
-	 */
-	struct tide__op rop;
+	/* The write side, then the read op: a receive and an echo's send
+	 * touch the first 180 bytes (see tide__op's field order). */
 	struct tide__op *wop;       /* the write side's op in flight (send or poll) */
 	struct tide__wbuf wa;       /* what the write op is sending (the kernel's until it completes),
 				     * or a provided buffer it sends from (wa_lent) */
@@ -78,6 +74,12 @@ struct tide_transport {
 	/* Multishot data that arrived after pause_reading (or before a
 	 * delivery of earlier held data): given to the protocol on resume. */
 	struct tide__held *held;
+	/*
+	 * The read op (recv multishot or POLLIN) lives here, so an idle
+	 * connection is one allocation of about 270 bytes; its loop field is
+	 * the transport's loop (tloop()).
+	 */
+	struct tide__op rop;
 	union {
 		struct {                    /* stream transports */
 			struct tide_server *server; /* the server that accepted it, or NULL */

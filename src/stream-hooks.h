@@ -15,11 +15,11 @@
 #include <stdint.h>
 
 struct tide__stream_stats {
-	uint64_t scanned; /* bytes handed to the separator search */
 	uint64_t waits;   /* times a read parked for more data */
+	uint64_t direct;  /* bytes that landed straight in a waiting read's buffer */
+	uint64_t scanned; /* bytes handed to the separator search */
 	uint64_t moved;   /* bytes moved by compaction or growth */
 	uint64_t grows;   /* buffer (re)allocations */
-	uint64_t direct;  /* bytes that landed straight in a waiting read's buffer */
 };
 
 int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w);

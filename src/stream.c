@@ -56,23 +56,15 @@ struct read_lend {
 	size_t got;
 };
 
+/*
+ * Field order is locality: a server with thousands of connections finds
+ * each one cold, so what every read, wake-up and receive touches comes
+ * first (with struct stream's own, 96 bytes in all), and what only
+ * buffering, separator searches and flow control use comes after.
+ */
 struct tide_stream_reader {
-	unsigned char *buf;        /* bytes [head, tail) are buffered, unread */
 	size_t head;               /* first unread byte */
 	size_t tail;               /* end of the data; cap - tail is free at the end */
-	size_t cap;                /* allocated size of buf */
-	size_t limit;              /* readline/readuntil limit; flow control at 2 * limit */
-	bool eof;                  /* feed_eof: nothing more will arrive */
-	int err;                   /* the connection's error (with eof), returned once the buffer is empty */
-	bool paused;               /* we paused the transport's reading (buffer > 2 * limit) */
-	/*
-	 * How much room get_buffer makes for a receive: it doubles while
-	 * receives fill it (a bulk stream reads 64 KiB per syscall) and halves
-	 * when they use little of it, so a connection of small messages keeps
-	 * a small buffer. An empty buffer larger than this is freed.
-	 */
-	size_t rhint;
-	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
 	/*
 	 * A read(n) waiting on an empty buffer lends its destination (when
 	 * it can take a whole receive, n >= rhint), and so does readexactly(n)
@@ -87,16 +79,30 @@ struct tide_stream_reader {
 	 */
 	struct read_lend *lend;
 	struct read_lend *landed;
+	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
+	/*
+	 * How much room get_buffer makes for a receive: it doubles while
+	 * receives fill it (a bulk stream reads 64 KiB per syscall) and halves
+	 * when they use little of it, so a connection of small messages keeps
+	 * a small buffer. An empty buffer larger than this is freed.
+	 */
+	size_t rhint;
+	bool eof;                  /* feed_eof: nothing more will arrive */
+	bool paused;               /* we paused the transport's reading (buffer > 2 * limit) */
 	bool holding;              /* a readexactly holds bytes it took, across its waits */
+	int err;                   /* the connection's error (with eof), returned once the buffer is empty */
+	struct tide__stream_stats stats; /* waits and direct first: counted per read */
+	unsigned char *buf;        /* bytes [head, tail) are buffered, unread */
+	size_t cap;                /* allocated size of buf */
+	size_t limit;              /* readline/readuntil limit; flow control at 2 * limit */
 	/*
 	 * Separator search position kept across calls: no occurrence of
 	 * scan_sep starts in [head, head + scan_off). Consuming n bytes moves
 	 * it back by n; a call with another separator starts again at 0.
 	 */
-	unsigned char scan_sep[STREAM_SEP_CACHE];
 	size_t scan_seplen;        /* 0: nothing cached */
 	size_t scan_off;
-	struct tide__stream_stats stats;
+	unsigned char scan_sep[STREAM_SEP_CACHE];
 };
 
 struct tide_stream_writer {
@@ -109,16 +115,16 @@ struct stream_server;
 
 /* The pair: one allocation, the protocol object of its transport. */
 struct stream {
-	struct tide_stream_reader r;
-	struct tide_stream_writer w;
-	struct tide_loop *loop;
-	struct tide_transport *t;   /* a reference, from connection_made until the pair goes */
-	struct stream_server *srv;  /* server connections: the handler (a reference), else NULL */
 	unsigned refs;              /* the user's, the connection's, and one per call inside a wait */
 	bool made;                  /* connection_made ran */
 	bool lost;                  /* connection_lost ran */
-	int lost_err;               /* its error (0: clean close) */
 	bool released;              /* the user let go (tide_stream_free, handler done) */
+	struct tide_loop *loop;
+	struct tide_transport *t;   /* a reference, from connection_made until the pair goes */
+	struct tide_stream_reader r; /* its hot fields follow these (see the reader) */
+	struct tide_stream_writer w;
+	struct stream_server *srv;  /* server connections: the handler (a reference), else NULL */
+	int lost_err;               /* its error (0: clean close) */
 };
 
 /*

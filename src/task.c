@@ -17,24 +17,30 @@
 #include <errno.h>
 #include <limits.h>
 
+/*
+ * What a park, wake-up and step touch (fut.loop, parked, the flags, and
+ * coro's sp and stack) is 40 contiguous bytes: the future's last field
+ * and the four after it, one or two cache lines (a server with thousands
+ * of tasks finds each one cold).
+ */
 struct tide__task {
 	struct tide_future fut;       /* must be first: a task is a future */
-	struct tide__coro coro;       /* its stack and saved context */
+	struct tide__park *parked;    /* the park of a sync primitive or stream */
+	bool must_cancel;             /* one -ECANCELED is owed to the body */
+	bool cancel_delegated;        /* the awaited future took a cancel for us */
+	bool started;                 /* the body has begun */
+	bool finished;                /* the body returned; the stack can go */
+	struct tide__coro coro;       /* its stack and saved context (sp first) */
+	struct tide_future *waiting;  /* the future tide_await parked on */
 	tide_task_fn fn;              /* the body */
 	void *arg;
 	int64_t ret;                  /* what the body returned */
-	struct tide_future *waiting;  /* the future tide_await parked on */
-	struct tide__park *parked;    /* or the park of a sync primitive */
 	struct tide__task *next;      /* loop's live tasks, or the free list */
 	struct tide__task *prev;
 	uint64_t number;              /* "Task-N" */
 	char *name;                   /* set by the user, or NULL */
 	char autoname[24];            /* "Task-N", formatted on first use */
 	uint32_t cancel_requests;     /* tide_task_cancelling() */
-	bool must_cancel;             /* one -ECANCELED is owed to the body */
-	bool cancel_delegated;        /* the awaited future took a cancel for us */
-	bool started;                 /* the body has begun */
-	bool finished;                /* the body returned; the stack can go */
 };
 
 /* The running task of this thread (tasks never run nested). */
