@@ -169,7 +169,7 @@ static void loop_timeout_fired(void *arg)
  * on the readiness path a write to a blocking one goes to the executor,
  * since no poll result bounds how much a blocking write will wait for.
  */
-static int rw_route(struct tide__op *op, bool native)
+static TIDE__OUTLINE int rw_route(struct tide__op *op, bool native)
 {
 	struct stat st;
 	int fl;
