@@ -30,6 +30,7 @@ struct tide__task {
 	bool cancel_delegated;        /* the awaited future took a cancel for us */
 	bool started;                 /* the body has begun */
 	bool finished;                /* the body returned; the stack can go */
+	uint32_t cancel_requests;     /* tide_task_cancelling() (fills the hole here) */
 	struct tide__coro coro;       /* its stack and saved context (sp first) */
 	struct tide_future *waiting;  /* the future tide_await parked on */
 	tide_task_fn fn;              /* the body */
@@ -40,7 +41,6 @@ struct tide__task {
 	uint64_t number;              /* "Task-N" */
 	char *name;                   /* set by the user, or NULL */
 	char autoname[24];            /* "Task-N", formatted on first use */
-	uint32_t cancel_requests;     /* tide_task_cancelling() */
 };
 
 /* The running task of this thread (tasks never run nested). */
