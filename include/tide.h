@@ -594,7 +594,11 @@ typedef int (*tide_protocol_factory_cb)(void *arg, const struct tide_protocol_op
 TIDE_EXTERN struct tide_transport *tide_transport_ref(struct tide_transport *t);
 TIDE_EXTERN void tide_transport_unref(struct tide_transport *t);
 TIDE_EXTERN struct tide_loop *tide_transport_loop(const struct tide_transport *t);
-/* The data is copied. TIDE_ECLOSED after close/abort, -EPIPE after write_eof. */
+/*
+ * The data is copied. TIDE_ECLOSED after close/abort, -EPIPE after
+ * write_eof, -EINVAL past SSIZE_MAX bytes in all, -ENOMEM when it cannot
+ * be buffered (then none of it is).
+ */
 TIDE_EXTERN int tide_transport_write(struct tide_transport *t, const void *data, size_t n);
 TIDE_EXTERN int tide_transport_writelines(struct tide_transport *t, const struct iovec *iov, int iovcnt);
 /* Shuts the write side down once the buffer is flushed. */

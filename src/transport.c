@@ -23,6 +23,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -96,8 +97,12 @@ static void pool_put(struct tide_loop *loop, int c, char *p)
 	loop->wbuf_pooled[c]++;
 }
 
-static int wbuf_append(struct tide_loop *loop, struct tide__wbuf *b, const void *data, size_t n)
+/* Room for n more bytes in b: 0, or -ENOMEM (b unchanged). */
+static int wbuf_reserve(struct tide_loop *loop, struct tide__wbuf *b, size_t n)
 {
+	/* Bounded so that doubling cannot wrap (a length near SIZE_MAX). */
+	if (n > SIZE_MAX / 4 - b->len)
+		return -ENOMEM;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : (size_t)1 << WB_MIN_SHIFT;
 		int oc = wb_class(b->cap), nc;
@@ -120,8 +125,6 @@ static int wbuf_append(struct tide_loop *loop, struct tide__wbuf *b, const void 
 		b->p = p;
 		b->cap = cap;
 	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
 	return 0;
 }
 
@@ -624,7 +627,9 @@ static bool lent_bytes(const struct tide_loop *loop, const void *p, size_t n)
  */
 static TIDE__OUTLINE ssize_t send_now(struct tide_transport *t, const struct iovec *iov, int iovcnt)
 {
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	/* The kernel refuses more than IOV_MAX entries (EMSGSIZE): the rest
+	 * is buffered, as what a full socket leaves. */
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < IOV_MAX ? iovcnt : IOV_MAX) };
 	ssize_t r;
 
 	do
@@ -649,7 +654,8 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 	if (t->eof_pending || t->write_shut)
 		return -EPIPE;
 	for (i = 0; i < iovcnt; i++) {
-		if (!iov[i].iov_base && iov[i].iov_len)
+		/* No write is longer than write(2) can say (SSIZE_MAX). */
+		if ((!iov[i].iov_base && iov[i].iov_len) || iov[i].iov_len > (size_t)SSIZE_MAX - total)
 			return -EINVAL;
 		total += iov[i].iov_len;
 	}
@@ -690,6 +696,13 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		maybe_pause(t);
 		return 0;
 	}
+	/* All of it or none: a write that fails buffered nothing. */
+	if (wbuf_reserve(tloop(t), &t->wb, total - skip) < 0) {
+		/* Part of it went out already: the stream cannot go on. */
+		if (skip)
+			fatal(t, -ENOMEM);
+		return -ENOMEM;
+	}
 	for (i = 0; i < iovcnt; i++) {
 		size_t n = iov[i].iov_len;
 		const char *p = iov[i].iov_base;
@@ -698,8 +711,8 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 			skip -= n;
 			continue;
 		}
-		if (wbuf_append(tloop(t), &t->wb, p + skip, n - skip) < 0)
-			return -ENOMEM;
+		memcpy(t->wb.p + t->wb.len, p + skip, n - skip);
+		t->wb.len += n - skip;
 		skip = 0;
 	}
 	write_kick(t);

@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1724,6 +1725,66 @@ START_TEST(test_abort_drops_buffer)
 	ck_assert_msg(sc->rxlen < FLUSH_LEN, "[%s] abort delivered all %zu bytes", tt_cfg->name, sc->rxlen);
 	ck_assert(sc->rxlen == 0 || memcmp(sc->rx, data, sc->rxlen) == 0);
 	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/* writelines with more pieces than sendmsg takes (IOV_MAX): every byte arrives. */
+START_TEST(test_writelines_past_iov_max)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct conn *cli = conn_new(), *sc;
+	enum { N = 3000 };
+	unsigned char *data = pat_buf(6, N);
+	struct iovec *iov = calloc(N, sizeof(*iov));
+
+	ck_assert_ptr_nonnull(iov);
+	for (size_t i = 0; i < N; i++) {
+		iov[i].iov_base = data + i;
+		iov[i].iov_len = 1;
+	}
+	sv = serve_dial(loop, &s, cli);
+	sc = accepted(loop, &s);
+	ck_assert_int_eq(tide_transport_writelines(cli->t, iov, N), 0);
+	tide_transport_close(cli->t);
+	RUN_UNTIL(loop, cli->lost && sc->lost);
+	check_conn(cli, "ML", 0);
+	check_conn(sc, "MDEL", 0);
+	ck_assert_uint_eq(sc->rxlen, N);
+	ck_assert_mem_eq(sc->rx, data, N);
+	free(iov);
+	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/* A write longer than any can be is the caller's error, not the connection's. */
+START_TEST(test_write_impossible_length)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct conn *cli = conn_new(), *sc;
+	static char byte = 'x';
+	struct iovec two[2] = { { &byte, (size_t)SSIZE_MAX }, { &byte, 2 } };
+
+	sv = serve_dial(loop, &s, cli);
+	sc = accepted(loop, &s);
+	ck_assert_int_eq(tide_transport_write(cli->t, &byte, SIZE_MAX), -EINVAL);
+	ck_assert_int_eq(tide_transport_write(cli->t, &byte, (size_t)SSIZE_MAX + 1), -EINVAL);
+	/* Two pieces whose sum wraps around. */
+	ck_assert_int_eq(tide_transport_writelines(cli->t, two, 2), -EINVAL);
+	ck_assert_uint_eq(tide_transport_get_write_buffer_size(cli->t), 0);
+	/* The connection is unharmed. */
+	ck_assert_int_eq(tide_transport_write(cli->t, "ok", 2), 0);
+	tide_transport_close(cli->t);
+	RUN_UNTIL(loop, cli->lost && sc->lost);
+	check_conn(cli, "ML", 0);
+	check_conn(sc, "MDEL", 0);
+	ck_assert_uint_eq(sc->rxlen, 2);
+	ck_assert_mem_eq(sc->rx, "ok", 2);
 	finish_all(loop, sv);
 }
 END_TEST
@@ -3791,6 +3852,8 @@ int main(void)
 	add(&ts, test_close_flushes);
 	add(&ts, test_small_writes_grow);
 	add(&ts, test_abort_drops_buffer);
+	add(&ts, test_writelines_past_iov_max);
+	add(&ts, test_write_impossible_length);
 	add(&ts, test_pause_reading);
 	add(&ts, test_write_buffer_limits);
 	add(&ts, test_extra_info);
