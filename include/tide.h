@@ -606,13 +606,22 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t);
 TIDE_EXTERN int tide_transport_can_write_eof(const struct tide_transport *t);
 /* Flushes what is buffered, then closes; connection_lost(0) follows. */
 TIDE_EXTERN void tide_transport_close(struct tide_transport *t);
-/* Drops the buffer and closes now; connection_lost(0) follows. */
+/*
+ * Drops the buffer and closes now; connection_lost(0) follows, whatever
+ * the ops it cancels report. On io_uring a zero-copy send in flight (a
+ * flush of 32 KiB or more) is cut short with a reset, since a peer that
+ * does not read would otherwise hold its pages, and the connection, open.
+ */
 TIDE_EXTERN void tide_transport_abort(struct tide_transport *t);
 TIDE_EXTERN int tide_transport_is_closing(const struct tide_transport *t);
 TIDE_EXTERN int tide_transport_pause_reading(struct tide_transport *t);
 TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t);
 TIDE_EXTERN int tide_transport_is_reading(const struct tide_transport *t);
-/* high 0 means 64 KiB; low is then high / 4. low > high is -EINVAL. */
+/*
+ * 0 stands for asyncio's None: high 0 is 4 * low, or 64 KiB when low is 0
+ * too; low 0 is high / 4. low > high is -EINVAL. Marks past 4 GiB count
+ * as 4 GiB.
+ */
 TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t, size_t high, size_t low);
 TIDE_EXTERN size_t tide_transport_get_write_buffer_size(const struct tide_transport *t);
 TIDE_EXTERN void tide_transport_get_write_buffer_limits(const struct tide_transport *t, size_t *high, size_t *low);

@@ -50,7 +50,9 @@ struct tide_transport {
 	unsigned direct_send : 1;   /* readiness paths: try send(2) at write time */
 	unsigned reading : 1;       /* the user wants data (pause_reading clears it) */
 	unsigned closing : 1;       /* close or abort was called, or a fatal error came */
+	unsigned aborted : 1;       /* abort was called (or a fatal error): no later error counts */
 	unsigned eof_seen : 1;      /* the peer shut down its side */
+	unsigned eof_done : 1;      /* eof_received was called (once per connection) */
 	unsigned eof_pending : 1;   /* write_eof: shut down once the buffer is flushed */
 	unsigned write_shut : 1;    /* SHUT_WR done */
 	unsigned write_paused : 1;  /* pause_writing was called, resume_writing not yet */

@@ -211,7 +211,8 @@ static void maybe_resume(struct tide_transport *t)
 /* A fatal error: the first one is what connection_lost reports. */
 static void fatal(struct tide_transport *t, int err)
 {
-	if (!t->error)
+	/* After an abort, what the cancelled ops say is not news. */
+	if (!t->error && !t->aborted)
 		t->error = err;
 	tide_transport_abort(t);
 }
@@ -341,7 +342,7 @@ static void on_eof(struct tide_transport *t)
 {
 	int keep = 0;
 
-	if (t->closing)
+	if (t->closing || t->eof_done)
 		return;
 	if (was_reset(t)) {
 		fatal(t, -ECONNRESET);
@@ -351,6 +352,7 @@ static void on_eof(struct tide_transport *t)
 	/* Paused with bytes held: the EOF waits behind them (deliver_held). */
 	if (!t->reading || held_len(t))
 		return;
+	t->eof_done = true; /* once per connection, as asyncio calls it */
 	if (t->ops->eof_received)
 		keep = t->ops->eof_received(t, t->proto);
 	/* keep: half-closed, the protocol may still write (asyncio's rule). */
@@ -988,6 +990,7 @@ TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 	if (!t)
 		return;
 	set_closing(t);
+	t->aborted = 1;
 	t->wb.len = 0;
 	while (t->kind == TIDE__T_DGRAM && (d = t->dq)) {
 		t->dq = d->next;
@@ -1005,6 +1008,19 @@ TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 		tide__op_cancel(&t->rop);
 	if (t->wop)
 		tide__op_cancel(t->wop);
+	/*
+	 * A zero-copy send completes only when the kernel lets go of its
+	 * pages, and sent bytes a peer never reads (or acknowledges) keep
+	 * them in the socket's send queue until the socket goes, while we
+	 * close the fd only after that completion. Disconnecting (connect to
+	 * AF_UNSPEC: tcp_disconnect, a reset) purges the queue, so the send
+	 * completes and the close follows; the fd stays ours meanwhile.
+	 */
+	if (t->wop && t->wop->kind == TIDE_OP_SEND_ZC) {
+		struct sockaddr sa = { .sa_family = AF_UNSPEC };
+
+		(void)connect(t->fd, &sa, sizeof(sa));
+	}
 	maybe_finish(t);
 }
 
@@ -1034,7 +1050,7 @@ TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
 	if (t->closing || t->reading)
 		return 0;
 	t->reading = true;
-	if (t->held || (t->eof_seen && !t->rop_busy)) {
+	if (t->held || (t->eof_seen && !t->eof_done && !t->rop_busy)) {
 		if (!t->held_queued) {
 			t->held_queued = true;
 			tide_transport_ref(t);
@@ -1059,19 +1075,15 @@ TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t,
 {
 	if (!t)
 		return -EINVAL;
-	if (!high && !low) {
-		high = DEFAULT_HIGH;
-		low = high / 4;
-	} else if (!high) {
-		high = 4 * low;
-	} else if (!low) {
-		low = high / 4;
-	}
+	/* 0 is asyncio's None: high defaults to 4 * low, or 64 KiB. */
+	if (!high)
+		high = !low ? DEFAULT_HIGH : low > SIZE_MAX / 4 ? SIZE_MAX : 4 * low;
 	if (low > high)
 		return -EINVAL;
-	/* Stored in 32 bits: a mark past 4 GiB is as good as 4 GiB. */
+	/* Stored in 32 bits: a mark past 4 GiB is as good as 4 GiB. The
+	 * default low is a quarter of the high mark that is kept. */
 	t->high = high > UINT32_MAX ? UINT32_MAX : (uint32_t)high;
-	t->low = low > UINT32_MAX ? UINT32_MAX : (uint32_t)low;
+	t->low = !low ? t->high / 4 : low > t->high ? t->high : (uint32_t)low;
 	maybe_pause(t);
 	maybe_resume(t);
 	return 0;

@@ -1729,6 +1729,50 @@ START_TEST(test_abort_drops_buffer)
 }
 END_TEST
 
+/*
+ * abort with a big write in flight to a peer that does not read: on
+ * io_uring that is a zero-copy send, which completes only when the
+ * kernel lets go of its pages, and unread bytes hold them in the send
+ * queue. connection_lost must still come at once (the loop can be freed).
+ */
+START_TEST(test_abort_zero_copy_unread)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv = serve(loop, lo4, 1, NULL, &s);
+	int fd = raw_connect(AF_INET, tide_server_port(sv));
+	struct conn *sc = accepted(loop, &s);
+	const size_t len = 16u << 20;
+	unsigned char *data = pat_buf(5, len), buf[65536];
+	size_t got = 0;
+	ssize_t n;
+	struct tide_loop_stats st;
+
+	ck_assert_int_eq(tide_transport_write(sc->t, data, len), 0);
+	run_for(loop, 0.1);
+	ck_assert_uint_gt(tide_transport_get_write_buffer_size(sc->t), 0);
+	tt_stats(loop, &st);
+	if (tt_is_uring() && tide_loop_op_native(loop, TIDE_OP_SEND_ZC))
+		ck_assert_msg(st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING] > 0,
+			      "[%s] no zero-copy send: the test misses its case", tt_cfg->name);
+	tide_transport_abort(sc->t);
+	RUN_UNTIL(loop, sc->lost);
+	check_conn(sc, "ML", 0);
+	/* The peer gets a prefix of the bytes, then the end (a reset after a
+	 * zero-copy send, which the abort had to cut short). */
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		ck_assert_uint_le(got + (size_t)n, len);
+		ck_assert(memcmp(buf, data + got, (size_t)n) == 0);
+		got += (size_t)n;
+	}
+	ck_assert_msg(n == 0 || errno == ECONNRESET, "[%s] peer: %s", tt_cfg->name, strerror(errno));
+	ck_assert_uint_lt(got, len);
+	close(fd);
+	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
 /* writelines with more pieces than sendmsg takes (IOV_MAX): every byte arrives. */
 START_TEST(test_writelines_past_iov_max)
 {
@@ -1785,6 +1829,36 @@ START_TEST(test_write_impossible_length)
 	check_conn(sc, "MDEL", 0);
 	ck_assert_uint_eq(sc->rxlen, 2);
 	ck_assert_mem_eq(sc->rx, "ok", 2);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/* eof_received comes once, even when reading is paused and resumed after it. */
+START_TEST(test_eof_received_once)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct conn *cli = conn_new(), *sc;
+
+	s.tmpl.eof_ret = 1;
+	sv = serve_dial(loop, &s, cli);
+	sc = accepted(loop, &s);
+	ck_assert_int_eq(tide_transport_write(cli->t, "abc", 3), 0);
+	ck_assert_int_eq(tide_transport_write_eof(cli->t), 0);
+	RUN_UNTIL(loop, sc->eofs == 1);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(tide_transport_pause_reading(sc->t), 0);
+		ck_assert_int_eq(tide_transport_resume_reading(sc->t), 0);
+		run_for(loop, 0.02);
+	}
+	ck_assert_int_eq(sc->eofs, 1);
+	ck_assert_int_eq(tide_transport_is_closing(sc->t), 0);
+	tide_transport_close(sc->t);
+	RUN_UNTIL(loop, cli->lost && sc->lost);
+	check_conn(sc, "MDEL", 0);
+	check_conn(cli, "MEL", 0);
+	ck_assert_mem_eq(sc->rx, "abc", 3);
 	finish_all(loop, sv);
 }
 END_TEST
@@ -1849,6 +1923,26 @@ START_TEST(test_write_buffer_limits)
 	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
 	ck_assert_uint_eq(hi, 65536);
 	ck_assert_uint_eq(lo, 16384);
+	/* 0 is asyncio's None: high is 4 * low, low is high / 4. */
+	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, 100), 0);
+	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
+	ck_assert_uint_eq(hi, 400);
+	ck_assert_uint_eq(lo, 100);
+	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 100, 0), 0);
+	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
+	ck_assert_uint_eq(hi, 100);
+	ck_assert_uint_eq(lo, 25);
+	/* Past 4 GiB a mark is 4 GiB, and the default low is a quarter of that. */
+	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, (size_t)1 << 40, 0), 0);
+	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
+	ck_assert_uint_eq(hi, UINT32_MAX);
+	ck_assert_uint_eq(lo, UINT32_MAX / 4);
+	/* A huge low alone: 4 * low does not wrap into a smaller high. */
+	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, SIZE_MAX / 2), 0);
+	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
+	ck_assert_uint_eq(hi, UINT32_MAX);
+	ck_assert_uint_eq(lo, UINT32_MAX);
+	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, 0), 0);
 	ck_assert_uint_eq(tide_transport_get_write_buffer_size(cli->t), 0);
 	tide_transport_close(cli->t);
 	RUN_UNTIL(loop, cli->lost && srv_count(&s, 1, 1) == 1);
@@ -3852,8 +3946,10 @@ int main(void)
 	add(&ts, test_close_flushes);
 	add(&ts, test_small_writes_grow);
 	add(&ts, test_abort_drops_buffer);
+	add(&ts, test_abort_zero_copy_unread);
 	add(&ts, test_writelines_past_iov_max);
 	add(&ts, test_write_impossible_length);
+	add(&ts, test_eof_received_once);
 	add(&ts, test_pause_reading);
 	add(&ts, test_write_buffer_limits);
 	add(&ts, test_extra_info);
