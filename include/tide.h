@@ -628,7 +628,8 @@ TIDE_EXTERN void tide_transport_get_write_buffer_limits(const struct tide_transp
 /*
  * asyncio's get_extra_info: "peername" and "sockname" copy a struct
  * sockaddr into buf (*len in: its size, out: the address length);
- * "socket" an int fd. -ENOENT for another name, -ENOSPC if buf is short.
+ * "socket" an int fd. -ENOENT for another name, -ENOSPC if buf is short,
+ * TIDE_ECLOSED once connection_lost ran (the socket is closed by then).
  */
 TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, const char *name, void *buf, socklen_t *len);
 TIDE_EXTERN void *tide_transport_get_protocol(const struct tide_transport *t);

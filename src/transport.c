@@ -1118,12 +1118,16 @@ TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, co
 		*len = sizeof(int);
 		return t->fd < 0 ? TIDE_ECLOSED : 0;
 	}
+	if (strcmp(name, "peername") && strcmp(name, "sockname"))
+		return -ENOENT;
+	/* The socket is gone once connection_lost ran (asyncio keeps copies
+	 * of both addresses; an idle transport here has no room for them). */
+	if (t->fd < 0)
+		return TIDE_ECLOSED;
 	if (!strcmp(name, "peername"))
 		r = getpeername(t->fd, (struct sockaddr *)&ss, &sl);
-	else if (!strcmp(name, "sockname"))
-		r = getsockname(t->fd, (struct sockaddr *)&ss, &sl);
 	else
-		return -ENOENT;
+		r = getsockname(t->fd, (struct sockaddr *)&ss, &sl);
 	if (r < 0)
 		return -errno;
 	if (*len < sl)

@@ -1712,6 +1712,18 @@ START_TEST(test_abort_drops_buffer)
 	check_conn(cli, "ML", 0);
 	ck_assert_int_eq(tide_transport_is_closing(t), 1);
 	ck_assert_int_eq(tide_transport_write(t, "x", 1), TIDE_ECLOSED);
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd;
+
+		/* Every name says the same once the socket is gone. */
+		ck_assert_int_eq(tide_transport_get_extra_info(t, "peername", &ss, &sl), TIDE_ECLOSED);
+		ck_assert_int_eq(tide_transport_get_extra_info(t, "sockname", &ss, &sl), TIDE_ECLOSED);
+		sl = sizeof(fd);
+		ck_assert_int_eq(tide_transport_get_extra_info(t, "socket", &fd, &sl), TIDE_ECLOSED);
+		ck_assert_int_eq(tide_transport_get_extra_info(t, "nosuchname", &ss, &sl), -ENOENT);
+	}
 	tide_transport_unref(t);
 	/* The server reads what made it through: a strict prefix. */
 	ck_assert_int_eq(tide_transport_resume_reading(sc->t), 0);
