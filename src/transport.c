@@ -518,7 +518,7 @@ static void send_done(struct tide__op *op)
 
 	t->wop = NULL;
 	tide__op_release(op);
-	if (zc && (res == -EOPNOTSUPP || res == -EINVAL) && !t->closing) {
+	if (zc && (res == -EOPNOTSUPP || res == -EINVAL) && !t->aborted) {
 		/* This socket cannot send zero-copy after all: plain sends. */
 		t->zc = 0;
 		write_kick(t);
@@ -700,9 +700,12 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 	}
 	/* All of it or none: a write that fails buffered nothing. */
 	if (wbuf_reserve(tloop(t), &t->wb, total - skip) < 0) {
-		/* Part of it went out already: the stream cannot go on. */
-		if (skip)
+		/* Part of it went out already: the stream cannot go on, and
+		 * (asyncio's rule) the error goes to connection_lost. */
+		if (skip) {
 			fatal(t, -ENOMEM);
+			return 0;
+		}
 		return -ENOMEM;
 	}
 	for (i = 0; i < iovcnt; i++) {
@@ -1014,9 +1017,12 @@ TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 	 * them in the socket's send queue until the socket goes, while we
 	 * close the fd only after that completion. Disconnecting (connect to
 	 * AF_UNSPEC: tcp_disconnect, a reset) purges the queue, so the send
-	 * completes and the close follows; the fd stays ours meanwhile.
+	 * completes and the close follows; the fd stays ours meanwhile. Only
+	 * once its result came: a send still waiting for room has queued
+	 * nothing (a partial send completes), so the cancel ends it, and the
+	 * bytes queued before it still reach the peer ahead of a FIN.
 	 */
-	if (t->wop && t->wop->kind == TIDE_OP_SEND_ZC) {
+	if (t->wop && t->wop->kind == TIDE_OP_SEND_ZC && (t->wop->flags & TIDE__OP_ZC_RESULT)) {
 		struct sockaddr sa = { .sa_family = AF_UNSPEC };
 
 		(void)connect(t->fd, &sa, sizeof(sa));
@@ -1129,7 +1135,7 @@ TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, co
 	else
 		r = getsockname(t->fd, (struct sockaddr *)&ss, &sl);
 	if (r < 0)
-		return -errno;
+		return t->closing ? TIDE_ECLOSED : -errno; /* an abort may have disconnected it */
 	if (*len < sl)
 		return -ENOSPC;
 	memcpy(buf, &ss, sl);

@@ -1768,6 +1768,14 @@ START_TEST(test_abort_zero_copy_unread)
 		ck_assert_msg(st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING] > 0,
 			      "[%s] no zero-copy send: the test misses its case", tt_cfg->name);
 	tide_transport_abort(sc->t);
+	{
+		/* Closing, not yet lost: the address, or that it is closed. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int r = tide_transport_get_extra_info(sc->t, "peername", &ss, &sl);
+
+		ck_assert_msg(r == 0 || r == TIDE_ECLOSED, "[%s] peername after abort: %d", tt_cfg->name, r);
+	}
 	RUN_UNTIL(loop, sc->lost);
 	check_conn(sc, "ML", 0);
 	/* The peer gets a prefix of the bytes, then the end (a reset after a
