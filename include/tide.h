@@ -736,11 +736,22 @@ TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stre
 
 /* The most bytes readline/readuntil buffer looking for a separator (64 KiB by default). */
 TIDE_EXTERN int tide_stream_set_limit(struct tide_stream_reader *r, size_t limit);
-/* Up to n bytes (at least 1), or 0 at EOF. */
+/*
+ * Up to n bytes (at least 1), or 0 at EOF.
+ *
+ * buf is the call's until it returns, as a buffer handed to read(2) or to
+ * an io_uring receive is: a read that waits lends buf to the connection,
+ * whose bytes land in it as they arrive, while the task waits and after
+ * it is woken, until it runs. So two tasks must not wait in reads on one
+ * buffer (a scratch buffer shared by a thread's handlers would mix their
+ * connections' bytes). Past the count returned, buf's content is
+ * unspecified. The same holds for readexactly.
+ */
 TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, size_t n);
 /*
  * Exactly n bytes, or TIDE_EINCOMPLETE_READ at EOF with the partial bytes
- * copied to buf and their count in *partial (may be NULL).
+ * copied to buf and their count in *partial (may be NULL). buf is the
+ * call's until it returns (see read).
  */
 TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *buf, size_t n, size_t *partial);
 /*
