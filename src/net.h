@@ -63,6 +63,7 @@ struct tide_transport {
 	unsigned zc_checked : 1;    /* zc says whether zero-copy sends work here */
 	unsigned zc : 1;
 	unsigned wa_lent : 1;       /* wa is a ring buffer (its id in wa.cap), back to the ring once sent */
+	unsigned keep_rx : 1;       /* a stream's: offer it whole ring buffers (tide__stream_keep) */
 	const struct tide_protocol_ops *ops;
 	void *proto;
 	/* The write side, then the read op: a receive and an echo's send
@@ -117,6 +118,15 @@ void tide__transport_bind(struct tide_transport *t, const struct tide_protocol_o
 void tide__transport_discard(struct tide_transport *t);
 /* Streams: fn(arg) runs when the server is freed (the factory's argument). */
 void tide__server_set_arg_free(struct tide_server *s, void (*fn)(void *arg));
+/*
+ * Ring buffers a protocol keeps instead of having them copied (stream.c's
+ * tide_stream_peek): a transport with keep_rx offers each whole ring
+ * buffer it delivers to tide__stream_keep, while the ring can spare it;
+ * true means the stream took it, and gives it back with tide__pbuf_return.
+ */
+bool tide__stream_keep(struct tide_transport *t, const char *data, size_t n, unsigned bid, void *proto);
+void tide__pbuf_return(struct tide_loop *loop, unsigned bid);
+
 /* The server learns that a connection of it is gone (server.c). */
 void tide__server_conn_gone(struct tide_server *s, struct tide_transport *t);
 

@@ -17,6 +17,7 @@
 struct tide__stream_stats {
 	uint64_t waits;   /* times a read parked for more data */
 	uint64_t direct;  /* bytes that landed straight in a waiting read's buffer */
+	uint64_t kept;    /* bytes a waiting peek took in their ring buffer (no copy) */
 	uint64_t scanned; /* bytes handed to the separator search */
 	uint64_t moved;   /* bytes moved by compaction or growth */
 	uint64_t grows;   /* buffer (re)allocations */

@@ -81,6 +81,15 @@ struct tide_stream_reader {
 	struct read_lend *landed;
 	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
 	/*
+	 * A peek waiting on an empty reader takes the next io_uring ring
+	 * buffer as it is (tide__stream_keep): its unread bytes [kp, kp +
+	 * klen) come before the buffer's, and the ring has it back (kbid)
+	 * once they are consumed. Any other read first copies them into the
+	 * buffer (unkeep), so only peek and consume know of them.
+	 */
+	const unsigned char *kp;
+	size_t klen;
+	/*
 	 * How much room get_buffer makes for a receive: it doubles while
 	 * receives fill it (a bulk stream reads 64 KiB per syscall) and halves
 	 * when they use little of it, so a connection of small messages keeps
@@ -90,6 +99,8 @@ struct tide_stream_reader {
 	bool eof;                  /* feed_eof: nothing more will arrive */
 	bool paused;               /* we paused the transport's reading (buffer > 2 * limit) */
 	bool holding;              /* a readexactly holds bytes it took, across its waits */
+	bool peeking;              /* the waiting read is a peek: it may keep a ring buffer */
+	unsigned kbid;             /* the kept ring buffer's id (kp != NULL) */
 	int err;                   /* the connection's error (with eof), returned once the buffer is empty */
 	struct tide__stream_stats stats; /* waits and direct first: counted per read */
 	unsigned char *buf;        /* bytes [head, tail) are buffered, unread */
@@ -168,8 +179,21 @@ static struct stream *stream_new(struct tide_loop *loop)
 	return s;
 }
 
+/* The kept ring buffer goes back to the ring. */
+static void keep_drop(struct stream *s)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	if (r->kp) {
+		tide__pbuf_return(s->loop, r->kbid);
+		r->kp = NULL;
+		r->klen = 0;
+	}
+}
+
 static void stream_destroy(struct stream *s)
 {
+	keep_drop(s);
 	tide__free(s->r.buf);
 	if (s->t)
 		tide_transport_unref(s->t);
@@ -206,10 +230,14 @@ static int may_wait(const struct stream *s)
  * buffer has not run yet, or a readexactly holds bytes it took (theirs
  * come before anything buffered).
  */
+static int unkeep(struct stream *s);
+
 static int reader_begin(struct tide_stream_reader *r, struct stream **s)
 {
 	if (r->landed || r->holding)
 		return -EBUSY;
+	if (r->kp && unkeep(of_reader(r)) < 0)
+		return -ENOMEM;
 	*s = stream_hold(of_reader(r));
 	return 0;
 }
@@ -357,6 +385,34 @@ static void wakeup_reader(struct tide_stream_reader *r)
 		r->waiter = NULL;
 	}
 	r->lend = NULL; /* chosen (or cancelled): nothing more lands there */
+}
+
+/* A read other than peek starts: the kept bytes move into the buffer, in
+ * front of what arrived after them, and the ring has its buffer back. */
+static int unkeep(struct stream *s)
+{
+	struct tide_stream_reader *r = &s->r;
+
+	if (put_back(s, r->kp, r->klen) < 0)
+		return -ENOMEM;
+	keep_drop(s);
+	return 0;
+}
+
+bool tide__stream_keep(struct tide_transport *t, const char *data, size_t n, unsigned bid, void *proto)
+{
+	struct stream *s = proto;
+	struct tide_stream_reader *r = &s->r;
+
+	(void)t;
+	if (!r->peeking || r->kp || rlen(r) || r->eof)
+		return false;
+	r->kp = (const unsigned char *)data;
+	r->klen = n;
+	r->kbid = bid;
+	r->stats.kept += n;
+	wakeup_reader(r);
+	return true;
 }
 
 /* Adapts rhint to a receive of n bytes (see the reader's rhint). */
@@ -507,6 +563,7 @@ static void proto_connection_made(struct tide_transport *t, void *proto)
 	struct stream *s = proto;
 
 	s->t = tide_transport_ref(t);
+	s->t->keep_rx = 1;
 	s->made = true;
 	s->refs++; /* the connection's, until connection_lost */
 	if (s->srv)
@@ -622,7 +679,7 @@ TIDE_EXTERN int tide_stream_set_limit(struct tide_stream_reader *r, size_t limit
 
 TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r)
 {
-	return r && r->eof && rlen(r) == 0;
+	return r && r->eof && rlen(r) == 0 && !r->kp;
 }
 
 /* At EOF with the buffer empty: 0 for a clean EOF, else the connection's error. */
@@ -662,6 +719,70 @@ TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, si
 out:
 	stream_unref(s);
 	return rc;
+}
+
+TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **data)
+{
+	struct stream *s;
+	ssize_t rc = 0;
+
+	if (data)
+		*data = NULL;
+	if (!r || !data)
+		return -EINVAL;
+	if (r->landed || r->holding)
+		return -EBUSY;
+	s = stream_hold(of_reader(r));
+	while (!r->kp && !rlen(r) && !r->eof) {
+		if (r->waiter) {
+			rc = -EBUSY;
+			goto out;
+		}
+		r->peeking = true;
+		rc = reader_wait(s, NULL, 0);
+		r->peeking = false;
+		if (rc < 0)
+			goto out;
+	}
+	if (r->kp) {
+		*data = r->kp;
+		rc = (ssize_t)r->klen;
+	} else if (rlen(r)) {
+		*data = r->buf + r->head;
+		rc = (ssize_t)rlen(r);
+	} else {
+		rc = eof_result(r);
+	}
+out:
+	stream_unref(s);
+	return rc;
+}
+
+TIDE_EXTERN int tide_stream_consume(struct tide_stream_reader *r, size_t n)
+{
+	struct stream *s;
+	size_t k;
+
+	if (!r)
+		return -EINVAL;
+	if (r->landed || r->holding)
+		return -EBUSY;
+	if (n > r->klen + rlen(r))
+		return -EINVAL;
+	s = of_reader(r);
+	k = n < r->klen ? n : r->klen;
+	if (k) {
+		r->kp += k;
+		r->klen -= k;
+		if (!r->klen)
+			keep_drop(s);
+		n -= k;
+	}
+	if (n) {
+		consume(r, n);
+		maybe_resume(s);
+	}
+	return 0;
 }
 
 TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *buf, size_t n, size_t *partial)
@@ -1309,7 +1430,7 @@ void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__str
 
 size_t tide__stream_buffered(const struct tide_stream_reader *r)
 {
-	return rlen(r);
+	return rlen(r) + r->klen;
 }
 
 int tide__stream_reading_paused(const struct tide_stream_reader *r)

@@ -154,13 +154,35 @@ static void wa_reset(struct tide_transport *t)
 
 	if (t->wa_lent) {
 		t->wa_lent = 0;
-		loop->pbufs_lent--;
-		loop->backend->pbuf_recycle(loop, (unsigned)t->wa.cap);
+		tide__pbuf_return(loop, (unsigned)t->wa.cap);
 		t->wa.p = NULL;
 		t->wa.len = t->wa.cap = 0;
 		return;
 	}
 	wbuf_reset(loop, &t->wa);
+}
+
+/*
+ * Whether a ring buffer may leave the ring for a while (a send from it, a
+ * stream keeping it): at most a quarter of the ring does, lest slow peers
+ * starve every receive.
+ */
+static bool pbuf_spare(const struct tide_loop *loop)
+{
+	return loop->pbufs_lent < loop->recv_buf_count / 4;
+}
+
+/* The ring buffer being delivered (loop->lend_p) is kept: one owner. */
+static void pbuf_keep(struct tide_loop *loop)
+{
+	loop->pbufs_lent++;
+	loop->lend_p = NULL;
+}
+
+void tide__pbuf_return(struct tide_loop *loop, unsigned bid)
+{
+	loop->pbufs_lent--;
+	loop->backend->pbuf_recycle(loop, bid);
 }
 
 void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep)
@@ -254,9 +276,17 @@ static void held_drop(struct tide_transport *t)
 /* Gives bytes to the protocol: data_received, or copied into get_buffer's. */
 static void feed(struct tide_transport *t, const char *data, size_t n)
 {
+	struct tide_loop *loop = tloop(t);
+
 	if (!t->ops->get_buffer) {
 		if (t->ops->data_received)
 			t->ops->data_received(t, data, n, t->proto);
+		return;
+	}
+	/* A whole ring buffer a stream's peek can take as it is. */
+	if (t->keep_rx && data == loop->lend_p && n == loop->lend_len && pbuf_spare(loop) &&
+	    tide__stream_keep(t, data, n, loop->lend_bid, t->proto)) {
+		pbuf_keep(loop);
 		return;
 	}
 	while (n && !t->closing) {
@@ -679,11 +709,11 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 	 * An echo's or a proxy's write of the bytes data_received is reading
 	 * from a ring buffer, with nothing else to send: the send goes out
 	 * from that buffer, which returns to the ring when it completes (no
-	 * copy, as a hand-written io_uring server does). At most a quarter of
-	 * the ring is kept so, lest slow peers starve every receive.
+	 * copy, as a hand-written io_uring server does), while the ring can
+	 * spare it (pbuf_spare).
 	 */
 	if (iovcnt == 1 && !t->direct_send && lent_bytes(tloop(t), iov[0].iov_base, total) && !t->wop &&
-	    !t->wa_lent && !t->wa.cap && !t->wb.len && tloop(t)->pbufs_lent < tloop(t)->recv_buf_count / 4) {
+	    !t->wa_lent && !t->wa.cap && !t->wb.len && pbuf_spare(tloop(t))) {
 		struct tide_loop *loop = tloop(t);
 
 		t->wa.p = iov[0].iov_base;
@@ -691,9 +721,8 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		t->wa.cap = loop->lend_bid;
 		t->wa_off = 0;
 		t->wa_lent = 1;
-		loop->pbufs_lent++;
 		loop->stats.sends_from_ring++;
-		loop->lend_p = NULL; /* kept: one owner */
+		pbuf_keep(loop);
 		write_kick(t);
 		maybe_pause(t);
 		return 0;

@@ -253,9 +253,14 @@ int64_t tt_result(struct tide_future *fut)
 
 void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg)
 {
+	tt_run_main_opts(loopp, NULL, fn, arg);
+}
+
+void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_fn fn, void *arg)
+{
 	struct tide_future *t = NULL;
 
-	*loopp = tt_loop_new();
+	*loopp = opts ? tt_loop_new_opts(opts) : tt_loop_new();
 	ck_assert_int_eq(tide_task_spawn(*loopp, fn, arg, NULL, &t), 0);
 	tt_run_until_complete(*loopp, t, 0);
 	ck_assert_int_eq(tt_result(t), 0);

@@ -1306,6 +1306,271 @@ static int64_t read_lends_socket_main(void *arg)
 
 MAIN_TEST(test_read_lends_socket, read_lends_socket_main)
 
+/* ------------------------------------------------- peek and consume -- */
+
+static uint64_t kept_bytes(struct tide_stream_reader *r)
+{
+	struct tide__stream_stats st;
+
+	tide__stream_get_stats(r, &st);
+	return st.kept;
+}
+
+/* Peeks at g_r, copies what it saw to arg (NUL-terminated); its count. */
+static int64_t peek_task(void *arg)
+{
+	const void *p = NULL;
+	ssize_t n = tide_stream_peek(g_r, &p);
+
+	if (n > 0) {
+		memcpy(arg, p, (size_t)n);
+		((char *)arg)[n] = 0;
+	}
+	return n;
+}
+
+/* Asserts that a peek at r sees exactly want, and consumes nothing. */
+static void ck_peek(struct tide_stream_reader *r, const char *want)
+{
+	size_t before = tide__stream_buffered(r);
+	const void *p = NULL;
+	ssize_t n = tide_stream_peek(r, &p);
+
+	ck_assert_int_eq(n, (ssize_t)strlen(want));
+	ck_assert_int_eq(memcmp(p, want, (size_t)n), 0);
+	ck_assert_uint_eq(tide__stream_buffered(r), before);
+}
+
+/*
+ * peek shows the buffered bytes without consuming them; consume drops
+ * them, never past what is buffered; a peek on an empty reader waits as
+ * a read does (one waiter, cancellable without losing anything); EOF and
+ * the connection's error come once the bytes before them are consumed.
+ */
+static int64_t peek_fed_main(void *arg)
+{
+	struct tide_stream_reader *r;
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	const void *p = &p;
+	char buf[16];
+
+	(void)arg;
+	feed_pair(&r, &w);
+	g_r = r;
+	ck_assert_int_eq(tide_stream_peek(NULL, &p), -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(tide_stream_peek(r, NULL), -EINVAL);
+	ck_assert_int_eq(tide_stream_consume(NULL, 0), -EINVAL);
+	ck_assert_int_eq(tide_stream_consume(r, 1), -EINVAL);
+	ck_assert_int_eq(tide_stream_consume(r, 0), 0);
+
+	feed(r, "hello");
+	ck_peek(r, "hello");
+	ck_peek(r, "hello");
+	ck_assert_int_eq(tide_stream_consume(r, 2), 0);
+	ck_peek(r, "llo");
+	ck_assert_int_eq(tide_stream_consume(r, 4), -EINVAL);
+	ck_read_eq(tide_stream_read(r, buf, 2), buf, "ll");
+	ck_peek(r, "o");
+	ck_assert_int_eq(tide_stream_consume(r, 1), 0);
+	ck_assert_uint_eq(tide__stream_buffered(r), 0);
+
+	/* Empty: the peek waits, and no other read may wait beside it. */
+	t = spawn_waiting(peek_task, buf);
+	ck_assert_int_eq(tide_future_done(t), 0);
+	ck_assert_int_eq(tide_stream_read(r, (char[4]){ 0 }, 4), -EBUSY);
+	ck_assert_int_eq(tide_stream_peek(r, &p), -EBUSY);
+	feed(r, "abc");
+	ck_assert_int_eq(join(t), 3);
+	ck_assert_str_eq(buf, "abc");
+	ck_assert_uint_eq(tide__stream_buffered(r), 3);
+	ck_assert_int_eq(tide_stream_consume(r, 3), 0);
+
+	/* A cancelled peek consumed nothing, and what comes next is read. */
+	t = spawn_waiting(peek_task, buf);
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	ck_assert_int_eq(join(t), -ECANCELED);
+	feed(r, "xy");
+	tide__stream_feed_eof(r, 0);
+	ck_assert_int_eq(tide_stream_at_eof(r), 0);
+	ck_peek(r, "xy");
+	ck_assert_int_eq(tide_stream_consume(r, 2), 0);
+	p = &p;
+	ck_assert_int_eq(tide_stream_peek(r, &p), 0);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(tide_stream_at_eof(r), 1);
+	ck_assert_uint_eq(kept_bytes(r), 0); /* no transport, no ring */
+	tide_stream_free(r, w);
+
+	feed_pair(&r, &w);
+	feed(r, "z");
+	tide__stream_feed_eof(r, -ECONNRESET);
+	ck_peek(r, "z");
+	ck_assert_int_eq(tide_stream_consume(r, 1), 0);
+	ck_assert_int_eq(tide_stream_peek(r, &p), -ECONNRESET);
+	tide_stream_free(r, w);
+	g_r = NULL;
+	return 0;
+}
+
+MAIN_TEST(test_peek_fed, peek_fed_main)
+
+static uint64_t g_kept;
+
+/* Echoes everything until EOF with peek + consume: no buffer of its own. */
+static int64_t peek_echo_handler(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg)
+{
+	const void *p;
+	ssize_t n;
+
+	(void)arg;
+	while ((n = tide_stream_peek(r, &p)) > 0) {
+		ck_assert_int_eq(tide_stream_write(w, p, (size_t)n), 0);
+		ck_assert_int_eq(tide_stream_consume(r, (size_t)n), 0);
+		ck_assert_int_eq(tide_stream_drain(w), 0);
+	}
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(tide_stream_at_eof(r), 1);
+	g_kept += kept_bytes(r);
+	g_handlers_done++;
+	return 0;
+}
+
+/* Whether this loop's receives come from the ring (peek then keeps them). */
+static int ring_receives(void)
+{
+	return tide_loop_op_native(g_loop, TIDE_OP_RECV_MULTISHOT);
+}
+
+/*
+ * The echo clients' lines, 1 MiB and half-close through a peek echo, byte
+ * for byte; on io_uring's ring the bytes the peeks saw were the receive
+ * buffers themselves.
+ */
+static int64_t peek_echo_main(void *arg)
+{
+	struct tide_server *s;
+	struct echo_client c[3];
+	struct tide_future *t[3];
+	int port = 0;
+
+	(void)arg;
+	g_handlers_done = 0;
+	g_kept = 0;
+	s = serve_tcp(peek_echo_handler, NULL, &port);
+	for (int i = 0; i < 3; i++) {
+		c[i].port = port;
+		c[i].path = NULL;
+		c[i].id = i;
+		t[i] = spawn(echo_client_main, &c[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(join(t[i]), 0);
+	server_done(s);
+	ck_assert_int_eq(g_handlers_done, 3);
+	printf("[%s] peek echo: %llu bytes kept in ring buffers\n", tt_cfg->name, (unsigned long long)g_kept);
+	if (ring_receives())
+		ck_assert_uint_gt(g_kept, 0);
+	else
+		ck_assert_uint_eq(g_kept, 0);
+	return 0;
+}
+
+MAIN_TEST(test_peek_echo, peek_echo_main)
+
+static bool g_peeking;
+
+/*
+ * Peeks at a first message (so on io_uring it keeps the ring buffer),
+ * consumes "he", then reads the rest with readline and peek: the kept
+ * bytes come first, in order. Then it waits for one more peek and returns
+ * without consuming it (the pair's end gives the ring buffer back).
+ */
+static int64_t peek_mixed_handler(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg)
+{
+	char line[64];
+	const void *p;
+
+	(void)arg;
+	g_peeking = true;
+	ck_assert_int_gt(tide_stream_peek(r, &p), 0);
+	ck_assert_int_eq(memcmp(p, "he", 2), 0);
+	ck_assert_int_eq(tide_stream_consume(r, 2), 0);
+	ck_read_eq(tide_stream_readline(r, line, sizeof(line)), line, "llo\n");
+	ck_read_eq(tide_stream_readline(r, line, sizeof(line)), line, "world\n");
+	write_str(w, "ok\n");
+	g_peeking = true;
+	ck_assert_int_gt(tide_stream_peek(r, &p), 0);
+	ck_assert_int_eq(memcmp(p, "held", 4), 0);
+	g_kept += kept_bytes(r);
+	g_handlers_done++;
+	return 0;
+}
+
+/* One connection to peek_mixed_handler; its stats go to g_kept. */
+static void peek_mixed_conn(int port)
+{
+	struct tide_stream_reader *r;
+	struct tide_stream_writer *w;
+	char line[16];
+
+	connect_tcp(port, &r, &w);
+	/* The handler runs until it parks in its peek: then send. */
+	SLEEP_UNTIL(g_peeking);
+	g_peeking = false;
+	write_str(w, "hello\nworld\n");
+	ck_read_eq(tide_stream_readline(r, line, sizeof(line)), line, "ok\n");
+	SLEEP_UNTIL(g_peeking);
+	g_peeking = false;
+	write_str(w, "held");
+	/* The handler returns with "held" unconsumed: its side closes. */
+	ck_assert_int_eq(tide_stream_read(r, line, sizeof(line)), 0);
+	close_pair(r, w);
+}
+
+/*
+ * Mixing peek with the other reads over a real connection; and a handler
+ * that returns holding a kept ring buffer gives it back: on a loop whose
+ * ring spares 4 buffers, 12 such connections in turn each still keep one.
+ */
+static int64_t peek_mixed_main(void *arg)
+{
+	struct tide_server *s;
+	int port = 0;
+	const int conns = 12;
+
+	(void)arg;
+	g_handlers_done = 0;
+	s = serve_tcp(peek_mixed_handler, NULL, &port);
+	for (int i = 0; i < conns; i++) {
+		uint64_t before = g_kept;
+
+		g_peeking = false;
+		peek_mixed_conn(port);
+		SLEEP_UNTIL(g_handlers_done == i + 1);
+		ck_assert_int_eq(g_handlers_done, i + 1);
+		if (ring_receives())
+			ck_assert_msg(g_kept - before >= 16, "[%s] connection %d: %llu bytes kept", tt_cfg->name, i,
+				      (unsigned long long)(g_kept - before));
+		else
+			ck_assert_uint_eq(g_kept, 0);
+	}
+	server_done(s);
+	return 0;
+}
+
+START_TEST(test_peek_mixed)
+{
+	struct tide_loop_opts o;
+
+	tt_opts_init(&o);
+	o.recv_buf_count = 16; /* a quarter of it may be out of the ring */
+	g_kept = 0;
+	tt_run_main_opts(&g_loop, &o, peek_mixed_main, NULL);
+}
+END_TEST
+
 /* ----------------------------- reading flow control (pause/resume) -- */
 
 #define FLOOD ((size_t)2 << 20)
@@ -2080,6 +2345,8 @@ int main(void)
 	tt_add(&ts, test_slow_peer);
 	tt_add(&ts, test_cancel_socket);
 	tt_add(&ts, test_read_lends_socket);
+	tt_add(&ts, test_peek_echo);
+	tt_add(&ts, test_peek_mixed);
 	tt_add(&ts, test_read_pause);
 	tt_add(&ts, test_small_reads_bulk);
 	tt_add(&ts, test_readexactly_bulk);
@@ -2101,6 +2368,7 @@ int main(void)
 	tcase_add_test(feed, test_cancel_no_data_lost);
 	tcase_add_test(feed, test_read_lends_buffer);
 	tcase_add_test(feed, test_readexactly_lends_buffer);
+	tcase_add_test(feed, test_peek_fed);
 	tcase_add_test(feed, test_read_putback_enomem);
 	tcase_add_test(feed, test_linear_readuntil);
 	tcase_add_test(feed, test_linear_readline);
