@@ -67,7 +67,7 @@ else
 	echo "net.sh: no taskset or one CPU: server and load are not pinned" >&2
 fi
 
-all_servers="tide-protocol tide-buffered tide-stream tide-epoll libuv epoll liburing"
+all_servers="tide-protocol tide-buffered tide-stream tide-peek tide-epoll libuv epoll liburing"
 [ -x "$bin/peers/uv-peer" ] || all_servers=$(echo "$all_servers" | sed 's/ libuv//')
 servers=${NET_SERVERS:-$all_servers}
 all_workloads="echo_1c_64B echo_100c_64B echo_100c_512B echo_1000c_64B echo_1000c_512B echo_100c_4KiB echo_50c_64B_d16 http_100c idle_1000c"
@@ -81,6 +81,7 @@ server_cmd() {
 	tide-protocol) echo "$bin/tide-echo --api protocol --mode $2 --port $3" ;;
 	tide-buffered) echo "$bin/tide-echo --api buffered --mode $2 --port $3" ;;
 	tide-stream) echo "$bin/tide-echo --api stream --mode $2 --port $3" ;;
+	tide-peek) echo "$bin/tide-echo --api stream-peek --mode $2 --port $3" ;;
 	tide-epoll) echo "env TIDE_BACKEND=epoll $bin/tide-echo --api protocol --mode $2 --port $3" ;;
 	libuv) echo "$bin/peers/uv-peer --mode $2 --port $3" ;;
 	epoll) echo "$bin/peers/epoll-peer --mode $2 --port $3" ;;

@@ -11,6 +11,9 @@
  *   --api stream     tide_start_server, one task per connection looping
  *                    tide_stream_read + tide_stream_write (+ drain when the
  *                    write buffer is above its high-water mark).
+ *   --api stream-peek the same with tide_stream_peek + tide_stream_consume
+ *                    instead of read: no buffer of the handler's own (on
+ *                    io_uring the bytes stay in the ring buffer).
  *
  * --threads N runs N loops, one per thread, each with its own server on the
  * same port (SO_REUSEPORT through tide_server_opts.reuse_port): the kernel
@@ -146,9 +149,9 @@ static int factory(void *arg, const struct tide_protocol_ops **ops, void **proto
 
 static int64_t stream_handler(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg)
 {
-	(void)arg;
-	char *buf = malloc(READ_SIZE);
-	if (!buf)
+	int peek = arg != NULL;
+	char *buf = peek ? NULL : malloc(READ_SIZE);
+	if (!peek && !buf)
 		return -ENOMEM;
 	struct tide_transport *t = tide_stream_transport(w);
 	size_t high = 0, low = 0;
@@ -156,15 +159,17 @@ static int64_t stream_handler(struct tide_stream_reader *r, struct tide_stream_w
 	int http_state = 0;
 	int64_t rc = 0;
 	for (;;) {
-		ssize_t n = tide_stream_read(r, buf, READ_SIZE);
+		const void *view;
+		ssize_t n = peek ? tide_stream_peek(r, &view) : tide_stream_read(r, buf, READ_SIZE);
 		if (n <= 0) {
 			rc = n;
 			break;
 		}
+		const char *data = peek ? view : buf;
 		if (args.mode == PEER_ECHO) {
-			rc = tide_stream_write(w, buf, (size_t)n);
+			rc = tide_stream_write(w, data, (size_t)n);
 		} else {
-			size_t k = peer_count_requests(buf, (size_t)n, &http_state);
+			size_t k = peer_count_requests(data, (size_t)n, &http_state);
 			const char *resp = peer_responses();
 			while (k > 0 && rc >= 0) {
 				size_t b = k < PEER_RESPONSE_BATCH ? k : PEER_RESPONSE_BATCH;
@@ -174,6 +179,8 @@ static int64_t stream_handler(struct tide_stream_reader *r, struct tide_stream_w
 		}
 		if (rc < 0)
 			break;
+		if (peek)
+			tide_stream_consume(r, (size_t)n);
 		if (tide_transport_get_write_buffer_size(t) > high) {
 			rc = tide_stream_drain(w);
 			if (rc < 0)
@@ -218,8 +225,9 @@ static void *serve(void *unused)
 	so.start_serving = -1;
 	static const char *const hosts[] = {"127.0.0.1"};
 	struct tide_future *f;
-	if (!strcmp(args.api, "stream"))
-		CHECK(tide_start_server(loop, hosts, 1, args.port, &so, stream_handler, NULL, &f));
+	if (!strncmp(args.api, "stream", 6))
+		CHECK(tide_start_server(loop, hosts, 1, args.port, &so, stream_handler,
+					strcmp(args.api, "stream-peek") ? NULL : (void *)&args, &f));
 	else if (!strcmp(args.api, "buffered"))
 		CHECK(tide_create_server(loop, hosts, 1, args.port, &so, factory, (void *)&buffered_ops, &f));
 	else
@@ -236,7 +244,8 @@ static void *serve(void *unused)
 int main(int argc, char **argv)
 {
 	peer_parse_args(argc, argv, &args, 1);
-	if (strcmp(args.api, "protocol") && strcmp(args.api, "buffered") && strcmp(args.api, "stream"))
+	if (strcmp(args.api, "protocol") && strcmp(args.api, "buffered") && strcmp(args.api, "stream") &&
+	    strcmp(args.api, "stream-peek"))
 		peer_usage(argv[0], 1);
 	peer_setup_process();
 	peer_responses(); /* built once, before the threads share it */
