@@ -772,20 +772,27 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
  * Waits until the reader holds a byte (or EOF, or the connection's error)
  * and points *data at the bytes it holds, without copying or consuming
  * them: the first contiguous run of them, count returned (> 0). 0 at EOF
- * with nothing buffered (*data NULL), or the connection's error. As
- * Rust's BufRead::fill_buf, for parsers and proxies that need not copy:
- * on io_uring a peek waiting on an empty reader is handed the receive's
- * ring buffer itself, so an echo touches no buffer of its own.
+ * with nothing buffered (*data NULL), or the connection's error; -EBUSY
+ * while another read waits (or a woken read has not run), -ECANCELED,
+ * TIDE_ENOT_IN_TASK when it would wait outside a task. As Rust's
+ * BufRead::fill_buf, for parsers and proxies that need not copy: on
+ * io_uring a peek waiting on an empty reader is handed the receive's ring
+ * buffer itself, so an echo needs no buffer of its own (its write still
+ * copies, as every write does). peek never waits while bytes are held:
+ * a message split over two receives shows as two runs, so read or
+ * readexactly what must be contiguous.
  *
  * The view holds until the next read, peek or consume on this reader, or
  * until the task next waits (in drain, a sleep, any await): bytes that
  * arrive meanwhile may move the reader's buffer. Write or copy what it
- * shows before waiting. A ring buffer stays out of the ring until its
- * bytes are consumed (or another read copies them out): consume soon, as
- * with any io_uring provided buffer.
+ * shows before waiting. A ring buffer goes back to the ring when its
+ * bytes are consumed, when another read copies them into the reader's
+ * buffer, or when the connection is lost (they move there too): consume
+ * soon, as with any io_uring provided buffer.
  */
 TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **data);
-/* Drops the first n buffered bytes (what peek showed): 0, or -EINVAL past what is buffered. */
+/* Drops the first n buffered bytes (what peek showed): 0, -EINVAL past
+ * what is buffered, -EBUSY while a woken read has not run. */
 TIDE_EXTERN int tide_stream_consume(struct tide_stream_reader *r, size_t n);
 TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r);
 /* Buffered; never waits. TIDE_ECLOSED once closing, or the connection's error. */

@@ -892,7 +892,9 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 			tide__ops_settle_abandoned(loop);
 		settle_net(loop);
 	}
-	if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net)
+	/* pbufs_lent: a ring buffer out of the ring (a send or a stream's
+	 * peek keeps it) must come back before the ring goes. */
+	if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent)
 		return -EBUSY;
 	tide_loop_close(loop);
 	if (loop->default_ex) {

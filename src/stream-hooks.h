@@ -28,6 +28,8 @@ void tide__stream_feed_data(struct tide_stream_reader *r, const void *data, size
 void tide__stream_feed_eof(struct tide_stream_reader *r, int err);
 void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__stream_stats *st);
 size_t tide__stream_buffered(const struct tide_stream_reader *r);
+/* Bytes the reader holds in a kept ring buffer (0: none kept). */
+size_t tide__stream_kept(const struct tide_stream_reader *r);
 int tide__stream_reading_paused(const struct tide_stream_reader *r);
 
 #endif /* TIDE_STREAM_HOOKS_H */

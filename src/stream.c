@@ -385,6 +385,7 @@ static void wakeup_reader(struct tide_stream_reader *r)
 		r->waiter = NULL;
 	}
 	r->lend = NULL; /* chosen (or cancelled): nothing more lands there */
+	r->peeking = false; /* nor is a ring buffer kept for it */
 }
 
 /* A read other than peek starts: the kept bytes move into the buffer, in
@@ -405,7 +406,7 @@ bool tide__stream_keep(struct tide_transport *t, const char *data, size_t n, uns
 	struct tide_stream_reader *r = &s->r;
 
 	(void)t;
-	if (!r->peeking || r->kp || rlen(r) || r->eof)
+	if (!r->waiter || !r->peeking || r->kp || rlen(r) || r->eof)
 		return false;
 	r->kp = (const unsigned char *)data;
 	r->klen = n;
@@ -628,6 +629,12 @@ static void proto_connection_lost(struct tide_transport *t, int err, void *proto
 	s->lost = true;
 	s->lost_err = err;
 	s->r.paused = false;
+	/* No ring buffer outlives its connection (the loop may go next): kept
+	 * bytes move into the buffer, or without the memory the stream fails. */
+	if (s->r.kp && unkeep(s) < 0) {
+		keep_drop(s);
+		feed_eof(s, -ENOMEM);
+	}
 	feed_eof(s, err);
 	/* asyncio: drain waiters get the error (or return on a clean close),
 	 * the closed future gets the error or None. */
@@ -1426,6 +1433,11 @@ void tide__stream_feed_eof(struct tide_stream_reader *r, int err)
 void tide__stream_get_stats(const struct tide_stream_reader *r, struct tide__stream_stats *st)
 {
 	*st = r->stats;
+}
+
+size_t tide__stream_kept(const struct tide_stream_reader *r)
+{
+	return r->klen;
 }
 
 size_t tide__stream_buffered(const struct tide_stream_reader *r)
