@@ -311,16 +311,16 @@ static int64_t echo_client_main(void *arg)
 	return 0;
 }
 
-static int64_t echo_main(void *arg)
+/* Three echo clients against a server running h (TCP, or Unix at path). */
+static void echo_clients(tide_stream_handler_fn h, const char *path)
 {
-	const char *path = arg;
 	struct tide_server *s;
 	struct echo_client c[3];
 	struct tide_future *t[3];
 	int port = 0;
 
 	g_handlers_done = 0;
-	s = path ? serve_unix(echo_handler, NULL, path) : serve_tcp(echo_handler, NULL, &port);
+	s = path ? serve_unix(h, NULL, path) : serve_tcp(h, NULL, &port);
 	for (int i = 0; i < 3; i++) {
 		c[i].port = port;
 		c[i].path = path;
@@ -331,6 +331,11 @@ static int64_t echo_main(void *arg)
 		ck_assert_int_eq(join(t[i]), 0);
 	server_done(s);
 	ck_assert_int_eq(g_handlers_done, 3);
+}
+
+static int64_t echo_main(void *arg)
+{
+	echo_clients(echo_handler, arg);
 	return 0;
 }
 
@@ -1450,25 +1455,9 @@ static int ring_receives(void)
  */
 static int64_t peek_echo_main(void *arg)
 {
-	struct tide_server *s;
-	struct echo_client c[3];
-	struct tide_future *t[3];
-	int port = 0;
-
 	(void)arg;
-	g_handlers_done = 0;
 	g_kept = 0;
-	s = serve_tcp(peek_echo_handler, NULL, &port);
-	for (int i = 0; i < 3; i++) {
-		c[i].port = port;
-		c[i].path = NULL;
-		c[i].id = i;
-		t[i] = spawn(echo_client_main, &c[i]);
-	}
-	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(join(t[i]), 0);
-	server_done(s);
-	ck_assert_int_eq(g_handlers_done, 3);
+	echo_clients(peek_echo_handler, NULL);
 	printf("[%s] peek echo: %llu bytes kept in ring buffers\n", tt_cfg->name, (unsigned long long)g_kept);
 	if (ring_receives())
 		ck_assert_uint_gt(g_kept, 0);
