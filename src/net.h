@@ -130,11 +130,11 @@ void tide__pbuf_return(struct tide_loop *loop, unsigned bid);
 /* The server learns that a connection of it is gone (server.c). */
 void tide__server_conn_gone(struct tide_server *s, struct tide_transport *t);
 
-/* Resolution for connectors and servers: synchronous for numeric hosts
- * (returns 1 with *res), else 0 with *job_fut resolving on the executor. */
-int tide__resolve(struct tide_loop *loop, const char *host, int port, int socktype, int passive,
-		  struct addrinfo **res, struct tide_future **job_fut);
 /* getaddrinfo's EAI_* as tide's error currency. */
 int tide__eai_error(int eai, int saved_errno);
+/* getaddrinfo, or the test hook of resolve-hooks.h when one is set: every
+ * lookup that may ask the system's resolver goes through here. */
+int tide__system_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+			     struct addrinfo **res);
 
 #endif /* TIDE_NET_H */

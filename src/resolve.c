@@ -9,10 +9,24 @@
  * cannot be stopped), and its result is freed when it lands.
  */
 #include "net.h"
+#include "resolve-hooks.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
+
+static tide__getaddrinfo_cb getaddrinfo_hook;
+
+void tide__set_getaddrinfo_hook(tide__getaddrinfo_cb fn)
+{
+	getaddrinfo_hook = fn;
+}
+
+int tide__system_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+			     struct addrinfo **res)
+{
+	return (getaddrinfo_hook ? getaddrinfo_hook : getaddrinfo)(host, port, hints, res);
+}
 
 int tide__eai_error(int eai, int saved_errno)
 {
@@ -86,7 +100,7 @@ static int64_t gai_job(void *arg)
 	int e;
 
 	errno = 0;
-	e = getaddrinfo(r->host, r->port, r->has_hints ? &r->hints : NULL, &r->res);
+	e = tide__system_getaddrinfo(r->host, r->port, r->has_hints ? &r->hints : NULL, &r->res);
 	r->err = tide__eai_error(e, errno);
 	return 0;
 }
@@ -120,7 +134,7 @@ TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const
 	struct addrinfo h = { 0 }, *res = NULL;
 	struct tide_future *f;
 	struct gai_req *r;
-	int err = 0, e;
+	int err = 0, e, numeric_only;
 
 	if (!loop || !out || (!host && !port))
 		return -EINVAL;
@@ -131,10 +145,12 @@ TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const
 	if ((err = tide_future_new(loop, &f)))
 		return err;
 	/* A numeric host needs no resolver: answer now, as asyncio's
-	 * _ipaddr_info short cut does. */
+	 * _ipaddr_info short cut does. So does a name the caller asked to be
+	 * numeric (AI_NUMERICHOST): its EAI_NONAME is final. */
+	numeric_only = hints && (hints->ai_flags & AI_NUMERICHOST);
 	h.ai_flags |= AI_NUMERICHOST;
 	e = getaddrinfo(host, port, &h, &res);
-	if (e == 0 || e != EAI_NONAME || !host) {
+	if (e == 0 || e != EAI_NONAME || !host || numeric_only) {
 		if (e)
 			tide_future_set_error(f, tide__eai_error(e, errno));
 		else

@@ -1064,7 +1064,7 @@ static int resolve_now(const char *host, int port, int family, int passive, stru
 
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	errno = 0;
-	e = getaddrinfo(host, portstr, &hints, &res);
+	e = tide__system_getaddrinfo(host, portstr, &hints, &res);
 	if (e)
 		return tide__eai_error(e, errno);
 	memcpy(ss, res->ai_addr, res->ai_addrlen);

@@ -335,6 +335,8 @@ int main(void)
 		tcase_add_test(tc, test_forced_uring);
 		tcase_add_test(tc, test_auto_picks_uring);
 		tcase_add_test(tc, test_disable_ops);
+	} else {
+		tt_skip(&ts, 3, "choice: forced io_uring, auto picks io_uring, disable_ops (io_uring is unavailable)");
 	}
 
 #ifdef HAVE_SECCOMP
@@ -342,7 +344,7 @@ int main(void)
 	tcase_add_test(tc, test_seccomp_eperm_falls_back);
 	tcase_add_test(tc, test_seccomp_enosys_falls_back);
 #else
-	printf("SKIP seccomp fallback tests: built without libseccomp\n");
+	tt_skip(&ts, 2, "seccomp fallback tests: built without libseccomp");
 #endif
 	return tt_run(&ts);
 }

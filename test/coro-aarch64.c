@@ -55,7 +55,7 @@ int main(void)
 	int failed;
 
 	if (!have("aarch64-linux-gnu-gcc") || !have("qemu-aarch64")) {
-		printf("SKIP aarch64 switch: aarch64-linux-gnu-gcc or qemu-aarch64 missing\n");
+		printf("Skipped: 1 check: the aarch64 context switch: aarch64-linux-gnu-gcc or qemu-aarch64 is missing\n");
 		return 77;
 	}
 	tcase_set_timeout(tc, 120);

@@ -119,8 +119,9 @@ void tt_suite_init(struct tt_suite *ts, const char *name, double timeout)
 	ts->suite = suite_create(name);
 	ts->timeout = timeout;
 	if (uring != 0 && !require)
-		printf("SKIP io_uring configurations: tide_loop_new(io_uring): %s (%d)\n",
-		       tide_strerror(uring), uring);
+		snprintf(ts->uring_why, sizeof(ts->uring_why),
+			 "the io_uring and io_uring-masked configurations: tide_loop_new(io_uring): %s (%d)",
+			 tide_strerror(uring), uring);
 	else if (uring != 0)
 		printf("io_uring unavailable (%s) but TIDE_TEST_REQUIRE_URING=1: "
 		       "its configurations run and fail\n", tide_strerror(uring));
@@ -148,6 +149,8 @@ void tt_add_signal(struct tt_suite *ts, const TTest *t, int sig)
 	for (int i = 0; i < TT_NCONFIGS; i++)
 		if (ts->tc[i])
 			tcase_add_test_raise_signal(ts->tc[i], t, sig);
+		else
+			ts->skipped_uring++;
 }
 
 TCase *tt_tcase(struct tt_suite *ts, const char *name)
@@ -159,14 +162,29 @@ TCase *tt_tcase(struct tt_suite *ts, const char *name)
 	return tc;
 }
 
+void tt_skip(struct tt_suite *ts, int n, const char *why)
+{
+	if (ts->nother < (int)(sizeof(ts->other_why) / sizeof(ts->other_why[0])))
+		snprintf(ts->other_why[ts->nother++], sizeof(ts->other_why[0]), "%d checks: %s", n, why);
+	ts->skipped_other += n;
+}
+
 int tt_run(struct tt_suite *ts)
 {
 	SRunner *sr = srunner_create(ts->suite);
-	int failed;
+	int failed, ran;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
+	ran = srunner_ntests_run(sr);
 	srunner_free(sr);
+	if (ts->skipped_uring)
+		printf("Skipped: %d checks: %s\n", ts->skipped_uring, ts->uring_why);
+	for (int i = 0; i < ts->nother; i++)
+		printf("Skipped: %s\n", ts->other_why[i]);
+	fflush(stdout);
+	if (ran == 0 && ts->skipped_uring + ts->skipped_other > 0)
+		return 77;
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 

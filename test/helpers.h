@@ -45,6 +45,11 @@ struct tt_suite {
 	Suite *suite;
 	TCase *tc[TT_NCONFIGS]; /* NULL where the configuration is skipped */
 	double timeout;
+	int skipped_uring;      /* checks not run for want of io_uring */
+	char uring_why[160];    /* why io_uring is unavailable */
+	int skipped_other;      /* checks not run for other reasons (tt_skip) */
+	char other_why[4][160];
+	int nother;
 };
 /* Probes io_uring (in a child process) and makes the configuration TCases. */
 void tt_suite_init(struct tt_suite *ts, const char *name, double timeout);
@@ -54,7 +59,11 @@ void tt_add(struct tt_suite *ts, const TTest *t);
 void tt_add_signal(struct tt_suite *ts, const TTest *t, int sig);
 /* A TCase without a configuration (tests that pick their own options). */
 TCase *tt_tcase(struct tt_suite *ts, const char *name);
-/* Runs the suite (CK_NORMAL) and returns EXIT_SUCCESS or EXIT_FAILURE. */
+/* Records n checks that this build or machine cannot run, and why. */
+void tt_skip(struct tt_suite *ts, int n, const char *why);
+/* Runs the suite (CK_NORMAL). Then prints one line per reason checks were
+ * skipped, "Skipped: N checks: why", which ./quickstart test adds up.
+ * Returns EXIT_SUCCESS, EXIT_FAILURE, or 77 (skip) if nothing ran at all. */
 int tt_run(struct tt_suite *ts);
 
 /* Clears TIDE_BACKEND, TIDE_DISABLE_OPS and TIDE_DEBUG so configurations are exact. */

@@ -119,11 +119,12 @@ have_redis=no
 command -v wrk >/dev/null 2>&1 && have_wrk=yes
 command -v redis-benchmark >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && have_redis=yes
 if [ $have_wrk = no ] && [ $have_redis = no ]; then
-	echo "SKIP: $me: neither wrk nor redis-benchmark and redis-cli are installed"
+	echo "Skipped: 2 checks: http-hello and mini-redis against real clients: neither wrk nor redis-benchmark and redis-cli are installed"
 	exit 77
 fi
-[ $have_wrk = yes ] || echo "SKIP: $me: wrk is not installed: http-hello is not tested"
-[ $have_redis = yes ] || echo "SKIP: $me: redis-benchmark or redis-cli is not installed: mini-redis is not tested"
+# Each missing client skips its server's group of checks (counted as one).
+[ $have_wrk = yes ] || echo "Skipped: 1 check: http-hello against wrk: wrk is not installed"
+[ $have_redis = yes ] || echo "Skipped: 1 check: mini-redis against redis-benchmark and redis-cli: not installed"
 for p in http-hello mini-redis; do
 	if [ ! -x "$ex/$p" ]; then
 		echo "$me: $ex/$p is not built (run make first)"

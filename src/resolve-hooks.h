@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * resolve-hooks.h: src/resolve.c's test hook, shared with test/net.c (a
+ * statically linked test reaches this hidden symbol). Not part of the API.
+ *
+ * A test of name-resolution errors must not ask the machine's resolver:
+ * that sends DNS queries off the machine. With a hook set, every lookup that
+ * would reach the system resolver (a host that is not numeric) calls the
+ * hook instead, on the executor thread, with getaddrinfo's contract: a
+ * result list it returns is freed with freeaddrinfo, so a hook that answers
+ * with addresses gets them from getaddrinfo on a numeric host.
+ */
+#ifndef TIDE_RESOLVE_HOOKS_H
+#define TIDE_RESOLVE_HOOKS_H
+
+#include <netdb.h>
+
+typedef int (*tide__getaddrinfo_cb)(const char *host, const char *port, const struct addrinfo *hints,
+				    struct addrinfo **res);
+
+/* Sets the hook (NULL: the system's getaddrinfo again). Call it while no
+ * lookup runs. */
+void tide__set_getaddrinfo_hook(tide__getaddrinfo_cb fn);
+
+#endif /* TIDE_RESOLVE_HOOKS_H */
