@@ -12,10 +12,6 @@ examples_seed_print_sum_LDADD = src/libtide.la
 examples_seed_task_SOURCES = examples/seed-task.c
 examples_seed_task_LDADD = src/libtide.la
 
-# CI's script travels with the tarball too (quickstart and README.md are in
-# the top Makefile.am's EXTRA_DIST).
-EXTRA_DIST += .ci/run
-
 # The tutorial's networking examples (echo over protocols and over streams),
 # and two servers for real clients: http-hello (wrk) and mini-redis
 # (redis-benchmark, redis-cli). ./quickstart demo runs them;

@@ -3,6 +3,18 @@
 # TCases (io_uring, io_uring-masked, epoll); see test/helpers.h.
 # Paths are relative to the top folder (included from the top Makefile.am).
 
+# The sanitizer build is several times slower: stretch Check's per-tcase
+# timeouts instead of shortening the tests.
+TIDE_TESTS_ENVIRONMENT =
+if ENABLE_ASAN
+TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=4; export CK_TIMEOUT_MULTIPLIER;
+endif
+AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
+
+# Without Check (configure says so), make check fails at once with the
+# reason: the library and the examples build all the same.
+
+if HAVE_CHECK
 TIDE_TESTS = test/loop test/timer test/future test/backend test/ops \
 	test/executor test/exports test/task test/net test/stream
 check_PROGRAMS += $(TIDE_TESTS)
@@ -11,6 +23,9 @@ TESTS += $(TIDE_TESTS)
 TEST_HELPERS = test/helpers.c test/helpers.h
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TEST_LDADD = src/libtide.la $(CHECK_LIBS)
+# The tests that reach the library's hidden symbols (test hooks, the
+# context switch) link its objects directly.
+TEST_INTERNAL_LDADD = src/libtide-internal.la $(CHECK_LIBS)
 
 test_loop_SOURCES = test/loop.c $(TEST_HELPERS)
 test_loop_CFLAGS = $(TEST_CFLAGS)
@@ -46,12 +61,11 @@ test_task_LDADD = $(TEST_LDADD)
 
 # Socket ops, resolution, transports, servers, datagrams and the load cases
 # (1,000 clients, 64 MiB, EMFILE, ENOBUFS); its suite timeout is 300 s.
-# Linked statically for the resolver hook (src/resolve-hooks.h), which
+# Linked with the library's objects for the resolver hook (src/resolve-hooks.h), which
 # tests name-resolution errors without asking the machine's resolver.
 test_net_SOURCES = test/net.c $(TEST_HELPERS)
 test_net_CFLAGS = $(TEST_CFLAGS)
-test_net_LDFLAGS = -static
-test_net_LDADD = $(TEST_LDADD)
+test_net_LDADD = $(TEST_INTERNAL_LDADD)
 
 # exports reads the map and header from the source tree and the built .so.
 test_exports_SOURCES = test/exports.c
@@ -60,22 +74,14 @@ test_exports_CPPFLAGS = $(AM_CPPFLAGS) \
 test_exports_CFLAGS = $(TEST_CFLAGS)
 test_exports_LDADD = $(TEST_LDADD)
 
-# The sanitizer build is several times slower: stretch Check's per-tcase
-# timeouts instead of shortening the tests.
-TIDE_TESTS_ENVIRONMENT =
-if ENABLE_ASAN
-TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=4; export CK_TIMEOUT_MULTIPLIER;
-endif
-AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
 
-# The context switch, driven directly: natively (linked statically, for the
-# library's internal symbols) and for AArch64 under qemu-user.
+# The context switch, driven directly: natively (linked with the library's
+# objects, for its internal symbols) and for AArch64 under qemu-user.
 check_PROGRAMS += test/coro test/coro-aarch64
 TESTS += test/coro test/coro-aarch64
 test_coro_SOURCES = test/coro.c test/coro-driver.c
 test_coro_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-test_coro_LDFLAGS = -static
-test_coro_LDADD = src/libtide.la $(CHECK_LIBS) -lm
+test_coro_LDADD = $(TEST_INTERNAL_LDADD) -lm
 test_coro_aarch64_SOURCES = test/coro-aarch64.c
 test_coro_aarch64_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
 test_coro_aarch64_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -117,15 +123,25 @@ CLEANFILES += test/*.memcheck.log
 
 # Streams (src/stream.c): StreamReader/StreamWriter over real connections,
 # and the exact asyncio cases through the library's hidden test hooks (a
-# pair fed by hand), which is why libtide is linked statically here.
+# pair fed by hand), which is why it links the library's objects.
 test_stream_SOURCES = test/stream.c $(TEST_HELPERS)
 test_stream_CFLAGS = $(TEST_CFLAGS)
-test_stream_LDFLAGS = -static
-test_stream_LDADD = $(TEST_LDADD)
+test_stream_LDADD = $(TEST_INTERNAL_LDADD)
+else
+check-local:
+	@echo "make check: Check (check >= 0.11) was not found when configure ran: the unit tests cannot be built." >&2
+	@echo "  Install it (Debian: apt-get install check), run configure again, then make check." >&2
+	@exit 1
+endif
 
 # The example servers against real clients (wrk, redis-benchmark,
 # redis-cli) on each backend configuration; skipped (77) when the clients
-# are missing. The examples it runs are noinst_PROGRAMS, built by `make`
+# are missing or the examples are not built (--disable-examples). The examples it runs are noinst_PROGRAMS, built by `make`
 # before `make check` runs the tests. It runs from the top build folder.
 TESTS += test/realclients.sh
 EXTRA_DIST += test/realclients.sh
+if ENABLE_EXAMPLES
+AM_TESTS_ENVIRONMENT += TIDE_EXAMPLES=yes; export TIDE_EXAMPLES;
+else
+AM_TESTS_ENVIRONMENT += TIDE_EXAMPLES=no; export TIDE_EXAMPLES;
+endif

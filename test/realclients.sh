@@ -114,6 +114,10 @@ stop_server() {
 	fi
 }
 
+if [ "${TIDE_EXAMPLES:-yes}" = no ]; then
+	echo "Skipped: 2 checks: http-hello and mini-redis against real clients: configured with --disable-examples"
+	exit 77
+fi
 have_wrk=no
 have_redis=no
 command -v wrk >/dev/null 2>&1 && have_wrk=yes
