@@ -261,11 +261,13 @@ int ex_loop_open(const char *name, int signals, struct tide_loop **loop)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (signals)
 		err = signals_init();
-	if (err == 0)
-		err = tide_loop_new(loop, NULL);
 	if (err < 0) {
-		/* The servers' message names no call: the signals may have failed. */
-		fprintf(stderr, "%s: %s%s\n", name, signals ? "" : "tide_loop_new: ", tide_strerror(err));
+		fprintf(stderr, "%s: cannot set up the signals: %s\n", name, tide_strerror(err));
+		return err;
+	}
+	err = tide_loop_new(loop, NULL);
+	if (err < 0) {
+		fprintf(stderr, "%s: cannot start a loop: %s\n", name, tide_loop_new_error());
 		return err;
 	}
 	if (signals)
@@ -529,24 +531,31 @@ static int worker_start(struct ex_worker *w)
 	int err;
 
 	err = tide_loop_new(&w->loop, NULL);
-	if (err < 0)
+	if (err < 0) {
+		snprintf(w->why, sizeof(w->why), "cannot start a loop: %s", tide_loop_new_error());
 		return err;
+	}
 	signals_add(w->loop);
 	if (o->loop_init) {
 		err = o->loop_init(w);
-		if (err < 0)
+		if (err < 0) {
+			snprintf(w->why, sizeof(w->why), "cannot set up the loop: %s", tide_strerror(err));
 			return err;
+		}
 	}
 	err = tide_create_server(w->loop, o->host ? &o->host : NULL, o->host ? 1 : 0, w->port,
 				 &sopts, conn_factory, w, &f);
-	if (err < 0)
+	if (err == 0) {
+		err = tide_loop_run_until_complete(w->loop, f);
+		if (err == 0)
+			err = tide_future_result(f, NULL, &ptr);
+		tide_future_unref(f);
+	}
+	if (err < 0) {
+		snprintf(w->why, sizeof(w->why), "cannot serve on %s port %d: %s",
+			 o->host ? o->host : "every interface,", w->port, tide_strerror(err));
 		return err;
-	err = tide_loop_run_until_complete(w->loop, f);
-	if (err == 0)
-		err = tide_future_result(f, NULL, &ptr);
-	tide_future_unref(f);
-	if (err < 0)
-		return err;
+	}
 	w->server = ptr;
 	return 0;
 }
@@ -618,7 +627,7 @@ int ex_serve(const struct ex_serve_opts *o)
 	workers[0].port = o->port;
 	err = worker_start(&workers[0]);
 	if (err < 0) {
-		fprintf(stderr, "%s: cannot serve on port %d: %s\n", o->name, o->port, tide_strerror(err));
+		fprintf(stderr, "%s: %s\n", o->name, workers[0].why);
 		worker_stop(&workers[0]);
 		sem_destroy(&ready);
 		return 1;
@@ -637,7 +646,7 @@ int ex_serve(const struct ex_serve_opts *o)
 		sem_wait(&ready);
 	for (int i = 1; i < started; i++) {
 		if (workers[i].err < 0) {
-			fprintf(stderr, "%s: thread %d: %s\n", o->name, i, tide_strerror(workers[i].err));
+			fprintf(stderr, "%s: thread %d: %s\n", o->name, i, workers[i].why[0] ? workers[i].why : tide_strerror(workers[i].err));
 			failed = 1;
 		}
 	}

@@ -129,6 +129,7 @@ struct ex_worker {
 	struct tide_loop *loop;
 	struct tide_server *server;
 	int err;                  /* what went wrong, or 0 */
+	char why[400];            /* what failed, in words, when err < 0 */
 	const struct ex_serve_opts *opts;
 	sem_t *ready;             /* posted once serving (or failed) */
 	int port;                 /* the port to listen on */

@@ -62,7 +62,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	err = tide_loop_new(&loop, NULL);
 	if (err < 0) {
-		fprintf(stderr, "seed-print-sum: tide_loop_new: %s\n", tide_strerror(err));
+		fprintf(stderr, "seed-print-sum: cannot start a loop: %s\n", tide_loop_new_error());
 		return 1;
 	}
 	/* loop.run_until_complete(print_sum(1, 2)) */

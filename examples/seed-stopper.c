@@ -89,7 +89,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	err = tide_loop_new(&loop, NULL);
 	if (err < 0) {
-		fprintf(stderr, "seed-stopper: tide_loop_new: %s\n", tide_strerror(err));
+		fprintf(stderr, "seed-stopper: cannot start a loop: %s\n", tide_loop_new_error());
 		return 1;
 	}
 	printf("tide %s, backend %s (%s)\n", tide_version(), tide_loop_backend(loop),

@@ -45,8 +45,10 @@ int main(void)
 	int failed;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (check(tide_loop_new(&loop, NULL), "tide_loop_new"))
+	if (tide_loop_new(&loop, NULL) < 0) {
+		fprintf(stderr, "seed-task: cannot start a loop: %s\n", tide_loop_new_error());
 		return 1;
+	}
 	/* task = loop.create_task(take_your_time()) */
 	if (check(tide_task_spawn(loop, take_your_time, NULL, NULL, &task), "tide_task_spawn")) {
 		tide_loop_free(loop);

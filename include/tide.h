@@ -105,11 +105,20 @@ struct tide_loop_opts {
 };
 
 /*
- * Creates a loop. opts may be NULL. Returns 0, -EINVAL for bad options,
- * -ENOMEM, or the backend's error when one was forced and cannot start
- * (for example io_uring forced where io_uring_setup fails).
+ * Creates a loop. opts may be NULL. Returns 0, -EINVAL for bad options
+ * (or a bad TIDE_BACKEND or TIDE_DISABLE_OPS), -ENOMEM, or the backend's
+ * error when one was forced and cannot start (for example io_uring forced
+ * where io_uring_setup fails: -EPERM under a seccomp filter or the sysctl
+ * kernel.io_uring_disabled). tide_loop_new_error() then says why.
  */
 TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts);
+/*
+ * Why the last tide_loop_new of the calling thread failed, in one line
+ * that names the setting and its value, or the cause (for a forced io_uring:
+ * the seccomp filter, the sysctl, the locked-memory limit); "" after a
+ * success. Never NULL; valid until this thread's next tide_loop_new.
+ */
+TIDE_EXTERN const char *tide_loop_new_error(void);
 /*
  * Closes (if needed) and frees the loop. Returns -EBUSY, and frees nothing,
  * while the loop runs or any future, op or executor job of it is alive.

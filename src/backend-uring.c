@@ -18,7 +18,11 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define CQE_BATCH 128
 /* user_data of SQEs whose CQE carries nothing to deliver (cancel requests). */
@@ -47,15 +51,88 @@ static struct uring_bd *bd_of(const struct tide_loop *loop)
 	return loop->bd;
 }
 
-static const char *errname(int err)
+/* The first line of a /proc file, without its newline ("" if unreadable). */
+static void read_proc(const char *path, char *buf, size_t len)
 {
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+/* Whether a seccomp filter is installed on this thread (Seccomp: 2). */
+static bool seccomp_filtered(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	bool on = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Seccomp:", 8)) {
+			on = atoi(line + 8) == 2;
+			break;
+		}
+	fclose(f);
+	return on;
+}
+
+/*
+ * Why io_uring_setup failed, in words a user can act on: the errno and the
+ * setting behind it (the sysctl, a seccomp filter, the locked-memory
+ * limit), read from /proc and the process's limits.
+ */
+static void explain_setup_error(const struct tide_loop *loop, int err, char *buf, size_t len)
+{
+	char dis[16], grp[32];
+	struct rlimit rl;
+
 	switch (err) {
-	case -EPERM: return "EPERM (seccomp or kernel.io_uring_disabled)";
-	case -ENOSYS: return "ENOSYS (kernel without io_uring)";
-	case -ENOMEM: return "ENOMEM (locked memory limit)";
-	case -EINVAL: return "EINVAL";
-	case -EMFILE: return "EMFILE";
-	default: return "error";
+	case -EPERM:
+		read_proc("/proc/sys/kernel/io_uring_disabled", dis, sizeof(dis));
+		if (!strcmp(dis, "2")) {
+			snprintf(buf, len, "EPERM: the sysctl kernel.io_uring_disabled is 2 (io_uring is off for every process)");
+		} else if (!strcmp(dis, "1")) {
+			read_proc("/proc/sys/kernel/io_uring_group", grp, sizeof(grp));
+			snprintf(buf, len, "EPERM: the sysctl kernel.io_uring_disabled is 1 and this process is not "
+				 "root nor in the group kernel.io_uring_group (gid %s)", grp[0] ? grp : "?");
+		} else if (seccomp_filtered()) {
+			snprintf(buf, len, "EPERM: a seccomp filter denies io_uring_setup (Docker's and Podman's "
+				 "default profiles do)");
+		} else {
+			snprintf(buf, len, "EPERM: io_uring_setup was refused (no seccomp filter, "
+				 "kernel.io_uring_disabled is %s: a security module?)", dis[0] ? dis : "absent");
+		}
+		break;
+	case -ENOSYS:
+		snprintf(buf, len, "ENOSYS: %s", seccomp_filtered()
+			 ? "a seccomp filter answers io_uring_setup with ENOSYS, or the kernel has no io_uring"
+			 : "this kernel has no io_uring (older than 5.1, or built without CONFIG_IO_URING)");
+		break;
+	case -ENOMEM:
+		if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			snprintf(buf, len, "ENOMEM: no memory for a ring of %u entries; the locked-memory limit "
+				 "(RLIMIT_MEMLOCK, ulimit -l) is %llu KiB, and kernels before 5.12 charge rings to it",
+				 loop->ring_entries, (unsigned long long)rl.rlim_cur / 1024);
+		else
+			snprintf(buf, len, "ENOMEM: no memory for a ring of %u entries", loop->ring_entries);
+		break;
+	case -EMFILE:
+	case -ENFILE:
+		snprintf(buf, len, "%s: no file descriptor left for the ring (RLIMIT_NOFILE)",
+			 err == -EMFILE ? "EMFILE" : "ENFILE");
+		break;
+	case -EINVAL:
+		snprintf(buf, len, "EINVAL: the kernel refused a ring of %u entries with every set of setup flags",
+			 loop->ring_entries);
+		break;
+	default:
+		snprintf(buf, len, "%s (%d)", strerror(-err), err);
 	}
 }
 
@@ -202,7 +279,10 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		return -ENOMEM;
 	err = ring_setup(loop, bd);
 	if (err) {
-		snprintf(loop->reason, sizeof(loop->reason), "io_uring_setup: %s", errname(err));
+		char why[sizeof(loop->reason) - 16];
+
+		explain_setup_error(loop, err, why, sizeof(why));
+		snprintf(loop->reason, sizeof(loop->reason), "io_uring_setup: %s", why);
 		tide__free(bd);
 		return err;
 	}

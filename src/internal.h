@@ -338,7 +338,7 @@ struct tide_loop {
 	/* Backend. */
 	const struct tide__backend_ops *backend;
 	void *bd;                     /* backend private data */
-	char reason[160];             /* why this backend (tide_loop_backend_reason) */
+	char reason[256];             /* why this backend (tide_loop_backend_reason) */
 	uint64_t disabled_ops;        /* bit per tide_op_kind masked by TIDE_DISABLE_OPS */
 	unsigned ring_entries;
 	unsigned recv_buf_count;      /* provided-buffer ring: buffers (a power of two) */

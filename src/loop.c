@@ -12,6 +12,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ handles -- */
@@ -631,9 +633,33 @@ TIDE_EXTERN int tide_loop_op_native(const struct tide_loop *loop, enum tide_op_k
 
 /* ------------------------------------------------------- new and free -- */
 
-/* "read,write" or "all-optional" into a bit per op kind. */
-static int parse_disabled_ops(const char *s, uint64_t *mask)
+/* Why the last tide_loop_new of this thread failed ("" after a success). */
+static TIDE__TLS char new_error[320];
+
+TIDE_EXTERN const char *tide_loop_new_error(void)
 {
+	return new_error;
+}
+
+/* Says why tide_loop_new fails, and returns err. */
+__attribute__((format(printf, 2, 3))) static int new_failed(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(new_error, sizeof(new_error), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/*
+ * "read,write" or "all-optional" into a bit per op kind. what names the
+ * setting (the variable or the option) for the error text.
+ */
+static int parse_disabled_ops(const char *what, const char *s, uint64_t *mask)
+{
+	const char *all = s;
+
 	static const char *const names[] = {
 		[TIDE_OP_READ] = "read", [TIDE_OP_WRITE] = "write", [TIDE_OP_POLL] = "poll",
 		[TIDE_OP_TIMEOUT] = "timeout", [TIDE_OP_CANCEL] = "cancel",
@@ -658,7 +684,9 @@ static int parse_disabled_ops(const char *s, uint64_t *mask)
 				found = true;
 			}
 		if (!found && len)
-			return -EINVAL;
+			return new_failed(-EINVAL, "%s='%s': no op is called '%.*s' (names: all-optional, read, write, "
+					  "timeout, cancel, accept, connect, recv, send, sendmsg, recvmsg, shutdown, close, "
+					  "send-zc, recv-multishot, accept-multishot)", what, all, (int)len, s);
 		s += len;
 		s += strspn(s, ", ");
 	}
@@ -753,11 +781,15 @@ static int backend_start(struct tide_loop *loop, const struct tide_loop_opts *op
 		return loop->backend->init(loop, opts);
 	}
 	if (want && strcmp(want, "io_uring"))
-		return -EINVAL;
+		return new_failed(-EINVAL, "%s='%s': expected io_uring or epoll",
+				  OPT(opts, backend, NULL) ? "opts.backend" : "TIDE_BACKEND", want);
 	loop->backend = &tide__backend_uring;
 	err = loop->backend->init(loop, opts);
-	if (err == 0 || want)
-		return err; /* a forced io_uring that cannot start is the caller's error */
+	if (err && want) /* a forced io_uring that cannot start is the caller's error */
+		return new_failed(err, "io_uring was asked for (%s=io_uring) but cannot start: %s",
+				  OPT(opts, backend, NULL) ? "opts.backend" : "TIDE_BACKEND", loop->reason);
+	if (err == 0)
+		return 0;
 	/* io_uring is unavailable: the uring backend wrote why into reason. */
 	loop->backend = &tide__backend_epoll;
 	return loop->backend->init(loop, opts);
@@ -772,15 +804,18 @@ static void loop_dealloc(struct tide_loop *loop)
 	tide__free(loop);
 }
 
-TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 {
 	struct tide_loop *loop;
 	const char *env;
 	double slow;
 	int debug, err;
 
-	if (!out || (opts && opts->size < sizeof(size_t)))
-		return -EINVAL;
+	if (!out)
+		return new_failed(-EINVAL, "tide_loop_new: out is NULL");
+	if (opts && opts->size < sizeof(size_t))
+		return new_failed(-EINVAL, "tide_loop_new: opts->size is %zu: set it to sizeof(struct tide_loop_opts)",
+				  opts->size);
 	*out = NULL;
 	atomic_store(&tide__allocator_locked, true);
 	loop = tide__calloc(1, sizeof(*loop));
@@ -796,9 +831,9 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	loop->stats.size = sizeof(loop->stats);
 	loop->wake_fd = -1;
 
-	err = parse_disabled_ops(getenv_nonempty("TIDE_DISABLE_OPS"), &loop->disabled_ops);
+	err = parse_disabled_ops("TIDE_DISABLE_OPS", getenv_nonempty("TIDE_DISABLE_OPS"), &loop->disabled_ops);
 	if (!err)
-		err = parse_disabled_ops(OPT(opts, disable_ops, NULL), &loop->disabled_ops);
+		err = parse_disabled_ops("opts.disable_ops", OPT(opts, disable_ops, NULL), &loop->disabled_ops);
 	loop->ring_entries = OPT(opts, ring_entries, 0u);
 	if (!loop->ring_entries)
 		loop->ring_entries = 256;
@@ -807,27 +842,28 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	if (!loop->recv_buf_count)
 		loop->recv_buf_count = 1024;
 	if (!err && loop->recv_buf_count > 32768)
-		err = -EINVAL;
+		err = new_failed(-EINVAL, "opts.recv_buf_count is %u: at most 32768", loop->recv_buf_count);
 	while (loop->recv_buf_count & (loop->recv_buf_count - 1))
 		loop->recv_buf_count++; /* a power of two, as the kernel's ring mask needs */
 	loop->recv_buf_size = OPT(opts, recv_buf_size, (size_t)0);
 	if (!loop->recv_buf_size)
 		loop->recv_buf_size = 4096;
 	if (!err && loop->recv_buf_size > ((size_t)1 << 20))
-		err = -EINVAL;
+		err = new_failed(-EINVAL, "opts.recv_buf_size is %zu: at most 1 MiB", loop->recv_buf_size);
 	debug = OPT(opts, debug, -1);
 	if (debug < 0)
 		debug = (env = getenv_nonempty("TIDE_DEBUG")) && strcmp(env, "0");
 	loop->debug = debug;
 	slow = OPT(opts, slow_callback_duration, 0.0);
 	if (!err && (!isfinite(slow) || slow < 0))
-		err = -EINVAL;
+		err = new_failed(-EINVAL, "opts.slow_callback_duration is %g: a finite number of seconds >= 0", slow);
 	loop->slow_ns = slow > 0 ? (uint64_t)(slow * 1e9) : 100000000u;
 	loop->task_stack_size = OPT(opts, task_stack_size, (size_t)0);
 	if (!loop->task_stack_size)
 		loop->task_stack_size = 64 * 1024;
 	if (!err && (loop->task_stack_size < 16 * 1024 || loop->task_stack_size > (size_t)1 << 30))
-		err = -EINVAL;
+		err = new_failed(-EINVAL, "opts.task_stack_size is %zu: between 16 KiB and 1 GiB",
+				 loop->task_stack_size);
 	/* Pool hits compare the rounded size stacks really have. */
 	loop->task_stack_size = (loop->task_stack_size + 4095) & ~(size_t)4095;
 	if (err) {
@@ -855,6 +891,17 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	loop->now = tide__clock_ns();
 	*out = loop;
 	return 0;
+}
+
+TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+{
+	int err;
+
+	new_error[0] = '\0';
+	err = loop_new(out, opts);
+	if (err && !new_error[0])
+		new_failed(err, "tide_loop_new: %s", tide_strerror(err));
+	return err;
 }
 
 /*

@@ -45,6 +45,15 @@ static void check_reason(struct tide_loop *loop)
 	ck_assert_int_gt((int)strlen(r), 0);
 }
 
+/* tide_loop_new_error() holds what. */
+static void expect_new_error(const char *what)
+{
+	const char *e = tide_loop_new_error();
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_msg(strstr(e, what) != NULL, "tide_loop_new_error() is '%s', without '%s'", e, what);
+}
+
 /* A pipe read and a timer, to show a loop works. */
 static int timer_fired;
 static void timer_cb(void *arg)
@@ -161,6 +170,47 @@ START_TEST(test_bad_backend_name)
 	opts.backend = "select";
 	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
 	ck_assert_ptr_null(loop);
+	expect_new_error("opts.backend='select'");
+}
+END_TEST
+
+/* Every way tide_loop_new fails names the setting and its value. */
+START_TEST(test_new_error_names_cause)
+{
+	struct tide_loop_opts opts;
+	struct tide_loop *loop = NULL;
+
+	setenv("TIDE_BACKEND", "uring", 1);
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), -EINVAL);
+	expect_new_error("TIDE_BACKEND='uring'");
+	unsetenv("TIDE_BACKEND");
+	setenv("TIDE_DISABLE_OPS", "read,bogus", 1);
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), -EINVAL);
+	expect_new_error("TIDE_DISABLE_OPS='read,bogus'");
+	expect_new_error("'bogus'");
+	unsetenv("TIDE_DISABLE_OPS");
+	memset(&opts, 0, sizeof(opts));
+	opts.size = sizeof(opts);
+	opts.disable_ops = "write,,nope";
+	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	expect_new_error("opts.disable_ops='write,,nope'");
+	opts.disable_ops = NULL;
+	opts.task_stack_size = 100;
+	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	expect_new_error("opts.task_stack_size is 100");
+	opts.task_stack_size = 0;
+	opts.recv_buf_count = 1u << 20;
+	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	expect_new_error("opts.recv_buf_count");
+	opts.recv_buf_count = 0;
+	opts.size = 1;
+	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	expect_new_error("opts->size is 1");
+	ck_assert_ptr_null(loop);
+	/* A success clears it. */
+	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_str_eq(tide_loop_new_error(), "");
+	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 END_TEST
 
@@ -296,6 +346,10 @@ START_TEST(test_seccomp_eperm_falls_back)
 	loop = NULL;
 	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EPERM);
 	ck_assert_ptr_null(loop);
+	/* ... which says why: the filter, not only "Operation not permitted". */
+	expect_new_error("io_uring was asked for (opts.backend=io_uring)");
+	expect_new_error("seccomp filter");
+	printf("forced io_uring under seccomp: %s\n", tide_loop_new_error());
 }
 END_TEST
 
@@ -330,6 +384,7 @@ int main(void)
 	tcase_add_test(tc, test_forced_epoll);
 	tcase_add_test(tc, test_env_backend);
 	tcase_add_test(tc, test_bad_backend_name);
+	tcase_add_test(tc, test_new_error_names_cause);
 	/* tt_suite_init dropped the io_uring configurations if io_uring is missing. */
 	if (ts.tc[TT_URING] || (req && strcmp(req, "1") == 0)) {
 		tcase_add_test(tc, test_forced_uring);
