@@ -275,14 +275,34 @@ int ex_loop_open(const char *name, int signals, struct tide_loop **loop)
 	return 0;
 }
 
+/*
+ * Winds the loop down (what was closed runs its last callbacks), then
+ * frees it. thread: the worker's number in messages, or -1 for none.
+ */
+static int loop_finish(struct tide_loop *loop, const char *name, int thread)
+{
+	char who[160];
+	int err = tide_loop_shutdown(loop, 10.0);
+
+	if (thread >= 0)
+		snprintf(who, sizeof(who), "%s: thread %d", name, thread);
+	else
+		snprintf(who, sizeof(who), "%s", name);
+	if (err < 0)
+		fprintf(stderr, "%s: tide_loop_shutdown: %s\n", who, tide_strerror(err));
+	tide_loop_close(loop);
+	if (tide_loop_free(loop) != 0) {
+		fprintf(stderr, "%s: tide_loop_free: busy\n", who);
+		return -1;
+	}
+	return err < 0 ? -1 : 0;
+}
+
 int ex_loop_done(const char *name, struct tide_loop *loop, int err)
 {
 	signals_remove(loop);
-	tide_loop_close(loop);
-	if (tide_loop_free(loop) != 0) {
-		fprintf(stderr, "%s: tide_loop_free: busy\n", name);
+	if (loop_finish(loop, name, -1) < 0)
 		return 1;
-	}
 	return err < 0 ? 1 : 0;
 }
 
@@ -317,10 +337,8 @@ static int close_server(struct tide_loop *loop, struct tide_server *s, int close
 		while (err == TIDE_ESTOPPED);
 		tide_future_unref(task);
 	}
+	/* Its end runs in the loop: tide_loop_shutdown waits for it. */
 	tide_server_free(s);
-	/* tide_server_free finishes on the loop's next iteration (even with
-	 * no connection left): give it one, or tide_loop_free says busy. */
-	tide_loop_run_once(loop, 0);
 	return err;
 }
 
@@ -572,11 +590,8 @@ static int worker_stop(struct ex_worker *w)
 	if (w->opts->loop_fini)
 		w->opts->loop_fini(w);
 	signals_remove(w->loop);
-	tide_loop_close(w->loop);
-	if (tide_loop_free(w->loop) != 0) {
-		fprintf(stderr, "%s: thread %d: tide_loop_free: busy\n", w->opts->name, w->index);
+	if (loop_finish(w->loop, w->opts->name, w->index) < 0)
 		failed = 1;
-	}
 	w->loop = NULL;
 	free(w->out.p);
 	w->out.p = NULL;

@@ -122,8 +122,24 @@ TIDE_EXTERN const char *tide_loop_new_error(void);
 /*
  * Closes (if needed) and frees the loop. Returns -EBUSY, and frees nothing,
  * while the loop runs or any future, op or executor job of it is alive.
+ * tide_loop_shutdown() first winds down what the loop itself still runs.
  */
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
+/*
+ * Winds a loop down from plain code before tide_loop_free, as the end of
+ * asyncio.run() does: cancels every task still alive, then runs the loop
+ * until those tasks have finished, every transport and server being closed
+ * or freed has gone (its connection_lost and done callbacks ran), executor
+ * jobs have landed and no callback is pending. Open transports and servers
+ * are the caller's: close them first (tide_transport_close,
+ * tide_server_close and tide_server_free). Call it from outside the loop.
+ *
+ * Returns 0, after which tide_loop_free succeeds unless the caller still
+ * holds a future, an op or an open transport or server; -ETIMEDOUT after
+ * timeout seconds (< 0: no limit); TIDE_ERUNNING inside the loop;
+ * TIDE_ECLOSED once closed; -EINVAL for a NaN timeout.
+ */
+TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout);
 /* Runs until tide_loop_stop(). Returns 0, TIDE_ERUNNING or TIDE_ECLOSED. */
 TIDE_EXTERN int tide_loop_run(struct tide_loop *loop);
 /*

@@ -919,6 +919,57 @@ static void settle_net(struct tide_loop *loop)
 			loop->backend->wait(loop, 1000000);
 }
 
+/* What tide_loop_shutdown waits for: tasks, closing transports and
+ * servers, executor jobs, and the callbacks they queued. */
+static bool winding_down(struct tide_loop *loop)
+{
+	return loop->tasks || loop->net_closing || loop->live_jobs || loop->rq_tail != loop->rq_head ||
+	       loop->rq_spill.head;
+}
+
+TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
+{
+	uint64_t deadline = UINT64_MAX, ns, now;
+	struct tide_future **tasks;
+	size_t n;
+	int err;
+
+	if (!loop || isnan(timeout))
+		return -EINVAL;
+	if (loop->running)
+		return TIDE_ERUNNING;
+	if (loop->closed)
+		return TIDE_ECLOSED;
+	if (timeout >= 0) {
+		if (seconds_to_ns(timeout, &ns) < 0)
+			return -EINVAL;
+		now = tide__clock_ns();
+		deadline = ns < UINT64_MAX - now ? now + ns : UINT64_MAX;
+	}
+	/* asyncio.run()'s end: every task left is cancelled, then awaited. */
+	if ((n = tide_all_tasks(loop, NULL, 0))) {
+		if (!(tasks = tide__malloc(n * sizeof(*tasks))))
+			return -ENOMEM;
+		n = tide_all_tasks(loop, tasks, n);
+		for (size_t i = 0; i < n; i++)
+			tide_future_cancel(tasks[i]);
+		tide__free(tasks);
+	}
+	while (winding_down(loop)) {
+		double wait = -1;
+
+		if (deadline != UINT64_MAX) {
+			now = tide__clock_ns();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			wait = (double)(deadline - now) / 1e9;
+		}
+		if ((err = tide_loop_run_once(loop, wait)) < 0)
+			return err;
+	}
+	return 0;
+}
+
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 {
 	struct tide__chunk *c;

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1545,6 +1546,74 @@ START_TEST(test_create_connection_errors)
 	ck_assert_int_eq(refused->made + refused->lost + noname->made + noname->lost, 0);
 	finish_all(loop, sv);
 	tide__set_getaddrinfo_hook(NULL);
+}
+END_TEST
+
+/*
+ * tide_loop_shutdown winds a loop down from plain code: a sleeping task is
+ * cancelled and awaited, the last callbacks of a closed connection and of a
+ * freed server run, and tide_loop_free then succeeds with no idle laps. A
+ * task that will not end makes it time out; inside the loop it refuses.
+ */
+static struct tide_loop *g_shutdown_loop;
+
+static int64_t shutdown_sleeper(void *arg)
+{
+	int *state = arg;
+	int r;
+
+	do
+		r = tide_sleep(3600);
+	while (r == -ECANCELED && state[1] == 0); /* state[1]: give in */
+	state[0] = r == -ECANCELED ? 1 : 2;
+	return 0;
+}
+
+static void shutdown_inside(void *arg)
+{
+	int *res = arg;
+
+	*res = tide_loop_shutdown(g_shutdown_loop, 0);
+}
+
+START_TEST(test_loop_shutdown)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct conn *cli = conn_new();
+	struct tide_server *sv = serve_dial(loop, &s, cli);
+	struct tide_future *t1, *t2;
+	int st1[2] = { 0, 1 }, st2[2] = { 0, 0 }, inside = 0;
+
+	accepted(loop, &s);
+	ck_assert_int_eq(tide_task_spawn(loop, shutdown_sleeper, st1, NULL, &t1), 0);
+	ck_assert_int_eq(tide_task_spawn(loop, shutdown_sleeper, st2, NULL, &t2), 0);
+	/* Inside the loop it refuses. */
+	g_shutdown_loop = loop;
+	ck_assert_int_eq(tide_call_soon(loop, shutdown_inside, &inside, NULL), 0);
+	RUN_UNTIL(loop, inside != 0);
+	ck_assert_int_eq(inside, TIDE_ERUNNING);
+	/* The second task catches its cancellation and sleeps on: a time-out. */
+	ck_assert_int_eq(tide_loop_shutdown(loop, 0.05), -ETIMEDOUT);
+	ck_assert_int_eq(st1[0], 1);
+	ck_assert_int_eq(tide_future_cancelled(t1), 0); /* it returned 0 */
+	ck_assert_int_eq(tide_future_done(t2), 0);
+	st2[1] = 1;
+	tide_transport_close(cli->t);
+	tide_transport_close(s.conns[0]->t);
+	server_end(sv);
+	ck_assert_int_eq(tide_loop_shutdown(loop, 30), 0);
+	ck_assert_int_eq(st2[0], 1);
+	ck_assert_int_eq(tide_future_done(t2), 1);
+	ck_assert_int_eq(tide_all_tasks(loop, NULL, 0), 0);
+	check_conn(cli, "ML", 0);
+	check_conn(s.conns[0], "ML", 0);
+	tide_future_unref(t1);
+	tide_future_unref(t2);
+	/* Nothing is left to wind down: at once, and free needs no more laps. */
+	ck_assert_int_eq(tide_loop_shutdown(loop, 0), 0);
+	ck_assert_int_eq(tide_loop_shutdown(loop, NAN), -EINVAL);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 END_TEST
 
@@ -4014,6 +4083,7 @@ int main(void)
 	add(&ts, test_getaddrinfo_numeric);
 	add(&ts, test_getaddrinfo_localhost);
 	add(&ts, test_getaddrinfo_invalid);
+	add(&ts, test_loop_shutdown);
 	add(&ts, test_getnameinfo);
 	add(&ts, test_echo_callback_order);
 	add(&ts, test_create_connection_errors);
