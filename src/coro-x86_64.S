@@ -13,13 +13,32 @@
  * A new stack is laid out by tide__coro_prepare (coro.c) so that the first
  * switch to it "returns" into tide__coro_trampoline with r12 = argument and
  * r13 = entry function.
+ *
+ * Control-flow enforcement (-fcf-protection): <cet.h> marks this object
+ * with the IBT and SHSTK properties the compiler was asked for, so the
+ * library keeps them. IBT: both entry points start with endbr64, and the
+ * jump back into a switch's caller is a notrack jump (its target is a
+ * return address, not a branch target, as GCC's own jump tables are).
+ * SHSTK: this switch keeps one shadow stack for every task, so coro.c does
+ * not use it when a shadow stack is active (see coro.h).
  */
+#ifdef __CET__
+#include <cet.h>
+#else
+#define _CET_ENDBR
+#endif
+#ifdef __CET__
+#define TIDE_NOTRACK notrack
+#else
+#define TIDE_NOTRACK
+#endif
 	.text
 	.globl	tide__coro_switch
 	.hidden	tide__coro_switch
 	.type	tide__coro_switch, @function
 tide__coro_switch:
 	.cfi_startproc
+	_CET_ENDBR
 	pushq	%rbp
 	pushq	%rbx
 	pushq	%r12
@@ -52,7 +71,7 @@ tide__coro_switch:
 	 * jump is predicted from its history instead (as boost.context's
 	 * jump_fcontext does). */
 	popq	%rdx
-	jmp	*%rdx
+	TIDE_NOTRACK jmp	*%rdx
 1:	ldmxcsr	(%rsp)
 	fldcw	4(%rsp)
 	jmp	2b
@@ -65,6 +84,7 @@ tide__coro_switch:
 tide__coro_trampoline:
 	.cfi_startproc
 	.cfi_undefined rip
+	_CET_ENDBR
 	/* rsp is 16-byte aligned here, as the call below requires. */
 	movq	%r12, %rdi
 	callq	*%r13

@@ -145,7 +145,32 @@ void tide__stack_pool_fini(struct tide_loop *loop)
 
 /* ---------------------------------------------------------------- switch -- */
 
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+bool tide__coro_force_ucontext;
+
+/* A shadow stack is active when the shadow-stack pointer is not 0 (rdssp
+ * is a no-op, leaving 0, where there is none). */
+static bool shstk_active(void)
+{
+	unsigned long long ssp = 0;
+
+	__asm__ volatile("rdsspq %0" : "+r"(ssp));
+	return ssp != 0;
+}
+#endif
+
+bool tide__coro_uses_ucontext(void)
+{
 #if defined(TIDE_CORO_UCONTEXT)
+	return true;
+#elif defined(TIDE_CORO_SHSTK_FALLBACK)
+	return tide__coro_force_ucontext || shstk_active();
+#else
+	return false;
+#endif
+}
+
+#if defined(TIDE_CORO_HAVE_UCONTEXT)
 
 static void uc_entry(unsigned hi, unsigned lo, unsigned ehi, unsigned elo)
 {
@@ -156,7 +181,7 @@ static void uc_entry(unsigned hi, unsigned lo, unsigned ehi, unsigned elo)
 	abort(); /* the entry never returns */
 }
 
-void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry)(void *), void *arg)
+static void uc_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry)(void *), void *arg)
 {
 	uintptr_t a = (uintptr_t)arg, e = (uintptr_t)entry;
 
@@ -175,9 +200,11 @@ void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entr
 #endif
 }
 
-#else
+#endif
 
-void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry)(void *), void *arg)
+#if !defined(TIDE_CORO_UCONTEXT)
+
+static void asm_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry)(void *), void *arg)
 {
 	uintptr_t top = ((uintptr_t)s->lo + s->size) & ~(uintptr_t)15;
 	void **sp;
@@ -231,6 +258,21 @@ void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entr
 
 #endif
 
+void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry)(void *), void *arg)
+{
+#if defined(TIDE_CORO_UCONTEXT)
+	uc_prepare(c, s, entry, arg);
+#else
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+	if (tide__coro_uses_ucontext()) {
+		uc_prepare(c, s, entry, arg);
+		return;
+	}
+#endif
+	asm_prepare(c, s, entry, arg);
+#endif
+}
+
 void tide__coro_init_sched(struct tide__coro *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -266,7 +308,12 @@ void tide__coro_switch_to(struct tide__coro *from, struct tide__coro *to, bool e
 #if defined(TIDE_CORO_UCONTEXT)
 	swapcontext(&from->uc, &to->uc);
 #else
-	tide__coro_switch(&from->sp, to->sp);
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+	if (tide__coro_uses_ucontext())
+		swapcontext(&from->uc, &to->uc);
+	else
+#endif
+		tide__coro_switch(&from->sp, to->sp);
 #endif
 #ifdef TIDE_ASAN
 	{

@@ -13,8 +13,20 @@
 
 #include "internal.h"
 
-#if defined(TIDE_CORO_UCONTEXT)
+/*
+ * Control-flow enforcement: where the compiler was asked for shadow stacks
+ * (-fcf-protection, __CET__ bit 2), the assembly switch, which returns by
+ * an indirect jump and keeps one shadow stack for every task, must not run
+ * under an active shadow stack: tasks then switch with ucontext, whose
+ * glibc implementation gives each context its own shadow stack
+ * (tide__coro_uses_ucontext; a shadow stack is on for a whole process).
+ */
+#if !defined(TIDE_CORO_UCONTEXT) && defined(__x86_64__) && defined(__CET__) && (__CET__ & 2)
+#define TIDE_CORO_SHSTK_FALLBACK 1
+#endif
+#if defined(TIDE_CORO_UCONTEXT) || defined(TIDE_CORO_SHSTK_FALLBACK)
 #include <ucontext.h>
+#define TIDE_CORO_HAVE_UCONTEXT 1
 #endif
 
 /* One guarded stack: [guard page][usable ... top). */
@@ -34,7 +46,7 @@ struct tide__coro {
 	const void *lo;           /* stack bounds, for ASan's switch annotations */
 	size_t size;
 	void *tsan_fiber;         /* TSan's fiber for this context */
-#if defined(TIDE_CORO_UCONTEXT)
+#if defined(TIDE_CORO_HAVE_UCONTEXT)
 	ucontext_t uc;            /* the ucontext fallback's saved state */
 #endif
 };
@@ -46,6 +58,14 @@ void tide__stack_pool_fini(struct tide_loop *loop);
 
 /* Lays out c on its stack so the first switch to it calls entry(arg). */
 void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry)(void *), void *arg);
+/* Whether tasks switch with ucontext: always with --with-coro=ucontext,
+ * and under an active shadow stack in a -fcf-protection build. */
+bool tide__coro_uses_ucontext(void);
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+/* Test hook: takes the shadow-stack fallback; change it only while no
+ * task exists. */
+extern bool tide__coro_force_ucontext;
+#endif
 /* The scheduler context of this thread (no stack of ours). */
 void tide__coro_init_sched(struct tide__coro *c);
 /*

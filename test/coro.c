@@ -30,6 +30,25 @@ START_TEST(test_switch)
 }
 END_TEST
 
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+/* A -fcf-protection build: the ucontext switch it takes under an active
+ * shadow stack passes the same driver (forced here, where none is on). */
+START_TEST(test_switch_shstk_fallback)
+{
+	struct tide_loop loop;
+	char msg[256] = "";
+
+	memset(&loop, 0, sizeof(loop));
+	loop.task_stack_size = 64 * 1024;
+	tide__coro_force_ucontext = true;
+	ck_assert(tide__coro_uses_ucontext());
+	ck_assert_msg(coro_driver_run(&loop, msg, sizeof(msg)) == 0, "%s", msg);
+	tide__coro_force_ucontext = false;
+	tide__stack_pool_fini(&loop);
+}
+END_TEST
+#endif
+
 int main(void)
 {
 	Suite *s = suite_create("coro");
@@ -38,6 +57,9 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_switch);
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+	tcase_add_test(tc, test_switch_shstk_fallback);
+#endif
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

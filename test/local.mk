@@ -140,6 +140,11 @@ endif
 # before `make check` runs the tests. It runs from the top build folder.
 TESTS += test/realclients.sh
 EXTRA_DIST += test/realclients.sh
+
+# With -fcf-protection in CFLAGS: libtide.so keeps the IBT and SHSTK notes.
+TESTS += test/cet.sh
+EXTRA_DIST += test/cet.sh
+AM_TESTS_ENVIRONMENT += CC='$(CC)'; CFLAGS='$(CFLAGS)'; export CC CFLAGS;
 if ENABLE_EXAMPLES
 AM_TESTS_ENVIRONMENT += TIDE_EXAMPLES=yes; export TIDE_EXAMPLES;
 else
