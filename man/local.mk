@@ -93,3 +93,13 @@ TIDE_MAN3_LINKS = \
 	man/tide_yield.3
 
 dist_man3_MANS = $(TIDE_MAN3_PAGES) $(TIDE_MAN3_LINKS)
+
+# man/check-man.sh (see its header): groff warnings are errors, every
+# function of src/libtide.map is in one page's NAME line and SYNOPSIS and
+# found by `man NAME`, every .so link resolves, every page is installed and
+# every EXAMPLE compiles. It skips (77) without groff (groff-base).
+TESTS += man/check-man.sh
+EXTRA_DIST += man/check-man.sh
+TIDE_TESTS_ENVIRONMENT += TIDE_MAN_PAGES='$(dist_man3_MANS) $(dist_man7_MANS)' \
+	TIDE_MAN_VERSION='$(PACKAGE_VERSION)' TIDE_MAN_CC='$(CC)'; \
+	export TIDE_MAN_PAGES TIDE_MAN_VERSION TIDE_MAN_CC;
