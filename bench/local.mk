@@ -31,6 +31,10 @@ CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS) bench/echo-load bench/tide-echo \
 	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer
 EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py \
 	bench/net.sh bench/net-table.sh bench/net.gp bench/json.awk
+# The committed results that README.md quotes and links to.
+EXTRA_DIST += bench/results/loop.jsonl bench/results/loop.md bench/results/loop.svg \
+	bench/results/task.jsonl bench/results/task.md \
+	bench/results/net.jsonl bench/results/net.md bench/results/net.svg
 
 # Benchmarks are always optimised, whatever CFLAGS the build uses for the
 # library (user CFLAGS come last on the command line and can still override).
