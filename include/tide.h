@@ -127,8 +127,8 @@ TIDE_EXTERN const char *tide_loop_new_error(void);
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
 /*
  * Winds a loop down from plain code before tide_loop_free, as the end of
- * asyncio.run() does: cancels every task still alive, then runs the loop
- * until those tasks have finished, every transport and server being closed
+ * asyncio.run() does: cancels every task still alive (and any task they
+ * spawn meanwhile), then runs the loop until those tasks have finished, every transport and server being closed
  * or freed has gone (its connection_lost and done callbacks ran), executor
  * jobs have landed and no callback is pending. Open transports and servers
  * are the caller's: close them first (tide_transport_close,
@@ -136,7 +136,8 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
  *
  * Returns 0, after which tide_loop_free succeeds unless the caller still
  * holds a future, an op or an open transport or server; -ETIMEDOUT after
- * timeout seconds (< 0: no limit); TIDE_ERUNNING inside the loop;
+ * timeout seconds (< 0 or infinite: no limit; 0: what one poll of the
+ * loop finishes); TIDE_ERUNNING inside the loop;
  * TIDE_ECLOSED once closed; -EINVAL for a NaN timeout.
  */
 TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout);

@@ -439,6 +439,8 @@ void tide__future_init(struct tide_loop *loop, struct tide_future *f);
 /* A task's memory goes back when its future's last reference does. */
 void tide__task_release(struct tide_future *f);
 void tide__tasks_fini(struct tide_loop *loop);
+/* Cancels the tasks numbered after *mark, then sets *mark to the newest. */
+void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark);
 /* Queue a parked task's next step (the future it waits on is done). */
 void tide__task_wake_soon(struct tide_loop *loop, void *task);
 

@@ -633,8 +633,10 @@ TIDE_EXTERN int tide_loop_op_native(const struct tide_loop *loop, enum tide_op_k
 
 /* ------------------------------------------------------- new and free -- */
 
-/* Why the last tide_loop_new of this thread failed ("" after a success). */
-static TIDE__TLS char new_error[320];
+/* Why the last tide_loop_new of this thread failed ("" after a success).
+ * The general TLS model, not TIDE__TLS's initial-exec: this buffer would
+ * take a dlopen'ed libtide's share of the static TLS block. */
+static __thread char new_error[320];
 
 TIDE_EXTERN const char *tide_loop_new_error(void)
 {
@@ -929,9 +931,8 @@ static bool winding_down(struct tide_loop *loop)
 
 TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 {
-	uint64_t deadline = UINT64_MAX, ns, now;
-	struct tide_future **tasks;
-	size_t n;
+	uint64_t deadline = UINT64_MAX, ns, now, mark = 0;
+	bool ran = false;
 	int err;
 
 	if (!loop || isnan(timeout))
@@ -940,34 +941,34 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 		return TIDE_ERUNNING;
 	if (loop->closed)
 		return TIDE_ECLOSED;
-	if (timeout >= 0) {
-		if (seconds_to_ns(timeout, &ns) < 0)
-			return -EINVAL;
+	/* Negative, infinite, or too far to be a time: no limit. */
+	if (timeout >= 0 && seconds_to_ns(timeout, &ns) == 0) {
 		now = tide__clock_ns();
 		deadline = ns < UINT64_MAX - now ? now + ns : UINT64_MAX;
 	}
-	/* asyncio.run()'s end: every task left is cancelled, then awaited. */
-	if ((n = tide_all_tasks(loop, NULL, 0))) {
-		if (!(tasks = tide__malloc(n * sizeof(*tasks))))
-			return -ENOMEM;
-		n = tide_all_tasks(loop, tasks, n);
-		for (size_t i = 0; i < n; i++)
-			tide_future_cancel(tasks[i]);
-		tide__free(tasks);
-	}
-	while (winding_down(loop)) {
+	for (;;) {
 		double wait = -1;
 
+		/* asyncio.run()'s end: every task is cancelled, then awaited;
+		 * so is each task those spawn meanwhile, once. */
+		tide__tasks_cancel_since(loop, &mark);
+		if (!winding_down(loop))
+			return 0;
 		if (deadline != UINT64_MAX) {
+			/* Past the deadline after one lap at least: a timeout of
+			 * 0 still polls once. */
 			now = tide__clock_ns();
-			if (now >= deadline)
+			if (now >= deadline && ran)
 				return -ETIMEDOUT;
-			wait = (double)(deadline - now) / 1e9;
+			wait = now < deadline ? (double)(deadline - now) / 1e9 : 0;
 		}
+		/* A stop (a task's cleanup, a second Ctrl-C) ends tide_loop_run,
+		 * not this: left set, every lap would poll instead of wait. */
+		loop->stopping = false;
 		if ((err = tide_loop_run_once(loop, wait)) < 0)
 			return err;
+		ran = true;
 	}
-	return 0;
 }
 
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)

@@ -528,6 +528,19 @@ TIDE_EXTERN int tide_task_set_name(struct tide_future *task, const char *name)
 	return 0;
 }
 
+/* Cancels the live tasks numbered after *mark (newest first in the list),
+ * and moves *mark to the newest task: tide_loop_shutdown's sweep. */
+void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark)
+{
+	struct tide__task *t, *next;
+
+	for (t = loop->tasks; t && t->number > *mark; t = next) {
+		next = t->next;
+		tide_future_cancel(&t->fut);
+	}
+	*mark = loop->task_counter;
+}
+
 TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **out, size_t cap)
 {
 	struct tide__task *t;

@@ -1569,6 +1569,22 @@ static int64_t shutdown_sleeper(void *arg)
 	return 0;
 }
 
+/* Its cleanup spawns a sleeper, which shutdown must cancel too, and stops
+ * the loop, which must not make shutdown spin or return. */
+static int late_state[2];
+
+static int64_t shutdown_spawner(void *arg)
+{
+	struct tide_future *late;
+
+	(void)arg;
+	ck_assert_int_eq(tide_sleep(3600), -ECANCELED);
+	ck_assert_int_eq(tide_task_spawn(g_shutdown_loop, shutdown_sleeper, late_state, NULL, &late), 0);
+	tide_future_unref(late);
+	tide_loop_stop(g_shutdown_loop);
+	return 0;
+}
+
 static void shutdown_inside(void *arg)
 {
 	int *res = arg;
@@ -1582,12 +1598,15 @@ START_TEST(test_loop_shutdown)
 	struct srv s = { 0 };
 	struct conn *cli = conn_new();
 	struct tide_server *sv = serve_dial(loop, &s, cli);
-	struct tide_future *t1, *t2;
+	struct tide_future *t1, *t2, *t3;
 	int st1[2] = { 0, 1 }, st2[2] = { 0, 0 }, inside = 0;
 
 	accepted(loop, &s);
 	ck_assert_int_eq(tide_task_spawn(loop, shutdown_sleeper, st1, NULL, &t1), 0);
 	ck_assert_int_eq(tide_task_spawn(loop, shutdown_sleeper, st2, NULL, &t2), 0);
+	ck_assert_int_eq(tide_task_spawn(loop, shutdown_spawner, NULL, NULL, &t3), 0);
+	late_state[0] = 0;
+	late_state[1] = 1;
 	/* Inside the loop it refuses. */
 	g_shutdown_loop = loop;
 	ck_assert_int_eq(tide_call_soon(loop, shutdown_inside, &inside, NULL), 0);
@@ -1602,14 +1621,16 @@ START_TEST(test_loop_shutdown)
 	tide_transport_close(cli->t);
 	tide_transport_close(s.conns[0]->t);
 	server_end(sv);
-	ck_assert_int_eq(tide_loop_shutdown(loop, 30), 0);
+	ck_assert_int_eq(tide_loop_shutdown(loop, INFINITY), 0);
 	ck_assert_int_eq(st2[0], 1);
+	ck_assert_int_eq(late_state[0], 1); /* the late task was cancelled too */
 	ck_assert_int_eq(tide_future_done(t2), 1);
 	ck_assert_int_eq(tide_all_tasks(loop, NULL, 0), 0);
 	check_conn(cli, "ML", 0);
 	check_conn(s.conns[0], "ML", 0);
 	tide_future_unref(t1);
 	tide_future_unref(t2);
+	tide_future_unref(t3);
 	/* Nothing is left to wind down: at once, and free needs no more laps. */
 	ck_assert_int_eq(tide_loop_shutdown(loop, 0), 0);
 	ck_assert_int_eq(tide_loop_shutdown(loop, NAN), -EINVAL);
