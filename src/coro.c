@@ -189,6 +189,7 @@ static void uc_prepare(struct tide__coro *c, struct tide__stack *s, void (*entry
 	c->stack = s;
 	c->lo = s->lo;
 	c->size = s->size;
+	c->on_uc = true;
 	getcontext(&c->uc);
 	c->uc.uc_stack.ss_sp = s->lo;
 	c->uc.uc_stack.ss_size = s->size;
@@ -309,7 +310,8 @@ void tide__coro_switch_to(struct tide__coro *from, struct tide__coro *to, bool e
 	swapcontext(&from->uc, &to->uc);
 #else
 #if defined(TIDE_CORO_SHSTK_FALLBACK)
-	if (tide__coro_uses_ucontext())
+	/* One side is a task (the other the scheduler): its way decides. */
+	if (from->on_uc || to->on_uc)
 		swapcontext(&from->uc, &to->uc);
 	else
 #endif
@@ -331,6 +333,15 @@ void tide__coro_switch_to(struct tide__coro *from, struct tide__coro *to, bool e
 
 void tide__coro_destroy(struct tide__coro *c)
 {
+#if defined(TIDE_CORO_SHSTK_FALLBACK)
+	/* Under a shadow stack glibc's makecontext mapped one for the context
+	 * (base and size in __ssp[1], __ssp[2]), which it frees only when the
+	 * context function returns: a task's never does. */
+	if (c->on_uc && c->uc.__ssp[2]) {
+		munmap((void *)(uintptr_t)c->uc.__ssp[1], (size_t)c->uc.__ssp[2]);
+		c->uc.__ssp[2] = 0;
+	}
+#endif
 #ifdef TIDE_TSAN
 	if (c->tsan_fiber)
 		__tsan_destroy_fiber(c->tsan_fiber);

@@ -48,6 +48,7 @@ struct tide__coro {
 	void *tsan_fiber;         /* TSan's fiber for this context */
 #if defined(TIDE_CORO_HAVE_UCONTEXT)
 	ucontext_t uc;            /* the ucontext fallback's saved state */
+	bool on_uc;               /* a task prepared with ucontext: switch it so */
 #endif
 };
 
