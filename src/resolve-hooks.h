@@ -5,8 +5,10 @@
  *
  * A test of name-resolution errors must not ask the machine's resolver:
  * that sends DNS queries off the machine. With a hook set, every lookup that
- * would reach the system resolver (a host that is not numeric) calls the
- * hook instead, on the executor thread, with getaddrinfo's contract: a
+ * may reach the system resolver calls the hook instead, with getaddrinfo's
+ * contract: tide_getaddrinfo's lookups of hosts that are not numeric (on
+ * the executor), and datagram endpoints' hosts, numeric or not (on the
+ * loop thread, until they move to the executor too). A
  * result list it returns is freed with freeaddrinfo, so a hook that answers
  * with addresses gets them from getaddrinfo on a numeric host.
  */
