@@ -126,3 +126,8 @@ test_stream_LDADD = $(TEST_LDADD)
 # before `make check` runs the tests. It runs from the top build folder.
 TESTS += test/realclients.sh
 EXTRA_DIST += test/realclients.sh
+
+# The whole suite under load, by hand (not by make check): test/stress.sh
+# runs rounds of four parallel copies of every test program of a build
+# folder and lists each failure (program, TCase, test, message).
+EXTRA_DIST += test/stress.sh
