@@ -13,8 +13,9 @@
 # A round ends when all the copies are done. For each failure it prints the
 # round, copy, program, TCase, test and message (Check's failure line), and
 # at the end "rounds R, runs N, failures F" (N: program runs, F: failed
-# checks plus programs that failed without a Check failure line). Exit 1
-# when anything failed.
+# checks plus programs that failed without a Check failure line). The same
+# line, cumulative, ends every round, so a run stopped early (Ctrl-C, or a
+# deadline) still says how far it got. Exit 1 when anything failed.
 #
 # Everything the tests do stays on loopback (127.0.0.1, ::1, Unix sockets);
 # the logs stay in LOGDIR (default: a fresh folder under ${TMPDIR:-/tmp}).
@@ -97,6 +98,7 @@ for ((r = 1; r <= rounds; r++)); do
 	failures=$((failures + round_failures))
 	done_rounds=$r
 	echo "stress: round $r done in $(($(date +%s) - start)) s, $round_failures failures ($(date -u +%H:%M:%S) UTC)"
+	echo "stress: so far: rounds $done_rounds, runs $runs, failures $failures"
 done
 echo "rounds $done_rounds, runs $runs, failures $failures"
 [ $failures -eq 0 ]
