@@ -7,8 +7,13 @@
  * ends with tide_loop_free() == 0, so a combinator that leaks a reference,
  * a callback or a timer fails here.
  *
- * Timing assertions carry wide tolerances (the ASan build is slow): they
- * only tell "returned at the short deadline" from "waited for the long one".
+ * Timing assertions carry wide tolerances (the ASan build is slow, a loaded
+ * machine deschedules the loop): they only tell "returned at the short
+ * deadline" (within TT_HANG_S) from "waited for the long one" (FOREVER).
+ * Where a test needs one child to finish before another, or before a
+ * deadline, the order is structural: the later one waits on a gate the test
+ * opens, or is armed after the earlier one with a longer delay. Delays a few
+ * milliseconds apart, armed by different tasks, are never relied on.
  */
 #include "config.h"
 #include "helpers.h"
@@ -108,11 +113,15 @@ static double now(void)
 	return tide_loop_time(g_loop);
 }
 
+/* A delay no test waits out: what sleeps this long is cancelled. */
+#define FOREVER 3600.0
+
 /* ------------------------------------------------------------ children -- */
 
 /* What a child task does: sleep, then return result or fail. */
 struct job {
 	double delay;      /* the sleep */
+	struct tide_future *gate; /* if set: awaited instead of the sleep (see gate()) */
 	int64_t result;    /* returned after it */
 	int fail;          /* < 0: returned instead of result */
 	int swallow;       /* on cancellation: sleep `after` more, then return result */
@@ -124,7 +133,7 @@ struct job {
 static int64_t job_body(void *arg)
 {
 	struct job *j = arg;
-	int r = tide_sleep(j->delay);
+	int r = j->gate ? (int)tide_await(j->gate) : tide_sleep(j->delay);
 
 	if (r == -ECANCELED) {
 		j->cancelled = 1;
@@ -147,6 +156,23 @@ static struct tide_future *spawn(struct job *j)
 
 	ck_assert_int_eq(tide_task_spawn(g_loop, job_body, j, NULL, &t), 0);
 	return t;
+}
+
+/* Gives j a gate: it finishes once open() sets it, and not before. */
+static void gate(struct job *j)
+{
+	ck_assert_int_eq(tide_future_new(g_loop, &j->gate), 0);
+}
+
+static void open_gate(struct job *j)
+{
+	tide_future_set_result(j->gate, 0, NULL);
+}
+
+static void drop_gate(struct job *j)
+{
+	tide_future_unref(j->gate);
+	j->gate = NULL;
 }
 
 /* Cancels f if it still runs, waits for it and drops the reference. */
@@ -229,19 +255,21 @@ TASK_TEST(test_gather_empty)
 
 TASK_TEST(test_gather_first_error)
 {
-	struct job a = { .delay = 0.01, .fail = -EIO }, b = { .delay = 0.2, .result = 5 };
+	struct job a = { .delay = 0.01, .fail = -EIO }, b = { .result = 5 };
 	struct tide_future *t[2], *g;
-	double t0 = now();
 
+	gate(&b);
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
 	ck_assert_int_eq(tide_gather(g_loop, t, 2, 0, &g), 0);
-	/* The first error fails the outer at once; the others go on. */
+	/* The first error fails the outer at once (b cannot finish before
+	 * its gate opens); the others go on. */
 	ck_assert_int_eq(tide_await(g), -EIO);
-	ck_assert(now() - t0 < 0.15);
 	ck_assert_int_eq(tide_future_done(t[1]), 0);
+	open_gate(&b);
 	ck_assert_int_eq(tide_await(t[1]), 5);
 	ck_assert_int_eq(b.cancelled, 0);
+	drop_gate(&b);
 	tide_future_unref(g);
 	reap(t[0]);
 	reap(t[1]);
@@ -250,13 +278,20 @@ TASK_TEST(test_gather_first_error)
 
 TASK_TEST(test_gather_two_errors_first_wins)
 {
-	struct job a = { .delay = 0.05, .fail = -EPIPE }, b = { .delay = 0.01, .fail = -EIO };
+	struct job a = { .fail = -EPIPE }, b = { .delay = 0.01, .fail = -EIO };
 	struct tide_future *t[2], *g;
 
+	/* a fails second, whatever the timing: once its gate opens. */
+	gate(&a);
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
 	ck_assert_int_eq(tide_gather(g_loop, t, 2, 0, &g), 0);
 	ck_assert_int_eq(tide_await(g), -EIO);
+	open_gate(&a);
+	ck_assert_int_eq(tide_await(t[0]), -EPIPE);
+	/* The later error changes nothing. */
+	ck_assert_int_eq(tide_future_error(g), -EIO);
+	drop_gate(&a);
 	tide_future_unref(g);
 	reap(t[0]);
 	reap(t[1]);
@@ -289,7 +324,7 @@ TASK_TEST(test_gather_return_exceptions)
 
 TASK_TEST(test_gather_child_cancelled)
 {
-	struct job a = { .delay = 10 }, b = { .delay = 0.2, .result = 1 };
+	struct job a = { .delay = FOREVER }, b = { .delay = 0.2, .result = 1 };
 	struct tide_future *t[2], *g;
 
 	t[0] = spawn(&a);
@@ -309,14 +344,14 @@ TASK_TEST(test_gather_child_cancelled)
 
 TASK_TEST(test_gather_cancel_outer)
 {
-	struct job a = { .delay = 10 }, b = { .delay = 10 };
+	struct job a = { .delay = FOREVER }, b = { .delay = FOREVER };
 	struct tide_future *t[2], *g;
 	int re;
 
 	for (re = 0; re < 2; re++) {
 		memset(&a, 0, sizeof(a));
 		memset(&b, 0, sizeof(b));
-		a.delay = b.delay = 10;
+		a.delay = b.delay = FOREVER;
 		t[0] = spawn(&a);
 		t[1] = spawn(&b);
 		ck_assert_int_eq(tide_gather(g_loop, t, 2, re, &g), 0);
@@ -352,7 +387,7 @@ static int64_t gather_waiter_body(void *arg)
 
 TASK_TEST(test_gather_awaiting_task_cancelled)
 {
-	struct job a = { .delay = 10 }, b = { .delay = 10 };
+	struct job a = { .delay = FOREVER }, b = { .delay = FOREVER };
 	struct tide_future *t[2], *waiter;
 	struct gather_waiter w = { 0 };
 
@@ -470,14 +505,14 @@ TASK_TEST(test_wait_all_completed)
 
 TASK_TEST(test_wait_first_completed)
 {
-	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = 10 };
+	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = FOREVER };
 	struct tide_future *t[2];
 	double t0 = now();
 
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
 	ck_assert_int_eq(tide_wait(t, 2, TIDE_FIRST_COMPLETED, -1), 1);
-	ck_assert(now() - t0 < 1);
+	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(tide_future_done(t[0]), 1);
 	/* Nothing is cancelled by wait. */
 	ck_assert_int_eq(tide_future_done(t[1]), 0);
@@ -492,7 +527,7 @@ TASK_TEST(test_wait_first_completed)
 TASK_TEST(test_wait_first_exception)
 {
 	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = 0.03, .fail = -EIO },
-		   c = { .delay = 10 };
+		   c = { .delay = FOREVER };
 	struct tide_future *t[3];
 	double t0 = now();
 
@@ -500,7 +535,7 @@ TASK_TEST(test_wait_first_exception)
 	t[1] = spawn(&b);
 	t[2] = spawn(&c);
 	ck_assert_int_eq(tide_wait(t, 3, TIDE_FIRST_EXCEPTION, -1), 2);
-	ck_assert(now() - t0 < 1);
+	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(tide_future_error(t[1]), -EIO);
 	ck_assert_int_eq(tide_future_done(t[2]), 0);
 	reap(t[0]);
@@ -531,7 +566,7 @@ TASK_TEST(test_wait_first_exception_none)
 
 TASK_TEST(test_wait_timeout)
 {
-	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = 10 };
+	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = FOREVER };
 	struct tide_future *t[2];
 	double t0 = now();
 	enum tide_return_when modes[3] = { TIDE_ALL_COMPLETED, TIDE_FIRST_EXCEPTION, TIDE_FIRST_COMPLETED };
@@ -543,11 +578,13 @@ TASK_TEST(test_wait_timeout)
 		t0 = now();
 		ck_assert_int_eq(tide_wait(&t[1], 1, modes[m], 0.02), 0);
 		ck_assert(now() - t0 >= 0.019);
-		ck_assert(now() - t0 < 1);
+		ck_assert(now() - t0 < TT_HANG_S);
 		ck_assert_int_eq(tide_future_done(t[1]), 0);
 	}
-	/* Timeout with one of two done. */
+	/* Timeout with one of two done (done before the wait: a child that
+	 * finishes during it could lose the race against a descheduled loop). */
 	t[0] = spawn(&a);
+	ck_assert_int_eq(tide_await(t[0]), 1);
 	ck_assert_int_eq(tide_wait(t, 2, TIDE_ALL_COMPLETED, 0.05), 1);
 	ck_assert_int_eq(tide_future_done(t[0]), 1);
 	ck_assert_int_eq(b.cancelled, 0);
@@ -556,8 +593,8 @@ TASK_TEST(test_wait_timeout)
 	/* Met before the timeout: no wait for it. */
 	t0 = now();
 	tide_future_cancel(t[1]);
-	ck_assert_int_eq(tide_wait(t, 2, TIDE_ALL_COMPLETED, 5), 2);
-	ck_assert(now() - t0 < 1);
+	ck_assert_int_eq(tide_wait(t, 2, TIDE_ALL_COMPLETED, FOREVER), 2);
+	ck_assert(now() - t0 < TT_HANG_S);
 	reap(t[0]);
 	reap(t[1]);
 	return 0;
@@ -579,7 +616,7 @@ static int64_t wait_task_body(void *arg)
 
 TASK_TEST(test_wait_cancelled)
 {
-	struct job b = { .delay = 10 };
+	struct job b = { .delay = FOREVER };
 	struct tide_future *t, *waiter;
 	struct wait_task w = { &t, 1, 1 };
 
@@ -674,14 +711,14 @@ TASK_TEST(test_wait_for_result)
 
 TASK_TEST(test_wait_for_timeout)
 {
-	struct job a = { .delay = 10 };
+	struct job a = { .delay = FOREVER };
 	struct tide_future *t, *f;
 	double t0 = now();
 
 	t = spawn(&a);
 	ck_assert_int_eq(tide_wait_for(t, 0.02), -ETIMEDOUT);
 	ck_assert(now() - t0 >= 0.019);
-	ck_assert(now() - t0 < 1);
+	ck_assert(now() - t0 < TT_HANG_S);
 	/* The inner was cancelled and waited for. */
 	ck_assert_int_eq(tide_future_done(t), 1);
 	ck_assert_int_eq(tide_future_cancelled(t), 1);
@@ -708,7 +745,7 @@ TASK_TEST(test_wait_for_inner_result_wins)
 {
 	/* The inner takes the cancellation, goes on and returns a result:
 	 * that result is wait_for's, not -ETIMEDOUT (asyncio 3.12). */
-	struct job a = { .delay = 10, .swallow = 1, .after = 0.02, .result = 42 };
+	struct job a = { .delay = FOREVER, .swallow = 1, .after = 0.02, .result = 42 };
 	struct tide_future *t;
 
 	t = spawn(&a);
@@ -727,6 +764,8 @@ struct slow_job {
 	atomic_int started;
 	unsigned ms;
 	int64_t result;
+	int gated;            /* run until release is set (bounded by TT_HANG_NS), not ms */
+	atomic_int release;
 };
 
 static int64_t slow_job_body(void *arg)
@@ -734,8 +773,27 @@ static int64_t slow_job_body(void *arg)
 	struct slow_job *j = arg;
 
 	atomic_store(&j->started, 1);
-	usleep(j->ms * 1000);
+	if (j->gated) {
+		for (uint64_t end = tt_mono_ns() + TT_HANG_NS; !atomic_load(&j->release) && tt_mono_ns() < end;)
+			usleep(1000);
+	} else {
+		usleep(j->ms * 1000);
+	}
 	return j->result;
+}
+
+/* Lets a gated slow job finish: a loop callback, or a done callback. */
+static void release_slow_job(void *arg)
+{
+	struct slow_job *j = arg;
+
+	atomic_store(&j->release, 1);
+}
+
+static void release_slow_job_done(struct tide_future *f, void *arg)
+{
+	(void)f;
+	release_slow_job(arg);
 }
 
 /* Starts j on the default executor and returns once a worker runs it. */
@@ -779,7 +837,7 @@ static int64_t wait_for_task_body(void *arg)
 
 TASK_TEST(test_wait_for_outer_cancelled)
 {
-	struct job a = { .delay = 10 };
+	struct job a = { .delay = FOREVER };
 	struct wait_for_task w = { .timeout = 5 };
 	struct tide_future *waiter;
 
@@ -813,7 +871,7 @@ TASK_TEST(test_wait_for_already_cancelled)
 TASK_TEST(test_wait_for_in_timeout_scope)
 {
 	/* An outer scope's deadline is not wait_for's: it propagates. */
-	struct job a = { .delay = 10 };
+	struct job a = { .delay = FOREVER };
 	struct tide_timeout *to;
 	struct tide_future *t;
 
@@ -825,7 +883,7 @@ TASK_TEST(test_wait_for_in_timeout_scope)
 	reap(t);
 	/* And wait_for's own deadline inside a longer scope. */
 	memset(&a, 0, sizeof(a));
-	a.delay = 10;
+	a.delay = FOREVER;
 	t = spawn(&a);
 	ck_assert_int_eq(tide_timeout_enter(5, &to), 0);
 	ck_assert_int_eq(tide_wait_for(t, 0.01), -ETIMEDOUT);
@@ -893,7 +951,9 @@ TASK_TEST(test_shield_cancel_outer)
 	ck_assert_int_eq(tide_shield(t, &s), 0);
 	tide_future_unref(s);
 	tide_future_unref(t);
-	ck_assert_int_eq(tide_sleep(0.03), 0);
+	/* It finishes on its own: wait for that, not for a fixed time. */
+	for (double end = now() + TT_HANG_S; !a.finished && now() < end;)
+		ck_assert_int_eq(tide_sleep(0.005), 0);
 	ck_assert_int_eq(a.finished, 1);
 	return 0;
 }
@@ -917,10 +977,11 @@ static int64_t shield_waiter_body(void *arg)
 TASK_TEST(test_shield_task_cancelled)
 {
 	/* asyncio's `await shield(x)`: the awaiting task is cancelled, x is not. */
-	struct job a = { .delay = 0.05, .result = 6 };
+	struct job a = { .result = 6 };
 	struct shield_waiter w = { 0 };
 	struct tide_future *waiter;
 
+	gate(&a); /* still running when the waiter is cancelled, however slow the loop */
 	w.inner = spawn(&a);
 	ck_assert_int_eq(tide_task_spawn(g_loop, shield_waiter_body, &w, NULL, &waiter), 0);
 	ck_assert_int_eq(tide_sleep(0.01), 0);
@@ -928,8 +989,10 @@ TASK_TEST(test_shield_task_cancelled)
 	ck_assert_int_eq(tide_await(waiter), 0);
 	ck_assert_int_eq(w.r, -ECANCELED);
 	ck_assert_int_eq(tide_future_done(w.inner), 0);
+	open_gate(&a);
 	ck_assert_int_eq(tide_await(w.inner), 6);
 	ck_assert_int_eq(a.cancelled, 0);
+	drop_gate(&a);
 	tide_future_unref(waiter);
 	reap(w.inner);
 	return 0;
@@ -958,8 +1021,13 @@ TASK_TEST(test_as_completed_order)
 	struct tide_as_completed *it;
 	int i, order[3] = { 1, 2, 0 };
 
+	/*
+	 * Spawned in the order they finish, each sleep longer than the one
+	 * armed before it: the deadlines are ordered in one clock whatever
+	 * the delay between the children's starts. The array is not.
+	 */
 	for (i = 0; i < 3; i++)
-		t[i] = spawn(&j[i]);
+		t[order[i]] = spawn(&j[order[i]]);
 	ck_assert_int_eq(tide_as_completed_new(t, 3, -1, &it), 0);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(tide_as_completed_next(it, &next), 0);
@@ -1009,19 +1077,22 @@ TASK_TEST(test_as_completed_done_first)
 
 TASK_TEST(test_as_completed_timeout)
 {
-	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = 10 };
+	struct job a = { .delay = 0.01, .result = 1 }, b = { .delay = FOREVER };
 	struct tide_future *t[2], *next;
 	struct tide_as_completed *it;
-	double t0 = now();
+	double t0;
 
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
+	/* a is done before the 0.05 s starts: no race against a slow loop. */
+	ck_assert_int_eq(tide_await(t[0]), 1);
+	t0 = now();
 	ck_assert_int_eq(tide_as_completed_new(t, 2, 0.05, &it), 0);
 	ck_assert_int_eq(tide_as_completed_next(it, &next), 0);
 	ck_assert_ptr_eq(next, t[0]);
 	ck_assert_int_eq(tide_as_completed_next(it, &next), -ETIMEDOUT);
 	ck_assert(now() - t0 >= 0.049);
-	ck_assert(now() - t0 < 1);
+	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(tide_as_completed_next(it, &next), -ETIMEDOUT);
 	/* Nothing is cancelled on timeout. */
 	ck_assert_int_eq(tide_future_done(t[1]), 0);
@@ -1047,10 +1118,13 @@ static int64_t ac_task_body(void *arg)
 
 TASK_TEST(test_as_completed_cancel_and_free_early)
 {
-	struct job a = { .delay = 0.03, .result = 1 }, b = { .delay = 0.03, .result = 2 };
+	struct job a = { .result = 1 }, b = { .result = 2 };
 	struct tide_future *t[2], *waiter, *next;
 	struct ac_task at = { 0 };
 
+	/* Neither finishes while the waiter waits, however slow the loop. */
+	gate(&a);
+	gate(&b);
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
 	ck_assert_int_eq(tide_as_completed_new(t, 2, -1, &at.it), 0);
@@ -1063,11 +1137,15 @@ TASK_TEST(test_as_completed_cancel_and_free_early)
 	ck_assert_int_eq(at.r, -ECANCELED);
 	tide_future_unref(waiter);
 	/* The iterator still works after a cancelled next. */
+	open_gate(&a);
+	open_gate(&b);
 	ck_assert_int_eq(tide_as_completed_next(at.it, &next), 0);
 	/* Freed while one is still to come (its callback may already be queued). */
 	tide_as_completed_free(at.it);
 	reap(t[0]);
 	reap(t[1]);
+	drop_gate(&a);
+	drop_gate(&b);
 	ck_assert_int_eq(tide_sleep(0.01), 0);
 	return 0;
 }
@@ -1082,9 +1160,9 @@ TASK_TEST(test_timeout_expires)
 
 	ck_assert_int_eq(tide_timeout_enter(0.02, &t), 0);
 	ck_assert_int_eq(tide_timeout_expired(t), 0);
-	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_sleep(FOREVER), -ECANCELED);
 	ck_assert(now() - t0 >= 0.019);
-	ck_assert(now() - t0 < 1);
+	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(tide_timeout_expired(t), 1);
 	ck_assert_int_eq(tide_task_cancelling(me), 1);
 	ck_assert_int_eq(tide_timeout_exit(t), -ETIMEDOUT);
@@ -1102,8 +1180,13 @@ TASK_TEST(test_timeout_not_expired)
 	struct tide_future *me = tide_current_task();
 	struct tide_timeout *t;
 
+	/*
+	 * An await that ends before the deadline: a yield, whose resumption
+	 * is queued before the deadline can even be looked at (a 10 ms sleep
+	 * would race the 50 ms deadline on a loop descheduled for 40 ms).
+	 */
 	ck_assert_int_eq(tide_timeout_enter(0.05, &t), 0);
-	ck_assert_int_eq(tide_sleep(0.01), 0);
+	ck_assert_int_eq(tide_sleep(0), 0);
 	ck_assert_int_eq(tide_timeout_exit(t), 0);
 	/* The deadline is gone with the scope: nothing cancels us later. */
 	ck_assert_int_eq(tide_sleep(0.1), 0);
@@ -1126,15 +1209,15 @@ TASK_TEST(test_timeout_reschedule)
 
 	/* Later: the first deadline passes harmlessly. */
 	ck_assert_int_eq(tide_timeout_enter(0.02, &t), 0);
-	ck_assert_int_eq(tide_timeout_reschedule(t, now() + 0.2), 0);
+	ck_assert_int_eq(tide_timeout_reschedule(t, now() + FOREVER), 0);
 	ck_assert_int_eq(tide_sleep(0.05), 0);
 	ck_assert_int_eq(tide_timeout_exit(t), 0);
 	/* Earlier. */
 	t0 = now();
-	ck_assert_int_eq(tide_timeout_enter(10, &t), 0);
+	ck_assert_int_eq(tide_timeout_enter(FOREVER, &t), 0);
 	ck_assert_int_eq(tide_timeout_reschedule(t, now() + 0.02), 0);
-	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
-	ck_assert(now() - t0 < 1);
+	ck_assert_int_eq(tide_sleep(FOREVER), -ECANCELED);
+	ck_assert(now() - t0 < TT_HANG_S);
 	/* An expiring scope cannot move (asyncio's RuntimeError). */
 	ck_assert_int_eq(tide_timeout_reschedule(t, now() + 10), TIDE_EINVALID_STATE);
 	ck_assert_int_eq(tide_timeout_exit(t), -ETIMEDOUT);
@@ -1158,8 +1241,8 @@ TASK_TEST(test_timeout_nested_outer_first)
 	struct tide_timeout *outer, *inner;
 
 	ck_assert_int_eq(tide_timeout_enter(0.02, &outer), 0);
-	ck_assert_int_eq(tide_timeout_enter(10, &inner), 0);
-	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_enter(FOREVER, &inner), 0);
+	ck_assert_int_eq(tide_sleep(FOREVER), -ECANCELED);
 	/* Not the inner's deadline: it reports nothing and the cancellation goes on. */
 	ck_assert_int_eq(tide_timeout_expired(inner), 0);
 	ck_assert_int_eq(tide_timeout_exit(inner), 0);
@@ -1172,9 +1255,9 @@ TASK_TEST(test_timeout_nested_inner_first)
 {
 	struct tide_timeout *outer, *inner;
 
-	ck_assert_int_eq(tide_timeout_enter(10, &outer), 0);
+	ck_assert_int_eq(tide_timeout_enter(FOREVER, &outer), 0);
 	ck_assert_int_eq(tide_timeout_enter(0.02, &inner), 0);
-	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_sleep(FOREVER), -ECANCELED);
 	ck_assert_int_eq(tide_timeout_exit(inner), -ETIMEDOUT);
 	/* The outer scope goes on undisturbed. */
 	ck_assert_int_eq(tide_sleep(0.01), 0);
@@ -1192,7 +1275,7 @@ TASK_TEST(test_timeout_nested_both)
 	ck_assert_int_eq(tide_timeout_enter(0.02, &outer), 0);
 	ck_assert_int_eq(tide_timeout_enter(0.02, &inner), 0);
 	tt_sleep_ms(30); /* both deadlines pass before the loop looks */
-	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_sleep(FOREVER), -ECANCELED);
 	ck_assert_int_eq(tide_timeout_expired(inner), 1);
 	ck_assert_int_eq(tide_timeout_expired(outer), 1);
 	ck_assert_int_eq(tide_timeout_exit(inner), -ECANCELED);
@@ -1214,7 +1297,7 @@ static int64_t scope_task_body(void *arg)
 	struct tide_timeout *t;
 
 	ck_assert_int_eq(tide_timeout_enter(5, &t), 0);
-	s->sleep_r = tide_sleep(10);
+	s->sleep_r = tide_sleep(FOREVER);
 	s->exit_r = tide_timeout_exit(t);
 	s->cancelling = tide_task_cancelling(tide_current_task());
 	return s->sleep_r;
@@ -1242,11 +1325,17 @@ TASK_TEST(test_timeout_expired_result_wins)
 	/* The deadline passes while an await cannot be cancelled (a running
 	 * executor job): the await returns the data, the scope reports the
 	 * timeout, and the owed cancellation dies with the scope. */
-	struct slow_job j = { .ms = 40, .result = 5 };
+	struct slow_job j = { .gated = 1, .result = 5 };
 	struct tide_timeout *t;
 	struct tide_future *f = start_slow_job(&j);
 
+	/*
+	 * The job ends once a timer armed after the scope, with a longer
+	 * delay, has run: after the deadline in the same clock, however long
+	 * the job or the loop waited before.
+	 */
 	ck_assert_int_eq(tide_timeout_enter(0.01, &t), 0);
+	ck_assert_int_eq(tide_call_later(g_loop, 0.02, release_slow_job, &j, NULL), 0);
 	ck_assert_int_eq(tide_await(f), 5);
 	ck_assert_int_eq(tide_timeout_expired(t), 1);
 	ck_assert_int_eq(tide_timeout_exit(t), -ETIMEDOUT);
@@ -1267,7 +1356,7 @@ TASK_TEST(test_timeout_exit_other_task)
 {
 	struct tide_future *t;
 
-	ck_assert_int_eq(tide_timeout_enter(10, &g_foreign_scope), 0);
+	ck_assert_int_eq(tide_timeout_enter(FOREVER, &g_foreign_scope), 0);
 	ck_assert_int_eq(tide_task_spawn(g_loop, foreign_exit_body, NULL, NULL, &t), 0);
 	ck_assert_int_eq(tide_await(t), -EINVAL);
 	tide_future_unref(t);
@@ -1306,8 +1395,10 @@ TASK_TEST(test_taskgroup_all_ok)
 
 TASK_TEST(test_taskgroup_child_fails)
 {
-	struct job a = { .delay = 0.01, .fail = -EIO }, b = { .delay = 10 }, c = { .delay = 10 },
-		   d = { .delay = 0.02, .fail = -EPIPE };
+	/* d would fail too, later (never while a, failing first, runs: a tie
+	 * of two delays a few ms apart is no order on a loaded machine). */
+	struct job a = { .delay = 0.01, .fail = -EIO }, b = { .delay = FOREVER }, c = { .delay = FOREVER },
+		   d = { .delay = FOREVER, .fail = -EPIPE };
 	struct tide_taskgroup *tg;
 	struct tide_future *tb;
 	double t0 = now();
@@ -1319,7 +1410,7 @@ TASK_TEST(test_taskgroup_child_fails)
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &d, NULL, NULL), 0);
 	/* The first error; the siblings were cancelled and waited for. */
 	ck_assert_int_eq(tide_taskgroup_wait(tg), -EIO);
-	ck_assert(now() - t0 < 1);
+	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(b.cancelled, 1);
 	ck_assert_int_eq(c.cancelled, 1);
 	ck_assert_int_eq(d.cancelled, 1);
@@ -1336,13 +1427,13 @@ TASK_TEST(test_taskgroup_child_fails)
 TASK_TEST(test_taskgroup_child_fails_during_body)
 {
 	/* asyncio: the failing child also cancels the parent's body. */
-	struct job a = { .delay = 0.01, .fail = -EIO }, b = { .delay = 10 };
+	struct job a = { .delay = 0.01, .fail = -EIO }, b = { .delay = FOREVER };
 	struct tide_taskgroup *tg;
 
 	ck_assert_int_eq(tide_taskgroup_new(g_loop, &tg), 0);
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &a, NULL, NULL), 0);
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &b, NULL, NULL), 0);
-	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_sleep(FOREVER), -ECANCELED);
 	/* Shutting down: no new children. */
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &b, NULL, NULL), TIDE_EINVALID_STATE);
 	ck_assert_int_eq(tide_taskgroup_wait(tg), -EIO);
@@ -1359,14 +1450,17 @@ TASK_TEST(test_taskgroup_child_fails_no_await)
 	 * executor job) while a child fails: the cancellation the group asked
 	 * for stays owed, every child is done before wait, which therefore
 	 * never awaits; that owed cancellation must not outlive the group. */
-	struct job a = { .delay = 0.005, .fail = -EIO }, b = { .delay = 10 };
-	struct slow_job j = { .ms = 60, .result = 1 };
+	struct job a = { .delay = 0.005, .fail = -EIO }, b = { .delay = FOREVER };
+	struct slow_job j = { .gated = 1, .result = 1 };
 	struct tide_taskgroup *tg;
-	struct tide_future *ta, *f = start_slow_job(&j);
+	struct tide_future *ta, *tb, *f = start_slow_job(&j);
 
 	ck_assert_int_eq(tide_taskgroup_new(g_loop, &tg), 0);
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &a, NULL, &ta), 0);
-	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &b, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &b, NULL, &tb), 0);
+	/* The job ends once b is done (cancelled by the group when a fails),
+	 * not after a fixed time that a slow loop could overrun. */
+	ck_assert_int_eq(tide_future_add_done_callback(tb, release_slow_job_done, &j), 0);
 	ck_assert_int_eq(tide_await(f), 1);
 	ck_assert_int_eq(tide_future_done(ta), 1);
 	ck_assert_int_eq(b.finished, 1);
@@ -1375,6 +1469,7 @@ TASK_TEST(test_taskgroup_child_fails_no_await)
 	ck_assert_int_eq(tide_task_cancelling(tide_current_task()), 0);
 	ck_assert_int_eq(tide_sleep(0), 0);
 	tide_future_unref(ta);
+	tide_future_unref(tb);
 	tide_future_unref(f);
 	tide_taskgroup_free(tg);
 	return 0;
@@ -1410,7 +1505,7 @@ static int64_t tg_parent_sleeps(void *arg)
 	ck_assert_int_eq(tide_taskgroup_new(tide_future_loop(tide_current_task()), &tg), 0);
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &p->b, NULL, NULL), 0);
 	ck_assert_int_eq(tide_taskgroup_spawn(tg, job_body, &p->c, NULL, NULL), 0);
-	p->body_r = tide_sleep(10);
+	p->body_r = tide_sleep(FOREVER);
 	p->wait_r = tide_taskgroup_wait(tg);
 	p->cancelling = tide_task_cancelling(tide_current_task());
 	tide_taskgroup_free(tg);
@@ -1427,7 +1522,7 @@ TASK_TEST(test_taskgroup_parent_cancelled)
 		/* In wait, then in the body before wait: the children go, and
 		 * wait reports the cancellation. */
 		memset(&p, 0, sizeof(p));
-		p.b.delay = p.c.delay = 10;
+		p.b.delay = p.c.delay = FOREVER;
 		ck_assert_int_eq(tide_task_spawn(g_loop, pass ? tg_parent_sleeps : tg_parent_waits, &p,
 						 NULL, &t), 0);
 		ck_assert_int_eq(tide_sleep(0.01), 0);
@@ -1470,7 +1565,7 @@ TASK_TEST(test_taskgroup_spawn_during_wait)
 TASK_TEST(test_taskgroup_in_timeout_scope)
 {
 	/* asyncio: `async with timeout(): async with TaskGroup()` */
-	struct job b = { .delay = 10 };
+	struct job b = { .delay = FOREVER };
 	struct tide_timeout *to;
 	struct tide_taskgroup *tg;
 
@@ -1487,7 +1582,7 @@ TASK_TEST(test_taskgroup_in_timeout_scope)
 
 TASK_TEST(test_taskgroup_free_without_wait)
 {
-	struct job b = { .delay = 10 }, c = { .delay = 0.01, .fail = -EIO };
+	struct job b = { .delay = FOREVER }, c = { .delay = 0.01, .fail = -EIO };
 	struct tide_taskgroup *tg;
 	struct tide_future *tb;
 

@@ -69,6 +69,16 @@ int tt_run(struct tt_suite *ts);
 /* Clears TIDE_BACKEND, TIDE_DISABLE_OPS and TIDE_DEBUG so configurations are exact. */
 void tt_clean_env(void);
 
+/*
+ * Tests never assert speed. An upper bound on elapsed time only tells a hang
+ * (or a wait for the long deadline of a test) from a slow machine, and a
+ * machine running four suites at once on two cores, or a sanitizer build, is
+ * slow: such a bound is TT_HANG_NS, far above any scheduling delay and far
+ * below Check's timeouts. Lower bounds (nothing fires early) stay exact.
+ */
+#define TT_HANG_NS 10000000000ull
+#define TT_HANG_S 10.0
+
 /* CLOCK_MONOTONIC in nanoseconds (the clock tide documents). */
 uint64_t tt_mono_ns(void);
 /* Sleeps ms milliseconds. */

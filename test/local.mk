@@ -150,3 +150,8 @@ AM_TESTS_ENVIRONMENT += TIDE_EXAMPLES=yes; export TIDE_EXAMPLES;
 else
 AM_TESTS_ENVIRONMENT += TIDE_EXAMPLES=no; export TIDE_EXAMPLES;
 endif
+
+# The whole suite under load, by hand (not by make check): test/stress.sh
+# runs rounds of four parallel copies of every test program of a build
+# folder and lists each failure (program, TCase, test, message).
+EXTRA_DIST += test/stress.sh

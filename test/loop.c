@@ -134,7 +134,7 @@ START_TEST(test_run_once_timeout_waits)
 	ck_assert_int_eq(tide_loop_run_once(loop, 0.05), 0);
 	dt = tt_mono_ns() - t0;
 	ck_assert_msg(dt >= 45000000u, "run_once(0.05) returned after %llu ns", (unsigned long long)dt);
-	ck_assert_msg(dt < 2000000000u, "run_once(0.05) returned after %llu ns", (unsigned long long)dt);
+	ck_assert_msg(dt < TT_HANG_NS, "run_once(0.05) returned after %llu ns", (unsigned long long)dt);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 END_TEST
@@ -183,13 +183,13 @@ START_TEST(test_stop_before_run)
 	g_loop = loop;
 	nrec = 0;
 	/* A far timer must not make the single iteration wait. */
-	ck_assert_int_eq(tide_call_later(loop, 30.0, rec_cb, (void *)77, &far), 0);
+	ck_assert_int_eq(tide_call_later(loop, 3600.0, rec_cb, (void *)77, &far), 0);
 	ck_assert_int_eq(tide_call_soon(loop, chain_cb, (void *)1, NULL), 0);
 	tide_loop_stop(loop);
 	tt_stats(loop, &s0);
 	t0 = tt_mono_ns();
 	ck_assert_int_eq(tide_loop_run(loop), 0);
-	ck_assert_msg(tt_mono_ns() - t0 < 2000000000u, "run() after stop() waited");
+	ck_assert_msg(tt_mono_ns() - t0 < TT_HANG_NS, "run() after stop() waited");
 	tt_stats(loop, &s1);
 	ck_assert_uint_eq(s1.iterations - s0.iterations, 1);
 	ck_assert_int_eq(nrec, 1);
@@ -379,7 +379,7 @@ START_TEST(test_time_monotonic)
 {
 	struct tide_loop *loop = tt_loop_new();
 	double prev = tide_loop_time(loop), t0, t1;
-	uint64_t prevns = tide_loop_now_ns(loop), m0, m1;
+	uint64_t prevns = tide_loop_now_ns(loop), m0, m1, n0, m0b;
 
 	for (int i = 0; i < 100000; i++) {
 		double t = tide_loop_time(loop);
@@ -390,12 +390,21 @@ START_TEST(test_time_monotonic)
 		prev = t;
 		prevns = ns;
 	}
-	/* It is CLOCK_MONOTONIC: seconds and ns agree, and both match the clock. */
+	/*
+	 * It is CLOCK_MONOTONIC: both readings lie between two readings of
+	 * that clock taken around them (no margin a descheduled process could
+	 * exceed; 1 us for the double's rounding).
+	 */
 	m0 = tt_mono_ns();
 	t0 = tide_loop_time(loop);
-	ck_assert(fabs(t0 - (double)tide_loop_now_ns(loop) / 1e9) < 0.01);
-	ck_assert_msg(fabs(t0 - (double)m0 / 1e9) < 0.05, "loop time %.6f vs CLOCK_MONOTONIC %.6f",
-		      t0, (double)m0 / 1e9);
+	n0 = tide_loop_now_ns(loop);
+	m0b = tt_mono_ns();
+	ck_assert_msg(t0 >= (double)m0 / 1e9 - 1e-6 && t0 <= (double)m0b / 1e9 + 1e-6,
+		      "loop time %.9f outside CLOCK_MONOTONIC [%.9f, %.9f]", t0, (double)m0 / 1e9,
+		      (double)m0b / 1e9);
+	ck_assert_msg(n0 >= m0 && n0 <= m0b, "loop time %llu ns outside CLOCK_MONOTONIC [%llu, %llu]",
+		      (unsigned long long)n0, (unsigned long long)m0, (unsigned long long)m0b);
+	ck_assert(t0 <= (double)n0 / 1e9 + 1e-6);
 	/* As asyncio's loop.time(), it advances also while the loop is idle. */
 	tt_sleep_ms(50);
 	t1 = tide_loop_time(loop);
@@ -438,8 +447,9 @@ START_TEST(test_handle_cancel)
 	/* A timer handle knows its deadline and cancels as well. */
 	now = tide_loop_time(loop);
 	ck_assert_int_eq(tide_call_later(loop, 0.01, rec_cb, (void *)500, &ht), 0);
+	/* Between the clock before and after the call, plus the delay. */
 	ck_assert(tide_handle_when(&ht) >= now + 0.01 - 1e-6);
-	ck_assert(tide_handle_when(&ht) < now + 0.5);
+	ck_assert(tide_handle_when(&ht) <= tide_loop_time(loop) + 0.01 + 1e-6);
 	ck_assert_int_eq(tide_handle_cancel(&ht), 1);
 	ck_assert_int_eq(tide_handle_cancel(&ht), 0);
 	tt_sleep_ms(20);
@@ -696,8 +706,14 @@ START_TEST(test_threadsafe_races_close)
 	ck_assert_int_eq(tide_call_later(loop, 0.05, close_soon_cb, NULL, NULL), 0);
 	ck_assert_int_eq(tide_loop_run(loop), 0);
 	ck_assert_int_eq(tide_loop_close(loop), 0);
-	/* Producers keep calling into the closed loop for a while. */
-	tt_sleep_ms(20);
+	/*
+	 * Producers keep calling into the closed loop until one of them has
+	 * been refused (a loaded machine may not run them for a while after
+	 * the close: wait for it, not for a fixed time).
+	 */
+	for (uint64_t end = tt_mono_ns() + TT_HANG_NS; !atomic_load(&race_closed_seen) && tt_mono_ns() < end;)
+		tt_sleep_ms(1);
+	tt_sleep_ms(5);
 	atomic_store(&race_stop, 1);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
@@ -782,8 +798,12 @@ START_TEST(test_signals_interrupt_wait)
 	t0 = tt_mono_ns();
 	ck_assert_int_eq(tide_call_later(loop, 0.15, eintr_timer_cb, NULL, NULL), 0);
 	ck_assert_int_eq(tide_loop_run(loop), 0);
-	/* run_once reports callbacks, not the interruption. */
-	for (int i = 0; i < 20; i++)
+	/*
+	 * run_once reports callbacks, not the interruption: at least 20
+	 * times, and on until more than 10 signals arrived (a descheduled
+	 * process gets pending SIGALRMs merged into one).
+	 */
+	for (int i = 0; i < 20 || (n_alarms <= 10 && tt_mono_ns() - t0 < TT_HANG_NS); i++)
 		ck_assert_int_eq(tide_loop_run_once(loop, 0.005), 0);
 	ck_assert_int_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
 	signal(SIGALRM, SIG_DFL);

@@ -1871,7 +1871,7 @@ static int64_t two_drains_main(void *arg)
 {
 	struct two_drains d;
 	struct tide_server *s;
-	size_t got = 0;
+	size_t got = 0, nonzero = 0;
 	char *buf = malloc(CHUNK), tail[4];
 	int port, fd;
 
@@ -1888,13 +1888,16 @@ static int64_t two_drains_main(void *arg)
 		ssize_t n = tide_recv(fd, buf, CHUNK, 0);
 
 		ck_assert_int_gt(n, 0);
-		/* The last four bytes are the "end\n" written after both drains. */
+		/* The last four bytes are the "end\n" written after both drains.
+		 * A plain count per byte: every ck_assert writes to Check's pipe,
+		 * and 4 Mi of them outlast the timeout on a loaded machine. */
 		for (ssize_t i = 0; i < n; i++, got++)
 			if (got >= TWO_DRAINS_BYTES)
 				tail[got - TWO_DRAINS_BYTES] = buf[i];
-			else
-				ck_assert_int_eq(buf[i], 0);
+			else if (buf[i] != 0)
+				nonzero++;
 	}
+	ck_assert_uint_eq(nonzero, 0);
 	ck_assert_uint_eq(got, TWO_DRAINS_BYTES + 4);
 	ck_assert_int_eq(memcmp(tail, "end\n", 4), 0);
 	ck_assert_int_eq(d.finished, 2);

@@ -337,8 +337,8 @@ static int64_t sleeper_never_early(void *arg)
 		ck_assert_msg((double)el >= delays[i] * 1e9, "sleep(%.4f) returned after %.6f s",
 			      delays[i], (double)el / 1e9);
 		ck_assert(tide_loop_time(g_loop) - l0 >= delays[i] - 1e-9);
-		/* Generous: only catches a sleep that is wildly late. */
-		ck_assert_msg((double)el < delays[i] * 1e9 + 0.5e9, "sleep(%.4f) took %.6f s",
+		/* Late is what a loaded machine does: only a hang is caught. */
+		ck_assert_msg((double)el < delays[i] * 1e9 + (double)TT_HANG_NS, "sleep(%.4f) took %.6f s",
 			      delays[i], (double)el / 1e9);
 	}
 	ck_assert_int_eq(tide_sleep(0.0 / 0.0), -EINVAL);
@@ -470,10 +470,10 @@ END_TEST
 static int64_t cancel_in_sleep(void *arg)
 {
 	uint64_t t0 = tt_mono_ns();
-	int r = tide_sleep(30);
+	int r = tide_sleep(3600);
 
 	ck_assert_int_eq(r, -ECANCELED);
-	ck_assert_uint_lt(tt_mono_ns() - t0, 5000000000ull);
+	ck_assert_uint_lt(tt_mono_ns() - t0, TT_HANG_NS);
 	return r;
 }
 

@@ -78,8 +78,8 @@ START_TEST(test_timers_never_early)
 	}
 	ck_assert_int_eq(tide_loop_run(loop), 0);
 	ck_assert_int_eq(ne_count, NE_N);
-	/* Generous: sanitizers and loaded machines are slow, but not this slow. */
-	ck_assert_msg(ne_max_late_ns < 1000000000u, "a timer fired %.3f s late", (double)ne_max_late_ns / 1e9);
+	/* Late is allowed (a loaded machine deschedules the loop); only a hang is caught. */
+	ck_assert_msg(ne_max_late_ns < TT_HANG_NS, "a timer fired %.3f s late", (double)ne_max_late_ns / 1e9);
 	tt_stats(loop, &s1);
 	ck_assert_uint_eq(s1.timers_fired - s0.timers_fired, NE_N);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
@@ -100,7 +100,7 @@ START_TEST(test_timer_no_busy_wait)
 	dt = tt_mono_ns() - t0;
 	tt_stats(loop, &s1);
 	ck_assert_msg(dt >= 200000000u, "0.2 s timer fired after %.6f s", (double)dt / 1e9);
-	ck_assert_msg(dt < 1500000000u, "0.2 s timer fired after %.6f s", (double)dt / 1e9);
+	ck_assert_msg(dt < TT_HANG_NS, "0.2 s timer fired after %.6f s", (double)dt / 1e9);
 	/* The loop slept in the backend; it did not spin. */
 	ck_assert_msg(s1.iterations - s0.iterations <= 20, "%llu iterations for one 0.2 s timer",
 		      (unsigned long long)(s1.iterations - s0.iterations));
@@ -122,14 +122,20 @@ static void ord_cb(void *arg)
 START_TEST(test_timer_deadline_order)
 {
 	struct tide_loop *loop = tt_loop_new();
+	double base = tide_loop_time(loop);
 
 	g_loop = loop;
 	nord = 0;
-	ck_assert_int_eq(tide_call_later(loop, 0.030, ord_cb, (void *)3, NULL), 0);
-	ck_assert_int_eq(tide_call_later(loop, 0.010, ord_cb, (void *)1, NULL), 0);
-	ck_assert_int_eq(tide_call_later(loop, 0.020, ord_cb, (void *)2, NULL), 0);
-	ck_assert_int_eq(tide_call_later(loop, 0.001, ord_cb, (void *)0, NULL), 0);
-	ck_assert_int_eq(tide_call_later(loop, 0.040, stop_cb, NULL, NULL), 0);
+	/*
+	 * Armed out of order against one time base: relative delays would
+	 * each start at their own call, and a process descheduled between two
+	 * calls for longer than the gap between two delays would swap them.
+	 */
+	ck_assert_int_eq(tide_call_at(loop, base + 0.030, ord_cb, (void *)3, NULL), 0);
+	ck_assert_int_eq(tide_call_at(loop, base + 0.010, ord_cb, (void *)1, NULL), 0);
+	ck_assert_int_eq(tide_call_at(loop, base + 0.020, ord_cb, (void *)2, NULL), 0);
+	ck_assert_int_eq(tide_call_at(loop, base + 0.001, ord_cb, (void *)0, NULL), 0);
+	ck_assert_int_eq(tide_call_at(loop, base + 0.040, stop_cb, NULL, NULL), 0);
 	ck_assert_int_eq(tide_loop_run(loop), 0);
 	ck_assert_int_eq(nord, 4);
 	for (int i = 0; i < 4; i++)
