@@ -1652,6 +1652,7 @@ START_TEST(test_loop_shutdown)
 	ck_assert_int_eq(tide_loop_shutdown(loop, 0), 0);
 	ck_assert_int_eq(tide_loop_shutdown(loop, NAN), -EINVAL);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
+	conns_free();
 }
 END_TEST
 
