@@ -45,12 +45,13 @@ TIDE_MAN3_LINKS = \
 	man/tide_loop_backend_reason.3 man/tide_loop_call_exception_handler.3 \
 	man/tide_loop_close.3 man/tide_loop_default_exception_handler.3 \
 	man/tide_loop_free.3 man/tide_loop_get_debug.3 man/tide_loop_is_closed.3 \
-	man/tide_loop_new_error.3 man/tide_loop_shutdown.3 \
-	man/tide_loop_is_running.3 man/tide_loop_now_ns.3 man/tide_loop_op_native.3 \
+	man/tide_loop_is_running.3 man/tide_loop_new_error.3 man/tide_loop_now_ns.3 \
+	man/tide_loop_op_native.3 \
 	man/tide_loop_run.3 man/tide_loop_run_once.3 \
 	man/tide_loop_run_until_complete.3 man/tide_loop_set_debug.3 \
 	man/tide_loop_set_default_executor.3 \
-	man/tide_loop_shutdown_default_executor.3 man/tide_loop_stats.3 \
+	man/tide_loop_shutdown.3 man/tide_loop_shutdown_default_executor.3 \
+	man/tide_loop_stats.3 \
 	man/tide_loop_stop.3 man/tide_loop_time.3 man/tide_op_accept.3 \
 	man/tide_op_close.3 man/tide_op_connect.3 man/tide_op_poll.3 \
 	man/tide_op_recv.3 man/tide_op_recvmsg.3 man/tide_op_send.3 \
