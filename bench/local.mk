@@ -63,13 +63,13 @@ bench_bench_alloc_LDADD = $(BENCH_LDADD)
 # bench-task also assembles the library's own context switch (hidden inside
 # libtide) to time it raw: the coro_switch row, x86-64 only.
 # (Per-target CPPFLAGS give its objects their own names, so that this copy
-# of src/coro-x86_64.S does not clash with the library's.)
+# of src/task/coro-x86_64.S does not clash with the library's.)
 bench_bench_task_SOURCES = bench/bench-task.c bench/bench.h
 bench_bench_task_CPPFLAGS = $(AM_CPPFLAGS) -DTIDE_BENCH_SRCDIR='"$(abs_top_srcdir)/bench"'
 bench_bench_task_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_task_LDADD = $(BENCH_LDADD)
 if CORO_X86_64
-bench_bench_task_SOURCES += src/coro-x86_64.S
+bench_bench_task_SOURCES += src/task/coro-x86_64.S
 bench_bench_task_CPPFLAGS += -DTIDE_BENCH_RAW_SWITCH=1
 endif
 

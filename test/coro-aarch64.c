@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coro-aarch64.c (test): builds test/coro-driver.c with src/coro.c and
- * src/coro-aarch64.S for AArch64 with the cross compiler and runs it under
+ * coro-aarch64.c (test): builds test/coro-driver.c with src/task/coro.c and
+ * src/task/coro-aarch64.S for AArch64 with the cross compiler and runs it under
  * qemu-user, so the AArch64 switch is tested on an x86-64 machine. Exits 77
  * (skip) where aarch64-linux-gnu-gcc or qemu-aarch64 is missing.
  */
@@ -28,8 +28,8 @@ START_TEST(test_aarch64_switch_under_qemu)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	/* coro.c wants a config.h: an empty one (no Valgrind, asm switch). */
 	snprintf(cmd, sizeof(cmd), "touch %s/config.h && aarch64-linux-gnu-gcc -static -O2 -DCORO_DRIVER_MAIN "
-		 "-I%s -I%s/src -I%s/include -o %s/driver %s/test/coro-driver.c %s/src/coro.c "
-		 "%s/src/coro-aarch64.S -lm 2>&1",
+		 "-I%s -I%s/src -I%s/include -o %s/driver %s/test/coro-driver.c %s/src/task/coro.c "
+		 "%s/src/task/coro-aarch64.S -lm 2>&1",
 		 dir, dir, TOP_SRCDIR, TOP_SRCDIR, dir, TOP_SRCDIR, TOP_SRCDIR, TOP_SRCDIR);
 	rc = system(cmd);
 	ck_assert_msg(rc == 0, "cross build failed: %s", cmd);

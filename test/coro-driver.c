@@ -9,7 +9,7 @@
  * a switch), the floating-point control state (each context keeps its own
  * rounding mode), and a 16-byte aligned stack at function entry.
  */
-#include "coro.h"
+#include "task/coro.h"
 
 #include <fenv.h>
 #include <stdarg.h>

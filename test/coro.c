@@ -9,7 +9,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "coro.h"
+#include "task/coro.h"
 
 int coro_driver_run(struct tide_loop *loop, char *msg, size_t len);
 

@@ -147,6 +147,12 @@ endif
 TESTS += test/realclients.sh
 EXTRA_DIST += test/realclients.sh
 
+# The four layers of src/ (core < io < task < net) never reach up: calls
+# (nm -u of each object, but for the loop's teardown hub), includes, and
+# no liburing in src/net.
+TESTS += test/layering.sh
+EXTRA_DIST += test/layering.sh
+
 # With -fcf-protection in CFLAGS: libtide.so keeps the IBT and SHSTK notes.
 TESTS += test/cet.sh
 EXTRA_DIST += test/cet.sh

@@ -24,7 +24,7 @@
  */
 #include "config.h"
 #include "helpers.h"
-#include "resolve-hooks.h" /* src/: the hidden resolver hook */
+#include "net/resolve-hooks.h" /* src/: the hidden resolver hook */
 
 #include <arpa/inet.h>
 #include <errno.h>

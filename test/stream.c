@@ -22,7 +22,7 @@
  */
 #include "config.h"
 #include "helpers.h"
-#include "stream-hooks.h" /* src/: the hidden test hooks */
+#include "net/stream-hooks.h" /* src/: the hidden test hooks */
 
 #include <arpa/inet.h>
 #include <errno.h>

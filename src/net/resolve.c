@@ -8,8 +8,8 @@
  * cancelled at once, the job runs to its end anyway (a started getaddrinfo
  * cannot be stopped), and its result is freed when it lands.
  */
-#include "net.h"
-#include "resolve-hooks.h"
+#include "net/net.h"
+#include "net/resolve-hooks.h"
 
 #include <errno.h>
 #include <netdb.h>

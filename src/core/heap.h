@@ -10,7 +10,7 @@
 #ifndef TIDE_HEAP_H
 #define TIDE_HEAP_H
 
-#include "internal.h"
+#include "core/core.h"
 
 static inline bool heap_less(const struct tide__handle *a, const struct tide__handle *b)
 {

@@ -11,7 +11,7 @@
  * pushed while the flag is set is covered by the eventfd count still
  * pending, which the loop consumes before it can sleep again.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <sys/eventfd.h>
@@ -80,53 +80,6 @@ void tide__ts_push(struct tide_loop *loop, struct tide__tsnode *n)
 void tide__ts_woken(struct tide_loop *loop)
 {
 	atomic_store(&loop->ts_wake_pending, false);
-}
-
-/* The wake-up read completed: consume it and read again, unless the loop is going away. */
-static void wake_done(struct tide__op *op)
-{
-	struct tide_loop *loop = op->loop;
-
-	if (loop->tearing_down)
-		return;
-	tide__ts_woken(loop);
-	op->flags = TIDE__OP_INTERNAL;
-	tide__op_submit(op);
-}
-
-int tide__ts_arm(struct tide_loop *loop)
-{
-	struct tide__op *op;
-	int err = tide__op_new(loop, TIDE_OP_READ, &op);
-
-	if (err)
-		return err;
-	op->flags = TIDE__OP_INTERNAL;
-	op->fd = loop->wake_fd;
-	op->buf = &loop->wake_buf;
-	op->len = sizeof(loop->wake_buf);
-	op->off = -1;
-	op->done = wake_done;
-	loop->wake_op = op;
-	return tide__op_submit(op);
-}
-
-void tide__ts_disarm(struct tide_loop *loop)
-{
-	struct tide__op *op = loop->wake_op;
-	int laps;
-
-	if (!op)
-		return;
-	loop->tearing_down = true;
-	/* The kernel may still write wake_buf: cancel and wait for the final
-	 * completion before the memory goes (DESIGN.md, ownership rule 2). */
-	tide__op_cancel(op);
-	for (laps = 0; (op->flags & TIDE__OP_INFLIGHT) && laps < 1000; laps++)
-		loop->backend->wait(loop, 1000000);
-	if (!(op->flags & TIDE__OP_INFLIGHT))
-		tide__op_release(op);
-	loop->wake_op = NULL;
 }
 
 /* Marks call_soon_threadsafe nodes; they become plain ready entries in tide__ts_drain. */

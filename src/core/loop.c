@@ -6,8 +6,8 @@
  * callbacks ready when the phase begins run in it) together with never
  * firing a timer early and never sleeping past one.
  */
-#include "internal.h"
-#include "heap.h"
+#include "core/core.h"
+#include "core/heap.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -111,6 +111,20 @@ void tide__ready_push(struct tide_loop *loop, struct tide__handle *h)
 int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg)
 {
 	return ring_push(loop, fn, arg);
+}
+
+void tide__ready_call_must(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	struct tide__handle *h;
+
+	if (TIDE__LIKELY(ring_push(loop, fn, arg) == 0))
+		return;
+	/* The ring could not grow: a handle goes through the spill list. */
+	h = tide__handle_alloc(loop);
+	tide__bug_on(!h, "out of memory queueing a callback");
+	h->fn.call = fn;
+	h->arg = arg;
+	tide__ready_push(loop, h);
 }
 
 int tide__call_soon_internal(struct tide_loop *loop, tide_call_cb fn, void *arg)
@@ -474,7 +488,7 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	/* 4. Reap completions: they complete futures, whose callbacks queue up.
 	 * With callbacks waiting and no user op in flight nothing can have
 	 * completed, so the backend is not even called. */
-	if (wait || loop->live_ops || loop->live_net) {
+	if (wait || tide__io_pending(loop)) {
 		err = loop->backend->wait(loop, wait);
 		if (err < 0 && err != -EINTR && err != -ETIME)
 			return err;
@@ -593,11 +607,6 @@ TIDE_EXTERN uint64_t tide_loop_now_ns(const struct tide_loop *loop)
 	return tide__clock_ns();
 }
 
-TIDE_EXTERN const char *tide_loop_backend(const struct tide_loop *loop)
-{
-	return loop->backend->name;
-}
-
 TIDE_EXTERN const char *tide_loop_backend_reason(const struct tide_loop *loop)
 {
 	return loop->reason;
@@ -624,13 +633,6 @@ TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_s
 	return 0;
 }
 
-TIDE_EXTERN int tide_loop_op_native(const struct tide_loop *loop, enum tide_op_kind kind)
-{
-	if (!loop || (unsigned)kind >= TIDE_OP_KIND_MAX)
-		return 0;
-	return loop->backend->native(loop, kind);
-}
-
 /* ------------------------------------------------------- new and free -- */
 
 /* Why the last tide_loop_new of this thread failed ("" after a success).
@@ -643,8 +645,7 @@ TIDE_EXTERN const char *tide_loop_new_error(void)
 	return new_error;
 }
 
-/* Says why tide_loop_new fails, and returns err. */
-__attribute__((format(printf, 2, 3))) static int new_failed(int err, const char *fmt, ...)
+int tide__loop_new_failed(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -652,48 +653,6 @@ __attribute__((format(printf, 2, 3))) static int new_failed(int err, const char 
 	vsnprintf(new_error, sizeof(new_error), fmt, ap);
 	va_end(ap);
 	return err;
-}
-
-/*
- * "read,write" or "all-optional" into a bit per op kind. what names the
- * setting (the variable or the option) for the error text.
- */
-static int parse_disabled_ops(const char *what, const char *s, uint64_t *mask)
-{
-	const char *all = s;
-
-	static const char *const names[] = {
-		[TIDE_OP_READ] = "read", [TIDE_OP_WRITE] = "write", [TIDE_OP_POLL] = "poll",
-		[TIDE_OP_TIMEOUT] = "timeout", [TIDE_OP_CANCEL] = "cancel",
-		[TIDE_OP_ACCEPT] = "accept", [TIDE_OP_CONNECT] = "connect", [TIDE_OP_RECV] = "recv",
-		[TIDE_OP_SEND] = "send", [TIDE_OP_SENDMSG] = "sendmsg", [TIDE_OP_RECVMSG] = "recvmsg",
-		[TIDE_OP_SHUTDOWN] = "shutdown", [TIDE_OP_CLOSE] = "close", [TIDE_OP_SEND_ZC] = "send-zc",
-		[TIDE_OP_RECV_MULTISHOT] = "recv-multishot", [TIDE_OP_ACCEPT_MULTISHOT] = "accept-multishot",
-	};
-	while (s && *s) {
-		size_t len = strcspn(s, ", ");
-		bool found = false;
-		unsigned i;
-
-		if (len == 12 && !strncmp(s, "all-optional", len)) {
-			/* Poll is the readiness path itself and cannot be masked. */
-			*mask |= ~(1ull << TIDE_OP_POLL);
-			found = true;
-		}
-		for (i = 0; !found && i < sizeof(names) / sizeof(names[0]); i++)
-			if (names[i] && strlen(names[i]) == len && !strncmp(s, names[i], len)) {
-				*mask |= 1ull << i;
-				found = true;
-			}
-		if (!found && len)
-			return new_failed(-EINVAL, "%s='%s': no op is called '%.*s' (names: all-optional, read, write, "
-					  "timeout, cancel, accept, connect, recv, send, sendmsg, recvmsg, shutdown, close, "
-					  "send-zc, recv-multishot, accept-multishot)", what, all, (int)len, s);
-		s += len;
-		s += strspn(s, ", ");
-	}
-	*mask &= ~(1ull << TIDE_OP_POLL);
-	return 0;
 }
 
 static void drop_handles(struct tide_loop *loop)
@@ -759,50 +718,10 @@ TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
 	return 0;
 }
 
-static const char *getenv_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
-#define OPT(opts, field, dflt)                                                             \
-	((opts) && (opts)->size >= offsetof(struct tide_loop_opts, field) + sizeof((opts)->field) \
-		 ? (opts)->field                                                           \
-		 : (dflt))
-
-static int backend_start(struct tide_loop *loop, const struct tide_loop_opts *opts)
-{
-	const char *want = OPT(opts, backend, NULL);
-	int err;
-
-	if (!want)
-		want = getenv_nonempty("TIDE_BACKEND");
-	if (want && !strcmp(want, "epoll")) {
-		loop->backend = &tide__backend_epoll;
-		snprintf(loop->reason, sizeof(loop->reason), "epoll requested");
-		return loop->backend->init(loop, opts);
-	}
-	if (want && strcmp(want, "io_uring"))
-		return new_failed(-EINVAL, "%s='%s': expected io_uring or epoll",
-				  OPT(opts, backend, NULL) ? "opts.backend" : "TIDE_BACKEND", want);
-	loop->backend = &tide__backend_uring;
-	err = loop->backend->init(loop, opts);
-	if (err && want) /* a forced io_uring that cannot start is the caller's error */
-		return new_failed(err, "io_uring was asked for (%s=io_uring) but cannot start: %s",
-				  OPT(opts, backend, NULL) ? "opts.backend" : "TIDE_BACKEND", loop->reason);
-	if (err == 0)
-		return 0;
-	/* io_uring is unavailable: the uring backend wrote why into reason. */
-	loop->backend = &tide__backend_epoll;
-	return loop->backend->init(loop, opts);
-}
-
 static void loop_dealloc(struct tide_loop *loop)
 {
 	tide__free(loop->heap);
 	tide__free(loop->rq);
-	tide__free(loop->net_rbuf);
-	tide__wbuf_pool_trim(loop, 0);
 	tide__free(loop);
 }
 
@@ -811,12 +730,12 @@ static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 	struct tide_loop *loop;
 	const char *env;
 	double slow;
-	int debug, err;
+	int debug, err = 0;
 
 	if (!out)
-		return new_failed(-EINVAL, "tide_loop_new: out is NULL");
+		return tide__loop_new_failed(-EINVAL, "tide_loop_new: out is NULL");
 	if (opts && opts->size < sizeof(size_t))
-		return new_failed(-EINVAL, "tide_loop_new: opts->size is %zu: set it to sizeof(struct tide_loop_opts)",
+		return tide__loop_new_failed(-EINVAL, "tide_loop_new: opts->size is %zu: set it to sizeof(struct tide_loop_opts)",
 				  opts->size);
 	*out = NULL;
 	atomic_store(&tide__allocator_locked, true);
@@ -833,59 +752,31 @@ static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 	loop->stats.size = sizeof(loop->stats);
 	loop->wake_fd = -1;
 
-	err = parse_disabled_ops("TIDE_DISABLE_OPS", getenv_nonempty("TIDE_DISABLE_OPS"), &loop->disabled_ops);
-	if (!err)
-		err = parse_disabled_ops("opts.disable_ops", OPT(opts, disable_ops, NULL), &loop->disabled_ops);
-	loop->ring_entries = OPT(opts, ring_entries, 0u);
-	if (!loop->ring_entries)
-		loop->ring_entries = 256;
-	loop->executor_threads = OPT(opts, executor_threads, 0u);
-	loop->recv_buf_count = OPT(opts, recv_buf_count, 0u);
-	if (!loop->recv_buf_count)
-		loop->recv_buf_count = 1024;
-	if (!err && loop->recv_buf_count > 32768)
-		err = new_failed(-EINVAL, "opts.recv_buf_count is %u: at most 32768", loop->recv_buf_count);
-	while (loop->recv_buf_count & (loop->recv_buf_count - 1))
-		loop->recv_buf_count++; /* a power of two, as the kernel's ring mask needs */
-	loop->recv_buf_size = OPT(opts, recv_buf_size, (size_t)0);
-	if (!loop->recv_buf_size)
-		loop->recv_buf_size = 4096;
-	if (!err && loop->recv_buf_size > ((size_t)1 << 20))
-		err = new_failed(-EINVAL, "opts.recv_buf_size is %zu: at most 1 MiB", loop->recv_buf_size);
-	debug = OPT(opts, debug, -1);
+	debug = TIDE__OPT(opts, debug, -1);
 	if (debug < 0)
-		debug = (env = getenv_nonempty("TIDE_DEBUG")) && strcmp(env, "0");
+		debug = (env = tide__getenv("TIDE_DEBUG")) && strcmp(env, "0");
 	loop->debug = debug;
-	slow = OPT(opts, slow_callback_duration, 0.0);
+	slow = TIDE__OPT(opts, slow_callback_duration, 0.0);
 	if (!err && (!isfinite(slow) || slow < 0))
-		err = new_failed(-EINVAL, "opts.slow_callback_duration is %g: a finite number of seconds >= 0", slow);
+		err = tide__loop_new_failed(-EINVAL, "opts.slow_callback_duration is %g: a finite number of seconds >= 0", slow);
 	loop->slow_ns = slow > 0 ? (uint64_t)(slow * 1e9) : 100000000u;
-	loop->task_stack_size = OPT(opts, task_stack_size, (size_t)0);
+	loop->task_stack_size = TIDE__OPT(opts, task_stack_size, (size_t)0);
 	if (!loop->task_stack_size)
 		loop->task_stack_size = 64 * 1024;
 	if (!err && (loop->task_stack_size < 16 * 1024 || loop->task_stack_size > (size_t)1 << 30))
-		err = new_failed(-EINVAL, "opts.task_stack_size is %zu: between 16 KiB and 1 GiB",
+		err = tide__loop_new_failed(-EINVAL, "opts.task_stack_size is %zu: between 16 KiB and 1 GiB",
 				 loop->task_stack_size);
 	/* Pool hits compare the rounded size stacks really have. */
 	loop->task_stack_size = (loop->task_stack_size + 4095) & ~(size_t)4095;
+	if (!err)
+		err = tide__ts_init(loop);
 	if (err) {
 		loop_dealloc(loop);
 		return err;
 	}
-	err = tide__ts_init(loop);
+	/* The io layer: its options, the backend, the wake-up read. */
+	err = tide__io_open(loop, opts);
 	if (err) {
-		loop_dealloc(loop);
-		return err;
-	}
-	err = backend_start(loop, opts);
-	if (err) {
-		tide__ts_fini(loop);
-		loop_dealloc(loop);
-		return err;
-	}
-	err = tide__ts_arm(loop);
-	if (err) {
-		loop->backend->fini(loop);
 		tide__ts_fini(loop);
 		loop_dealloc(loop);
 		return err;
@@ -902,7 +793,7 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
 	new_error[0] = '\0';
 	err = loop_new(out, opts);
 	if (err && !new_error[0])
-		new_failed(err, "tide_loop_new: %s", tide_strerror(err));
+		tide__loop_new_failed(err, "tide_loop_new: %s", tide_strerror(err));
 	return err;
 }
 
@@ -974,9 +865,7 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 {
 	struct tide__chunk *c;
-	struct tide__op *op;
 	struct tide_future *f;
-	struct tide__job *job;
 
 	if (!loop)
 		return -EINVAL;
@@ -987,8 +876,7 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 	 * is left to its owner to run: anything alive there is -EBUSY. */
 	if (loop->closed) {
 		tide__ts_drain(loop);
-		if (loop->live_ops)
-			tide__ops_settle_abandoned(loop);
+		tide__io_settle(loop);
 		settle_net(loop);
 	}
 	/* pbufs_lent: a ring buffer out of the ring (a send or a stream's
@@ -996,24 +884,13 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 	if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent)
 		return -EBUSY;
 	tide_loop_close(loop);
-	if (loop->default_ex) {
-		if (loop->default_ex_owned)
-			tide_executor_free(loop->default_ex);
-		loop->default_ex = NULL;
-	}
-	/* Reap the loop's own read on the wake-up eventfd before any memory goes. */
-	tide__ts_disarm(loop);
-	loop->backend->fini(loop);
-	tide__ts_fini(loop);
+	/* The teardown hub, top layer first: each frees what it hung on the
+	 * loop (the one place core names a higher layer; test/layering.sh). */
+	if (loop->net_fini)
+		loop->net_fini(loop);
 	tide__tasks_fini(loop);
-	while ((op = loop->free_ops)) {
-		loop->free_ops = op->next;
-		tide__free(op);
-	}
-	while ((job = loop->free_jobs)) {
-		loop->free_jobs = job->next;
-		tide__free(job);
-	}
+	tide__io_close(loop);
+	tide__ts_fini(loop);
 	while ((f = loop->free_futs)) {
 		loop->free_futs = f->next_free;
 		tide__free(f);

@@ -32,8 +32,8 @@
  * set_exception) is returned once the bytes buffered before it are read,
  * not in their place.
  */
-#include "net.h"
-#include "stream-hooks.h"
+#include "net/net.h"
+#include "net/stream-hooks.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -82,7 +82,7 @@ struct tide_stream_reader {
 	struct tide__park *waiter; /* the one read waiting for data (asyncio's _waiter) */
 	/*
 	 * A peek waiting on an empty reader takes the next io_uring ring
-	 * buffer as it is (tide__stream_keep): its unread bytes [kp, kp +
+	 * buffer as it is (stream_keep): its unread bytes [kp, kp +
 	 * klen) come before the buffer's, and the ring has it back (kbid)
 	 * once they are consumed. Any other read first copies them into the
 	 * buffer (unkeep), so only peek and consume know of them.
@@ -400,7 +400,8 @@ static int unkeep(struct stream *s)
 	return 0;
 }
 
-bool tide__stream_keep(struct tide_transport *t, const char *data, size_t n, unsigned bid, void *proto)
+/* The transport's keep hook (net.h): a waiting peek takes a whole ring buffer. */
+static bool stream_keep(struct tide_transport *t, const char *data, size_t n, unsigned bid, void *proto)
 {
 	struct stream *s = proto;
 	struct tide_stream_reader *r = &s->r;
@@ -564,7 +565,7 @@ static void proto_connection_made(struct tide_transport *t, void *proto)
 	struct stream *s = proto;
 
 	s->t = tide_transport_ref(t);
-	s->t->keep_rx = 1;
+	tide__transport_set_keep(s->t, stream_keep);
 	s->made = true;
 	s->refs++; /* the connection's, until connection_lost */
 	if (s->srv)

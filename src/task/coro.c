@@ -10,7 +10,7 @@
  * message with write(2). A fault outside the running task's guard page is
  * not ours: the previous handler (or the default action) gets it.
  */
-#include "coro.h"
+#include "task/coro.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -11,7 +11,7 @@
 #ifndef TIDE_CORO_H
 #define TIDE_CORO_H
 
-#include "internal.h"
+#include "task/task.h"
 
 /*
  * Control-flow enforcement: where the compiler was asked for shadow stacks

@@ -11,7 +11,7 @@
  * decided under the executor's lock, so a cancelled job never runs and a
  * started job always delivers its result.
  */
-#include "internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <unistd.h>

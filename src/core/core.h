@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal.h: the core structs shared by the loop, futures, ops, backends and
- * the executor. Nothing here is part of the ABI.
+ * core.h: the bottom layer (src/core): the loop's struct and its iteration,
+ * handles and timers, futures, the cross-thread door and the allocator.
+ * Nothing here is part of the ABI, and nothing here knows a higher layer
+ * (io, task, net): the fields of struct tide_loop that those layers own are
+ * typed by forward declaration only, and reached through their headers.
  *
- * The hard part it encodes is ownership (DESIGN.md): an op owns what the
- * kernel can see until its final completion, handles and ops come from
- * per-loop free lists so the steady state never calls malloc, and the only
+ * The hard part it encodes is ownership (DESIGN.md): handles come from
+ * per-loop chunks so the steady state never calls malloc, and the only
  * cross-thread door into a loop is the threadsafe queue.
  */
-#ifndef TIDE_INTERNAL_H
-#define TIDE_INTERNAL_H
+#ifndef TIDE_CORE_H
+#define TIDE_CORE_H
 
 #include "config.h"
 #include "tide.h"
@@ -38,7 +40,6 @@
  * is a cache miss when a server has thousands of tasks.
  */
 #define TIDE__OUTLINE __attribute__((noinline))
-#define TIDE__WB_CLASSES 7 /* write-buffer pools: 64 B to 4 KiB (transport.c) */
 
 #define tide__container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -121,121 +122,16 @@ static inline void tide__hq_push(struct tide__hqueue *q, struct tide__handle *h)
 	q->tailp = &h->next;
 }
 
-/* ------------------------------------------------------------------ ops -- */
-
-enum {
-	TIDE__OP_INFLIGHT = 1u << 0,   /* the backend holds it; the kernel may touch its memory */
-	TIDE__OP_CANCELLING = 1u << 1, /* a cancel was requested; wait for the final completion */
-	TIDE__OP_INTERNAL = 1u << 2,   /* the loop's own (wake-up eventfd): not a live user object */
-	TIDE__OP_CHARDEV = 1u << 4,    /* the fd is a character device (tty): io_uring runs it in io-wq */
-	TIDE__OP_MORE = 1u << 5,       /* done() is seeing one result of a multishot op; more follow */
-	TIDE__OP_STARTED = 1u << 6,    /* readiness connect: connect(2) ran, wait for SO_ERROR */
-	TIDE__OP_ZC_RESULT = 1u << 7,  /* zero-copy send: result seen, its notification is still due */
-	TIDE__OP_NO_TRY = 1u << 8,     /* readiness path: wait before the first attempt (it would say EAGAIN) */
-	TIDE__OP_LAZY = 1u << 9,       /* the fd is closed through the loop (fd_close): epoll may keep it registered */
-	TIDE__OP_REAPED = 1u << 10,    /* epoll: performed, its completion is queued (a cancel is too late) */
-};
-
-struct tide__op;
-/* Called on the loop thread with the op's one result, exactly once. */
-typedef void (*tide__op_done_cb)(struct tide__op *op);
-
-/*
- * The unit of I/O. It owns every argument the kernel reads later (the
- * timespec is copied in here) and the buffer pointer until the final
- * completion, even after a cancel.
- *
- * Field order: what completing an op touches (kind, flags, res, cflags,
- * done and owner) is the first 64 bytes, so a CQE for a connection the
- * loop finds cold costs one cache line; what submitting reads follows.
- */
-struct tide__op {
-	struct tide__op *next;      /* free list, epoll fd waiters, completion list */
-	struct tide_loop *loop;     /* owner */
-	uint8_t kind;               /* enum tide_op_kind */
-	uint8_t path;               /* enum tide_op_path, fixed at submit */
-	uint16_t flags;             /* TIDE__OP_* */
-	int fd;                     /* target fd, -1 for timeouts */
-	int32_t res;                /* the result once complete */
-	uint32_t cflags;            /* io_uring CQE flags of the result done() sees (buffer id) */
-	tide__op_done_cb done;      /* completion: called once on the loop thread */
-	union {
-		struct {                    /* public ops (tide_op_*) */
-			struct tide_future *fut;    /* the future to complete (a reference) */
-			struct tide__op *live_next; /* the loop's list of live ops (for free) */
-			struct tide__op *live_prev;
-		};
-		void *owner;                /* internal ops: the object done() works for (a transport) */
-	};
-	void *buf;                  /* read/write buffer (the caller's, valid until done) */
-	size_t len;                 /* its length */
-	union {
-		int64_t off;        /* read/write: file offset, -1 for the current position */
-		struct {
-			int msg_flags;  /* socket ops: send/recv flags, shutdown's how */
-			int zc_res;     /* zero-copy send: the result, held until the notification */
-		};
-		socklen_t caddrlen; /* connect: the address copy's length */
-	};
-	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
-	union {
-		struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
-		struct {
-			struct sockaddr *addr;   /* accept: the caller's, or NULL */
-			socklen_t *addrlen;
-		} acc;
-		struct msghdr *msg;          /* sendmsg/recvmsg: the caller's */
-		struct sockaddr_storage *caddr; /* connect: a copy, freed with the op */
-	} u;
-	union {                     /* one per path, never two at once */
-		struct tide__handle *timer; /* loop path (timeouts): its timer */
-		struct tide__op *prev_w;    /* epoll: doubly linked per-fd waiter list */
-		void *job;                  /* executor path: the job in flight */
-	};
-};
-
-/* An op that lives inside its owner (a transport's read op): never released. */
-void tide__op_init(struct tide_loop *loop, int kind, struct tide__op *op);
-
-int tide__op_new(struct tide_loop *loop, int kind, struct tide__op **out);
-void tide__op_release(struct tide__op *op);
-/* Route and hand to the backend; on error the op is not submitted. */
-int tide__op_submit(struct tide__op *op);
-/* tide_loop_free: cancel and reap ops nobody but the loop references. */
-void tide__ops_settle_abandoned(struct tide_loop *loop);
-/* Request cancellation; the op still completes exactly once. */
-void tide__op_cancel(struct tide__op *op);
-/* Backends call this with the final result; it runs done() now. */
-void tide__op_complete(struct tide__op *op, int res);
-/* A multishot op's non-final result (CQE flags in cflags): done() runs with
- * TIDE__OP_MORE set and the op stays in flight. */
-void tide__op_deliver_more(struct tide__op *op, int res, uint32_t cflags);
-/* What a readiness-path op waits for (POLLIN / POLLOUT...). */
-uint32_t tide__op_wait_events(const struct tide__op *op);
-/* op-net.c: the socket kinds' non-blocking step. */
-int tide__op_perform_net(struct tide__op *op);
-/* Readiness-path connect: runs connect(2); true while the handshake runs,
- * else false with the outcome in *res. */
-bool tide__op_connect_start(struct tide__op *op, int *res);
-bool tide__op_kind_is_net(int kind);
-/* A public op with a new future: op_start fills *opp, op_go submits. */
-int tide__op_start(struct tide_loop *loop, int kind, struct tide__op **opp, struct tide_future **out);
-int tide__op_go(struct tide__op *op, struct tide_future **out);
-/*
- * Performs a readiness-path op without blocking (after readiness or
- * optimistically). Returns the result, or -EAGAIN to wait again.
- */
-int tide__op_perform(struct tide__op *op);
-/* Executor path: queue the op's blocking syscall (tide__op_blocking) on a worker. */
-int tide__op_submit_executor(struct tide__op *op);
-int64_t tide__op_blocking(void *op);
-/* Takes a still-queued executor-path op back; 1 if it will never run. */
-int tide__op_cancel_executor(struct tide__op *op);
-
 /* ------------------------------------------------------------- backends -- */
 
+struct tide__op; /* io/io.h */
+
 /*
- * The backend seam: mechanism only. submit() takes an op whose path is
+ * The backend seam: mechanism only. The loop's iteration (core) only waits
+ * through it; src/io implements it and alone submits and cancels through
+ * it. submit() takes an op whose path is decided; cancel() asks for an
+ * early final completion; wait() blocks at
+ * most timeout_ns (0: poll, UINT64_MAX: forever) and completes ops. submit() takes an op whose path is
  * decided; cancel() asks for an early final completion; wait() blocks at
  * most timeout_ns (0: poll, UINT64_MAX: forever) and completes ops.
  */
@@ -248,18 +144,12 @@ struct tide__backend_ops {
 	int (*wait)(struct tide_loop *loop, uint64_t timeout_ns);
 	/* Whether kind runs natively here (io_uring probe); epoll: 0. */
 	bool (*native)(const struct tide_loop *loop, int kind);
-	/*
-	 * The provided-buffer ring of multishot receives (NULL where there is
-	 * none): the buffer a CQE's buffer id names, and giving it back.
-	 */
-	void *(*pbuf)(struct tide_loop *loop, unsigned bid, size_t *size);
+	/* Gives a buffer of the provided-buffer ring back (NULL where there
+	 * is no ring). */
 	void (*pbuf_recycle)(struct tide_loop *loop, unsigned bid);
 	/* The loop is about to close fd (NULL: nothing to do). */
 	void (*fd_close)(struct tide_loop *loop, int fd);
 };
-
-extern const struct tide__backend_ops tide__backend_uring;
-extern const struct tide__backend_ops tide__backend_epoll;
 
 /* -------------------------------------------------------- threadsafe q -- */
 
@@ -274,6 +164,10 @@ struct tide__tsnode {
 /* ----------------------------------------------------------------- loop -- */
 
 struct tide__chunk; /* handle slab chunk */
+struct tide__job;   /* io/io.h */
+struct tide__task;  /* task/task.h */
+struct tide__stack; /* task/coro.h */
+struct tide__net;   /* net/net.h */
 
 struct tide_loop {
 	/* Hot state first: what every iteration and every call_soon touches. */
@@ -302,11 +196,10 @@ struct tide_loop {
 	uint64_t ops_inflight;        /* ops the backend holds (user and internal) */
 	uint64_t live_net;            /* transports and servers not yet gone: their ops can complete */
 	uint64_t net_closing;         /* of those, the ones closing (freed servers): their ends are due */
-	char *net_rbuf;               /* readiness-path receive buffer shared by every transport */
-	/* Transports' empty write buffers of 64 << i bytes, linked through
-	 * their first bytes (transport.c). */
-	char *wbuf_pool[TIDE__WB_CLASSES];
-	unsigned wbuf_pooled[TIDE__WB_CLASSES];
+	/* The net layer's per-loop state (buffer pools, ring-buffer lending),
+	 * made by the first transport or server; net_fini frees it. */
+	struct tide__net *net;
+	void (*net_fini)(struct tide_loop *loop);
 
 	/* Free lists: no malloc in the steady state. */
 	struct tide__op *free_ops;
@@ -343,13 +236,7 @@ struct tide_loop {
 	unsigned ring_entries;
 	unsigned recv_buf_count;      /* provided-buffer ring: buffers (a power of two) */
 	size_t recv_buf_size;         /* and the size of each */
-	/* transport.c: the ring buffer whose bytes data_received is reading
-	 * (NULL outside it), which a write of those bytes may keep and send
-	 * from instead of copying; and how many buffers sends keep now. */
-	const char *lend_p;
-	size_t lend_len;
-	unsigned lend_bid;
-	unsigned pbufs_lent;
+	unsigned pbufs_lent;          /* ring buffers kept out of the ring (tide__pbuf_keep) */
 
 	/* Executor. */
 	struct tide_executor *default_ex;
@@ -364,15 +251,54 @@ struct tide_loop {
 	struct tide_loop_stats stats;
 };
 
-/* transport.c: frees pooled write buffers beyond keep (all at tide_loop_free). */
-void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep);
 
 /* Clock: monotonic nanoseconds. */
 uint64_t tide__clock_ns(void);
+/* getenv, with an empty value read as unset. */
+const char *tide__getenv(const char *name);
+/* tide_loop_new's failure: says why (tide_loop_new_error) and returns err. */
+__attribute__((format(printf, 2, 3))) int tide__loop_new_failed(int err, const char *fmt, ...);
+
+/*
+ * The one reader of size-prefixed option structs (struct tide_*_opts):
+ * field, or dflt when opts is NULL or too short to hold it (a caller
+ * compiled against an older tide.h).
+ */
+#define TIDE__OPT(opts, field, dflt)                                                            \
+	((opts) && (opts)->size >= offsetof(__typeof__(*(opts)), field) + sizeof((opts)->field) \
+		 ? (opts)->field                                                                \
+		 : (dflt))
+/* An options struct must at least hold its size. */
+#define TIDE__OPTS_BAD(opts) ((opts) && (opts)->size < sizeof(size_t))
+
+/*
+ * The loop's teardown hub: the calls through which a loop's life reaches
+ * the layers above core, defined there (test/layering.sh allows exactly
+ * these). io: choose the backend and arm the wake-up read (new), settle
+ * what nobody holds on a closed loop (free), close down (free). task:
+ * cancel what runs (shutdown), free the pools (free). net hangs its own
+ * fini hook on the loop (net_fini).
+ */
+int tide__io_open(struct tide_loop *loop, const struct tide_loop_opts *opts);
+void tide__io_settle(struct tide_loop *loop);
+void tide__io_close(struct tide_loop *loop);
+void tide__tasks_fini(struct tide_loop *loop);
+/* Cancels the tasks numbered after *mark, then sets *mark to the newest. */
+void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark);
+
+/* Whether a completion may come without any user callback queued: user ops
+ * in flight or transports and servers alive (their ops complete). */
+static inline bool tide__io_pending(const struct tide_loop *loop)
+{
+	return loop->live_ops || loop->live_net;
+}
 /* Queue a handle at the tail of the ready queue; never fails (spills on ENOMEM). */
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h);
 /* Queue a plain callback; -ENOMEM if the ring cannot grow. */
 int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg);
+/* The same, never failing: a handle goes through the spill list when the
+ * ring cannot grow (aborts only if no handle can be had either). */
+void tide__ready_call_must(struct tide_loop *loop, tide_call_cb fn, void *arg);
 /* The same for the loop's own work that must happen even if the loop is
  * closed first (a transport's end): tide_loop_close keeps it. */
 int tide__call_soon_internal(struct tide_loop *loop, tide_call_cb fn, void *arg);
@@ -385,9 +311,6 @@ void tide__timer_cancel(struct tide_loop *loop, struct tide__handle *h);
 void tide__ts_push(struct tide_loop *loop, struct tide__tsnode *n);
 int tide__ts_init(struct tide_loop *loop);
 void tide__ts_fini(struct tide_loop *loop);
-/* Starts and stops the loop's read on its wake-up eventfd. */
-int tide__ts_arm(struct tide_loop *loop);
-void tide__ts_disarm(struct tide_loop *loop);
 /* Runs what other threads queued; returns how many. The empty check is
  * inline: it runs twice per iteration and must not cost a call. */
 unsigned tide__ts_drain_slow(struct tide_loop *loop);
@@ -409,22 +332,37 @@ typedef int (*tide__cancel_hook)(struct tide_future *fut, void *arg);
 
 enum { TIDE__F_PENDING = 0, TIDE__F_DONE = 1, TIDE__F_CANCELLED = 2 };
 
+/*
+ * An object whose head is a future (a task) plugs these into it, so that
+ * core never names it: cancel() replaces the plain cancel (a task is
+ * cancelled through its body), release() takes the memory back when the
+ * last reference goes, and run(obj) is its next step, queued when a future
+ * it parked on (as waiter) is done.
+ */
+struct tide__future_hooks {
+	int (*cancel)(struct tide_future *f);
+	void (*release)(struct tide_future *f);
+	tide_call_cb run;
+};
+
 struct tide_future {
 	struct tide_future *next_free; /* loop free list */
 	uint32_t refs;              /* references; freed at 0 */
 	uint8_t state;              /* TIDE__F_* */
 	bool error_retrieved;       /* result()/error() looked at the error */
 	bool cancel_requested;      /* a cancel hook is working on it */
-	bool is_task;               /* this future is the head of a struct tide__task */
 	int error;                  /* < 0 once failed or cancelled */
 	int64_t value;              /* result payload */
 	void *ptr;                  /* result payload */
 	struct tide__handle *callbacks; /* done callbacks in add order (handles, not yet queued) */
 	struct tide__handle **cb_tailp;
-	void *waiter;               /* a task parked on it ahead of any callback (task.c) */
+	struct tide_future *waiter; /* a future-headed object (a task) parked first in line:
+				     * its hooks->run(waiter) is queued when this one is done */
 	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
 	void *cancel_arg;
 	void (*ptr_release)(void *ptr); /* drops the reference ptr holds when the future goes */
+	/* What a future-headed object (a task) plugs in: NULL for a plain future. */
+	const struct tide__future_hooks *hooks;
 	/* Last: a task's fields that every step touches follow it (task.c). */
 	struct tide_loop *loop;     /* owner; a future is single-threaded */
 };
@@ -436,135 +374,7 @@ static inline uint32_t tide__future_refs(const struct tide_future *f)
 
 /* Shared by futures and tasks: a fresh pending future owned by loop. */
 void tide__future_init(struct tide_loop *loop, struct tide_future *f);
-/* A task's memory goes back when its future's last reference does. */
-void tide__task_release(struct tide_future *f);
-void tide__tasks_fini(struct tide_loop *loop);
-/* Cancels the tasks numbered after *mark, then sets *mark to the newest. */
-void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark);
-/* Queue a parked task's next step (the future it waits on is done). */
-void tide__task_wake_soon(struct tide_loop *loop, void *task);
-
-/*
- * Parking: a wait without a future, for the primitives of sync.c. It has a
- * future's semantics (a cancel of the parked task takes effect through it,
- * a wake-up "chooses" it) without an allocation or a done callback.
- */
-enum { TIDE__PARK_PENDING, TIDE__PARK_CHOSEN, TIDE__PARK_CANCELLED };
-struct tide__park {
-	void *task;  /* the parked task (struct tide__task) */
-	int state;   /* TIDE__PARK_* */
-	int code;    /* what the chooser passed: 0 or an error */
-};
-/*
- * Parks the running task in p until tide__unpark(p) (returns its code) or a
- * cancellation (-ECANCELED, with p->state telling whether p had been
- * chosen first). TIDE_ENOT_IN_TASK outside a task.
- */
-int tide__park(struct tide__park *p);
-/*
- * After tide__park returned -ECANCELED, the caller delivers an outcome
- * after all (it could not be undone): the cancel stays owed to the
- * running task's next wait, as for an op that finished first.
- */
-void tide__park_owe_cancel(void);
-/* Chooses a pending p and schedules its task; false if p is not pending. */
-bool tide__unpark(struct tide__park *p, int code);
-
-/*
- * A FIFO of parked tasks (sync.c's primitives, stream.c's drain and
- * wait_closed). Each waiter lives on its task's stack for the whole wait;
- * the list is doubly linked so that a cancelled waiter leaves in O(1).
- */
-struct tide__wlist;
-struct tide__waiter {
-	struct tide__waiter *next; /* towards the tail (later arrivals) */
-	struct tide__waiter *prev; /* towards the head */
-	struct tide__wlist *list;  /* the list it is in; NULL once popped or taken out */
-	struct tide__park park;    /* where the task waits; CHOSEN means "woken" */
-};
-struct tide__wlist {
-	struct tide__waiter *head;
-	struct tide__waiter *tail;
-};
-
-static inline void tide__wl_push(struct tide__wlist *l, struct tide__waiter *w)
-{
-	w->next = NULL;
-	w->prev = l->tail;
-	w->list = l;
-	if (l->tail)
-		l->tail->next = w;
-	else
-		l->head = w;
-	l->tail = w;
-}
-
-static inline void tide__wl_unlink(struct tide__waiter *w)
-{
-	struct tide__wlist *l = w->list;
-
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		l->head = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		l->tail = w->prev;
-	w->next = w->prev = NULL;
-	w->list = NULL;
-}
-
-/*
- * Chooses the first waiter that can still take a wake-up, with code.
- * Waiters whose park is no longer pending (cancelled, not yet resumed) are
- * dropped on the way: they must not absorb the wake-up.
- */
-static inline bool tide__wl_wake_first(struct tide__wlist *l, int code)
-{
-	struct tide__waiter *w;
-
-	while ((w = l->head)) {
-		tide__wl_unlink(w);
-		if (tide__unpark(&w->park, code))
-			return true;
-	}
-	return false;
-}
-
-/* Wakes up to max waiters with code; returns how many. */
-static inline unsigned tide__wl_wake_all(struct tide__wlist *l, unsigned max, int code)
-{
-	unsigned n = 0;
-
-	while (n < max && tide__wl_wake_first(l, code))
-		n++;
-	return n;
-}
-
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */
 void tide__future_complete_res(struct tide_future *fut, int64_t res);
 
-/* ------------------------------------------------------------- executor -- */
-
-/* An executor job; its completion crosses back through the threadsafe queue. */
-struct tide__job {
-	struct tide__tsnode node;   /* completion delivery to the loop (must be first) */
-	struct tide__job *next;     /* executor queue */
-	struct tide__job *prev;
-	struct tide_executor *ex;
-	struct tide_loop *loop;
-	tide_job_cb fn;             /* user job, or NULL with op set */
-	void *arg;
-	struct tide__op *op;        /* executor-path op, or NULL */
-	struct tide_future *fut;    /* user job: the future (a reference) */
-	int64_t result;
-	int state;                  /* queued, running or cancelled (under the executor's lock) */
-};
-
-int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job);
-/* Removes a job that has not started; returns 1 if removed. */
-int tide__executor_unqueue(struct tide__job *job);
-struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err);
-
-#endif /* TIDE_INTERNAL_H */
+#endif /* TIDE_CORE_H */

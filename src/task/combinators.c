@@ -23,7 +23,7 @@
  * count back to (or below) that level. TaskGroup uses the same count to
  * recognise a cancellation of its parent that came from outside.
  */
-#include "internal.h"
+#include "task/task.h"
 
 #include <errno.h>
 #include <math.h>

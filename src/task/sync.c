@@ -23,7 +23,7 @@
  * TIDE_ECLOSED; the memory stays until the last of them has left, because
  * their waiter nodes and their resumption still read it.
  */
-#include "internal.h"
+#include "task/task.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -4,7 +4,7 @@
  * the caller-bug panic. The one hard part is the allocator switch: it must
  * happen before any allocation, so it locks once the first loop exists.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <netdb.h>
 
@@ -84,4 +84,11 @@ TIDE_EXTERN const char *tide_strerror(int err)
 TIDE_EXTERN const char *tide_version(void)
 {
 	return PACKAGE_VERSION;
+}
+
+const char *tide__getenv(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
 }

@@ -12,7 +12,7 @@
  * otherwise pay on every op. A registration can outlive the fd number
  * (closed and reused): MOD then says ENOENT and we ADD.
  */
-#include "internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -170,7 +170,7 @@ static int epoll_submit(struct tide_loop *loop, struct tide__op *op)
 	struct fdrec *rec;
 	int err;
 
-	if (op->kind != TIDE_OP_POLL && !(op->flags & TIDE__OP_NO_TRY)) {
+	if (!(tide__opdefs[op->kind].flags & TIDE__OPF_WAIT_ONLY) && !(op->flags & TIDE__OP_NO_TRY)) {
 		/* Optimistic: data already buffered costs no epoll round trip. */
 		int r = tide__op_perform(op);
 		if (r != -EAGAIN) {
@@ -185,7 +185,7 @@ static int epoll_submit(struct tide_loop *loop, struct tide__op *op)
 	if (err) {
 		waiter_del(rec, op);
 		/* epoll refuses regular files; poll(2) calls them always ready. */
-		if (err == -EPERM && op->kind == TIDE_OP_POLL)
+		if (err == -EPERM && (tide__opdefs[op->kind].flags & TIDE__OPF_WAIT_ONLY))
 			err = (int)(op->events & (POLLIN | POLLOUT));
 		tide__op_complete(op, err);
 	}
@@ -248,7 +248,7 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 
 	/* Nothing of the user's can be ready in the kernel: skip the syscall.
 	 * (Cross-thread calls are seen through ts_nonempty without one.) */
-	if (timeout_ns == 0 && loop->live_ops == 0 && loop->live_net == 0)
+	if (timeout_ns == 0 && !tide__io_pending(loop))
 		return 0;
 	n = epoll_wait_ns(bd, timeout_ns);
 	loop->stats.backend_waits++;
@@ -266,7 +266,7 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			next = op->next;
 			if (!(rev & (op_events(op) | EPOLLERR | EPOLLHUP)))
 				continue;
-			if (op->kind == TIDE_OP_POLL)
+			if (tide__opdefs[op->kind].flags & TIDE__OPF_WAIT_ONLY)
 				res = (int)(rev & (op->events | POLLERR | POLLHUP | POLLNVAL));
 			else if ((res = tide__op_perform(op)) == -EAGAIN)
 				continue;

@@ -3,9 +3,10 @@
  * transport.c: asyncio's socket transports over the op layer. A stream
  * transport reads in one of two ways, chosen once per transport:
  *
- *  - multishot: one IORING_OP_RECV with IORING_RECV_MULTISHOT drawing from
- *    the loop's provided-buffer ring; each CQE's buffer goes straight to
- *    data_received and back to the ring. No syscall per message.
+ *  - multishot: one recv-multishot op drawing from the loop's
+ *    provided-buffer ring; each result's ring buffer (the op layer hands
+ *    it over as {buf, len, id}) goes straight to data_received and back to
+ *    the ring. No syscall per message.
  *  - readiness: a POLLIN op (POLL_ADD or epoll), then recv(2) into the
  *    loop's shared buffer (or the buffered protocol's own buffer).
  *
@@ -20,7 +21,7 @@
  * multishot receive delivers while reading is paused must be held back and
  * handed over, in order, on resume_reading.
  */
-#include "net.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -29,9 +30,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <liburing/io_uring.h>
 
-#define READ_CHUNK (64 * 1024)
 #define DEFAULT_HIGH (64 * 1024)
 /* Flushes this big go out as zero-copy sends where the kernel has them. */
 #define ZC_THRESHOLD (32 * 1024)
@@ -56,97 +55,8 @@ static size_t wsize(const struct tide_transport *t)
 }
 
 /*
- * Write buffers come from the loop's pools, one per power-of-two size from
- * 64 bytes to 4 KiB, and go back to them once empty: an idle connection
- * holds none, a busy one mallocs nothing, and what the pools keep is in
- * proportion to the bytes that were in flight at once, not to the writes
- * (a burst of one-byte echoes keeps 64-byte buffers, not pages). Bigger
- * buffers are the transport's own (malloc/realloc).
- */
-#define WB_MIN_SHIFT 6
-#define WB_MAX_SHIFT (WB_MIN_SHIFT + TIDE__WB_CLASSES - 1) /* 4 KiB */
-#define POOL_MAX 1024                                        /* per class */
-
-/* The pool class of a buffer of cap bytes, or -1 if it is not pooled. */
-static int wb_class(size_t cap)
-{
-	if (cap < ((size_t)1 << WB_MIN_SHIFT) || cap > ((size_t)1 << WB_MAX_SHIFT))
-		return -1;
-	return (int)(63 - __builtin_clzll((unsigned long long)cap)) - WB_MIN_SHIFT;
-}
-
-static char *pool_get(struct tide_loop *loop, int c)
-{
-	char *p = loop->wbuf_pool[c];
-
-	if (!p)
-		return tide__malloc((size_t)1 << (c + WB_MIN_SHIFT));
-	memcpy(&loop->wbuf_pool[c], p, sizeof(char *));
-	loop->wbuf_pooled[c]--;
-	return p;
-}
-
-static void pool_put(struct tide_loop *loop, int c, char *p)
-{
-	if (loop->wbuf_pooled[c] >= POOL_MAX) {
-		tide__free(p);
-		return;
-	}
-	memcpy(p, &loop->wbuf_pool[c], sizeof(char *));
-	loop->wbuf_pool[c] = p;
-	loop->wbuf_pooled[c]++;
-}
-
-/* Room for n more bytes in b: 0, or -ENOMEM (b unchanged). */
-static int wbuf_reserve(struct tide_loop *loop, struct tide__wbuf *b, size_t n)
-{
-	/* Bounded so that doubling cannot wrap (a length near SIZE_MAX). */
-	if (n > SIZE_MAX / 4 - b->len)
-		return -ENOMEM;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : (size_t)1 << WB_MIN_SHIFT;
-		int oc = wb_class(b->cap), nc;
-		char *p;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		nc = wb_class(cap);
-		if (nc >= 0 || oc >= 0) {
-			/* From one pool's size to the next, or out of the pools. */
-			p = nc >= 0 ? pool_get(loop, nc) : tide__malloc(cap);
-			if (p && b->cap) {
-				memcpy(p, b->p, b->len);
-				pool_put(loop, oc, b->p);
-			}
-		} else
-			p = tide__realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	return 0;
-}
-
-/* Emptied: the memory goes back (to its pool if it came from one). */
-static void wbuf_reset(struct tide_loop *loop, struct tide__wbuf *b)
-{
-	int c = wb_class(b->cap);
-
-	b->len = 0;
-	if (!b->cap)
-		return;
-	if (c >= 0)
-		pool_put(loop, c, b->p);
-	else
-		tide__free(b->p);
-	b->p = NULL;
-	b->cap = 0;
-}
-
-/*
  * The half being sent is emptied: a provided buffer it was sending from
- * goes back to the receive ring (see write_iov), else as wbuf_reset.
+ * goes back to the receive ring (see write_iov), else as tide__wbuf_reset.
  */
 static void wa_reset(struct tide_transport *t)
 {
@@ -159,42 +69,7 @@ static void wa_reset(struct tide_transport *t)
 		t->wa.len = t->wa.cap = 0;
 		return;
 	}
-	wbuf_reset(loop, &t->wa);
-}
-
-/*
- * Whether a ring buffer may leave the ring for a while (a send from it, a
- * stream keeping it): at most a quarter of the ring does, lest slow peers
- * starve every receive.
- */
-static bool pbuf_spare(const struct tide_loop *loop)
-{
-	return loop->pbufs_lent < loop->recv_buf_count / 4;
-}
-
-/* The ring buffer being delivered (loop->lend_p) is kept: one owner. */
-static void pbuf_keep(struct tide_loop *loop)
-{
-	loop->pbufs_lent++;
-	loop->lend_p = NULL;
-}
-
-void tide__pbuf_return(struct tide_loop *loop, unsigned bid)
-{
-	loop->pbufs_lent--;
-	loop->backend->pbuf_recycle(loop, bid);
-}
-
-void tide__wbuf_pool_trim(struct tide_loop *loop, unsigned keep)
-{
-	char *p;
-
-	for (int c = 0; c < TIDE__WB_CLASSES; c++)
-		while (loop->wbuf_pooled[c] > keep && (p = loop->wbuf_pool[c])) {
-			memcpy(&loop->wbuf_pool[c], p, sizeof(char *));
-			loop->wbuf_pooled[c]--;
-			tide__free(p);
-		}
+	tide__wbuf_reset(loop->net, &t->wa);
 }
 
 static int new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out)
@@ -283,10 +158,10 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 			t->ops->data_received(t, data, n, t->proto);
 		return;
 	}
-	/* A whole ring buffer a stream's peek can take as it is. */
-	if (t->keep_rx && data == loop->lend_p && n == loop->lend_len && pbuf_spare(loop) &&
-	    tide__stream_keep(t, data, n, loop->lend_bid, t->proto)) {
-		pbuf_keep(loop);
+	/* A whole ring buffer the protocol can take as it is (a stream's peek). */
+	if (t->keep && data == loop->net->lend_p && n == loop->net->lend_len && tide__pbuf_spare(loop) &&
+	    t->keep(t, data, n, loop->net->lend_bid, t->proto)) {
+		tide__lend_keep(loop);
 		return;
 	}
 	while (n && !t->closing) {
@@ -394,30 +269,10 @@ static void on_eof(struct tide_transport *t)
 static void ms_done(struct tide__op *op)
 {
 	struct tide_transport *t = op->owner;
-	struct tide_loop *loop = tloop(t);
 	int res = op->res;
 
-	if (res > 0 && (op->cflags & IORING_CQE_F_BUFFER)) {
-		unsigned bid = op->cflags >> IORING_CQE_BUFFER_SHIFT;
-		size_t sz;
-		char *buf = loop->backend->pbuf(loop, bid, &sz);
-
-		const char *lp = loop->lend_p;
-		size_t ll = loop->lend_len;
-		unsigned lb = loop->lend_bid;
-
-		/* Lent to whatever write sends these bytes while data_received
-		 * runs; back to the ring now unless a send kept it. */
-		loop->lend_p = buf;
-		loop->lend_len = (size_t)res;
-		loop->lend_bid = bid;
-		deliver(t, buf, (size_t)res);
-		if (loop->lend_p)
-			loop->backend->pbuf_recycle(loop, bid);
-		loop->lend_p = lp;
-		loop->lend_len = ll;
-		loop->lend_bid = lb;
-	}
+	if (res > 0 && (op->flags & TIDE__OP_PBUF))
+		tide__lend_deliver(t, op, deliver);
 	if (op->flags & TIDE__OP_MORE)
 		return;
 	t->rop_busy = 0;
@@ -433,12 +288,6 @@ static void ms_done(struct tide__op *op)
 	maybe_finish(t);
 }
 
-static char *shared_rbuf(struct tide_loop *loop)
-{
-	if (!loop->net_rbuf)
-		loop->net_rbuf = tide__malloc(READ_CHUNK);
-	return loop->net_rbuf;
-}
 
 static void dgram_read(struct tide_transport *t);
 
@@ -469,7 +318,7 @@ static void poll_read_done(struct tide__op *op)
 	if (t->ops->get_buffer) {
 		void *b = NULL;
 		size_t blen = 0;
-		int err = t->ops->get_buffer(t, READ_CHUNK, &b, &blen, t->proto);
+		int err = t->ops->get_buffer(t, TIDE__READ_CHUNK, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
 			fatal(t, err < 0 ? err : -ENOBUFS);
@@ -483,14 +332,14 @@ static void poll_read_done(struct tide__op *op)
 				t->ops->buffer_updated(t, (size_t)r, t->proto);
 		}
 	} else {
-		char *b = shared_rbuf(tloop(t));
+		char *b = tide__net_rbuf(tloop(t)->net);
 
 		if (!b) {
 			fatal(t, -ENOMEM);
 			return;
 		}
 		do
-			r = recv(t->fd, b, READ_CHUNK, MSG_DONTWAIT);
+			r = recv(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
 		if (r > 0 && t->ops->data_received)
 			t->ops->data_received(t, b, (size_t)r, t->proto);
@@ -598,7 +447,7 @@ static bool zc_ok(struct tide_transport *t)
 
 	if (!t->zc_checked) {
 		t->zc_checked = 1;
-		t->zc = tloop(t)->backend->native(tloop(t), TIDE_OP_SEND_ZC) &&
+		t->zc = tide__op_native(tloop(t), TIDE_OP_SEND_ZC) &&
 			getsockopt(t->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
 			(domain == AF_INET || domain == AF_INET6);
 	}
@@ -642,14 +491,6 @@ static void write_kick(struct tide_transport *t)
 	submit_wop(t, op);
 }
 
-/* Whether [p, p + n) lies inside the ring buffer being delivered (compared
- * as addresses: bytes before it, or past its end, are not its bytes). */
-static bool lent_bytes(const struct tide_loop *loop, const void *p, size_t n)
-{
-	uintptr_t b = (uintptr_t)loop->lend_p, a = (uintptr_t)p;
-
-	return loop->lend_p && a >= b && a - b <= loop->lend_len && n <= loop->lend_len - (a - b);
-}
 
 /*
  * The readiness paths' write: send(2) at once, as asyncio does. Returns
@@ -710,25 +551,25 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 	 * from a ring buffer, with nothing else to send: the send goes out
 	 * from that buffer, which returns to the ring when it completes (no
 	 * copy, as a hand-written io_uring server does), while the ring can
-	 * spare it (pbuf_spare).
+	 * spare it (tide__pbuf_spare).
 	 */
-	if (iovcnt == 1 && !t->direct_send && lent_bytes(tloop(t), iov[0].iov_base, total) && !t->wop &&
-	    !t->wa_lent && !t->wa.cap && !t->wb.len && pbuf_spare(tloop(t))) {
+	if (iovcnt == 1 && !t->direct_send && tide__lent_bytes(tloop(t)->net, iov[0].iov_base, total) && !t->wop &&
+	    !t->wa_lent && !t->wa.cap && !t->wb.len && tide__pbuf_spare(tloop(t))) {
 		struct tide_loop *loop = tloop(t);
 
 		t->wa.p = iov[0].iov_base;
 		t->wa.len = total;
-		t->wa.cap = loop->lend_bid;
+		t->wa.cap = loop->net->lend_bid;
 		t->wa_off = 0;
 		t->wa_lent = 1;
 		loop->stats.sends_from_ring++;
-		pbuf_keep(loop);
+		tide__lend_keep(loop);
 		write_kick(t);
 		maybe_pause(t);
 		return 0;
 	}
 	/* All of it or none: a write that fails buffered nothing. */
-	if (wbuf_reserve(tloop(t), &t->wb, total - skip) < 0) {
+	if (tide__wbuf_reserve(tloop(t)->net, &t->wb, total - skip) < 0) {
 		/* Part of it went out already: the stream cannot go on, and
 		 * (asyncio's rule) the error goes to connection_lost. */
 		if (skip) {
@@ -793,7 +634,7 @@ static void dgram_read(struct tide_transport *t)
 {
 	struct sockaddr_storage ss;
 	socklen_t alen = sizeof(ss);
-	char *b = shared_rbuf(tloop(t));
+	char *b = tide__net_rbuf(tloop(t)->net);
 	ssize_t r;
 
 	if (!b) {
@@ -801,7 +642,7 @@ static void dgram_read(struct tide_transport *t)
 		return;
 	}
 	do
-		r = recvfrom(t->fd, b, READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
+		r = recvfrom(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
 	while (r < 0 && errno == EINTR);
 	if (r >= 0) {
 		if (t->ops->datagram_received)
@@ -961,8 +802,7 @@ static void finish(void *arg)
 	struct tide_transport *t = arg;
 	struct tide_loop *loop = tloop(t);
 
-	if (loop->backend->fd_close)
-		loop->backend->fd_close(loop, t->fd);
+	tide__op_fd_closing(loop, t->fd);
 	close(t->fd);
 	t->fd = -1;
 	t->lost = true;
@@ -970,12 +810,12 @@ static void finish(void *arg)
 	 * (its pools, its ring) is sure to exist. */
 	wa_reset(t);
 	t->wa_off = 0;
-	wbuf_reset(loop, &t->wb);
+	tide__wbuf_reset(loop->net, &t->wb);
 	loop->net_closing--;
 	if (t->ops->connection_lost)
 		t->ops->connection_lost(t, t->error, t->proto);
-	if (t->kind == TIDE__T_STREAM && t->server)
-		tide__server_conn_gone(t->server, t);
+	if (t->kind == TIDE__T_STREAM && t->gone)
+		t->gone(t, t->server);
 	loop->live_net--;
 	tide_transport_unref(t);
 }
@@ -1197,7 +1037,7 @@ TIDE_EXTERN void tide_transport_unref(struct tide_transport *t)
 		return;
 	tide__bug_on(t->rop_busy || t->wop, "transport freed with an op in flight");
 	wa_reset(t);
-	wbuf_reset(tloop(t), &t->wb);
+	tide__wbuf_reset(tloop(t)->net, &t->wb);
 	held_drop(t);
 	while (t->kind == TIDE__T_DGRAM && (d = t->dq)) {
 		t->dq = d->next;
@@ -1213,7 +1053,7 @@ static const struct tide_protocol_ops no_ops = { .size = sizeof(no_ops) };
 int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct tide_protocol_ops *ops, void *proto,
 			struct tide_server *server, struct tide_transport **out)
 {
-	struct tide_transport *t = tide__calloc(1, sizeof(*t));
+	struct tide_transport *t = tide__net_get(loop) ? tide__calloc(1, sizeof(*t)) : NULL;
 
 	if (!t) {
 		close(fd);
@@ -1231,14 +1071,18 @@ int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct t
 		t->dq_tailp = &t->dq;
 	else
 		t->server = server;
-	t->multishot = kind == TIDE__T_STREAM && loop->backend->pbuf &&
-		       loop->backend->native(loop, TIDE_OP_RECV_MULTISHOT);
+	t->multishot = kind == TIDE__T_STREAM && tide__op_native(loop, TIDE_OP_RECV_MULTISHOT);
 	/* With native sends the SQE rides the next io_uring_enter; elsewhere
 	 * a send(2) now saves waiting for POLLOUT. */
-	t->direct_send = !loop->backend->native(loop, TIDE_OP_SEND);
+	t->direct_send = !tide__op_native(loop, TIDE_OP_SEND);
 	loop->live_net++;
 	*out = t;
 	return 0;
+}
+
+void tide__transport_set_keep(struct tide_transport *t, tide__keep_cb keep)
+{
+	t->keep = keep;
 }
 
 void tide__transport_bind(struct tide_transport *t, const struct tide_protocol_ops *ops, void *proto)

@@ -11,13 +11,48 @@
 #ifndef TIDE_NET_H
 #define TIDE_NET_H
 
-#include "internal.h"
+#include "task/task.h"
 
 #include <sys/socket.h>
 
 struct tide_server;
 
 enum { TIDE__T_STREAM, TIDE__T_DGRAM };
+
+/* The readiness paths' one read (and a datagram's largest). */
+#define TIDE__READ_CHUNK (64 * 1024)
+#define TIDE__WB_CLASSES 7 /* write-buffer pools: 64 B to 4 KiB (pbuf.c) */
+
+/*
+ * The net layer's per-loop state (pbuf.c), hung on the loop by the first
+ * transport or server (tide__net_get) and freed by the loop's net_fini.
+ */
+struct tide__net {
+	/* The ring buffer whose bytes data_received is reading (NULL outside
+	 * it), which a write of those bytes may keep and send from instead of
+	 * copying; its length and ring id. */
+	const char *lend_p;
+	size_t lend_len;
+	unsigned lend_bid;
+	/* Transports' empty write buffers of 64 << i bytes, linked through
+	 * their first bytes. */
+	char *wbuf_pool[TIDE__WB_CLASSES];
+	unsigned wbuf_pooled[TIDE__WB_CLASSES];
+	char *rbuf;                 /* readiness-path receive buffer shared by every transport */
+};
+
+/*
+ * The protocol extension hook for ring buffers a protocol keeps instead of
+ * having them copied (stream.c's tide_stream_peek): a transport with a
+ * keep hook offers it each whole ring buffer it delivers, while the ring
+ * can spare it; true means the protocol took it, and gives it back with
+ * tide__pbuf_return. Set before data flows (connection_made at the latest).
+ */
+struct tide_transport;
+typedef bool (*tide__keep_cb)(struct tide_transport *t, const char *data, size_t n, unsigned bid, void *proto);
+/* The owner of an accepted connection (a listener) hears when it is gone,
+ * after connection_lost: gone(t, owner). */
+typedef void (*tide__gone_cb)(struct tide_transport *t, void *owner);
 
 /* One half of the write buffer: len bytes at p, cap allocated. */
 struct tide__wbuf {
@@ -63,9 +98,9 @@ struct tide_transport {
 	unsigned zc_checked : 1;    /* zc says whether zero-copy sends work here */
 	unsigned zc : 1;
 	unsigned wa_lent : 1;       /* wa is a ring buffer (its id in wa.cap), back to the ring once sent */
-	unsigned keep_rx : 1;       /* a stream's: offer it whole ring buffers (tide__stream_keep) */
 	const struct tide_protocol_ops *ops;
 	void *proto;
+	tide__keep_cb keep;         /* the protocol's ring-buffer hook, or NULL */
 	/* The write side, then the read op: a receive and an echo's send
 	 * touch the first 180 bytes (see tide__op's field order). */
 	struct tide__op *wop;       /* the write side's op in flight (send or poll) */
@@ -86,6 +121,7 @@ struct tide_transport {
 	union {
 		struct {                    /* stream transports */
 			struct tide_server *server; /* the server that accepted it, or NULL */
+			tide__gone_cb gone;         /* tells the server it is gone */
 			struct tide_transport *srv_next, *srv_prev; /* the server's connections */
 		};
 		struct {                    /* datagram transports */
@@ -100,6 +136,26 @@ static inline struct tide_loop *tloop(const struct tide_transport *t)
 {
 	return t->rop.loop;
 }
+
+/* The loop's net state, made on first use; NULL when out of memory. */
+struct tide__net *tide__net_get(struct tide_loop *loop);
+/* The shared receive buffer of TIDE__READ_CHUNK bytes (NULL: ENOMEM). */
+char *tide__net_rbuf(struct tide__net *net);
+/* Room for n more bytes in b: 0, or -ENOMEM (b unchanged). */
+int tide__wbuf_reserve(struct tide__net *net, struct tide__wbuf *b, size_t n);
+/* Emptied: the memory goes back (to its pool if it came from one). */
+void tide__wbuf_reset(struct tide__net *net, struct tide__wbuf *b);
+/* Frees pooled write buffers beyond keep per class. */
+void tide__wbuf_pool_trim(struct tide__net *net, unsigned keep);
+/* Whether [p, p + n) lies inside the ring buffer being delivered (compared
+ * as addresses: bytes before it, or past its end, are not its bytes). */
+bool tide__lent_bytes(const struct tide__net *net, const void *p, size_t n);
+/* The ring buffer being delivered is kept (a send, a stream): one owner. */
+void tide__lend_keep(struct tide_loop *loop);
+/* Delivers a multishot receive's ring buffer (op->buf, op->res bytes)
+ * through deliver, lent for the call; back to the ring unless kept. */
+void tide__lend_deliver(struct tide_transport *t, struct tide__op *op,
+			void (*deliver)(struct tide_transport *t, const char *data, size_t n));
 
 /*
  * A transport on fd (connected, non-blocking, close-on-exec); on error fd
@@ -119,16 +175,13 @@ void tide__transport_discard(struct tide_transport *t);
 /* Streams: fn(arg) runs when the server is freed (the factory's argument). */
 void tide__server_set_arg_free(struct tide_server *s, void (*fn)(void *arg));
 /*
- * Ring buffers a protocol keeps instead of having them copied (stream.c's
- * tide_stream_peek): a transport with keep_rx offers each whole ring
- * buffer it delivers to tide__stream_keep, while the ring can spare it;
- * true means the stream took it, and gives it back with tide__pbuf_return.
+ * The protocol extension hook for ring buffers a protocol keeps instead of
+ * having them copied (stream.c's tide_stream_peek): a transport with a
+ * keep hook offers it each whole ring buffer it delivers, while the ring
+ * can spare it; true means the protocol took it, and gives it back with
+ * tide__pbuf_return. Set before data flows (connection_made at the latest).
  */
-bool tide__stream_keep(struct tide_transport *t, const char *data, size_t n, unsigned bid, void *proto);
-void tide__pbuf_return(struct tide_loop *loop, unsigned bid);
-
-/* The server learns that a connection of it is gone (server.c). */
-void tide__server_conn_gone(struct tide_server *s, struct tide_transport *t);
+void tide__transport_set_keep(struct tide_transport *t, tide__keep_cb keep);
 
 /* getaddrinfo's EAI_* as tide's error currency. */
 int tide__eai_error(int eai, int saved_errno);

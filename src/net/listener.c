@@ -11,7 +11,7 @@
  * has keep being served; and a listener's fd is closed only after its op's
  * final completion.
  */
-#include "net.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -107,8 +107,7 @@ static void server_check(struct tide_server *s)
 	for (i = 0; i < s->nls; i++) {
 		struct listener *l = &s->ls[i];
 		if (!l->op && l->fd >= 0) {
-			if (s->loop->backend->fd_close)
-				s->loop->backend->fd_close(s->loop, l->fd);
+			tide__op_fd_closing(s->loop, l->fd);
 			close(l->fd);
 			l->fd = -1;
 		}
@@ -125,8 +124,12 @@ static void server_check(struct tide_server *s)
 	}
 }
 
-void tide__server_conn_gone(struct tide_server *s, struct tide_transport *t)
+/* A connection of s is gone (its connection_lost ran): the transport's
+ * gone hook. */
+static void conn_gone(struct tide_transport *t, void *owner)
 {
+	struct tide_server *s = owner;
+
 	if (t->srv_prev)
 		t->srv_prev->srv_next = t->srv_next;
 	else
@@ -173,6 +176,7 @@ static void new_conn(struct tide_server *s, int fd)
 		return;
 	}
 	tide__transport_bind(t, ops, proto);
+	t->gone = conn_gone;
 	t->srv_next = s->conns;
 	if (s->conns)
 		s->conns->srv_prev = t;
@@ -512,7 +516,7 @@ static int server_alloc(struct tide_loop *loop, const struct tide_server_opts *o
 	s->backlog = OPT(opts, backlog, 0);
 	if (s->backlog <= 0)
 		s->backlog = 100;
-	s->multishot = loop->backend->native(loop, TIDE_OP_ACCEPT_MULTISHOT);
+	s->multishot = tide__op_native(loop, TIDE_OP_ACCEPT_MULTISHOT);
 	loop->live_net++;
 	*out = s;
 	return 0;

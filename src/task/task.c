@@ -12,7 +12,7 @@
  * the data is returned and the owed -ECANCELED comes at the next await (or
  * cancels the task as its body returns, as asyncio does).
  */
-#include "coro.h"
+#include "task/coro.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -46,9 +46,19 @@ struct tide__task {
 /* The running task of this thread (tasks never run nested). */
 static TIDE__TLS struct tide__task *current;
 
+/* What a task plugs into its future (core knows no task). */
+static void task_release(struct tide_future *f);
+static void step_soon(void *arg);
+static const struct tide__future_hooks task_hooks = {
+	/* A task is cancelled through its body, as asyncio's Task.cancel. */
+	.cancel = tide_task_cancel,
+	.release = task_release,
+	.run = step_soon,
+};
+
 static struct tide__task *task_of(const struct tide_future *f)
 {
-	return f && f->is_task ? (struct tide__task *)f : NULL;
+	return f && f->hooks == &task_hooks ? (struct tide__task *)f : NULL;
 }
 
 static const char *task_name(struct tide__task *t)
@@ -205,7 +215,7 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *a
 	}
 	memset(t, 0, sizeof(*t));
 	tide__future_init(loop, &t->fut);
-	t->fut.is_task = true;
+	t->fut.hooks = &task_hooks;
 	t->fn = fn;
 	t->arg = arg;
 	t->number = ++loop->task_counter;
@@ -234,7 +244,8 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *a
 	return 0;
 }
 
-void tide__task_release(struct tide_future *f)
+/* A task's memory goes back when its future's last reference does. */
+static void task_release(struct tide_future *f)
 {
 	struct tide__task *t = (struct tide__task *)f;
 	struct tide_loop *loop = f->loop;
@@ -297,7 +308,7 @@ TIDE_EXTERN int64_t tide_await(struct tide_future *f)
 	backed = f->cancel_hook != NULL;
 	/* First in line: park in the future's waiter slot, no handle needed. */
 	if (!f->callbacks && !f->waiter)
-		f->waiter = t;
+		f->waiter = &t->fut;
 	else if ((err = tide_future_add_done_callback(f, await_wake, t)))
 		return err;
 	/* asyncio's __step: a cancellation owed since the task last ran goes
@@ -339,18 +350,10 @@ static void step_soon(void *arg)
 	task_step(arg);
 }
 
-void tide__task_wake_soon(struct tide_loop *loop, void *task)
+/* Queues a parked task's next step (what it waits on is done). */
+static void task_wake_soon(struct tide__task *t)
 {
-	struct tide__handle *h;
-
-	if (TIDE__LIKELY(tide__ready_call(loop, step_soon, task) == 0))
-		return;
-	/* The ring could not grow: a handle goes through the spill list. */
-	h = tide__handle_alloc(loop);
-	tide__bug_on(!h, "out of memory waking a task");
-	h->fn.call = step_soon;
-	h->arg = task;
-	tide__ready_push(loop, h);
+	tide__ready_call_must(t->fut.loop, step_soon, t);
 }
 
 TIDE_EXTERN int tide_yield(void)
@@ -454,7 +457,7 @@ bool tide__unpark(struct tide__park *p, int code)
 		return false;
 	p->state = TIDE__PARK_CHOSEN;
 	p->code = code;
-	tide__task_wake_soon(t->fut.loop, t);
+	task_wake_soon(t);
 	return true;
 }
 
@@ -479,7 +482,7 @@ TIDE_EXTERN int tide_task_cancel(struct tide_future *task)
 	if (t->parked && t->parked->state == TIDE__PARK_PENDING) {
 		/* A park is a future nobody else holds: it always takes the cancel. */
 		t->parked->state = TIDE__PARK_CANCELLED;
-		tide__task_wake_soon(t->fut.loop, t);
+		task_wake_soon(t);
 		return 1;
 	}
 	t->must_cancel = true;

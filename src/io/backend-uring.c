@@ -12,8 +12,8 @@
  * with SINGLE_ISSUER the ring starts disabled, so the thread that first
  * drives the loop, not the one that made it, becomes its submitter.
  */
-#include "internal.h"
-#include "compat-uring.h"
+#include "io/io.h"
+#include "io/compat-uring.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -44,7 +44,6 @@ struct uring_bd {
 	unsigned br_mask;           /* count - 1 */
 };
 
-#define PBUF_GROUP 0
 
 static struct uring_bd *bd_of(const struct tide_loop *loop)
 {
@@ -163,46 +162,34 @@ static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
 	return err;
 }
 
+/*
+ * Which kinds run as their own SQE: each row of the op table names the
+ * opcodes the probe must show, whether it also needs ASYNC_CANCEL (an op
+ * that may wait forever must be cancellable), and a base kind that must be
+ * native too; TIDE_DISABLE_OPS masks what it names.
+ */
 static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
 {
 	struct io_uring_probe *p = io_uring_get_probe_ring(&bd->ring);
 	uint64_t off = loop->disabled_ops;
+	int k;
 #define HAS(opc) (p && io_uring_opcode_supported(p, (opc)))
-#define ON(kind) (!(off & (1ull << (kind))))
 
-	bd->have_async_cancel = HAS(IORING_OP_ASYNC_CANCEL) && ON(TIDE_OP_CANCEL);
-	bd->native[TIDE_OP_POLL] = HAS(IORING_OP_POLL_ADD);
-	bd->native[TIDE_OP_CANCEL] = bd->have_async_cancel;
-	/* A native read or write must be cancellable (a read on an idle pipe
-	 * waits forever), so it needs ASYNC_CANCEL too. */
-	bd->native[TIDE_OP_READ] = HAS(IORING_OP_READ) && ON(TIDE_OP_READ) && bd->have_async_cancel;
-	bd->native[TIDE_OP_WRITE] = HAS(IORING_OP_WRITE) && ON(TIDE_OP_WRITE) && bd->have_async_cancel;
-	bd->native[TIDE_OP_TIMEOUT] = HAS(IORING_OP_TIMEOUT) && HAS(IORING_OP_TIMEOUT_REMOVE) && ON(TIDE_OP_TIMEOUT);
-	/* Socket ops: each wants its opcode and a way to cancel it. */
-#define NET(kind, opc) bd->native[kind] = HAS(opc) && ON(kind) && bd->have_async_cancel
-	NET(TIDE_OP_ACCEPT, IORING_OP_ACCEPT);
-	NET(TIDE_OP_CONNECT, IORING_OP_CONNECT);
-	NET(TIDE_OP_RECV, IORING_OP_RECV);
-	NET(TIDE_OP_SEND, IORING_OP_SEND);
-	NET(TIDE_OP_SENDMSG, IORING_OP_SENDMSG);
-	NET(TIDE_OP_RECVMSG, IORING_OP_RECVMSG);
-	NET(TIDE_OP_SHUTDOWN, IORING_OP_SHUTDOWN);
-	NET(TIDE_OP_CLOSE, IORING_OP_CLOSE);
-	NET(TIDE_OP_SEND_ZC, IORING_OP_SEND_ZC);
-#undef NET
-	/*
-	 * The multishot variants are flags on opcodes older than them, so the
-	 * probe cannot see them; an opcode of the same release stands in:
-	 * multishot accept came with IORING_OP_SOCKET (5.19), multishot recv
-	 * with IORING_OP_SEND_ZC (6.0). Multishot recv also needs the buffer
-	 * ring, registered in uring_init.
-	 */
-	bd->native[TIDE_OP_ACCEPT_MULTISHOT] = bd->native[TIDE_OP_ACCEPT] && HAS(IORING_OP_SOCKET) &&
-					       ON(TIDE_OP_ACCEPT_MULTISHOT);
-	bd->native[TIDE_OP_RECV_MULTISHOT] = bd->native[TIDE_OP_RECV] && HAS(IORING_OP_SEND_ZC) &&
-					     ON(TIDE_OP_RECV_MULTISHOT);
+	/* First the cancel that the others may need. */
+	bd->native[TIDE_OP_CANCEL] = HAS(tide__opdefs[TIDE_OP_CANCEL].opcode) && !(off & (1ull << TIDE_OP_CANCEL));
+	bd->have_async_cancel = bd->native[TIDE_OP_CANCEL];
+	/* In the table's order: a multishot variant's base comes before it. */
+	for (k = 0; k < TIDE__OP_KINDS; k++) {
+		const struct tide__opdef *d = &tide__opdefs[k];
+
+		if (k == TIDE_OP_CANCEL)
+			continue;
+		bd->native[k] = d->opcode && HAS(d->opcode) && (!d->also || HAS(d->also)) &&
+				(!(off & (1ull << k)) || (d->flags & TIDE__OPF_UNMASKABLE)) &&
+				(!(d->flags & TIDE__OPF_NEEDS_CANCEL) || bd->have_async_cancel) &&
+				(!d->base || bd->native[d->base]);
+	}
 #undef HAS
-#undef ON
 	if (p)
 		io_uring_free_probe(p);
 }
@@ -235,7 +222,7 @@ static int pbuf_setup(struct tide_loop *loop, struct uring_bd *bd)
 	}
 	reg.ring_addr = (uint64_t)(uintptr_t)bd->br;
 	reg.ring_entries = n;
-	reg.bgid = PBUF_GROUP;
+	reg.bgid = TIDE__PBUF_GROUP;
 	err = io_uring_register_buf_ring(&bd->ring, &reg, 0);
 	if (err) {
 		munmap(bd->pbufs, (size_t)n * sz);
@@ -251,14 +238,6 @@ static int pbuf_setup(struct tide_loop *loop, struct uring_bd *bd)
 				      (int)bd->br_mask, (int)i);
 	io_uring_buf_ring_advance(bd->br, (int)n);
 	return 0;
-}
-
-static void *uring_pbuf(struct tide_loop *loop, unsigned bid, size_t *size)
-{
-	struct uring_bd *bd = bd_of(loop);
-
-	*size = loop->recv_buf_size;
-	return bd->pbufs + (size_t)bid * loop->recv_buf_size;
 }
 
 static void uring_pbuf_recycle(struct tide_loop *loop, unsigned bid)
@@ -354,64 +333,10 @@ static bool prep_op(struct tide_loop *loop, struct uring_bd *bd, struct tide__op
 
 	if (!sqe)
 		return false;
-	if (op->path == TIDE_PATH_READINESS) {
+	if (op->path == TIDE_PATH_READINESS)
 		io_uring_prep_poll_add(sqe, op->fd, tide__op_wait_events(op));
-	} else {
-		switch (op->kind) {
-		case TIDE_OP_READ:
-			io_uring_prep_read(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
-			break;
-		case TIDE_OP_WRITE:
-			io_uring_prep_write(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
-			break;
-		case TIDE_OP_POLL:
-			io_uring_prep_poll_add(sqe, op->fd, op->events);
-			break;
-		case TIDE_OP_TIMEOUT:
-			/* op->ts lives in the op until the CQE: the kernel reads it late. */
-			io_uring_prep_timeout(sqe, &op->u.ts, 0, 0);
-			break;
-		case TIDE_OP_ACCEPT:
-			io_uring_prep_accept(sqe, op->fd, op->u.acc.addr, op->u.acc.addrlen,
-					     SOCK_NONBLOCK | SOCK_CLOEXEC);
-			break;
-		case TIDE_OP_ACCEPT_MULTISHOT:
-			io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-			break;
-		case TIDE_OP_CONNECT:
-			io_uring_prep_connect(sqe, op->fd, (struct sockaddr *)op->u.caddr, op->caddrlen);
-			break;
-		case TIDE_OP_RECV:
-			io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->msg_flags);
-			break;
-		case TIDE_OP_RECV_MULTISHOT:
-			io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
-			sqe->flags |= IOSQE_BUFFER_SELECT;
-			sqe->buf_group = PBUF_GROUP;
-			break;
-		case TIDE_OP_SEND:
-			io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->msg_flags | MSG_NOSIGNAL);
-			break;
-		case TIDE_OP_SEND_ZC:
-			io_uring_prep_send_zc(sqe, op->fd, op->buf, op->len, op->msg_flags | MSG_NOSIGNAL, 0);
-			break;
-		case TIDE_OP_SENDMSG:
-			io_uring_prep_sendmsg(sqe, op->fd, op->u.msg, (unsigned)op->msg_flags | MSG_NOSIGNAL);
-			break;
-		case TIDE_OP_RECVMSG:
-			io_uring_prep_recvmsg(sqe, op->fd, op->u.msg, (unsigned)op->msg_flags | MSG_CMSG_CLOEXEC);
-			break;
-		case TIDE_OP_SHUTDOWN:
-			io_uring_prep_shutdown(sqe, op->fd, op->msg_flags);
-			break;
-		case TIDE_OP_CLOSE:
-			io_uring_prep_close(sqe, op->fd);
-			break;
-		}
-	}
-	/* A tty that polls ready would be written inline and blocking. */
-	if (op->flags & TIDE__OP_CHARDEV && op->path == TIDE_PATH_URING)
-		sqe->flags |= IOSQE_ASYNC;
+	else
+		tide__opdefs[op->kind].prep(sqe, op);
 	io_uring_sqe_set_data(sqe, op);
 	return true;
 }
@@ -477,7 +402,7 @@ static bool prep_cancel(struct tide_loop *loop, struct uring_bd *bd, struct tide
 
 	if (!sqe)
 		return false;
-	if (op->path == TIDE_PATH_URING && op->kind == TIDE_OP_TIMEOUT)
+	if (op->path == TIDE_PATH_URING && tide__opdefs[op->kind].cancel_opcode == IORING_OP_TIMEOUT_REMOVE)
 		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
 	else if (bd->have_async_cancel)
 		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
@@ -523,7 +448,7 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		loop->stats.ops_completed[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
 		return;
 	}
-	if (op->kind == TIDE_OP_SEND_ZC) {
+	if (tide__opdefs[op->kind].flags & TIDE__OPF_NOTIF) {
 		/* The result comes first (F_MORE), then the notification that
 		 * the kernel let go of the buffer: only that one completes. */
 		if (cflags & IORING_CQE_F_NOTIF)
@@ -533,11 +458,23 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 			op->flags |= TIDE__OP_ZC_RESULT;
 			return;
 		}
-	} else if (cflags & IORING_CQE_F_MORE) {
-		tide__op_deliver_more(op, res, cflags);
-		return;
+	} else {
+		/* A multishot receive's data is in a ring buffer: the op gets
+		 * its address and id, never the CQE's flags. */
+		if (cflags & IORING_CQE_F_BUFFER) {
+			unsigned bid = cflags >> IORING_CQE_BUFFER_SHIFT;
+
+			op->bid = bid;
+			op->buf = bd->pbufs + (size_t)bid * loop->recv_buf_size;
+			op->flags |= TIDE__OP_PBUF;
+		} else {
+			op->flags &= ~TIDE__OP_PBUF;
+		}
+		if (cflags & IORING_CQE_F_MORE) {
+			tide__op_deliver_more(op, res);
+			return;
+		}
 	}
-	op->cflags = cflags;
 	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL))
 		cancel_backlog_forget(bd, op);
 	if (op->path == TIDE_PATH_READINESS && res >= 0) {
@@ -606,7 +543,7 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 	if (timeout_ns == 0) {
 		/* Callbacks are waiting: reap without sleeping, or not at all
 		 * when no user op can have completed. */
-		if (loop->live_ops == 0 && loop->live_net == 0 && !io_uring_sq_ready(&bd->ring) && !bd->backlog)
+		if (!tide__io_pending(loop) && !io_uring_sq_ready(&bd->ring) && !bd->backlog)
 			return 0;
 		/* Nothing to submit, and the kernel says it holds no completion
 		 * (IORING_SQ_TASKRUN is set while task work waits to post one):
@@ -665,6 +602,5 @@ const struct tide__backend_ops tide__backend_uring = {
 	.cancel = uring_cancel,
 	.wait = uring_wait,
 	.native = uring_native,
-	.pbuf = uring_pbuf,
 	.pbuf_recycle = uring_pbuf_recycle,
 };

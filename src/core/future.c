@@ -10,7 +10,7 @@
  * dropped. Done callbacks are handles that wait in the future and join the
  * ready queue on completion, so completing a future never allocates.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <errno.h>
 
@@ -64,8 +64,8 @@ static void future_free(struct tide_future *f)
 	loop->live_futures--;
 	if (f->ptr_release && f->ptr)
 		f->ptr_release(f->ptr);
-	if (f->is_task) {
-		tide__task_release(f);
+	if (f->hooks) {
+		f->hooks->release(f);
 		return;
 	}
 	f->next_free = loop->free_futs;
@@ -99,10 +99,10 @@ static void schedule_callbacks(struct tide_future *f)
 	 * callback was added before it): two words in the ready ring. The task
 	 * holds its own reference on f while parked. */
 	if (f->waiter) {
-		void *t = f->waiter;
+		struct tide_future *w = f->waiter;
 		f->waiter = NULL;
 		if (!loop->closed)
-			tide__task_wake_soon(loop, t);
+			tide__ready_call_must(loop, w->hooks->run, w);
 	}
 	for (; h; h = next) {
 		next = h->next;
@@ -149,8 +149,8 @@ TIDE_EXTERN int tide_future_cancel(struct tide_future *f)
 	if (!f || f->state != TIDE__F_PENDING)
 		return 0;
 	/* A task is cancelled through its body, as asyncio's Task.cancel. */
-	if (f->is_task)
-		return tide_task_cancel(f);
+	if (f->hooks)
+		return f->hooks->cancel(f);
 	if (f->cancel_hook) {
 		/* An operation stands behind the future: it decides, and completes
 		 * the future (cancelled, or with what already arrived). */

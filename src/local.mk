@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: MIT
+# The library (included from the top Makefile.am; paths from the top folder).
+
+# The library's objects, as a convenience library: src/libtide.la is made of
+# it, and the tests that reach hidden symbols (test hooks, the context
+# switch) link it directly, which works with --disable-static too.
+noinst_LTLIBRARIES = src/libtide-internal.la
+#
+# Four layers, one folder each, bottom up; a folder includes and calls only
+# its own and lower ones (test/layering.sh checks it in make check):
+# core: the loop, handles and timers, futures, the cross-thread door, the
+# allocator.
+TIDE_CORE = src/core/core.h src/core/heap.h \
+	src/core/util.c src/core/loop.c src/core/threadsafe.c src/core/future.c
+# io: ops and the op table, the op families, the backends, the executor.
+TIDE_IO = src/io/io.h src/io/compat-uring.h \
+	src/io/io.c src/io/op.c src/io/opdef.c \
+	src/io/op-rw.c src/io/op-poll.c src/io/op-timeout.c src/io/op-net.c \
+	src/io/backend-uring.c src/io/backend-epoll.c src/io/executor.c
+# task: coroutines and their switch, tasks, sync primitives, combinators.
+TIDE_TASK = src/task/task.h src/task/coro.h \
+	src/task/coro.c src/task/task.c src/task/sync.c src/task/combinators.c
+# net: transports, listeners, connecting, resolving, streams.
+TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
+	src/net/pbuf.c src/net/transport.c src/net/listener.c src/net/resolve.c src/net/stream.c
+src_libtide_internal_la_SOURCES = $(TIDE_CORE) $(TIDE_IO) $(TIDE_TASK) $(TIDE_NET)
+# The context switch: one small assembly file per architecture, or
+# ucontext (configure --with-coro=ucontext) anywhere else.
+if CORO_X86_64
+src_libtide_internal_la_SOURCES += src/task/coro-x86_64.S
+endif
+if CORO_AARCH64
+src_libtide_internal_la_SOURCES += src/task/coro-aarch64.S
+endif
+src_libtide_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS)
+src_libtide_internal_la_LIBADD = $(LIBURING_LIBS)
+
+lib_LTLIBRARIES = src/libtide.la
+src_libtide_la_SOURCES =
+# No source of its own: this names the linker (C).
+nodist_EXTRA_src_libtide_la_SOURCES = src/dummy.c
+src_libtide_la_LIBADD = src/libtide-internal.la
+# The ABI: -version-info current:revision:age gives SONAME libtide.so.0; the
+# version script exports exactly the TIDE_EXTERN names (test/exports checks it).
+src_libtide_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
+	-Wl,--version-script=$(top_srcdir)/src/libtide.map
+EXTRA_src_libtide_la_DEPENDENCIES = src/libtide.map
+
+EXTRA_DIST += src/task/coro-x86_64.S src/task/coro-aarch64.S
