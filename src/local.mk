@@ -11,7 +11,8 @@ noinst_LTLIBRARIES = src/libtide-internal.la
 # core: the loop, handles and timers, futures, the cross-thread door, the
 # allocator.
 TIDE_CORE = src/core/core.h src/core/heap.h \
-	src/core/util.c src/core/loop.c src/core/threadsafe.c src/core/future.c
+	src/core/util.c src/core/loop.c src/core/timer.c src/core/threadsafe.c \
+	src/core/future.c
 # io: ops and the op table, the op families, the backends, the executor.
 TIDE_IO = src/io/io.h src/io/compat-uring.h \
 	src/io/io.c src/io/op.c src/io/opdef.c \
@@ -19,7 +20,8 @@ TIDE_IO = src/io/io.h src/io/compat-uring.h \
 	src/io/backend-uring.c src/io/backend-epoll.c src/io/executor.c
 # task: coroutines and their switch, tasks, sync primitives, combinators.
 TIDE_TASK = src/task/task.h src/task/coro.h \
-	src/task/coro.c src/task/task.c src/task/sync.c src/task/combinators.c
+	src/task/coro.c src/task/task.c src/task/await.c src/task/sync.c \
+	src/task/combinators.c
 # net: transports, listeners, connecting, resolving, streams.
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
 	src/net/pbuf.c src/net/transport.c src/net/listener.c src/net/resolve.c src/net/stream.c

@@ -305,6 +305,16 @@ int tide__call_soon_internal(struct tide_loop *loop, tide_call_cb fn, void *arg)
 struct tide__handle *tide__handle_alloc(struct tide_loop *loop);
 void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h);
 /* Internal timers and soon-calls (not counted as user callbacks). */
+/* timer.c: the timer heap and the scheduling they share with call_soon. */
+int tide__seconds_to_ns(double s, uint64_t *ns);
+int tide__timer_reserve(struct tide_loop *loop);
+void tide__timer_arm(struct tide_loop *loop, struct tide__handle *h, uint64_t when);
+void tide__timers_expire(struct tide_loop *loop);
+/* tide_loop_close: the user's timers go, the loop's own stay. */
+void tide__timers_drop_user(struct tide_loop *loop);
+/* A handle for cb (a timer at when, or a ready call), filled into out. */
+int tide__schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool timer, uint64_t when,
+		   struct tide_handle *out);
 struct tide__handle *tide__call_at_ns(struct tide_loop *loop, uint64_t when, void (*fn)(void *), void *arg);
 void tide__timer_cancel(struct tide_loop *loop, struct tide__handle *h);
 /* Threadsafe queue: push from any thread, drain on the loop thread. */

@@ -7,7 +7,6 @@
  * firing a timer early and never sleeping past one.
  */
 #include "core/core.h"
-#include "core/heap.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -148,69 +147,7 @@ static void handle_out(struct tide__handle *h, struct tide_handle *out)
 	}
 }
 
-/* ------------------------------------------------------------- timers -- */
-
-static int heap_reserve(struct tide_loop *loop)
-{
-	if (TIDE__UNLIKELY(loop->heap_len == loop->heap_cap)) {
-		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-		struct tide__handle **n = tide__realloc(loop->heap, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		loop->heap = n;
-		loop->heap_cap = cap;
-	}
-	return 0;
-}
-
-static void timer_arm(struct tide_loop *loop, struct tide__handle *h, uint64_t when)
-{
-	h->when = when;
-	h->seq = loop->timer_seq++;
-	h->flags |= TIDE__H_TIMER;
-	heap_up(loop->heap, loop->heap_len++, h);
-}
-
-struct tide__handle *tide__call_at_ns(struct tide_loop *loop, uint64_t when, void (*fn)(void *), void *arg)
-{
-	struct tide__handle *h;
-
-	if (heap_reserve(loop) < 0 || !(h = tide__handle_alloc(loop)))
-		return NULL;
-	h->fn.call = fn;
-	h->arg = arg;
-	h->flags = TIDE__H_INTERNAL;
-	timer_arm(loop, h, when);
-	return h;
-}
-
-void tide__timer_cancel(struct tide_loop *loop, struct tide__handle *h)
-{
-	if (h->flags & TIDE__H_TIMER) {
-		heap_remove_at(loop->heap, &loop->heap_len, h->heap_idx);
-		tide__handle_recycle(loop, h);
-	} else if (h->flags & TIDE__H_READY) {
-		h->flags |= TIDE__H_CANCELLED;
-	}
-}
-
-/* Seconds (double) to a nanosecond delay; rejects what cannot be a time. */
-static int seconds_to_ns(double s, uint64_t *ns)
-{
-	if (!isfinite(s))
-		return -EINVAL;
-	if (s <= 0) {
-		*ns = 0;
-		return 0;
-	}
-	if (s > 1e10) /* about 317 years: beyond this the ns clock would overflow */
-		return -EINVAL;
-	/* Round up so that a timer never fires before the time asked for. */
-	*ns = (uint64_t)ceil(s * 1e9);
-	return 0;
-}
-
-static int schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool timer, uint64_t when,
+int tide__schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool timer, uint64_t when,
 		    struct tide_handle *out)
 {
 	struct tide__handle *h;
@@ -219,14 +156,14 @@ static int schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool tim
 		return -EINVAL;
 	if (TIDE__UNLIKELY(loop->closed))
 		return TIDE_ECLOSED;
-	if (timer && heap_reserve(loop) < 0)
+	if (timer && tide__timer_reserve(loop) < 0)
 		return -ENOMEM;
 	if (TIDE__UNLIKELY(!(h = tide__handle_alloc(loop))))
 		return -ENOMEM;
 	h->fn.call = cb;
 	h->arg = arg;
 	if (timer)
-		timer_arm(loop, h, when);
+		tide__timer_arm(loop, h, when);
 	else
 		tide__ready_push(loop, h);
 	handle_out(h, out);
@@ -243,7 +180,7 @@ static __attribute__((noinline)) int call_soon_slow(struct tide_loop *loop, tide
 			return TIDE_ECLOSED;
 		return ring_push(loop, cb, arg);
 	}
-	return schedule(loop, cb, arg, false, 0, out);
+	return tide__schedule(loop, cb, arg, false, 0, out);
 }
 
 TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *arg, struct tide_handle *out)
@@ -264,30 +201,6 @@ TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *ar
 	return call_soon_slow(loop, cb, arg, out);
 }
 
-TIDE_EXTERN int tide_call_later(struct tide_loop *loop, double delay, tide_call_cb cb, void *arg,
-				struct tide_handle *out)
-{
-	uint64_t ns;
-	int err = seconds_to_ns(delay, &ns);
-
-	if (err)
-		return err;
-	/* A fresh clock, not the cached one: a slow callback must not make a
-	 * later timer fire before `delay` has passed since this call. */
-	return schedule(loop, cb, arg, true, tide__clock_ns() + ns, out);
-}
-
-TIDE_EXTERN int tide_call_at(struct tide_loop *loop, double when, tide_call_cb cb, void *arg,
-			     struct tide_handle *out)
-{
-	uint64_t ns;
-	int err = seconds_to_ns(when, &ns);
-
-	if (err)
-		return err;
-	return schedule(loop, cb, arg, true, ns, out);
-}
-
 TIDE_EXTERN int tide_handle_cancel(struct tide_handle *ph)
 {
 	struct tide__handle *h;
@@ -300,15 +213,6 @@ TIDE_EXTERN int tide_handle_cancel(struct tide_handle *ph)
 		return 0;
 	tide__timer_cancel(h->loop, h);
 	return 1;
-}
-
-TIDE_EXTERN double tide_handle_when(const struct tide_handle *ph)
-{
-	const struct tide__handle *h = ph ? ph->slot : NULL;
-
-	if (!h || h->gen != ph->gen || !(h->flags & TIDE__H_TIMER))
-		return -1;
-	return (double)h->when / 1e9;
 }
 
 /* -------------------------------------------------------------- errors -- */
@@ -443,18 +347,6 @@ static unsigned run_ready(struct tide_loop *loop)
 }
 
 /* Moves every timer whose deadline has passed to the ready queue, in (when, seq) order. */
-static void expire_timers(struct tide_loop *loop)
-{
-	uint64_t now = loop->now;
-
-	while (loop->heap_len && loop->heap[0]->when <= now) {
-		struct tide__handle *h = loop->heap[0];
-		heap_remove_at(loop->heap, &loop->heap_len, 0);
-		h->flags = (h->flags & ~TIDE__H_TIMER) | TIDE__H_FIRED;
-		tide__ready_push(loop, h);
-	}
-}
-
 /* The wait for this iteration: 0 when work is ready, else until the nearest timer. */
 static uint64_t compute_wait(struct tide_loop *loop, uint64_t max_ns)
 {
@@ -497,7 +389,7 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	/* 5. Expired timers, read against a fresh clock so none fires early. */
 	if (loop->heap_len) {
 		loop->now = tide__clock_ns();
-		expire_timers(loop);
+		tide__timers_expire(loop);
 	}
 	/* 6. Only the callbacks ready now; what they schedule runs next time. */
 	n = run_ready(loop);
@@ -516,7 +408,7 @@ TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
 		return TIDE_ECLOSED;
 	if (loop->running)
 		return TIDE_ERUNNING;
-	if (timeout >= 0 && seconds_to_ns(timeout, &max_ns) < 0)
+	if (timeout >= 0 && tide__seconds_to_ns(timeout, &max_ns) < 0)
 		return -EINVAL;
 	loop->running = true;
 	n = iterate(loop, max_ns);
@@ -658,7 +550,7 @@ int tide__loop_new_failed(int err, const char *fmt, ...)
 static void drop_handles(struct tide_loop *loop)
 {
 	struct tide__handle *h = loop->rq_spill.head, *next;
-	uint32_t i, keep, n = loop->rq_tail - loop->rq_head;
+	uint32_t i, n = loop->rq_tail - loop->rq_head;
 
 	/* Ready callbacks: the user's are dropped (asyncio's close clears
 	 * _ready); handles go back to the free list, futures are released. */
@@ -689,18 +581,7 @@ static void drop_handles(struct tide_loop *loop)
 		next = h->next;
 		tide__ready_push(loop, h);
 	}
-	/* Keep the loop's own timers (loop-path timeout ops); drop the user's,
-	 * then rebuild the heap from what is left by successive insertion. */
-	for (i = 0, keep = 0; i < loop->heap_len; i++) {
-		struct tide__handle *t = loop->heap[i];
-		if (t->flags & TIDE__H_INTERNAL)
-			loop->heap[keep++] = t;
-		else
-			tide__handle_recycle(loop, t);
-	}
-	loop->heap_len = keep;
-	for (i = 0; i < keep; i++)
-		heap_up(loop->heap, i, loop->heap[i]);
+	tide__timers_drop_user(loop);
 }
 
 TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
@@ -833,7 +714,7 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 	if (loop->closed)
 		return TIDE_ECLOSED;
 	/* Negative, infinite, or too far to be a time: no limit. */
-	if (timeout >= 0 && seconds_to_ns(timeout, &ns) == 0) {
+	if (timeout >= 0 && tide__seconds_to_ns(timeout, &ns) == 0) {
 		now = tide__clock_ns();
 		deadline = ns < UINT64_MAX - now ? now + ns : UINT64_MAX;
 	}

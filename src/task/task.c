@@ -559,119 +559,15 @@ TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **o
 
 /* ------------------------------------------------------ awaitable ops -- */
 
-/* Awaits the op's future (started with result err) and lets it go.
- * tide_await keeps what the op delivered, even when a cancel raced it. */
-static int64_t await_op(int err, struct tide_future **f)
-{
-	int64_t r;
-
-	if (err)
-		return err;
-	r = tide_await(*f);
-	tide_future_unref(*f);
-	return r;
-}
-
-/* asyncio throws an owed cancellation before the next operation starts. */
-static int owed_cancel(void)
-{
-	if (current->must_cancel) {
-		current->must_cancel = false;
-		return 1;
-	}
-	return 0;
-}
-
-/* Whether a task may start an op now: not outside a task, not with a cancel owed. */
-static int op_may_start(void)
+/* asyncio throws an owed cancellation before the next operation starts:
+ * whether a task may start an op now (await.c). */
+int tide__task_op_may_start(void)
 {
 	if (!current)
 		return TIDE_ENOT_IN_TASK;
-	return owed_cancel() ? -ECANCELED : 0;
-}
-
-TIDE_EXTERN ssize_t tide_read(int fd, void *buf, size_t n, int64_t off)
-{
-	struct tide_future *f = NULL;
-	int err;
-
-	if ((err = op_may_start()))
-		return err;
-	err = tide_op_read(current->fut.loop, fd, buf, n, off, &f);
-	return (ssize_t)await_op(err, &f);
-}
-
-TIDE_EXTERN ssize_t tide_write(int fd, const void *buf, size_t n, int64_t off)
-{
-	struct tide_future *f = NULL;
-	int err;
-
-	if ((err = op_may_start()))
-		return err;
-	err = tide_op_write(current->fut.loop, fd, buf, n, off, &f);
-	return (ssize_t)await_op(err, &f);
-}
-
-TIDE_EXTERN int tide_poll(int fd, unsigned events)
-{
-	struct tide_future *f = NULL;
-	int err;
-
-	if ((err = op_may_start()))
-		return err;
-	err = tide_op_poll(current->fut.loop, fd, events, &f);
-	return (int)await_op(err, &f);
-}
-
-/* The socket ops, awaited: start the op on the task's loop, await it. */
-#define AWAIT_NET(type, start)                                  \
-	do {                                                    \
-		struct tide_future *f = NULL;                   \
-		struct tide_loop *loop;                         \
-		int err;                                        \
-		if ((err = op_may_start()))                     \
-			return err;                             \
-		loop = current->fut.loop;                       \
-		err = (start);                                  \
-		return (type)await_op(err, &f);                 \
-	} while (0)
-
-TIDE_EXTERN int tide_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
-{
-	AWAIT_NET(int, tide_op_accept(loop, fd, addr, addrlen, &f));
-}
-
-TIDE_EXTERN int tide_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
-{
-	AWAIT_NET(int, tide_op_connect(loop, fd, addr, addrlen, &f));
-}
-
-TIDE_EXTERN ssize_t tide_recv(int fd, void *buf, size_t n, int flags)
-{
-	AWAIT_NET(ssize_t, tide_op_recv(loop, fd, buf, n, flags, &f));
-}
-
-TIDE_EXTERN ssize_t tide_send(int fd, const void *buf, size_t n, int flags)
-{
-	AWAIT_NET(ssize_t, tide_op_send(loop, fd, buf, n, flags, &f));
-}
-
-TIDE_EXTERN ssize_t tide_sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-	AWAIT_NET(ssize_t, tide_op_sendmsg(loop, fd, msg, flags, &f));
-}
-
-TIDE_EXTERN ssize_t tide_recvmsg(int fd, struct msghdr *msg, int flags)
-{
-	AWAIT_NET(ssize_t, tide_op_recvmsg(loop, fd, msg, flags, &f));
-}
-
-TIDE_EXTERN int tide_shutdown(int fd, int how)
-{
-	AWAIT_NET(int, tide_op_shutdown(loop, fd, how, &f));
-}
-
-TIDE_EXTERN int tide_close(int fd)
-{
-	AWAIT_NET(int, tide_op_close(loop, fd, &f));
+	if (current->must_cancel) {
+		current->must_cancel = false;
+		return -ECANCELED;
+	}
+	return 0;
 }

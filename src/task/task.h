@@ -16,6 +16,10 @@
 
 /* ---------------------------------------------------------------- tasks -- */
 
+/* Whether the running task may start an op: TIDE_ENOT_IN_TASK outside a
+ * task, -ECANCELED (taken) when a cancellation is owed to it, else 0. */
+int tide__task_op_may_start(void);
+
 /*
  * Parking: a wait without a future, for the primitives of sync.c. It has a
  * future's semantics (a cancel of the parked task takes effect through it,
