@@ -2865,6 +2865,58 @@ START_TEST(test_datagram_error_received)
 }
 END_TEST
 
+/*
+ * A datagram endpoint's host names are looked up on the executor, as
+ * create_connection's (asyncio's create_datagram_endpoint awaits
+ * getaddrinfo): the call returns at once with the future pending, and a
+ * failed lookup is the future's error; numeric hosts never ask a resolver.
+ */
+START_TEST(test_datagram_endpoint_resolves_names)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .remote_host = "localhost" };
+	struct tide_datagram_opts bad = { .size = sizeof(bad), .remote_host = "no-such-host", .remote_port = 9 };
+	struct tide_datagram_opts num = { .size = sizeof(num), .local_host = "127.0.0.1" };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct conn *c = conn_new(), *n = conn_new();
+	struct tide_future *f;
+	int err;
+
+	use_fake_resolver();
+	o.remote_port = closed_port(SOCK_DGRAM);
+	ck_assert_int_eq(tide_create_datagram_endpoint(loop, &o, &dgram_ops, c, &f), 0);
+	ck_assert_msg(!tide_future_done(f), "[%s] a name was resolved on the loop thread", tt_cfg->name);
+	tt_run_until_complete(loop, f, 0);
+	ck_assert_ptr_eq(fut_ptr(f), c->t);
+	tide_future_unref(f);
+	ck_assert_int_eq(hooked(), 1);
+	ck_assert_int_eq(tide_transport_get_extra_info(c->t, "peername", &ss, &len), 0);
+	ck_assert_int_eq(addr_port(&ss), o.remote_port);
+
+	ck_assert_int_eq(tide_create_datagram_endpoint(loop, &bad, &dgram_ops, NULL, &f), 0);
+	RUN_UNTIL(loop, tide_future_done(f));
+	err = tide_future_error(f);
+	ck_assert_msg(err == TIDE_EAI_BASE + EAI_NONAME, "[%s] datagram endpoint to no-such-host: %d (%s)",
+		      tt_cfg->name, err, tide_strerror(err));
+	tide_future_unref(f);
+	ck_assert_int_eq(hooked(), 2);
+
+	/* Numeric: made in the call, no resolver asked. */
+	ck_assert_int_eq(tide_create_datagram_endpoint(loop, &num, &dgram_ops, n, &f), 0);
+	ck_assert_int_eq(tide_future_done(f), 1);
+	ck_assert_ptr_eq(fut_ptr(f), n->t);
+	tide_future_unref(f);
+	ck_assert_int_eq(hooked(), 2);
+	tide__set_getaddrinfo_hook(NULL);
+	{
+		struct conn *both[2] = { c, n };
+		close_endpoints(loop, both, 2);
+	}
+	finish_all(loop, NULL);
+}
+END_TEST
+
 /* --------------------------------------------------------- load cases -- */
 
 static void send_pieces_hook(struct conn *c)
@@ -4156,6 +4208,7 @@ int main(void)
 	add(&ts, test_datagram_echo);
 	add(&ts, test_datagram_connected);
 	add(&ts, test_datagram_error_received);
+	add(&ts, test_datagram_endpoint_resolves_names);
 	add(&ts, test_thousand_clients);
 	add(&ts, test_64mib_small_buffers);
 	add(&ts, test_emfile);

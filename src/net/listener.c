@@ -809,9 +809,7 @@ static void transport_unref_cb(void *t)
 	tide_transport_unref(t);
 }
 
-/* The future's ptr is the transport, valid for as long as the future is:
- * connection_made may close it before the caller looks. */
-static void result_transport(struct tide_future *f, struct tide_transport *t)
+void tide__future_set_transport(struct tide_future *f, struct tide_transport *t)
 {
 	f->ptr_release = transport_unref_cb;
 	tide_future_set_result(f, 0, tide_transport_ref(t));
@@ -825,7 +823,7 @@ static void conn_req_end(struct conn_req *r, int err, struct tide_transport *t)
 		if (err)
 			tide_future_set_error(r->out, err);
 		else
-			result_transport(r->out, t);
+			tide__future_set_transport(r->out, t);
 	}
 	tide_future_unref(r->out);
 	tide__free(r);
@@ -1043,90 +1041,5 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 	}
 	*out = tide_future_ref(r->out);
 	conn_try_next(r);
-	return 0;
-}
-
-/* ------------------------------------------------------------ datagrams -- */
-
-static int dgram_opt_int(const struct tide_datagram_opts *o, size_t off, int dflt)
-{
-	if (!o || o->size < off + sizeof(int))
-		return dflt;
-	return *(const int *)((const char *)o + off);
-}
-#define DOPT(o, f, d) dgram_opt_int((o), offsetof(struct tide_datagram_opts, f), (d))
-#define DOPT_PTR(o, f) ((o) && (o)->size >= offsetof(struct tide_datagram_opts, f) + sizeof(void *) ? (o)->f : NULL)
-
-/* Resolves a numeric or named host synchronously (datagram set-up). */
-static int resolve_now(const char *host, int port, int family, int passive, struct sockaddr_storage *ss,
-		       socklen_t *len)
-{
-	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_DGRAM,
-				  .ai_flags = passive ? AI_PASSIVE : 0 }, *res;
-	char portstr[16];
-	int e;
-
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	errno = 0;
-	e = tide__system_getaddrinfo(host, portstr, &hints, &res);
-	if (e)
-		return tide__eai_error(e, errno);
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const struct tide_datagram_opts *opts,
-					      const struct tide_protocol_ops *ops, void *proto,
-					      struct tide_future **out)
-{
-	const char *lhost = DOPT_PTR(opts, local_host), *rhost = DOPT_PTR(opts, remote_host);
-	int lport = DOPT(opts, local_port, 0), rport = DOPT(opts, remote_port, 0);
-	int family = DOPT(opts, family, 0), one = 1, fd, err = 0;
-	struct sockaddr_storage la, ra;
-	socklen_t llen = 0, rlen = 0;
-	struct tide_transport *t;
-	struct tide_future *f;
-
-	if (!loop || !out || (opts && opts->size < sizeof(size_t)) || lport < 0 || lport > 65535 || rport < 0 ||
-	    rport > 65535)
-		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
-	if (!lhost && !lport && !rhost && !family)
-		return -EINVAL; /* asyncio: unexpected address family */
-	/* Datagram set-up resolves in place: numeric addresses are the norm. */
-	if (rhost && (err = resolve_now(rhost, rport, family, 0, &ra, &rlen)))
-		return err;
-	if (rhost && !family)
-		family = ra.ss_family;
-	if ((lhost || lport) && (err = resolve_now(lhost, lport, family, 1, &la, &llen)))
-		return err;
-	if (!family)
-		family = llen ? la.ss_family : AF_INET;
-	if ((fd = tide_socket(family, SOCK_DGRAM, 0)) < 0)
-		return fd;
-	if (DOPT(opts, reuse_port, 0) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		err = -errno;
-	if (!err && DOPT(opts, allow_broadcast, 0) && setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) < 0)
-		err = -errno;
-	if (!err && llen && bind(fd, (struct sockaddr *)&la, llen) < 0)
-		err = -errno;
-	if (!err && rlen && connect(fd, (struct sockaddr *)&ra, rlen) < 0)
-		err = -errno;
-	if (!err)
-		err = tide_future_new(loop, &f);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	if ((err = tide__transport_new(loop, fd, TIDE__T_DGRAM, ops, proto, NULL, &t)) < 0) {
-		tide_future_unref(f);
-		return err;
-	}
-	result_transport(f, t);
-	*out = f;
-	tide__transport_start(t);
 	return 0;
 }

@@ -183,6 +183,11 @@ void tide__server_set_arg_free(struct tide_server *s, void (*fn)(void *arg));
  */
 void tide__transport_set_keep(struct tide_transport *t, tide__keep_cb keep);
 
+/* The future's ptr is the transport, valid for as long as the future is
+ * (it holds a reference): connection_made may close it before the caller
+ * looks. */
+void tide__future_set_transport(struct tide_future *f, struct tide_transport *t);
+
 /* getaddrinfo's EAI_* as tide's error currency. */
 int tide__eai_error(int eai, int saved_errno);
 /* getaddrinfo, or the test hook of resolve-hooks.h when one is set: every

@@ -6,9 +6,9 @@
  * A test of name-resolution errors must not ask the machine's resolver:
  * that sends DNS queries off the machine. With a hook set, every lookup that
  * may reach the system resolver calls the hook instead, with getaddrinfo's
- * contract: tide_getaddrinfo's lookups of hosts that are not numeric (on
- * the executor), and datagram endpoints' hosts, numeric or not (on the
- * loop thread, until they move to the executor too). A
+ * contract: tide_getaddrinfo's lookups of hosts that are not numeric, on
+ * the executor (create_connection's and create_datagram_endpoint's names
+ * go through it; their numeric hosts never reach a resolver). A
  * result list it returns is freed with freeaddrinfo, so a hook that answers
  * with addresses gets them from getaddrinfo on a numeric host.
  */
