@@ -22,9 +22,11 @@ TIDE_IO = src/io/io.h src/io/compat-uring.h \
 TIDE_TASK = src/task/task.h src/task/coro.h \
 	src/task/coro.c src/task/task.c src/task/await.c src/task/sync.c \
 	src/task/combinators.c
-# net: transports, listeners, connecting, resolving, streams.
+# net: buffer pools, stream and datagram transports, listeners, connecting,
+# resolving, streams.
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
-	src/net/pbuf.c src/net/transport.c src/net/datagram.c src/net/listener.c src/net/resolve.c src/net/stream.c
+	src/net/pbuf.c src/net/transport.c src/net/datagram.c \
+	src/net/listener.c src/net/connect.c src/net/resolve.c src/net/stream.c
 src_libtide_internal_la_SOURCES = $(TIDE_CORE) $(TIDE_IO) $(TIDE_TASK) $(TIDE_NET)
 # The context switch: one small assembly file per architecture, or
 # ucontext (configure --with-coro=ucontext) anywhere else.

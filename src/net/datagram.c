@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * datagram.c: asyncio's create_datagram_endpoint: a UDP socket bound and/or
- * connected to the addresses asked for, as a datagram transport. Numeric
+ * datagram.c: the datagram transport (asyncio's DatagramTransport) and
+ * create_datagram_endpoint: a UDP socket bound and/or connected to the
+ * addresses asked for. Numeric
  * hosts are read in place; a name is resolved on the executor, as
  * create_connection resolves (never on the loop thread, where a slow DNS
  * answer would stall every other connection).
@@ -15,7 +16,184 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <unistd.h>
+
+/* ------------------------------------------------- the datagram transport -- */
+
+/*
+ * A datagram transport reads on readiness (one recvfrom per POLLIN, into
+ * the loop's shared buffer) and sends at once; what a full socket refuses
+ * waits in a queue of whole datagrams for POLLOUT, as asyncio's
+ * _SelectorDatagramTransport. ICMP errors are the protocol's to see
+ * (error_received), never the end of the transport.
+ */
+void tide__dgram_read(struct tide_transport *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t alen = sizeof(ss);
+	char *b = tide__net_rbuf(tloop(t)->net);
+	ssize_t r;
+
+	if (!b) {
+		tide__t_fatal(t, -ENOMEM);
+		return;
+	}
+	do
+		r = recvfrom(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0) {
+		if (t->ops->datagram_received)
+			t->ops->datagram_received(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		/* ICMP errors (ECONNREFUSED...) are the protocol's to see, as in asyncio. */
+		if (t->ops->error_received)
+			t->ops->error_received(t, -errno, t->proto);
+	}
+	tide__t_read_arm(t);
+	tide__t_maybe_finish(t);
+}
+
+static void dq_flush(struct tide_transport *t);
+
+/* One error_received call, queued. */
+struct dgram_err {
+	struct tide_transport *t; /* a reference */
+	int err;
+};
+
+static void error_deliver(void *arg)
+{
+	struct dgram_err *e = arg;
+	struct tide_transport *t = e->t;
+	int err = e->err;
+
+	tide__free(e);
+	if (!t->lost && t->ops->error_received)
+		t->ops->error_received(t, err, t->proto);
+	tide_transport_unref(t);
+}
+
+/* error_received(err) from the loop, once per error and in order. */
+static void error_soon(struct tide_transport *t, int err)
+{
+	struct dgram_err *e = tide__malloc(sizeof(*e));
+
+	if (!e)
+		return; /* a report lost to ENOMEM: the datagram itself was never sent */
+	e->t = tide_transport_ref(t);
+	e->err = err;
+	if (tide__call_soon_internal(tloop(t), error_deliver, e) < 0) {
+		tide__free(e);
+		tide_transport_unref(t);
+	}
+}
+
+static void dgram_writable(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+	int res = op->res;
+
+	t->wop = NULL;
+	tide__op_release(op);
+	if (res < 0 && res != -ECANCELED)
+		tide__t_fatal(t, res);
+	else if (res >= 0)
+		dq_flush(t);
+	tide__t_maybe_resume(t);
+	tide__t_maybe_finish(t);
+}
+
+/* Sends queued datagrams until the socket says EAGAIN, then waits POLLOUT. */
+static void dq_flush(struct tide_transport *t)
+{
+	struct tide__dgram *d;
+	struct tide__op *op;
+	int err;
+
+	while ((d = t->dq) && !t->error) {
+		ssize_t r;
+		int e;
+
+		do
+			r = sendto(t->fd, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+				   d->alen ? (struct sockaddr *)&d->addr : NULL, d->alen);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		e = r < 0 ? -errno : 0;
+		/* Off the queue before the protocol hears of it: error_received
+		 * may send (and flush) again, or abort (and free the queue). */
+		t->dq = d->next;
+		if (!t->dq)
+			t->dq_tailp = &t->dq;
+		t->dq_bytes -= d->len;
+		tide__free(d);
+		if (e && t->ops->error_received && !t->lost)
+			t->ops->error_received(t, e, t->proto);
+	}
+	if (!t->dq || t->wop || t->error || t->lost)
+		return;
+	if ((err = tide__t_new_op(t, TIDE_OP_POLL, dgram_writable, &op))) {
+		tide__t_fatal(t, err);
+		return;
+	}
+	op->events = POLLOUT;
+	tide__t_submit_wop(t, op);
+}
+
+TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data, size_t n,
+				      const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct tide__dgram *d;
+	bool was_empty;
+
+	if (!t || (!data && n) || (addr && (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))))
+		return -EINVAL;
+	if (t->kind != TIDE__T_DGRAM)
+		return -EOPNOTSUPP;
+	if (t->closing || t->lost)
+		return TIDE_ECLOSED;
+	if (!addr)
+		addrlen = 0;
+	if (!t->dq) {
+		ssize_t r;
+
+		do
+			r = sendto(t->fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrlen);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			return 0;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (errno == EDESTADDRREQ || errno == EISCONN || errno == EINVAL || errno == EMSGSIZE)
+				return -errno; /* the caller's mistake, not the network's */
+			/* Soon, not now: a protocol that sends again from
+			 * error_received must not recurse (asyncio would). */
+			error_soon(t, -errno);
+			return 0;
+		}
+	}
+	if (!(d = tide__malloc(sizeof(*d) + n)))
+		return -ENOMEM;
+	d->next = NULL;
+	d->len = n;
+	d->alen = addrlen;
+	if (addrlen)
+		memcpy(&d->addr, addr, addrlen);
+	memcpy(d->data, data, n);
+	/* Behind others it waits for POLLOUT (or the flush running now), as
+	 * in asyncio: a sendto never flushes a queue it did not start. */
+	was_empty = !t->dq;
+	*t->dq_tailp = d;
+	t->dq_tailp = &d->next;
+	t->dq_bytes += n;
+	if (was_empty)
+		dq_flush(t); /* the socket said EAGAIN: arm POLLOUT */
+	tide__t_maybe_pause(t);
+	return 0;
+}
+
+/* ------------------------------------------------ create_datagram_endpoint -- */
 
 /* One endpoint being made: the lookups it still waits for, then the socket. */
 struct dgram_req {

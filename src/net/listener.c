@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.c: asyncio's create_server and create_connection (TCP and unix)
- * and create_datagram_endpoint, over the transport of transport.c.
+ * listener.c: asyncio's create_server (TCP and unix) and the server
+ * object, over the transport of transport.c.
  *
  * A listener accepts with one multishot accept where the kernel has it,
  * else it waits for POLLIN and accepts what the backlog holds. The hard
@@ -143,18 +143,6 @@ static void conn_gone(struct tide_transport *t, void *owner)
 
 /* ----------------------------------------------------------- accepting -- */
 
-/*
- * Small writes go out at once, not after the peer's ACK of the last ones:
- * asyncio turns Nagle's algorithm off on every TCP transport it makes
- * (base_events._set_nodelay). A failure only costs latency.
- */
-static void set_nodelay(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 static void new_conn(struct tide_server *s, int fd)
 {
 	const struct tide_protocol_ops *ops = NULL;
@@ -166,7 +154,7 @@ static void new_conn(struct tide_server *s, int fd)
 		return;
 	}
 	if (s->tcp)
-		set_nodelay(fd);
+		tide__set_nodelay(fd);
 	/* The transport before the protocol: once the factory made one,
 	 * nothing may fail, or the protocol object would leak. */
 	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, NULL, NULL, s, &t) < 0)
@@ -725,22 +713,6 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 	return 0;
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len)
-{
-	size_t n;
-
-	if (!path || !*path)
-		return -EINVAL;
-	n = strlen(path);
-	if (n >= sizeof(sun->sun_path))
-		return -ENAMETOOLONG;
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	memcpy(sun->sun_path, path, n);
-	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-	return 0;
-}
-
 TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
 					tide_protocol_factory_cb factory, void *arg, struct tide_future **out)
 {
@@ -753,7 +725,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 
 	if (!loop || !factory || !out)
 		return -EINVAL;
-	if ((err = unix_addr(path, &sun, &len)))
+	if ((err = tide__unix_addr(path, &sun, &len)))
 		return err;
 	if (loop->closed)
 		return TIDE_ECLOSED;
@@ -781,265 +753,5 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 		tide_server_start_serving(s);
 	tide_future_set_result(f, 0, s);
 	*out = f;
-	return 0;
-}
-
-/* ------------------------------------------------------------ connecting -- */
-
-/* An in-progress create_connection: resolving, then trying each address. */
-struct conn_req {
-	struct tide_loop *loop;
-	struct tide_future *out;     /* the caller's (a reference) */
-	struct tide_future *step;    /* the resolution or connect in flight */
-	const struct tide_protocol_ops *ops;
-	void *proto;
-	struct addrinfo *list, *next;
-	int fd;
-	int kind;                    /* TIDE__T_STREAM or TIDE__T_DGRAM */
-	int last_err;
-	bool cancelled;
-	struct sockaddr_un sun;      /* unix connections */
-	socklen_t sunlen;
-};
-
-static void conn_try_next(struct conn_req *r);
-
-static void transport_unref_cb(void *t)
-{
-	tide_transport_unref(t);
-}
-
-void tide__future_set_transport(struct tide_future *f, struct tide_transport *t)
-{
-	f->ptr_release = transport_unref_cb;
-	tide_future_set_result(f, 0, tide_transport_ref(t));
-}
-
-static void conn_req_end(struct conn_req *r, int err, struct tide_transport *t)
-{
-	if (r->list)
-		freeaddrinfo(r->list);
-	if (!tide_future_done(r->out)) {
-		if (err)
-			tide_future_set_error(r->out, err);
-		else
-			tide__future_set_transport(r->out, t);
-	}
-	tide_future_unref(r->out);
-	tide__free(r);
-}
-
-static void conn_connected(struct tide_future *f, void *arg)
-{
-	struct conn_req *r = arg;
-	struct tide_transport *t;
-	int err = tide_future_error(f);
-
-	tide_future_unref(f);
-	r->step = NULL;
-	if (err == 0 && !r->cancelled) {
-		int fd = r->fd;
-		r->fd = -1;
-		if (r->kind == TIDE__T_STREAM && !r->sunlen)
-			set_nodelay(fd);
-		if (tide__transport_new(r->loop, fd, r->kind, r->ops, r->proto, NULL, &t) < 0) {
-			conn_req_end(r, -ENOMEM, NULL);
-			return;
-		}
-		/* The future first: its waiters are queued before anything
-		 * connection_made does (a close queues the transport's end). */
-		conn_req_end(r, 0, t);
-		tide__transport_start(t);
-		return;
-	}
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-	if (r->cancelled || err == -ECANCELED) {
-		conn_req_end(r, -ECANCELED, NULL);
-		return;
-	}
-	r->last_err = err;
-	conn_try_next(r);
-}
-
-static void conn_start(struct conn_req *r, const struct sockaddr *sa, socklen_t len, int family, int type)
-{
-	int fd = tide_socket(family, type, 0), err;
-
-	if (fd < 0) {
-		r->last_err = fd;
-		conn_try_next(r);
-		return;
-	}
-	r->fd = fd;
-	if (type == SOCK_DGRAM) {
-		/* A datagram "connection" is connect(2) without a handshake. */
-		err = connect(fd, sa, len) < 0 ? -errno : 0;
-		if (err) {
-			close(fd);
-			r->fd = -1;
-			r->last_err = err;
-			conn_try_next(r);
-			return;
-		}
-		if (tide_future_new(r->loop, &r->step) == 0) {
-			tide_future_set_result(r->step, 0, NULL);
-			conn_connected(r->step, r);
-		}
-		return;
-	}
-	err = tide_op_connect(r->loop, fd, sa, len, &r->step);
-	if (!err && (err = tide_future_add_done_callback(r->step, conn_connected, r)) < 0) {
-		/* ENOMEM with the op in flight: its fd must outlive it, so it
-		 * is left to the cancelled op (and leaks) rather than reused. */
-		tide_future_cancel(r->step);
-		tide_future_unref(r->step);
-		r->step = NULL;
-		r->fd = -1;
-		conn_req_end(r, err, NULL);
-		return;
-	}
-	if (err) {
-		close(fd);
-		r->fd = -1;
-		r->last_err = err;
-		conn_try_next(r);
-	}
-}
-
-static void conn_try_next(struct conn_req *r)
-{
-	struct addrinfo *ai = r->next;
-
-	if (r->sunlen) {
-		/* A unix path has one address: its failure is the answer. */
-		if (r->last_err) {
-			conn_req_end(r, r->last_err, NULL);
-			return;
-		}
-		r->last_err = -ECONNREFUSED;
-		conn_start(r, (struct sockaddr *)&r->sun, r->sunlen, AF_UNIX, SOCK_STREAM);
-		return;
-	}
-	if (!ai) {
-		conn_req_end(r, r->last_err ? r->last_err : -EHOSTUNREACH, NULL);
-		return;
-	}
-	r->next = ai->ai_next;
-	conn_start(r, ai->ai_addr, ai->ai_addrlen, ai->ai_family,
-		   r->kind == TIDE__T_DGRAM ? SOCK_DGRAM : SOCK_STREAM);
-}
-
-static void conn_resolved(struct tide_future *f, void *arg)
-{
-	struct conn_req *r = arg;
-	void *p = NULL;
-	int err = tide_future_result(f, NULL, &p);
-
-	tide_future_unref(f);
-	r->step = NULL;
-	if (err || r->cancelled) {
-		if (!err && p)
-			freeaddrinfo(p);
-		conn_req_end(r, r->cancelled ? -ECANCELED : err, NULL);
-		return;
-	}
-	r->list = r->next = p;
-	conn_try_next(r);
-}
-
-/* Cancelling create_connection cancels the step in flight; its callback ends it. */
-static int conn_cancel_hook(struct tide_future *f, void *arg)
-{
-	struct conn_req *r = arg;
-
-	(void)f;
-	r->cancelled = true;
-	if (r->step)
-		tide_future_cancel(r->step);
-	return 1;
-}
-
-static int conn_req_new(struct tide_loop *loop, const struct tide_protocol_ops *ops, void *proto, int kind,
-			struct conn_req **out)
-{
-	struct conn_req *r;
-	int err;
-
-	if (!(r = tide__calloc(1, sizeof(*r))))
-		return -ENOMEM;
-	if ((err = tide_future_new(loop, &r->out))) {
-		tide__free(r);
-		return err;
-	}
-	r->loop = loop;
-	r->ops = ops;
-	r->proto = proto;
-	r->fd = -1;
-	r->kind = kind;
-	r->out->cancel_hook = conn_cancel_hook;
-	r->out->cancel_arg = r;
-	*out = r;
-	return 0;
-}
-
-static int connect_host(struct tide_loop *loop, const char *host, int port, int kind, const struct addrinfo *hints,
-			const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
-{
-	struct conn_req *r;
-	char portstr[16];
-	int err;
-
-	if ((err = conn_req_new(loop, ops, proto, kind, &r)))
-		return err;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	err = tide_getaddrinfo(loop, host, portstr, hints, &r->step);
-	if (!err)
-		err = tide_future_add_done_callback(r->step, conn_resolved, r);
-	if (err) {
-		if (r->step)
-			tide_future_unref(r->step);
-		r->out->cancel_hook = NULL;
-		tide_future_unref(r->out);
-		tide__free(r);
-		return err;
-	}
-	*out = tide_future_ref(r->out);
-	return 0;
-}
-
-TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host, int port,
-				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-
-	if (!loop || !host || !out || port < 0 || port > 65535)
-		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
-	return connect_host(loop, host, port, TIDE__T_STREAM, &hints, ops, proto, out);
-}
-
-TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *path,
-					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
-{
-	struct conn_req *r;
-	int err;
-
-	if (!loop || !out)
-		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
-	if ((err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r)))
-		return err;
-	if ((err = unix_addr(path, &r->sun, &r->sunlen))) {
-		r->out->cancel_hook = NULL;
-		tide_future_unref(r->out);
-		tide__free(r);
-		return err;
-	}
-	*out = tide_future_ref(r->out);
-	conn_try_next(r);
 	return 0;
 }

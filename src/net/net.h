@@ -183,10 +183,34 @@ void tide__server_set_arg_free(struct tide_server *s, void (*fn)(void *arg));
  */
 void tide__transport_set_keep(struct tide_transport *t, tide__keep_cb keep);
 
+/*
+ * The transport's machinery that its two kinds share (transport.c), for
+ * the datagram side (datagram.c): a fatal error ends it (asyncio's
+ * _fatal_error); read_arm starts reading if reading is wanted;
+ * maybe_finish ends it once closing and quiet; maybe_pause/resume keep the
+ * write-buffer marks; new_op and submit_wop make and start the write
+ * side's op.
+ */
+void tide__t_fatal(struct tide_transport *t, int err);
+void tide__t_read_arm(struct tide_transport *t);
+void tide__t_maybe_finish(struct tide_transport *t);
+void tide__t_maybe_pause(struct tide_transport *t);
+void tide__t_maybe_resume(struct tide_transport *t);
+int tide__t_new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out);
+void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op);
+/* datagram.c: the socket is readable: one datagram to the protocol. */
+void tide__dgram_read(struct tide_transport *t);
+
 /* The future's ptr is the transport, valid for as long as the future is
  * (it holds a reference): connection_made may close it before the caller
  * looks. */
 void tide__future_set_transport(struct tide_future *f, struct tide_transport *t);
+
+/* TCP_NODELAY on a new connection, as asyncio sets it (connect.c). */
+void tide__set_nodelay(int fd);
+/* A unix socket address for path: -EINVAL (empty), -ENAMETOOLONG, or 0. */
+struct sockaddr_un;
+int tide__unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len);
 
 /* getaddrinfo's EAI_* as tide's error currency. */
 int tide__eai_error(int eai, int saved_errno);

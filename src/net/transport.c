@@ -42,9 +42,7 @@
  */
 #define SEND_MAX 60000
 
-static void read_arm(struct tide_transport *t);
 static void write_kick(struct tide_transport *t);
-static void maybe_finish(struct tide_transport *t);
 static void on_eof(struct tide_transport *t);
 
 /* ---------------------------------------------------------- helpers -- */
@@ -72,7 +70,7 @@ static void wa_reset(struct tide_transport *t)
 	tide__wbuf_reset(loop->net, &t->wa);
 }
 
-static int new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out)
+int tide__t_new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out)
 {
 	int err = tide__op_new(tloop(t), kind, out);
 
@@ -87,7 +85,7 @@ static int new_op(struct tide_transport *t, int kind, tide__op_done_cb done, str
 }
 
 /* The protocol reached the write buffer's high-water mark, or left it. */
-static void maybe_pause(struct tide_transport *t)
+void tide__t_maybe_pause(struct tide_transport *t)
 {
 	if (!t->write_paused && !t->lost && wsize(t) > t->high) {
 		t->write_paused = true;
@@ -96,7 +94,7 @@ static void maybe_pause(struct tide_transport *t)
 	}
 }
 
-static void maybe_resume(struct tide_transport *t)
+void tide__t_maybe_resume(struct tide_transport *t)
 {
 	if (t->write_paused && !t->lost && wsize(t) <= t->low) {
 		t->write_paused = false;
@@ -106,7 +104,7 @@ static void maybe_resume(struct tide_transport *t)
 }
 
 /* A fatal error: the first one is what connection_lost reports. */
-static void fatal(struct tide_transport *t, int err)
+void tide__t_fatal(struct tide_transport *t, int err)
 {
 	/* After an abort, what the cancelled ops say is not news. */
 	if (!t->error && !t->aborted)
@@ -170,7 +168,7 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 		int err = t->ops->get_buffer(t, n, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
-			fatal(t, err < 0 ? err : -ENOBUFS);
+			tide__t_fatal(t, err < 0 ? err : -ENOBUFS);
 			return;
 		}
 		k = blen < n ? blen : n;
@@ -182,7 +180,7 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 		/* Paused in the middle: the rest waits for resume_reading. */
 		if (n && !t->reading && !t->closing) {
 			if (held_append(t, data, n) < 0)
-				fatal(t, -ENOMEM);
+				tide__t_fatal(t, -ENOMEM);
 			return;
 		}
 	}
@@ -195,7 +193,7 @@ static void deliver(struct tide_transport *t, const char *data, size_t n)
 		return; /* asyncio: no data_received once closing */
 	if (!t->reading || held_len(t)) {
 		if (held_append(t, data, n) < 0)
-			fatal(t, -ENOMEM);
+			tide__t_fatal(t, -ENOMEM);
 		return;
 	}
 	feed(t, data, n);
@@ -220,7 +218,7 @@ static void deliver_held(void *arg)
 		if (t->eof_seen && !t->rop_busy)
 			on_eof(t);
 		else
-			read_arm(t);
+			tide__t_read_arm(t);
 	}
 	tide_transport_unref(t);
 }
@@ -250,7 +248,7 @@ static void on_eof(struct tide_transport *t)
 	if (t->closing || t->eof_done)
 		return;
 	if (was_reset(t)) {
-		fatal(t, -ECONNRESET);
+		tide__t_fatal(t, -ECONNRESET);
 		return;
 	}
 	t->eof_seen = true;
@@ -279,17 +277,16 @@ static void ms_done(struct tide__op *op)
 	if (res == 0)
 		on_eof(t);
 	else if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
-		fatal(t, res);
+		tide__t_fatal(t, res);
 	else
 		/* The ring ran dry (ENOBUFS: its buffers are back by now), the
 		 * kernel ended the multishot, or a pause's cancel finished:
 		 * re-arm if reading is still wanted. */
-		read_arm(t);
-	maybe_finish(t);
+		tide__t_read_arm(t);
+	tide__t_maybe_finish(t);
 }
 
 
-static void dgram_read(struct tide_transport *t);
 
 /* Readiness path: the socket is readable; read once (level-triggered). */
 static void poll_read_done(struct tide__op *op)
@@ -301,18 +298,18 @@ static void poll_read_done(struct tide__op *op)
 	t->rop_busy = 0;
 	if (res < 0) {
 		if (res != -ECANCELED)
-			fatal(t, res);
+			tide__t_fatal(t, res);
 		else
-			read_arm(t);
-		maybe_finish(t);
+			tide__t_read_arm(t);
+		tide__t_maybe_finish(t);
 		return;
 	}
 	if (t->closing || !t->reading) {
-		maybe_finish(t);
+		tide__t_maybe_finish(t);
 		return;
 	}
 	if (t->kind == TIDE__T_DGRAM) {
-		dgram_read(t);
+		tide__dgram_read(t);
 		return;
 	}
 	if (t->ops->get_buffer) {
@@ -321,7 +318,7 @@ static void poll_read_done(struct tide__op *op)
 		int err = t->ops->get_buffer(t, TIDE__READ_CHUNK, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
-			fatal(t, err < 0 ? err : -ENOBUFS);
+			tide__t_fatal(t, err < 0 ? err : -ENOBUFS);
 			return;
 		}
 		do
@@ -335,7 +332,7 @@ static void poll_read_done(struct tide__op *op)
 		char *b = tide__net_rbuf(tloop(t)->net);
 
 		if (!b) {
-			fatal(t, -ENOMEM);
+			tide__t_fatal(t, -ENOMEM);
 			return;
 		}
 		do
@@ -347,13 +344,13 @@ static void poll_read_done(struct tide__op *op)
 	if (r == 0)
 		on_eof(t);
 	else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		fatal(t, -errno);
+		tide__t_fatal(t, -errno);
 	else
-		read_arm(t);
-	maybe_finish(t);
+		tide__t_read_arm(t);
+	tide__t_maybe_finish(t);
 }
 
-static void read_arm(struct tide_transport *t)
+void tide__t_read_arm(struct tide_transport *t)
 {
 	struct tide__op *op;
 	int err;
@@ -373,7 +370,7 @@ static void read_arm(struct tide_transport *t)
 		/* Never reached the backend (an unknown kind cannot happen). */
 		t->rop_busy = 0;
 		op->flags &= ~TIDE__OP_INFLIGHT;
-		fatal(t, err);
+		tide__t_fatal(t, err);
 	}
 }
 
@@ -405,8 +402,8 @@ static void send_done(struct tide__op *op)
 	}
 	if (res < 0) {
 		if (res != -ECANCELED)
-			fatal(t, res);
-		maybe_finish(t);
+			tide__t_fatal(t, res);
+		tide__t_maybe_finish(t);
 		return;
 	}
 	t->wa_off += (size_t)res;
@@ -419,12 +416,12 @@ static void send_done(struct tide__op *op)
 		if (t->eof_pending)
 			shut_wr(t);
 	}
-	maybe_resume(t);
-	maybe_finish(t);
+	tide__t_maybe_resume(t);
+	tide__t_maybe_finish(t);
 }
 
 /* The write side's op (a send, or a datagram's POLLOUT) goes in flight. */
-static void submit_wop(struct tide_transport *t, struct tide__op *op)
+void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op)
 {
 	int err;
 
@@ -434,7 +431,7 @@ static void submit_wop(struct tide_transport *t, struct tide__op *op)
 		t->wop = NULL;
 		op->flags &= ~TIDE__OP_INFLIGHT;
 		tide__op_release(op);
-		fatal(t, err);
+		tide__t_fatal(t, err);
 	}
 }
 
@@ -477,8 +474,8 @@ static void write_kick(struct tide_transport *t)
 	kind = TIDE_OP_SEND;
 	if (t->wa.len - t->wa_off >= ZC_THRESHOLD && zc_ok(t))
 		kind = TIDE_OP_SEND_ZC;
-	if ((err = new_op(t, kind, send_done, &op))) {
-		fatal(t, err);
+	if ((err = tide__t_new_op(t, kind, send_done, &op))) {
+		tide__t_fatal(t, err);
 		return;
 	}
 	op->buf = t->wa.p + t->wa_off;
@@ -488,7 +485,7 @@ static void write_kick(struct tide_transport *t)
 	/* On the readiness paths send(2) was just tried: wait first. */
 	if (t->direct_send)
 		op->flags |= TIDE__OP_NO_TRY;
-	submit_wop(t, op);
+	tide__t_submit_wop(t, op);
 }
 
 
@@ -539,7 +536,7 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 
 		if (r < 0) {
 			/* asyncio: the error goes to connection_lost, not the writer. */
-			fatal(t, (int)r);
+			tide__t_fatal(t, (int)r);
 			return 0;
 		}
 		if ((size_t)r == total)
@@ -565,7 +562,7 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		loop->stats.sends_from_ring++;
 		tide__lend_keep(loop);
 		write_kick(t);
-		maybe_pause(t);
+		tide__t_maybe_pause(t);
 		return 0;
 	}
 	/* All of it or none: a write that fails buffered nothing. */
@@ -573,7 +570,7 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		/* Part of it went out already: the stream cannot go on, and
 		 * (asyncio's rule) the error goes to connection_lost. */
 		if (skip) {
-			fatal(t, -ENOMEM);
+			tide__t_fatal(t, -ENOMEM);
 			return 0;
 		}
 		return -ENOMEM;
@@ -591,7 +588,7 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		skip = 0;
 	}
 	write_kick(t);
-	maybe_pause(t);
+	tide__t_maybe_pause(t);
 	return 0;
 }
 
@@ -628,173 +625,6 @@ TIDE_EXTERN int tide_transport_can_write_eof(const struct tide_transport *t)
 	return t && t->kind == TIDE__T_STREAM;
 }
 
-/* ----------------------------------------------------------- datagrams -- */
-
-static void dgram_read(struct tide_transport *t)
-{
-	struct sockaddr_storage ss;
-	socklen_t alen = sizeof(ss);
-	char *b = tide__net_rbuf(tloop(t)->net);
-	ssize_t r;
-
-	if (!b) {
-		fatal(t, -ENOMEM);
-		return;
-	}
-	do
-		r = recvfrom(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
-	while (r < 0 && errno == EINTR);
-	if (r >= 0) {
-		if (t->ops->datagram_received)
-			t->ops->datagram_received(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-		/* ICMP errors (ECONNREFUSED...) are the protocol's to see, as in asyncio. */
-		if (t->ops->error_received)
-			t->ops->error_received(t, -errno, t->proto);
-	}
-	read_arm(t);
-	maybe_finish(t);
-}
-
-static void dq_flush(struct tide_transport *t);
-
-/* One error_received call, queued. */
-struct dgram_err {
-	struct tide_transport *t; /* a reference */
-	int err;
-};
-
-static void error_deliver(void *arg)
-{
-	struct dgram_err *e = arg;
-	struct tide_transport *t = e->t;
-	int err = e->err;
-
-	tide__free(e);
-	if (!t->lost && t->ops->error_received)
-		t->ops->error_received(t, err, t->proto);
-	tide_transport_unref(t);
-}
-
-/* error_received(err) from the loop, once per error and in order. */
-static void error_soon(struct tide_transport *t, int err)
-{
-	struct dgram_err *e = tide__malloc(sizeof(*e));
-
-	if (!e)
-		return; /* a report lost to ENOMEM: the datagram itself was never sent */
-	e->t = tide_transport_ref(t);
-	e->err = err;
-	if (tide__call_soon_internal(tloop(t), error_deliver, e) < 0) {
-		tide__free(e);
-		tide_transport_unref(t);
-	}
-}
-
-static void dgram_writable(struct tide__op *op)
-{
-	struct tide_transport *t = op->owner;
-	int res = op->res;
-
-	t->wop = NULL;
-	tide__op_release(op);
-	if (res < 0 && res != -ECANCELED)
-		fatal(t, res);
-	else if (res >= 0)
-		dq_flush(t);
-	maybe_resume(t);
-	maybe_finish(t);
-}
-
-/* Sends queued datagrams until the socket says EAGAIN, then waits POLLOUT. */
-static void dq_flush(struct tide_transport *t)
-{
-	struct tide__dgram *d;
-	struct tide__op *op;
-	int err;
-
-	while ((d = t->dq) && !t->error) {
-		ssize_t r;
-		int e;
-
-		do
-			r = sendto(t->fd, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL,
-				   d->alen ? (struct sockaddr *)&d->addr : NULL, d->alen);
-		while (r < 0 && errno == EINTR);
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		e = r < 0 ? -errno : 0;
-		/* Off the queue before the protocol hears of it: error_received
-		 * may send (and flush) again, or abort (and free the queue). */
-		t->dq = d->next;
-		if (!t->dq)
-			t->dq_tailp = &t->dq;
-		t->dq_bytes -= d->len;
-		tide__free(d);
-		if (e && t->ops->error_received && !t->lost)
-			t->ops->error_received(t, e, t->proto);
-	}
-	if (!t->dq || t->wop || t->error || t->lost)
-		return;
-	if ((err = new_op(t, TIDE_OP_POLL, dgram_writable, &op))) {
-		fatal(t, err);
-		return;
-	}
-	op->events = POLLOUT;
-	submit_wop(t, op);
-}
-
-TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data, size_t n,
-				      const struct sockaddr *addr, socklen_t addrlen)
-{
-	struct tide__dgram *d;
-	bool was_empty;
-
-	if (!t || (!data && n) || (addr && (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))))
-		return -EINVAL;
-	if (t->kind != TIDE__T_DGRAM)
-		return -EOPNOTSUPP;
-	if (t->closing || t->lost)
-		return TIDE_ECLOSED;
-	if (!addr)
-		addrlen = 0;
-	if (!t->dq) {
-		ssize_t r;
-
-		do
-			r = sendto(t->fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrlen);
-		while (r < 0 && errno == EINTR);
-		if (r >= 0)
-			return 0;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			if (errno == EDESTADDRREQ || errno == EISCONN || errno == EINVAL || errno == EMSGSIZE)
-				return -errno; /* the caller's mistake, not the network's */
-			/* Soon, not now: a protocol that sends again from
-			 * error_received must not recurse (asyncio would). */
-			error_soon(t, -errno);
-			return 0;
-		}
-	}
-	if (!(d = tide__malloc(sizeof(*d) + n)))
-		return -ENOMEM;
-	d->next = NULL;
-	d->len = n;
-	d->alen = addrlen;
-	if (addrlen)
-		memcpy(&d->addr, addr, addrlen);
-	memcpy(d->data, data, n);
-	/* Behind others it waits for POLLOUT (or the flush running now), as
-	 * in asyncio: a sendto never flushes a queue it did not start. */
-	was_empty = !t->dq;
-	*t->dq_tailp = d;
-	t->dq_tailp = &d->next;
-	t->dq_bytes += n;
-	if (was_empty)
-		dq_flush(t); /* the socket said EAGAIN: arm POLLOUT */
-	maybe_pause(t);
-	return 0;
-}
-
 /* -------------------------------------------------------- closing, end -- */
 
 static void finish(void *arg)
@@ -821,7 +651,7 @@ static void finish(void *arg)
 }
 
 /* Once closing, the last op's completion (or close itself) ends the transport. */
-static void maybe_finish(struct tide_transport *t)
+void tide__t_maybe_finish(struct tide_transport *t)
 {
 	if (!t->closing || t->lost_queued || t->rop_busy || t->wop)
 		return;
@@ -852,7 +682,7 @@ TIDE_EXTERN void tide_transport_close(struct tide_transport *t)
 		tide__op_cancel(&t->rop);
 	held_drop(t);
 	/* Stream bytes and datagrams still buffered go out first. */
-	maybe_finish(t);
+	tide__t_maybe_finish(t);
 }
 
 TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
@@ -896,7 +726,7 @@ TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 
 		(void)connect(t->fd, &sa, sizeof(sa));
 	}
-	maybe_finish(t);
+	tide__t_maybe_finish(t);
 }
 
 TIDE_EXTERN int tide_transport_is_closing(const struct tide_transport *t)
@@ -932,12 +762,12 @@ TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
 			if (tide__ready_call(tloop(t), deliver_held, t) < 0) {
 				t->held_queued = false;
 				tide_transport_unref(t);
-				fatal(t, -ENOMEM);
+				tide__t_fatal(t, -ENOMEM);
 			}
 		}
 		return 0;
 	}
-	read_arm(t);
+	tide__t_read_arm(t);
 	return 0;
 }
 
@@ -959,8 +789,8 @@ TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t,
 	 * default low is a quarter of the high mark that is kept. */
 	t->high = high > UINT32_MAX ? UINT32_MAX : (uint32_t)high;
 	t->low = !low ? t->high / 4 : low > t->high ? t->high : (uint32_t)low;
-	maybe_pause(t);
-	maybe_resume(t);
+	tide__t_maybe_pause(t);
+	tide__t_maybe_resume(t);
 	return 0;
 }
 
@@ -1104,5 +934,5 @@ void tide__transport_start(struct tide_transport *t)
 	 * close or abort; finish comes later, through the ready queue). */
 	if (t->ops->connection_made)
 		t->ops->connection_made(t, t->proto);
-	read_arm(t);
+	tide__t_read_arm(t);
 }
