@@ -10,7 +10,7 @@ noinst_LTLIBRARIES = src/libtide-internal.la
 # its own and lower ones (test/layering.sh checks it in make check):
 # core: the loop, handles and timers, futures, the cross-thread door, the
 # allocator.
-TIDE_CORE = src/core/core.h src/core/heap.h \
+TIDE_CORE = src/core/core.h src/core/list.h src/core/heap.h \
 	src/core/util.c src/core/loop.c src/core/timer.c src/core/threadsafe.c \
 	src/core/future.c
 # io: ops and the op table, the op families, the backends, the executor.

@@ -44,6 +44,8 @@
 #define tide__container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
+#include "core/list.h"
+
 /* Caller bugs abort with file and line, also in release builds. */
 #define tide__bug_on(cond, msg)                                              \
 	do {                                                                 \
@@ -191,7 +193,7 @@ struct tide_loop {
 	/* Live counts that make tide_loop_free() return -EBUSY. */
 	uint64_t live_futures;        /* futures not yet freed */
 	uint64_t live_ops;            /* user ops not yet completed */
-	struct tide__op *live_list;   /* those ops, so free can settle abandoned ones */
+	struct tide__list live_list;  /* those ops (op->live), so free can settle abandoned ones */
 	uint64_t live_jobs;           /* executor jobs whose completion is not delivered */
 	uint64_t ops_inflight;        /* ops the backend holds (user and internal) */
 	uint64_t live_net;            /* transports and servers not yet gone: their ops can complete */
@@ -205,13 +207,13 @@ struct tide_loop {
 	struct tide__op *free_ops;
 	struct tide_future *free_futs;
 	struct tide__job *free_jobs;  /* executor jobs (made and freed on this thread) */
-	struct tide__task *free_tasks; /* recycled task objects */
+	struct tide__list free_tasks; /* recycled task objects */
 
 	/* Tasks. */
 	struct tide__stack *free_stacks; /* pooled stacks of task_stack_size */
 	unsigned free_stacks_n;
 	size_t task_stack_size;       /* default task stack (usable bytes) */
-	struct tide__task *tasks;     /* tasks not yet finished (tide_all_tasks) */
+	struct tide__list tasks;      /* tasks not yet finished, newest first (tide_all_tasks) */
 	uint64_t tasks_alive;
 	uint64_t task_counter;        /* numbers "Task-N" */
 	void *sched;                  /* struct tide__coro of the thread running the loop */

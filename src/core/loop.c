@@ -624,6 +624,9 @@ static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 	if (!loop)
 		return -ENOMEM;
 	tide__hq_init(&loop->rq_spill);
+	tide__list_init(&loop->live_list);
+	tide__list_init(&loop->tasks);
+	tide__list_init(&loop->free_tasks);
 	loop->rq_mask = 1023;
 	loop->rq = tide__malloc((loop->rq_mask + 1) * sizeof(*loop->rq));
 	if (!loop->rq) {
@@ -697,7 +700,7 @@ static void settle_net(struct tide_loop *loop)
  * servers, executor jobs, and the callbacks they queued. */
 static bool winding_down(struct tide_loop *loop)
 {
-	return loop->tasks || loop->net_closing || loop->live_jobs || loop->rq_tail != loop->rq_head ||
+	return !tide__list_empty(&loop->tasks) || loop->net_closing || loop->live_jobs || loop->rq_tail != loop->rq_head ||
 	       loop->rq_spill.head;
 }
 

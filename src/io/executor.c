@@ -22,8 +22,7 @@ struct tide_executor {
 	pthread_mutex_t lock;      /* guards everything below */
 	pthread_cond_t work;       /* workers wait here for jobs */
 	pthread_cond_t drained;    /* shutdown waits here for queue and workers to empty */
-	struct tide__job *head;    /* queued jobs, FIFO (next/prev) */
-	struct tide__job *tail;
+	struct tide__list queue;   /* queued jobs, FIFO (qlink) */
 	unsigned max_threads;      /* upper bound on workers */
 	unsigned nthreads;         /* workers started */
 	unsigned idle;             /* workers waiting on `work` */
@@ -64,6 +63,7 @@ TIDE_EXTERN int tide_executor_new(struct tide_executor **out, const struct tide_
 	}
 	ex->max_threads = threads;
 	pthread_mutex_init(&ex->lock, NULL);
+	tide__list_init(&ex->queue);
 	pthread_cond_init(&ex->work, NULL);
 	pthread_cond_init(&ex->drained, NULL);
 	*out = ex;
@@ -76,9 +76,10 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&ex->lock);
 	for (;;) {
-		struct tide__job *job = ex->head;
+		struct tide__list *l = tide__list_first(&ex->queue);
+		struct tide__job *job;
 
-		if (!job) {
+		if (!l) {
 			if (ex->shutdown)
 				break;
 			ex->idle++;
@@ -86,11 +87,8 @@ static void *worker(void *arg)
 			ex->idle--;
 			continue;
 		}
-		ex->head = job->next;
-		if (ex->head)
-			ex->head->prev = NULL;
-		else
-			ex->tail = NULL;
+		tide__list_del(l);
+		job = tide__list_entry(l, struct tide__job, qlink);
 		job->state = JOB_RUNNING;
 		ex->running++;
 		pthread_mutex_unlock(&ex->lock);
@@ -103,7 +101,7 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&ex->lock);
 		ex->running--;
-		if (!ex->running && !ex->head)
+		if (!ex->running && tide__list_empty(&ex->queue))
 			pthread_cond_broadcast(&ex->drained);
 	}
 	pthread_mutex_unlock(&ex->lock);
@@ -117,18 +115,12 @@ int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, stru
 	job->ex = ex;
 	job->loop = loop;
 	job->state = JOB_QUEUED;
-	job->next = NULL;
 	pthread_mutex_lock(&ex->lock);
 	if (ex->shutdown) {
 		pthread_mutex_unlock(&ex->lock);
 		return TIDE_ECLOSED;
 	}
-	job->prev = ex->tail;
-	if (ex->tail)
-		ex->tail->next = job;
-	else
-		ex->head = job;
-	ex->tail = job;
+	tide__list_add_tail(&ex->queue, &job->qlink);
 	if (ex->idle > 0) {
 		pthread_cond_signal(&ex->work);
 	} else if (ex->nthreads < ex->max_threads) {
@@ -142,13 +134,8 @@ int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, stru
 			ex->nthreads++;
 		else if (ex->nthreads > 0)
 			err = 0; /* the running workers will get to it */
-		else {
-			ex->tail = job->prev;
-			if (ex->tail)
-				ex->tail->next = NULL;
-			else
-				ex->head = NULL;
-		}
+		else
+			tide__list_del(&job->qlink);
 	}
 	pthread_mutex_unlock(&ex->lock);
 	if (!err)
@@ -163,17 +150,10 @@ int tide__executor_unqueue(struct tide__job *job)
 
 	pthread_mutex_lock(&ex->lock);
 	if (job->state == JOB_QUEUED) {
-		if (job->prev)
-			job->prev->next = job->next;
-		else
-			ex->head = job->next;
-		if (job->next)
-			job->next->prev = job->prev;
-		else
-			ex->tail = job->prev;
+		tide__list_del(&job->qlink);
 		job->state = JOB_CANCELLED;
 		removed = 1;
-		if (!ex->running && !ex->head)
+		if (!ex->running && tide__list_empty(&ex->queue))
 			pthread_cond_broadcast(&ex->drained);
 	}
 	pthread_mutex_unlock(&ex->lock);
@@ -186,7 +166,7 @@ int tide__executor_unqueue(struct tide__job *job)
 static void executor_drain(struct tide_executor *ex)
 {
 	pthread_mutex_lock(&ex->lock);
-	while (ex->head || ex->running)
+	while (!tide__list_empty(&ex->queue) || ex->running)
 		pthread_cond_wait(&ex->drained, &ex->lock);
 	pthread_mutex_unlock(&ex->lock);
 }

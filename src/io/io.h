@@ -55,8 +55,7 @@ struct tide__op {
 	union {
 		struct {                    /* public ops (tide_op_*) */
 			struct tide_future *fut;    /* the future to complete (a reference) */
-			struct tide__op *live_next; /* the loop's list of live ops (for free) */
-			struct tide__op *live_prev;
+			struct tide__list live;     /* in the loop's live_list (for free) */
 		};
 		void *owner;                /* internal ops: the object done() works for (a transport) */
 	};
@@ -233,8 +232,8 @@ void tide__recvmsg_defined(struct tide__op *op, int res);
 /* An executor job; its completion crosses back through the threadsafe queue. */
 struct tide__job {
 	struct tide__tsnode node;   /* completion delivery to the loop (must be first) */
-	struct tide__job *next;     /* executor queue */
-	struct tide__job *prev;
+	struct tide__list qlink;    /* in the executor's queue (under its lock) */
+	struct tide__job *next;     /* the loop's free list */
 	struct tide_executor *ex;
 	struct tide_loop *loop;
 	tide_job_cb fn;             /* user job, or NULL with op set */

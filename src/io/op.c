@@ -230,25 +230,14 @@ static void live_add(struct tide__op *op)
 {
 	struct tide_loop *loop = op->loop;
 
-	op->live_prev = NULL;
-	op->live_next = loop->live_list;
-	if (loop->live_list)
-		loop->live_list->live_prev = op;
-	loop->live_list = op;
+	tide__list_add_head(&loop->live_list, &op->live);
 	loop->live_ops++;
 }
 
 static void live_del(struct tide__op *op)
 {
-	struct tide_loop *loop = op->loop;
-
-	if (op->live_prev)
-		op->live_prev->live_next = op->live_next;
-	else
-		loop->live_list = op->live_next;
-	if (op->live_next)
-		op->live_next->live_prev = op->live_prev;
-	loop->live_ops--;
+	tide__list_del(&op->live);
+	op->loop->live_ops--;
 }
 
 /*
@@ -259,12 +248,13 @@ static void live_del(struct tide__op *op)
  */
 void tide__ops_settle_abandoned(struct tide_loop *loop)
 {
-	struct tide__op *op, *next;
+	struct tide__list *n, *tmp;
+	struct tide__op *op;
 	bool any = false;
 	int laps;
 
-	for (op = loop->live_list; op; op = next) {
-		next = op->live_next;
+	tide__list_for_each_safe(n, tmp, &loop->live_list) {
+		op = tide__list_entry(n, struct tide__op, live);
 		if (op->fut && tide__future_refs(op->fut) == 1) {
 			tide__op_cancel(op);
 			any = true;
@@ -273,9 +263,11 @@ void tide__ops_settle_abandoned(struct tide_loop *loop)
 	/* The kernel answers a cancel promptly; the bound only guards a bug. */
 	for (laps = 0; any && loop->live_ops && laps < 1000; laps++) {
 		any = false;
-		for (op = loop->live_list; op; op = op->live_next)
+		tide__list_for_each(n, &loop->live_list) {
+			op = tide__list_entry(n, struct tide__op, live);
 			if (op->fut && tide__future_refs(op->fut) == 1)
 				any = true;
+		}
 		if (any)
 			loop->backend->wait(loop, 1000000);
 	}

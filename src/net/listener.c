@@ -48,7 +48,7 @@ struct tide_server {
 	bool multishot;              /* listeners use multishot accept */
 	bool tcp;                    /* its connections get TCP_NODELAY */
 	char *unix_path;             /* unlinked on close */
-	struct tide_transport *conns; /* connections it accepted, still open */
+	struct tide__list conns;     /* connections it accepted, still open (srv_link) */
 	size_t nconns;
 	struct tide_future *closed_fut; /* wait_closed: done once closed and quiet */
 	struct tide_future *forever;    /* serve_forever's wait */
@@ -130,13 +130,7 @@ static void conn_gone(struct tide_transport *t, void *owner)
 {
 	struct tide_server *s = owner;
 
-	if (t->srv_prev)
-		t->srv_prev->srv_next = t->srv_next;
-	else
-		s->conns = t->srv_next;
-	if (t->srv_next)
-		t->srv_next->srv_prev = t->srv_prev;
-	t->srv_next = t->srv_prev = NULL;
+	tide__list_del(&t->srv_link);
 	s->nconns--;
 	server_check(s);
 }
@@ -165,10 +159,7 @@ static void new_conn(struct tide_server *s, int fd)
 	}
 	tide__transport_bind(t, ops, proto);
 	t->gone = conn_gone;
-	t->srv_next = s->conns;
-	if (s->conns)
-		s->conns->srv_prev = t;
-	s->conns = t;
+	tide__list_add_head(&s->conns, &t->srv_link);
 	s->nconns++;
 	tide__transport_start(t);
 }
@@ -326,12 +317,13 @@ TIDE_EXTERN void tide_server_close(struct tide_server *s)
 
 TIDE_EXTERN void tide_server_close_clients(struct tide_server *s, int abort)
 {
-	struct tide_transport *t, *next;
+	struct tide__list *l, *tmp;
 
 	if (!s)
 		return;
-	for (t = s->conns; t; t = next) {
-		next = t->srv_next;
+	tide__list_for_each_safe(l, tmp, &s->conns) {
+		struct tide_transport *t = tide__list_entry(l, struct tide_transport, srv_link);
+
 		if (abort)
 			tide_transport_abort(t);
 		else
@@ -499,6 +491,7 @@ static int server_alloc(struct tide_loop *loop, const struct tide_server_opts *o
 	}
 	s->cap = nmax ? nmax : 1;
 	s->loop = loop;
+	tide__list_init(&s->conns);
 	s->factory = factory;
 	s->arg = arg;
 	s->backlog = OPT(opts, backlog, 0);

@@ -122,7 +122,7 @@ struct tide_transport {
 		struct {                    /* stream transports */
 			struct tide_server *server; /* the server that accepted it, or NULL */
 			tide__gone_cb gone;         /* tells the server it is gone */
-			struct tide_transport *srv_next, *srv_prev; /* the server's connections */
+			struct tide__list srv_link; /* in the server's conns */
 		};
 		struct {                    /* datagram transports */
 			struct tide__dgram *dq;     /* datagrams waiting for POLLOUT */

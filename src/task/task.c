@@ -36,8 +36,7 @@ struct tide__task {
 	tide_task_fn fn;              /* the body */
 	void *arg;
 	int64_t ret;                  /* what the body returned */
-	struct tide__task *next;      /* loop's live tasks, or the free list */
-	struct tide__task *prev;
+	struct tide__list link;       /* in the loop's tasks, or its free_tasks */
 	uint64_t number;              /* "Task-N" */
 	char *name;                   /* set by the user, or NULL */
 	char autoname[24];            /* "Task-N", formatted on first use */
@@ -128,13 +127,7 @@ static void task_finish(struct tide__task *t)
 	tide__stack_put(loop, t->coro.stack);
 	t->coro.stack = NULL;
 	/* Off the live list. */
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		loop->tasks = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	t->next = t->prev = NULL;
+	tide__list_del(&t->link);
 	loop->tasks_alive--;
 	/* asyncio: a cancellation still owed when the body returns wins. */
 	if (t->must_cancel && ret >= 0)
@@ -185,6 +178,7 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *a
 {
 	struct tide__stack *stack;
 	struct tide__task *t;
+	struct tide__list *l;
 	size_t size = 0;
 	const char *name = NULL;
 	int err;
@@ -206,10 +200,10 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *a
 	tide__overflow_arm();
 	if ((err = tide__stack_get(loop, size, &stack)))
 		return err;
-	t = loop->free_tasks;
-	if (t)
-		loop->free_tasks = t->next;
-	else if (!(t = tide__malloc(sizeof(*t)))) {
+	if ((l = tide__list_first(&loop->free_tasks))) {
+		tide__list_del(l);
+		t = tide__list_entry(l, struct tide__task, link);
+	} else if (!(t = tide__malloc(sizeof(*t)))) {
 		tide__stack_put(loop, stack);
 		return -ENOMEM;
 	}
@@ -234,10 +228,7 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *a
 		return err;
 	}
 	/* Live list, and the loop's reference until the body is over. */
-	t->next = loop->tasks;
-	if (loop->tasks)
-		loop->tasks->prev = t;
-	loop->tasks = t;
+	tide__list_add_head(&loop->tasks, &t->link);
 	loop->tasks_alive++;
 	tide_future_ref(&t->fut);
 	*out = &t->fut;
@@ -252,17 +243,16 @@ static void task_release(struct tide_future *f)
 
 	tide__free(t->name);
 	t->name = NULL;
-	t->next = loop->free_tasks;
-	loop->free_tasks = t;
+	tide__list_add_head(&loop->free_tasks, &t->link);
 }
 
 void tide__tasks_fini(struct tide_loop *loop)
 {
-	struct tide__task *t;
+	struct tide__list *l;
 
-	while ((t = loop->free_tasks)) {
-		loop->free_tasks = t->next;
-		tide__free(t);
+	while ((l = tide__list_first(&loop->free_tasks))) {
+		tide__list_del(l);
+		tide__free(tide__list_entry(l, struct tide__task, link));
 	}
 	tide__stack_pool_fini(loop);
 	tide__free(loop->sched);
@@ -535,10 +525,13 @@ TIDE_EXTERN int tide_task_set_name(struct tide_future *task, const char *name)
  * and moves *mark to the newest task: tide_loop_shutdown's sweep. */
 void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark)
 {
-	struct tide__task *t, *next;
+	struct tide__list *l, *tmp;
 
-	for (t = loop->tasks; t && t->number > *mark; t = next) {
-		next = t->next;
+	tide__list_for_each_safe(l, tmp, &loop->tasks) {
+		struct tide__task *t = tide__list_entry(l, struct tide__task, link);
+
+		if (t->number <= *mark)
+			break;
 		tide_future_cancel(&t->fut);
 	}
 	*mark = loop->task_counter;
@@ -546,14 +539,16 @@ void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark)
 
 TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **out, size_t cap)
 {
-	struct tide__task *t;
+	struct tide__list *l;
 	size_t n = 0;
 
 	if (!loop)
 		return 0;
-	for (t = loop->tasks; t; t = t->next, n++)
+	tide__list_for_each(l, &loop->tasks) {
 		if (out && n < cap)
-			out[n] = &t->fut;
+			out[n] = &tide__list_entry(l, struct tide__task, link)->fut;
+		n++;
+	}
 	return n;
 }
 
