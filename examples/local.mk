@@ -35,3 +35,9 @@ examples_http_hello_SOURCES = examples/http-hello.c $(NET_COMMON)
 examples_http_hello_LDADD = $(NET_EXAMPLES_LDADD)
 examples_mini_redis_SOURCES = examples/mini-redis.c $(NET_COMMON)
 examples_mini_redis_LDADD = $(NET_EXAMPLES_LDADD)
+
+# README.md's opening example, verbatim (test/readme.sh checks that the two
+# agree and that it echoes).
+noinst_PROGRAMS += examples/readme-echo
+examples_readme_echo_SOURCES = examples/readme-echo.c
+examples_readme_echo_LDADD = src/libtide.la

@@ -153,6 +153,10 @@ EXTRA_DIST += test/realclients.sh
 TESTS += test/layering.sh
 EXTRA_DIST += test/layering.sh
 
+# README.md's opening program is examples/readme-echo.c, and it echoes.
+TESTS += test/readme.sh
+EXTRA_DIST += test/readme.sh
+
 # With -fcf-protection in CFLAGS: libtide.so keeps the IBT and SHSTK notes.
 TESTS += test/cet.sh
 EXTRA_DIST += test/cet.sh
