@@ -69,8 +69,8 @@ test_task_LDADD = $(TEST_LDADD)
 
 # The networking programs share one fixture (test/net-fixture.h), built
 # once with the helpers into a check-only library: the loop helpers,
-# loopback sockets, the logging protocol, the stream tests' main task and
-# counting allocator, and their main(). Its net-fixture-stream.c reaches
+# loopback sockets, the logging protocol, the stream tests' main task, and
+# their main(). Its net-fixture-stream.c reaches
 # the hidden stream hooks: only the programs linked with the library's
 # objects pull that member out of the archive. Each program's source is
 # test/<name>.c; their tests keep the per-test timeouts of test/net.c

@@ -3,7 +3,7 @@
  * net-fixture.c: the networking test programs' shared fixture (see
  * net-fixture.h), on the public API only: the loop helpers, plain sockets
  * on the loopback, the logging protocol and its servers, the stream tests'
- * main task and counting allocator, and net_main.
+ * main task, and net_main.
  *
  * The hard part is the logging protocol's ownership: a conn lives until
  * conns_free (after the loop is freed), so a callback that comes late is
@@ -771,53 +771,11 @@ const char *pattern(size_t n)
 
 /* --------------------------------------------- counting allocator -- */
 
-atomic_long g_live_allocs;
-/* The next malloc of this size fails (0: none). */
-atomic_size_t g_fail_malloc_size;
-
-static void *cnt_malloc(size_t n)
-{
-	size_t fail = n;
-
-	if (atomic_compare_exchange_strong(&g_fail_malloc_size, &fail, 0))
-		return NULL;
-	void *p = malloc(n);
-
-	if (p)
-		atomic_fetch_add(&g_live_allocs, 1);
-	return p;
-}
-
-static void *cnt_calloc(size_t n, size_t m)
-{
-	void *p = calloc(n, m);
-
-	if (p)
-		atomic_fetch_add(&g_live_allocs, 1);
-	return p;
-}
-
-static void *cnt_realloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-
-	if (!p && q)
-		atomic_fetch_add(&g_live_allocs, 1);
-	return q;
-}
-
-static void cnt_free(void *p)
-{
-	if (p)
-		atomic_fetch_sub(&g_live_allocs, 1);
-	free(p);
-}
-
-/* The library allocates through cnt_*: false (skipped) when a loop exists
- * already, as without Check's fork mode. */
+/* The library allocates through the counting allocator of helpers.h:
+ * false (skipped) when a loop exists already, as without Check's fork mode. */
 bool counting_allocator(const char *test)
 {
-	int rc = tide_replace_allocator(cnt_malloc, cnt_realloc, cnt_calloc, cnt_free);
+	int rc = tt_count_allocs();
 
 	if (rc == -EBUSY) {
 		printf("%s: a loop exists already (CK_FORK=no?): skipped\n", test);

@@ -6,8 +6,8 @@
  * test/libnetfixture.la: running the loop until a condition holds or for
  * a while, plain-socket utilities on the loopback, the logging protocol
  * (struct conn, struct srv) whose callbacks every transport test
- * compares, the stream tests' main task and counting allocator, and the
- * one main() of them all.
+ * compares, the stream tests' main task (and their use of helpers.h's
+ * counting allocator), and the one main() of them all.
  *
  * The hard part is the bookkeeping of callbacks: every protocol logs its
  * callbacks (M made, D data runs, E eof, L lost) so a test compares the
@@ -26,7 +26,6 @@
 
 #include "helpers.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -277,12 +276,8 @@ uint64_t kept_bytes(struct tide_stream_reader *r);
 
 /* --------------------------------------------- counting allocator -- */
 
-/* Blocks the library allocated through cnt_* and has not freed. */
-extern atomic_long g_live_allocs;
-/* The next malloc of this size fails (0: none). */
-extern atomic_size_t g_fail_malloc_size;
-/* The library allocates through cnt_*: false (skipped) when a loop exists
- * already, as without Check's fork mode. */
+/* The library allocates through the counting allocator of helpers.h:
+ * false (skipped) when a loop exists already, as without Check's fork mode. */
 bool counting_allocator(const char *test);
 
 /* ------------------------------------------------------------ main -- */

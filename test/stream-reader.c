@@ -19,7 +19,6 @@
 #include "stream-hooks.h" /* src/: the hidden test hooks */
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -732,9 +731,9 @@ static int64_t putback_enomem_main(void *arg)
 	feed(g_r, "abcd");
 	ck_assert_uint_eq(tide__stream_buffered(g_r), 0);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
-	atomic_store(&g_fail_malloc_size, 4096); /* the reader's first buffer */
+	tt_fail_next_malloc(4096); /* the reader's first buffer */
 	ck_assert_int_eq(join(t), -ECANCELED);
-	ck_assert_uint_eq(atomic_load(&g_fail_malloc_size), 0);
+	ck_assert_uint_eq(tt_fail_malloc_pending(), 0);
 	ck_read_eq(g_putback_read, buf, "abcd");
 	tide__stream_feed_eof(g_r, 0);
 	ck_assert_int_eq(tide_stream_read(g_r, buf, sizeof(buf)), 0);
@@ -759,9 +758,9 @@ static int64_t readexactly_putback_enomem_main(void *arg)
 	feed(g_r, "abcd");
 	ck_assert_int_eq(tide_yield(), 0); /* collected: it waits for the rest */
 	ck_assert_int_eq(tide_task_cancel(t), 1);
-	atomic_store(&g_fail_malloc_size, 4096); /* the reader's first buffer */
+	tt_fail_next_malloc(4096); /* the reader's first buffer */
 	ck_assert_int_eq(join(t), -ENOMEM);
-	ck_assert_uint_eq(atomic_load(&g_fail_malloc_size), 0);
+	ck_assert_uint_eq(tt_fail_malloc_pending(), 0);
 	ck_assert_int_eq(tide_stream_read(g_r, buf, sizeof(buf)), -ENOMEM);
 	tide_stream_free(g_r, w);
 	return 0;
@@ -790,9 +789,9 @@ static int64_t readexactly_putback_enomem2_main(void *arg)
 	feed(g_r, "tail");                       /* buffered */
 	/* Its own put-back (3 LEND / 2 in front of "tail") gets 8 KiB; the
 	 * earlier LEND / 2 would need 16 KiB. */
-	atomic_store(&g_fail_malloc_size, 4 * LEND);
+	tt_fail_next_malloc(4 * LEND);
 	ck_assert_int_eq(join(t), -ENOMEM);
-	ck_assert_uint_eq(atomic_load(&g_fail_malloc_size), 0);
+	ck_assert_uint_eq(tt_fail_malloc_pending(), 0);
 	ck_assert_int_eq(tide_stream_read(g_r, buf, sizeof(buf)), -ENOMEM);
 	tide_stream_free(g_r, w);
 	return 0;
@@ -805,7 +804,7 @@ START_TEST(test_read_putback_enomem)
 	run_main(putback_enomem_main, NULL);
 	run_main(readexactly_putback_enomem_main, NULL);
 	run_main(readexactly_putback_enomem2_main, NULL);
-	ck_assert_int_eq(atomic_load(&g_live_allocs), 0);
+	ck_assert_int_eq(tt_live_allocs(), 0);
 }
 END_TEST
 

@@ -26,7 +26,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1449,7 +1448,7 @@ START_TEST(test_no_leak)
 	run_main(cancel_hook_main, NULL);
 	run_main(server_opts_main, NULL);
 	ck_assert_int_ge(g_servers, 5);
-	ck_assert_int_eq(atomic_load(&g_live_allocs), 0);
+	ck_assert_int_eq(tt_live_allocs(), 0);
 }
 END_TEST
 
