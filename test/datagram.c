@@ -50,6 +50,24 @@ static void close_endpoints(struct tide_loop *loop, struct conn **cs, int n)
 	}
 }
 
+/*
+ * A datagram socket bound to a fresh Unix path, dir/rx, which *su gets
+ * (dir, a template such as "/tmp/tide-net-XXXXXX", becomes the folder).
+ */
+static int unix_dgram_rx(char *dir, struct sockaddr_un *su)
+{
+	int rx;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(su, 0, sizeof(*su));
+	su->sun_family = AF_UNIX;
+	snprintf(su->sun_path, sizeof(su->sun_path), "%s/rx", dir);
+	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(rx, 0);
+	ck_assert_int_eq(bind(rx, (struct sockaddr *)su, sizeof(*su)), 0);
+	return rx;
+}
+
 /* ------------------------------------------------------------ datagrams -- */
 
 START_TEST(test_datagram_echo)
@@ -190,21 +208,11 @@ static void dq_err_resend(struct tide_transport *t, int err, void *p)
 	g_dq_depth--;
 }
 
-static const struct tide_protocol_ops dgram_abort_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.connection_lost = on_lost,
-	.datagram_received = on_dgram,
-	.error_received = dq_err_abort,
-};
+static const struct tide_protocol_ops dgram_abort_ops = { LOG_OPS, .datagram_received = on_dgram,
+							  .error_received = dq_err_abort };
 
-static const struct tide_protocol_ops dgram_resend_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.connection_lost = on_lost,
-	.datagram_received = on_dgram,
-	.error_received = dq_err_resend,
-};
+static const struct tide_protocol_ops dgram_resend_ops = { LOG_OPS, .datagram_received = on_dgram,
+							   .error_received = dq_err_resend };
 
 /*
  * Datagrams queued for a Unix receiver whose queue is full; then the
@@ -220,23 +228,11 @@ static void dgram_error_in_flush(const struct tide_protocol_ops *ops)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_datagram_opts o = { .size = sizeof(o), .family = AF_UNIX };
 	struct conn *c = conn_new();
-	struct tide_future *f;
 	char dir[] = "/tmp/tide-net-XXXXXX", msg[64] = "x";
-	int rx, i, r;
+	int rx = unix_dgram_rx(dir, &g_dq_dst), i;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	memset(&g_dq_dst, 0, sizeof(g_dq_dst));
-	g_dq_dst.sun_family = AF_UNIX;
-	snprintf(g_dq_dst.sun_path, sizeof(g_dq_dst.sun_path), "%s/rx", dir);
 	g_dq_depth = g_dq_maxdepth = 0;
-	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(rx, 0);
-	ck_assert_int_eq(bind(rx, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)), 0);
-	r = tide_create_datagram_endpoint(loop, &o, ops, c, &f);
-	ck_assert_msg(r == 0, "[%s] tide_create_datagram_endpoint: %d (%s)", tt_cfg->name, r, tide_strerror(r));
-	tt_run_until_complete(loop, f, 0);
-	ck_assert_ptr_eq(fut_ptr(f), c->t);
-	tide_future_unref(f);
+	endpoint_ops(loop, &o, ops, c);
 	/* Nobody reads rx: its queue fills, then sendto has to queue. */
 	for (i = 0; i < 100000 && tide_transport_get_write_buffer_size(c->t) == 0; i++)
 		ck_assert_int_eq(tide_transport_sendto(c->t, msg, sizeof(msg), (struct sockaddr *)&g_dq_dst,
@@ -300,17 +296,9 @@ START_TEST(test_datagram_errors_each_reported)
 	struct conn *c = conn_new();
 	struct sockaddr_un dst;
 	char dir[] = "/tmp/tide-net-XXXXXX";
-	int rx;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	memset(&dst, 0, sizeof(dst));
-	dst.sun_family = AF_UNIX;
-	snprintf(dst.sun_path, sizeof(dst.sun_path), "%s/rx", dir);
 	/* Bound, then closed: the path stays, nobody receives (ECONNREFUSED). */
-	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(rx, 0);
-	ck_assert_int_eq(bind(rx, (struct sockaddr *)&dst, sizeof(dst)), 0);
-	close(rx);
+	close(unix_dgram_rx(dir, &dst));
 	endpoint(loop, &o, c);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(tide_transport_sendto(c->t, "x", 1, (struct sockaddr *)&dst, sizeof(dst)), 0);
@@ -341,24 +329,12 @@ START_TEST(test_datagram_sendto_error_in_callback_not_reentrant)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_datagram_opts o = { .size = sizeof(o), .family = AF_UNIX };
 	struct conn *c = conn_new();
-	struct tide_future *f;
 	char dir[] = "/tmp/tide-net-XXXXXX";
-	int rx, r;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	memset(&g_dq_dst, 0, sizeof(g_dq_dst));
-	g_dq_dst.sun_family = AF_UNIX;
-	snprintf(g_dq_dst.sun_path, sizeof(g_dq_dst.sun_path), "%s/rx", dir);
-	g_dq_depth = g_dq_maxdepth = 0;
 	/* Bound, then closed: the path stays, nobody receives (ECONNREFUSED). */
-	rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(rx, 0);
-	ck_assert_int_eq(bind(rx, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)), 0);
-	close(rx);
-	r = tide_create_datagram_endpoint(loop, &o, &dgram_resend_ops, c, &f);
-	ck_assert_msg(r == 0, "[%s] tide_create_datagram_endpoint: %d (%s)", tt_cfg->name, r, tide_strerror(r));
-	tt_run_until_complete(loop, f, 0);
-	tide_future_unref(f);
+	close(unix_dgram_rx(dir, &g_dq_dst));
+	g_dq_depth = g_dq_maxdepth = 0;
+	endpoint_ops(loop, &o, &dgram_resend_ops, c);
 	/* Outside any callback, this sendto may call error_received at once
 	 * (as asyncio's does); the sendto inside that call may not. */
 	ck_assert_int_eq(tide_transport_sendto(c->t, "x", 1, (struct sockaddr *)&g_dq_dst, sizeof(g_dq_dst)), 0);

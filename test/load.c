@@ -113,10 +113,30 @@ static int wait_all_lost(const struct srv *s, size_t n)
 	return s->n == n && srv_count(s, 1, 1) == n;
 }
 
+/* The server s accepts n connections in all, and each logs a whole echo once they end. */
+static void all_served(struct tide_loop *loop, const struct srv *s, size_t n)
+{
+	RUN_UNTIL(loop, wait_all_lost(s, n));
+	for (size_t i = 0; i < n; i++)
+		check_conn(s->conns[i], "MDEL", 0);
+}
+
+/* An echo server on loop (listen backlog), n echo_clients through it, all served. */
+static struct tide_server *echo_load(struct tide_loop *loop, int backlog, struct srv *s, size_t n, size_t base_len)
+{
+	struct tide_server_opts opts = { sizeof(opts), backlog, -1, 0, -1 };
+	struct tide_server *sv;
+
+	s->tmpl.echo = 1;
+	sv = serve(loop, lo4, 1, &opts, s);
+	echo_clients(loop, tide_server_port(sv), n, base_len);
+	all_served(loop, s, n);
+	return sv;
+}
+
 START_TEST(test_thousand_clients)
 {
 	enum { N = 1000 };
-	struct tide_server_opts opts = { sizeof(opts), 1024, -1, 0, -1 };
 	struct tide_loop *loop;
 	struct srv s = { 0 };
 	struct tide_server *sv;
@@ -133,12 +153,7 @@ START_TEST(test_thousand_clients)
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
 	loop = tt_loop_new();
-	s.tmpl.echo = 1;
-	sv = serve(loop, lo4, 1, &opts, &s);
-	echo_clients(loop, tide_server_port(sv), N, 2048);
-	RUN_UNTIL(loop, wait_all_lost(&s, N));
-	for (size_t i = 0; i < N; i++)
-		check_conn(s.conns[i], "MDEL", 0);
+	sv = echo_load(loop, 1024, &s, N, 2048);
 	finish_all(loop, sv);
 }
 END_TEST
@@ -378,9 +393,7 @@ START_TEST(test_emfile)
 	for (int i = 0; i < 3; i++)
 		close(old[i]);
 	close(go[1]);
-	RUN_UNTIL(loop, wait_all_lost(&s, 3 + EMFILE_CLIENTS));
-	for (size_t i = 0; i < s.n; i++)
-		check_conn(s.conns[i], "MDEL", 0);
+	all_served(loop, &s, 3 + EMFILE_CLIENTS);
 	finish_all(loop, sv);
 }
 END_TEST
@@ -389,7 +402,6 @@ END_TEST
 START_TEST(test_enobufs)
 {
 	enum { N = 50 };
-	struct tide_server_opts opts = { sizeof(opts), 128, -1, 0, -1 };
 	struct tide_loop_opts lo;
 	struct tide_loop *loop;
 	struct tide_loop_stats st;
@@ -399,12 +411,7 @@ START_TEST(test_enobufs)
 	tt_opts_init(&lo);
 	lo.recv_buf_count = 4;
 	loop = tt_loop_new_opts(&lo);
-	s.tmpl.echo = 1;
-	sv = serve(loop, lo4, 1, &opts, &s);
-	echo_clients(loop, tide_server_port(sv), N, 60000);
-	RUN_UNTIL(loop, wait_all_lost(&s, N));
-	for (size_t i = 0; i < N; i++)
-		check_conn(s.conns[i], "MDEL", 0);
+	sv = echo_load(loop, 128, &s, N, 60000);
 	tt_stats(loop, &st);
 	printf("[%s] ENOBUFS: %llu multishot recvs armed (uring path %llu) for %d transports\n", tt_cfg->name,
 	       (unsigned long long)tt_submitted(&st, TIDE_OP_RECV_MULTISHOT),

@@ -83,6 +83,16 @@ void *fut_ptr(struct tide_future *f)
 	return p;
 }
 
+int done_error(struct tide_loop *loop, struct tide_future *f)
+{
+	int err;
+
+	RUN_UNTIL(loop, tide_future_done(f));
+	err = tide_future_error(f);
+	tide_future_unref(f);
+	return err;
+}
+
 /* -------------------------------------------------- plain sockets -- */
 
 void check_nb_cloexec(int fd)
@@ -469,15 +479,9 @@ static void on_resume_writing(struct tide_transport *t, void *p)
 		c->resume_hook(c);
 }
 
-const struct tide_protocol_ops conn_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.data_received = on_data,
-	.eof_received = on_eof,
-	.connection_lost = on_lost,
-	.pause_writing = on_pause_writing,
-	.resume_writing = on_resume_writing,
-};
+const struct tide_protocol_ops conn_ops = { LOG_STREAM_OPS, .data_received = on_data,
+					    .pause_writing = on_pause_writing,
+					    .resume_writing = on_resume_writing };
 
 /* Servers whose conns arrays conns_free releases (they live on the tests' stacks). */
 static struct srv *g_srvs[8];
@@ -660,18 +664,19 @@ void on_dgram_error(struct tide_transport *t, int err, void *p)
 	c->last_err = err;
 }
 
-const struct tide_protocol_ops dgram_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.connection_lost = on_lost,
-	.datagram_received = on_dgram,
-	.error_received = on_dgram_error,
-};
+const struct tide_protocol_ops dgram_ops = { LOG_OPS, .datagram_received = on_dgram,
+					     .error_received = on_dgram_error };
 
 struct conn *endpoint(struct tide_loop *loop, const struct tide_datagram_opts *o, struct conn *c)
 {
+	return endpoint_ops(loop, o, &dgram_ops, c);
+}
+
+struct conn *endpoint_ops(struct tide_loop *loop, const struct tide_datagram_opts *o,
+			  const struct tide_protocol_ops *ops, struct conn *c)
+{
 	struct tide_future *f;
-	int r = tide_create_datagram_endpoint(loop, o, &dgram_ops, c, &f);
+	int r = tide_create_datagram_endpoint(loop, o, ops, c, &f);
 
 	ck_assert_msg(r == 0, "[%s] tide_create_datagram_endpoint: %d (%s)", tt_cfg->name, r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);

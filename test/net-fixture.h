@@ -65,6 +65,8 @@ void run_for(struct tide_loop *loop, double secs);
 void finish(struct tide_loop *loop);
 /* The result of a done future that holds a pointer, asserted error-free. */
 void *fut_ptr(struct tide_future *f);
+/* Runs the loop until f is done and drops f: its error (0 if none). */
+int done_error(struct tide_loop *loop, struct tide_future *f);
 
 /* -------------------------------------------------- plain sockets -- */
 
@@ -174,6 +176,11 @@ void on_dgram(struct tide_transport *t, const void *data, size_t n, const struct
 	      void *p);
 void on_dgram_error(struct tide_transport *t, int err, void *p);
 
+/* What every logging protocol has: its size, made and lost (the logging ones). */
+#define LOG_OPS .size = sizeof(struct tide_protocol_ops), .connection_made = on_made, .connection_lost = on_lost
+/* The same with the logging eof_received, for a stream protocol. */
+#define LOG_STREAM_OPS LOG_OPS, .eof_received = on_eof
+
 /* The logging stream protocol and the logging datagram protocol. */
 extern const struct tide_protocol_ops conn_ops, dgram_ops;
 
@@ -214,6 +221,9 @@ void finish_all(struct tide_loop *loop, struct tide_server *sv);
 void echo_roundtrip(struct tide_loop *loop, const char *host, int port, struct srv *s, size_t before);
 /* A datagram endpoint of dgram_ops for c, made. */
 struct conn *endpoint(struct tide_loop *loop, const struct tide_datagram_opts *o, struct conn *c);
+/* The same with ops, a protocol made of the logging callbacks. */
+struct conn *endpoint_ops(struct tide_loop *loop, const struct tide_datagram_opts *o,
+			  const struct tide_protocol_ops *ops, struct conn *c);
 /* The "socket" extra info of a transport. */
 int transport_fd(struct tide_transport *t);
 /* Sets SO_SNDBUF or SO_RCVBUF on t's socket. */

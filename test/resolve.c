@@ -137,6 +137,36 @@ START_TEST(test_getaddrinfo_localhost)
 }
 END_TEST
 
+START_TEST(test_getnameinfo)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f4, *f6;
+	struct sockaddr_storage s4, s6;
+	socklen_t l4 = loopback(&s4, AF_INET, 8080), l6 = loopback(&s6, AF_INET6, 4242);
+	char *p;
+
+	ck_assert_int_eq(tide_getnameinfo(loop, (struct sockaddr *)&s4, l4, NI_NUMERICHOST | NI_NUMERICSERV, &f4), 0);
+	ck_assert_int_eq(tide_getnameinfo(loop, (struct sockaddr *)&s6, l6, NI_NUMERICHOST | NI_NUMERICSERV, &f6), 0);
+	/* Our copy of the address may go: the op owns what it reads. */
+	memset(&s4, 0, sizeof(s4));
+	memset(&s6, 0, sizeof(s6));
+	RUN_UNTIL(loop, tide_future_done(f4) && tide_future_done(f6));
+	p = fut_ptr(f4);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, "127.0.0.1");
+	ck_assert_str_eq(p + strlen(p) + 1, "8080");
+	free(p);
+	p = fut_ptr(f6);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, "::1");
+	ck_assert_str_eq(p + strlen(p) + 1, "4242");
+	free(p);
+	tide_future_unref(f4);
+	tide_future_unref(f6);
+	finish(loop);
+}
+END_TEST
+
 /*
  * Resolution errors without a resolver: the hook of src/resolve-hooks.h
  * stands in for the system's getaddrinfo, so no test sends a DNS query. It
@@ -175,13 +205,9 @@ static void use_fake_resolver(void)
 static int lookup_error(struct tide_loop *loop, const char *host, const struct addrinfo *hints)
 {
 	struct tide_future *f;
-	int err;
 
 	ck_assert_int_eq(tide_getaddrinfo(loop, host, "80", hints, &f), 0);
-	RUN_UNTIL(loop, tide_future_done(f));
-	err = tide_future_error(f);
-	tide_future_unref(f);
-	return err;
+	return done_error(loop, f);
 }
 
 START_TEST(test_getaddrinfo_invalid)
@@ -213,47 +239,13 @@ START_TEST(test_getaddrinfo_invalid)
 }
 END_TEST
 
-START_TEST(test_getnameinfo)
-{
-	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *f4, *f6;
-	struct sockaddr_storage s4, s6;
-	socklen_t l4 = loopback(&s4, AF_INET, 8080), l6 = loopback(&s6, AF_INET6, 4242);
-	char *p;
-
-	ck_assert_int_eq(tide_getnameinfo(loop, (struct sockaddr *)&s4, l4, NI_NUMERICHOST | NI_NUMERICSERV, &f4), 0);
-	ck_assert_int_eq(tide_getnameinfo(loop, (struct sockaddr *)&s6, l6, NI_NUMERICHOST | NI_NUMERICSERV, &f6), 0);
-	/* Our copy of the address may go: the op owns what it reads. */
-	memset(&s4, 0, sizeof(s4));
-	memset(&s6, 0, sizeof(s6));
-	RUN_UNTIL(loop, tide_future_done(f4) && tide_future_done(f6));
-	p = fut_ptr(f4);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_str_eq(p, "127.0.0.1");
-	ck_assert_str_eq(p + strlen(p) + 1, "8080");
-	free(p);
-	p = fut_ptr(f6);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_str_eq(p, "::1");
-	ck_assert_str_eq(p + strlen(p) + 1, "4242");
-	free(p);
-	tide_future_unref(f4);
-	tide_future_unref(f6);
-	finish(loop);
-}
-END_TEST
-
 /* A create_connection that fails: its error. */
 static int dial_error(struct tide_loop *loop, const char *host, int port, struct conn *c)
 {
 	struct tide_future *f;
-	int err;
 
 	ck_assert_int_eq(tide_create_connection(loop, host, port, &conn_ops, c, &f), 0);
-	RUN_UNTIL(loop, tide_future_done(f));
-	err = tide_future_error(f);
-	tide_future_unref(f);
-	return err;
+	return done_error(loop, f);
 }
 
 /*
@@ -289,8 +281,8 @@ END_TEST
 int main(void)
 {
 	const TTest *tests[] = {
-		test_getaddrinfo_numeric, test_getaddrinfo_localhost, test_getaddrinfo_invalid, test_getnameinfo,
-		test_create_connection_errors,
+		test_getaddrinfo_numeric, test_getaddrinfo_localhost, test_getnameinfo,
+		test_getaddrinfo_invalid, test_create_connection_errors,
 	};
 
 	return net_main("resolve", 300, tests, NET_COUNT(tests), NULL, 0);

@@ -401,11 +401,9 @@ START_TEST(test_unix_server)
 
 		unlink(path);
 		ck_assert_int_eq(tide_create_unix_connection(l2, path, &conn_ops, c2, &f), 0);
-		RUN_UNTIL(l2, tide_future_done(f));
-		r = tide_future_error(f);
+		r = done_error(l2, f);
 		ck_assert_msg(r == -ENOENT || r == -ECONNREFUSED, "connect to a missing path: %d (%s)", r,
 			      tide_strerror(r));
-		tide_future_unref(f);
 		ck_assert_int_eq(c2->made, 0);
 		finish(l2);
 	}

@@ -27,6 +27,13 @@
 
 /* ------------------------------------------------------------ utilities -- */
 
+/* Closes both fds of a pair. */
+static void close_both(const int fds[2])
+{
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* A connected TCP pair on the loopback, both non-blocking. */
 static void tcp_pair(int fds[2])
 {
@@ -58,10 +65,12 @@ static int64_t op_wait(struct tide_loop *loop, int ret, struct tide_future **fp)
 
 /* -------------------------------------------------------- socket ops -- */
 
-/* The path a socket op must take on the unmasked configurations. */
-static void check_op_path(struct tide_loop *loop, const struct tide_loop_stats *a,
-			  const struct tide_loop_stats *b, enum tide_op_kind kind, uint64_t n)
+/* Since the stats a, n ops of kind took the path they must take on the unmasked configurations. */
+static void check_op_path(struct tide_loop *loop, const struct tide_loop_stats *a, enum tide_op_kind kind, uint64_t n)
 {
+	struct tide_loop_stats now, *b = &now;
+
+	tt_stats(loop, b);
 	ck_assert_uint_eq(tt_completed(b, kind) - tt_completed(a, kind), n);
 	ck_assert_uint_eq(tt_submitted(b, kind) - tt_submitted(a, kind), n);
 	if (tt_is_epoll())
@@ -98,7 +107,7 @@ END_TEST
 START_TEST(test_accept_connect)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_loop_stats s0, s1;
+	struct tide_loop_stats s0;
 	struct tide_future *fa, *fc, *fa2;
 	struct sockaddr_storage laddr, peer;
 	socklen_t llen, plen = sizeof(peer);
@@ -146,9 +155,8 @@ START_TEST(test_accept_connect)
 	afd2 = (int)tt_result(fa2);
 	ck_assert_int_ge(afd2, 0);
 	check_nb_cloexec(afd2);
-	tt_stats(loop, &s1);
-	check_op_path(loop, &s0, &s1, TIDE_OP_ACCEPT, 2);
-	check_op_path(loop, &s0, &s1, TIDE_OP_CONNECT, 1);
+	check_op_path(loop, &s0, TIDE_OP_ACCEPT, 2);
+	check_op_path(loop, &s0, TIDE_OP_CONNECT, 1);
 	tide_future_unref(fa);
 	tide_future_unref(fa2);
 	tide_future_unref(fc);
@@ -258,11 +266,9 @@ START_TEST(test_unix_connect_backlog_full)
 	close(fd);
 	/* create_unix_connection says the same, without a transport. */
 	ck_assert_int_eq(tide_create_unix_connection(loop, su.sun_path, &conn_ops, c, &f), 0);
-	RUN_UNTIL(loop, tide_future_done(f));
-	r = tide_future_error(f);
+	r = done_error(loop, f);
 	ck_assert_msg(r == -EAGAIN, "[%s] create_unix_connection to a full backlog: %d (%s)", tt_cfg->name, r,
 		      tide_strerror(r));
-	tide_future_unref(f);
 	ck_assert_int_eq(c->made, 0);
 	/* Room for one again: the next connect is a real one. */
 	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -294,7 +300,7 @@ static void write_later_cb(void *arg)
 START_TEST(test_recv_send)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_loop_stats s0, s1;
+	struct tide_loop_stats s0;
 	struct tide_future *f, *fr;
 	char buf[64];
 	int p[2];
@@ -315,11 +321,9 @@ START_TEST(test_recv_send)
 	ck_assert_int_eq(tide_call_later(loop, 0.02, write_later_cb, (void *)(intptr_t)p[1], NULL), 0);
 	ck_assert_int_eq(op_wait(loop, 0, &fr), 5);
 	ck_assert_mem_eq(buf, "later", 5);
-	tt_stats(loop, &s1);
-	check_op_path(loop, &s0, &s1, TIDE_OP_SEND, 1);
-	check_op_path(loop, &s0, &s1, TIDE_OP_RECV, 3);
-	close(p[0]);
-	close(p[1]);
+	check_op_path(loop, &s0, TIDE_OP_SEND, 1);
+	check_op_path(loop, &s0, TIDE_OP_RECV, 3);
+	close_both(p);
 	finish(loop);
 }
 END_TEST
@@ -344,56 +348,7 @@ START_TEST(test_recv_cancelled)
 	memset(buf2, 0, sizeof(buf2));
 	ck_assert_int_eq(op_wait(loop, tide_op_recv(loop, p[1], buf2, sizeof(buf2), 0, &f2), &f2), 5);
 	ck_assert_mem_eq(buf2, "after", 5);
-	close(p[0]);
-	close(p[1]);
-	finish(loop);
-}
-END_TEST
-
-/*
- * An op on fd N is cancelled and fd N closed (the kernel drops its epoll
- * registration); a new socket gets number N: an op on it must complete.
- * Regression (review of 2026-11-26): guards the epoll backend, which kept
- * the old registration's state and never re-added the fd.
- */
-START_TEST(test_fd_reuse_after_cancel)
-{
-	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *f;
-	char buf[16];
-	int p[2], q[2], old;
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
-	ck_assert_int_eq(tide_op_recv(loop, p[0], buf, sizeof(buf), 0, &f), 0);
-	spin(loop, 3);
-	ck_assert_int_eq(tide_future_done(f), 0);
-	ck_assert_int_eq(tide_future_cancel(f), 1);
-	tt_run_until_complete(loop, f, -ECANCELED);
-	tide_future_unref(f);
-	old = p[0];
-	close(p[0]);
-	close(p[1]);
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, q), 0);
-	if (q[1] == old) {
-		q[1] = q[0];
-		q[0] = old;
-	}
-	if (q[0] != old) {
-		ck_assert_int_eq(dup3(q[0], old, O_CLOEXEC), old);
-		close(q[0]);
-		q[0] = old;
-	}
-	/* The data comes after the op waits: only readiness can complete it. */
-	ck_assert_int_eq(tide_op_recv(loop, q[0], buf, sizeof(buf), 0, &f), 0);
-	spin(loop, 3);
-	ck_assert_int_eq(tide_future_done(f), 0);
-	ck_assert_int_eq(tide_call_later(loop, 0.01, write_later_cb, (void *)(intptr_t)q[1], NULL), 0);
-	RUN_UNTIL_FOR(loop, tide_future_done(f), 10.0);
-	ck_assert_int_eq(tt_result(f), 5);
-	ck_assert_mem_eq(buf, "later", 5);
-	tide_future_unref(f);
-	close(q[0]);
-	close(q[1]);
+	close_both(p);
 	finish(loop);
 }
 END_TEST
@@ -401,7 +356,7 @@ END_TEST
 START_TEST(test_udp_sendmsg_recvmsg)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_loop_stats s0, s1;
+	struct tide_loop_stats s0;
 	struct tide_future *fs, *fr;
 	struct sockaddr_storage dst, from;
 	char a[3], b[16], small[4];
@@ -453,9 +408,8 @@ START_TEST(test_udp_sendmsg_recvmsg)
 	ck_assert_mem_eq(small, "abcd", 4);
 	ck_assert_msg(rm.msg_flags & MSG_TRUNC, "[%s] msg_flags %#x lacks MSG_TRUNC", tt_cfg->name,
 		      rm.msg_flags);
-	tt_stats(loop, &s1);
-	check_op_path(loop, &s0, &s1, TIDE_OP_SENDMSG, 2);
-	check_op_path(loop, &s0, &s1, TIDE_OP_RECVMSG, 2);
+	check_op_path(loop, &s0, TIDE_OP_SENDMSG, 2);
+	check_op_path(loop, &s0, TIDE_OP_RECVMSG, 2);
 	close(sa);
 	close(sb);
 	finish(loop);
@@ -522,34 +476,6 @@ START_TEST(test_unix_scm_rights)
 }
 END_TEST
 
-START_TEST(test_shutdown)
-{
-	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *f;
-	char buf[16];
-	int p[2], fd;
-
-	tcp_pair(p);
-	ck_assert_int_eq(op_wait(loop, tide_op_shutdown(loop, p[0], SHUT_WR, &f), &f), 0);
-	/* The peer reads EOF... */
-	ck_assert_int_eq(op_wait(loop, tide_op_recv(loop, p[1], buf, sizeof(buf), 0, &f), &f), 0);
-	/* ...and can still talk back: only one direction is shut. */
-	ck_assert_int_eq(op_wait(loop, tide_op_send(loop, p[1], "back", 4, 0, &f), &f), 4);
-	ck_assert_int_eq(op_wait(loop, tide_op_recv(loop, p[0], buf, sizeof(buf), 0, &f), &f), 4);
-	ck_assert_mem_eq(buf, "back", 4);
-	/* Writing to the shut side fails. */
-	ck_assert_int_eq(op_wait(loop, tide_op_send(loop, p[0], "x", 1, MSG_NOSIGNAL, &f), &f), -EPIPE);
-	/* An unconnected socket has nothing to shut down. */
-	fd = tide_socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(op_wait(loop, tide_op_shutdown(loop, fd, SHUT_RDWR, &f), &f), -ENOTCONN);
-	close(fd);
-	close(p[0]);
-	close(p[1]);
-	finish(loop);
-}
-END_TEST
-
 START_TEST(test_op_close)
 {
 	struct tide_loop *loop = tt_loop_new();
@@ -576,6 +502,33 @@ START_TEST(test_op_close)
 	tt_stats(loop, &s1);
 	ck_assert_uint_eq(tt_completed(&s1, TIDE_OP_CLOSE) - tt_completed(&s0, TIDE_OP_CLOSE), 2);
 	close(p[1]);
+	finish(loop);
+}
+END_TEST
+
+START_TEST(test_shutdown)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f;
+	char buf[16];
+	int p[2], fd;
+
+	tcp_pair(p);
+	ck_assert_int_eq(op_wait(loop, tide_op_shutdown(loop, p[0], SHUT_WR, &f), &f), 0);
+	/* The peer reads EOF... */
+	ck_assert_int_eq(op_wait(loop, tide_op_recv(loop, p[1], buf, sizeof(buf), 0, &f), &f), 0);
+	/* ...and can still talk back: only one direction is shut. */
+	ck_assert_int_eq(op_wait(loop, tide_op_send(loop, p[1], "back", 4, 0, &f), &f), 4);
+	ck_assert_int_eq(op_wait(loop, tide_op_recv(loop, p[0], buf, sizeof(buf), 0, &f), &f), 4);
+	ck_assert_mem_eq(buf, "back", 4);
+	/* Writing to the shut side fails. */
+	ck_assert_int_eq(op_wait(loop, tide_op_send(loop, p[0], "x", 1, MSG_NOSIGNAL, &f), &f), -EPIPE);
+	/* An unconnected socket has nothing to shut down. */
+	fd = tide_socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(op_wait(loop, tide_op_shutdown(loop, fd, SHUT_RDWR, &f), &f), -ENOTCONN);
+	close(fd);
+	close_both(p);
 	finish(loop);
 }
 END_TEST
@@ -608,6 +561,52 @@ START_TEST(test_bad_fd)
 	ck_assert_int_eq(op_wait(loop, tide_op_close(loop, fd, &f), &f), -EBADF);
 	/* No future for the result: nothing is started. */
 	ck_assert_int_eq(tide_op_recv(loop, fd, buf, sizeof(buf), 0, NULL), -EINVAL);
+	finish(loop);
+}
+END_TEST
+
+/*
+ * An op on fd N is cancelled and fd N closed (the kernel drops its epoll
+ * registration); a new socket gets number N: an op on it must complete.
+ * Regression (review of 2026-11-26): guards the epoll backend, which kept
+ * the old registration's state and never re-added the fd.
+ */
+START_TEST(test_fd_reuse_after_cancel)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f;
+	char buf[16];
+	int p[2], q[2], old;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+	ck_assert_int_eq(tide_op_recv(loop, p[0], buf, sizeof(buf), 0, &f), 0);
+	spin(loop, 3);
+	ck_assert_int_eq(tide_future_done(f), 0);
+	ck_assert_int_eq(tide_future_cancel(f), 1);
+	tt_run_until_complete(loop, f, -ECANCELED);
+	tide_future_unref(f);
+	old = p[0];
+	close_both(p);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, q), 0);
+	if (q[1] == old) {
+		q[1] = q[0];
+		q[0] = old;
+	}
+	if (q[0] != old) {
+		ck_assert_int_eq(dup3(q[0], old, O_CLOEXEC), old);
+		close(q[0]);
+		q[0] = old;
+	}
+	/* The data comes after the op waits: only readiness can complete it. */
+	ck_assert_int_eq(tide_op_recv(loop, q[0], buf, sizeof(buf), 0, &f), 0);
+	spin(loop, 3);
+	ck_assert_int_eq(tide_future_done(f), 0);
+	ck_assert_int_eq(tide_call_later(loop, 0.01, write_later_cb, (void *)(intptr_t)q[1], NULL), 0);
+	RUN_UNTIL_FOR(loop, tide_future_done(f), 10.0);
+	ck_assert_int_eq(tt_result(f), 5);
+	ck_assert_mem_eq(buf, "later", 5);
+	tide_future_unref(f);
+	close_both(q);
 	finish(loop);
 }
 END_TEST
@@ -752,8 +751,7 @@ START_TEST(test_task_ops)
 	tide_future_unref(ts);
 	tide_future_unref(tc);
 	tide_future_unref(tb);
-	close(p[0]);
-	close(p[1]);
+	close_both(p);
 	close(x.lfd);
 	finish(loop);
 }
@@ -763,8 +761,8 @@ int main(void)
 {
 	const TTest *tests[] = {
 		test_socket_flags, test_accept_connect, test_connect_refused, test_connect_backlog_full,
-		test_unix_connect_backlog_full, test_recv_send, test_recv_cancelled, test_fd_reuse_after_cancel,
-		test_udp_sendmsg_recvmsg, test_unix_scm_rights, test_shutdown, test_op_close, test_bad_fd,
+		test_unix_connect_backlog_full, test_recv_send, test_recv_cancelled, test_udp_sendmsg_recvmsg,
+		test_unix_scm_rights, test_op_close, test_shutdown, test_bad_fd, test_fd_reuse_after_cancel,
 		test_task_ops,
 	};
 

@@ -497,51 +497,6 @@ START_TEST(test_abort_drops_buffer)
 END_TEST
 
 /*
- * Transports closed (or aborted) right before tide_loop_close: the loop
- * is never run again, and tide_loop_free finishes them.
- * Regression (review of 2026-11-26): guards their end, queued as a ready
- * callback, which tide_loop_close dropped with the user's callbacks (fds
- * left open, tide_loop_free -EBUSY forever).
- */
-START_TEST(test_close_before_loop_close)
-{
-	struct tide_loop *loop = tt_loop_new();
-	struct tide_datagram_opts o = { .size = sizeof(o), .local_host = "127.0.0.1" };
-	struct conn *d = conn_new(), *c = conn_new(), *c2 = conn_new();
-	int port, lfd = bound_socket(AF_INET, SOCK_STREAM, &port), afd, afd2, dfd, cfd, cfd2, r;
-
-	endpoint(loop, &o, d);
-	dial(loop, "127.0.0.1", port, c);
-	dial(loop, "127.0.0.1", port, c2);
-	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	afd2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	ck_assert_int_ge(afd, 0);
-	ck_assert_int_ge(afd2, 0);
-	dfd = transport_fd(d->t);
-	cfd = transport_fd(c->t);
-	cfd2 = transport_fd(c2->t);
-	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
-	tide_transport_close(d->t);
-	tide_transport_close(c->t);
-	tide_transport_abort(c2->t);
-	ck_assert_int_eq(tide_loop_close(loop), 0);
-	r = tide_loop_free(loop);
-	ck_assert_msg(r == 0, "[%s] tide_loop_free after closes: %d (%s)", tt_cfg->name, r, tide_strerror(r));
-	check_conn(d, "ML", 0);
-	check_conn(c, "ML", 0);
-	check_conn(c2, "ML", 0);
-	check_fd_closed(dfd, "closed datagram transport's socket");
-	check_fd_closed(cfd, "closed transport's socket");
-	check_fd_closed(cfd2, "aborted transport's socket");
-	check_peer_eof(afd);
-	close(afd);
-	close(afd2);
-	close(lfd);
-	conns_free();
-}
-END_TEST
-
-/*
  * abort with a big write in flight to a peer that does not read: on
  * io_uring that is a zero-copy send, which completes only when the
  * kernel lets go of its pages, and unread bytes hold them in the send
@@ -716,52 +671,42 @@ START_TEST(test_pause_reading)
 }
 END_TEST
 
+/* t's write buffer limits are high and low. */
+static void check_marks(struct tide_transport *t, size_t high, size_t low)
+{
+	size_t hi = 1, lo = 1;
+
+	tide_transport_get_write_buffer_limits(t, &hi, &lo);
+	ck_assert_uint_eq(hi, high);
+	ck_assert_uint_eq(lo, low);
+}
+
+/* set_write_buffer_limits(t, high, low) returns ret, and leaves the limits at want_high, want_low. */
+static void set_marks(struct tide_transport *t, size_t high, size_t low, int ret, size_t want_high, size_t want_low)
+{
+	ck_assert_int_eq(tide_transport_set_write_buffer_limits(t, high, low), ret);
+	check_marks(t, want_high, want_low);
+}
+
 START_TEST(test_write_buffer_limits)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct srv s = { 0 };
 	struct conn *cli = conn_new();
 	struct tide_server *sv = serve_dial(loop, &s, cli);
-	size_t hi = 1, lo = 1;
 
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 65536);
-	ck_assert_uint_eq(lo, 16384);
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 100, 200), -EINVAL);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 65536);
-	ck_assert_uint_eq(lo, 16384);
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 1000, 10), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 1000);
-	ck_assert_uint_eq(lo, 10);
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 4096, 4096), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 4096);
-	ck_assert_uint_eq(lo, 4096);
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, 0), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 65536);
-	ck_assert_uint_eq(lo, 16384);
+	check_marks(cli->t, 65536, 16384);
+	set_marks(cli->t, 100, 200, -EINVAL, 65536, 16384);
+	set_marks(cli->t, 1000, 10, 0, 1000, 10);
+	set_marks(cli->t, 4096, 4096, 0, 4096, 4096);
+	set_marks(cli->t, 0, 0, 0, 65536, 16384);
 	/* 0 is asyncio's None: high is 4 * low, low is high / 4. */
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, 100), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 400);
-	ck_assert_uint_eq(lo, 100);
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 100, 0), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, 100);
-	ck_assert_uint_eq(lo, 25);
+	set_marks(cli->t, 0, 100, 0, 400, 100);
+	set_marks(cli->t, 100, 0, 0, 100, 25);
 	/* Past 4 GiB a mark is 4 GiB, and the default low is a quarter of that. */
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, (size_t)1 << 40, 0), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, UINT32_MAX);
-	ck_assert_uint_eq(lo, UINT32_MAX / 4);
+	set_marks(cli->t, (size_t)1 << 40, 0, 0, UINT32_MAX, UINT32_MAX / 4);
 	/* A huge low alone: 4 * low does not wrap into a smaller high. */
-	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, SIZE_MAX / 2), 0);
-	tide_transport_get_write_buffer_limits(cli->t, &hi, &lo);
-	ck_assert_uint_eq(hi, UINT32_MAX);
-	ck_assert_uint_eq(lo, UINT32_MAX);
+	set_marks(cli->t, 0, SIZE_MAX / 2, 0, UINT32_MAX, UINT32_MAX);
 	ck_assert_int_eq(tide_transport_set_write_buffer_limits(cli->t, 0, 0), 0);
 	ck_assert_uint_eq(tide_transport_get_write_buffer_size(cli->t), 0);
 	tide_transport_close(cli->t);
@@ -833,6 +778,51 @@ START_TEST(test_extra_info)
 }
 END_TEST
 
+/*
+ * Transports closed (or aborted) right before tide_loop_close: the loop
+ * is never run again, and tide_loop_free finishes them.
+ * Regression (review of 2026-11-26): guards their end, queued as a ready
+ * callback, which tide_loop_close dropped with the user's callbacks (fds
+ * left open, tide_loop_free -EBUSY forever).
+ */
+START_TEST(test_close_before_loop_close)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_datagram_opts o = { .size = sizeof(o), .local_host = "127.0.0.1" };
+	struct conn *d = conn_new(), *c = conn_new(), *c2 = conn_new();
+	int port, lfd = bound_socket(AF_INET, SOCK_STREAM, &port), afd, afd2, dfd, cfd, cfd2, r;
+
+	endpoint(loop, &o, d);
+	dial(loop, "127.0.0.1", port, c);
+	dial(loop, "127.0.0.1", port, c2);
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	afd2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(afd, 0);
+	ck_assert_int_ge(afd2, 0);
+	dfd = transport_fd(d->t);
+	cfd = transport_fd(c->t);
+	cfd2 = transport_fd(c2->t);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	tide_transport_close(d->t);
+	tide_transport_close(c->t);
+	tide_transport_abort(c2->t);
+	ck_assert_int_eq(tide_loop_close(loop), 0);
+	r = tide_loop_free(loop);
+	ck_assert_msg(r == 0, "[%s] tide_loop_free after closes: %d (%s)", tt_cfg->name, r, tide_strerror(r));
+	check_conn(d, "ML", 0);
+	check_conn(c, "ML", 0);
+	check_conn(c2, "ML", 0);
+	check_fd_closed(dfd, "closed datagram transport's socket");
+	check_fd_closed(cfd, "closed transport's socket");
+	check_fd_closed(cfd2, "aborted transport's socket");
+	check_peer_eof(afd);
+	close(afd);
+	close(afd2);
+	close(lfd);
+	conns_free();
+}
+END_TEST
+
 /* --------------------------------------------------- buffered protocol -- */
 
 static void bad_data(struct tide_transport *t, const void *data, size_t n, void *p)
@@ -873,15 +863,9 @@ static void on_buffer_updated(struct tide_transport *t, size_t n, void *p)
 	after_data(c);
 }
 
-static const struct tide_protocol_ops buffered_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.data_received = bad_data,
-	.eof_received = on_eof,
-	.connection_lost = on_lost,
-	.get_buffer = on_get_buffer,
-	.buffer_updated = on_buffer_updated,
-};
+static const struct tide_protocol_ops buffered_ops = { LOG_STREAM_OPS, .data_received = bad_data,
+						       .get_buffer = on_get_buffer,
+						       .buffer_updated = on_buffer_updated };
 
 static void buffered_case(size_t bbuf_len, size_t total)
 {
@@ -986,21 +970,9 @@ static void stack_copy_data(struct tide_transport *t, const void *data, size_t n
 	}
 }
 
-static const struct tide_protocol_ops stack_copy_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.data_received = stack_copy_data,
-	.eof_received = on_eof,
-	.connection_lost = on_lost,
-};
+static const struct tide_protocol_ops stack_copy_ops = { LOG_STREAM_OPS, .data_received = stack_copy_data };
 
-static const struct tide_protocol_ops split_ops = {
-	.size = sizeof(struct tide_protocol_ops),
-	.connection_made = on_made,
-	.data_received = split_data,
-	.eof_received = on_eof,
-	.connection_lost = on_lost,
-};
+static const struct tide_protocol_ops split_ops = { LOG_STREAM_OPS, .data_received = split_data };
 
 #define RING_SEND_LEN (512u << 10)
 #define RING_SEND_CHUNK 3000u
@@ -1067,13 +1039,13 @@ END_TEST
 int main(void)
 {
 	const TTest *tests[] = {
-		test_echo_callback_order, test_create_connection_backlog_full, test_create_connection_made_closes,
-		test_loop_shutdown, test_half_close, test_reset_by_peer, test_reset_while_writing, test_close_flushes,
-		test_small_writes_grow, test_abort_drops_buffer, test_close_before_loop_close,
+		test_echo_callback_order, test_create_connection_backlog_full,
+		test_create_connection_made_closes, test_loop_shutdown, test_half_close, test_reset_by_peer,
+		test_reset_while_writing, test_close_flushes, test_small_writes_grow, test_abort_drops_buffer,
 		test_abort_zero_copy_unread, test_writelines_past_iov_max, test_write_impossible_length,
 		test_eof_received_once, test_pause_reading, test_write_buffer_limits, test_extra_info,
-		test_buffered_protocol, test_buffered_protocol_one_byte, test_buffered_protocol_get_buffer_error,
-		test_sends_from_ring,
+		test_close_before_loop_close, test_buffered_protocol, test_buffered_protocol_one_byte,
+		test_buffered_protocol_get_buffer_error, test_sends_from_ring,
 	};
 
 	return net_main("transport", 300, tests, NET_COUNT(tests), NULL, 0);
