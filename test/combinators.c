@@ -29,62 +29,23 @@
 static struct tide_loop *g_loop;
 
 /*
- * Every allocation the library makes is counted (LeakSanitizer does not
- * report from Check's forked children), so each test proves that the
- * combinators' state objects are all freed. Workers of the executor
- * allocate too, hence the atomic.
+ * Every allocation the library makes is counted (helpers.h's counting
+ * allocator: LeakSanitizer does not report from Check's forked children),
+ * so each test proves that the combinators' state objects are all freed.
  */
-static atomic_long g_allocs;
-
-static void *count_malloc(size_t n)
-{
-	void *p = malloc(n);
-
-	if (p)
-		atomic_fetch_add(&g_allocs, 1);
-	return p;
-}
-
-static void *count_calloc(size_t n, size_t m)
-{
-	void *p = calloc(n, m);
-
-	if (p)
-		atomic_fetch_add(&g_allocs, 1);
-	return p;
-}
-
-static void *count_realloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-
-	if (!p && q)
-		atomic_fetch_add(&g_allocs, 1);
-	else if (p && !n && !q)
-		atomic_fetch_sub(&g_allocs, 1);
-	return q;
-}
-
-static void count_free(void *p)
-{
-	if (p)
-		atomic_fetch_sub(&g_allocs, 1);
-	free(p);
-}
-
 static int g_counting;
 
 /* Before the test's loop: count from here (only possible before the
  * process's first loop, so with CK_FORK=no only the first test counts). */
 static void count_begin(void)
 {
-	g_counting = tide_replace_allocator(count_malloc, count_realloc, count_calloc, count_free) == 0;
+	g_counting = tt_count_allocs() == 0;
 }
 
 /* After tide_loop_free: nothing the library allocated is left. */
 static void count_end(void)
 {
-	long live = atomic_load(&g_allocs);
+	long live = tt_live_allocs();
 
 	if (g_counting)
 		ck_assert_msg(live == 0, "%ld allocations of the library are still live", live);

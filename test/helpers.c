@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,4 +286,71 @@ void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opt
 	tide_future_unref(t);
 	ck_assert_int_eq(tide_loop_free(*loopp), 0);
 	*loopp = NULL;
+}
+
+/*
+ * The counting allocator. Executor workers allocate too, hence the
+ * atomics. A realloc to 0 that returns NULL has freed its block.
+ */
+static atomic_long g_live_allocs;
+static atomic_size_t g_fail_malloc_size;
+
+static void *count_malloc(size_t n)
+{
+	size_t fail = n;
+
+	if (atomic_compare_exchange_strong(&g_fail_malloc_size, &fail, 0))
+		return NULL;
+	void *p = malloc(n);
+
+	if (p)
+		atomic_fetch_add(&g_live_allocs, 1);
+	return p;
+}
+
+static void *count_calloc(size_t n, size_t m)
+{
+	void *p = calloc(n, m);
+
+	if (p)
+		atomic_fetch_add(&g_live_allocs, 1);
+	return p;
+}
+
+static void *count_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+
+	if (!p && q)
+		atomic_fetch_add(&g_live_allocs, 1);
+	else if (p && !n && !q)
+		atomic_fetch_sub(&g_live_allocs, 1);
+	return q;
+}
+
+static void count_free(void *p)
+{
+	if (p)
+		atomic_fetch_sub(&g_live_allocs, 1);
+	free(p);
+}
+
+int tt_count_allocs(void)
+{
+	return tide_replace_allocator(count_malloc, count_realloc, count_calloc, count_free);
+}
+
+long tt_live_allocs(void)
+{
+	return atomic_load(&g_live_allocs);
+}
+
+void tt_fail_next_malloc(size_t n)
+{
+	atomic_store(&g_fail_malloc_size, n);
+}
+
+size_t tt_fail_malloc_pending(void)
+{
+	return atomic_load(&g_fail_malloc_size);
 }

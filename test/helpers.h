@@ -104,4 +104,19 @@ void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg);
  * configuration's if NULL. */
 void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_fn fn, void *arg);
 
+/*
+ * Counts every allocation the library makes (LeakSanitizer does not
+ * report from Check's forked children): the library allocates through
+ * counting functions from here on. Only possible before the process's
+ * first loop, so only in Check's fork mode: 0, or -EBUSY when a loop
+ * exists already (tide_replace_allocator).
+ */
+int tt_count_allocs(void);
+/* The library's allocations not freed since tt_count_allocs. */
+long tt_live_allocs(void);
+/* The next malloc of n bytes (through the counting allocator) fails;
+ * tt_fail_malloc_pending is that n until it has, then 0. */
+void tt_fail_next_malloc(size_t n);
+size_t tt_fail_malloc_pending(void);
+
 #endif

@@ -37,7 +37,8 @@ build=$(cd "${1:-$srcdir/build}" && pwd) || exit 2
 [ -n "$logdir" ] || logdir=$(mktemp -d "${TMPDIR:-/tmp}/tide-stress.XXXXXX") || exit 2
 mkdir -p "$logdir" || exit 2
 
-programs=(loop timer future backend ops executor exports task net stream coro coro-aarch64 sync combinators)
+programs=(loop timer future backend ops executor exports task sockops resolve transport server datagram load
+	stream-reader stream-socket coro coro-aarch64 sync combinators)
 for p in "${programs[@]}"; do
 	if [ ! -x "$build/test/$p" ]; then
 		echo "$0: $build/test/$p is not built (run make -C $build check first)" >&2

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * resolve-hooks.h: src/resolve.c's test hook, shared with test/net.c (a
+ * resolve-hooks.h: src/resolve.c's test hook, shared with test/resolve.c (a
  * statically linked test reaches this hidden symbol). Not part of the API.
  *
  * A test of name-resolution errors must not ask the machine's resolver:

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stream-hooks.h: src/stream.c's test hooks, shared with test/stream.c (a
+ * stream-hooks.h: src/net/stream.c's test hooks, shared with the stream tests
+ * (test/stream-reader.c, test/stream-socket.c, test/net-fixture-stream.c: a
  * statically linked test reaches these hidden symbols). A reader/writer
  * pair without a transport, fed by hand as asyncio's test_streams.py feeds
  * a StreamReader, and the counters behind the linear-time checks. Not part
