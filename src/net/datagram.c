@@ -330,6 +330,7 @@ static void resolved(struct tide_future *f, void *arg)
 	if (!err && res) {
 		take_addr(r, which, res);
 		r->need[which] = false;
+		freeaddrinfo(res);
 	}
 	tide_future_unref(f);
 	if (err || tide_future_done(r->out)) {
