@@ -188,6 +188,7 @@ struct tide_loop {
 	bool stopping;                /* stop() was called: finish this iteration */
 	bool closed;                  /* close() was called */
 	bool debug;                   /* asyncio debug mode */
+	bool under_valgrind;          /* memcheck runs us: ops mark what the kernel wrote (io.c) */
 	bool tearing_down;            /* tide_loop_free is reaping the loop's own ops */
 
 	/* Live counts that make tide_loop_free() return -EBUSY. */
@@ -309,8 +310,6 @@ void tide__handle_recycle(struct tide_loop *loop, struct tide__handle *h);
 /* Internal timers and soon-calls (not counted as user callbacks). */
 /* timer.c: the timer heap and the scheduling they share with call_soon. */
 int tide__seconds_to_ns(double s, uint64_t *ns);
-int tide__timer_reserve(struct tide_loop *loop);
-void tide__timer_arm(struct tide_loop *loop, struct tide__handle *h, uint64_t when);
 void tide__timers_expire(struct tide_loop *loop);
 /* tide_loop_close: the user's timers go, the loop's own stay. */
 void tide__timers_drop_user(struct tide_loop *loop);

@@ -12,6 +12,8 @@
 
 #include "core/core.h"
 
+#include <errno.h>
+
 static inline bool heap_less(const struct tide__handle *a, const struct tide__handle *b)
 {
 	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
@@ -65,6 +67,29 @@ static inline void heap_remove_at(struct tide__handle **heap, uint32_t *len, uin
 		heap_up(heap, i, last);
 	else
 		heap_down(heap, *len, i, last);
+}
+
+/* Room for one more timer: 0, or -ENOMEM. Inline, with tide__timer_arm:
+ * every call_later and call_at arms one. */
+static inline int tide__timer_reserve(struct tide_loop *loop)
+{
+	if (TIDE__UNLIKELY(loop->heap_len == loop->heap_cap)) {
+		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		struct tide__handle **n = tide__realloc(loop->heap, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		loop->heap = n;
+		loop->heap_cap = cap;
+	}
+	return 0;
+}
+
+static inline void tide__timer_arm(struct tide_loop *loop, struct tide__handle *h, uint64_t when)
+{
+	h->when = when;
+	h->seq = loop->timer_seq++;
+	h->flags |= TIDE__H_TIMER;
+	heap_up(loop->heap, loop->heap_len++, h);
 }
 
 #endif /* TIDE_HEAP_H */

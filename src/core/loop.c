@@ -7,6 +7,7 @@
  * firing a timer early and never sleeping past one.
  */
 #include "core/core.h"
+#include "core/heap.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -199,20 +200,6 @@ TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *ar
 		}
 	}
 	return call_soon_slow(loop, cb, arg, out);
-}
-
-TIDE_EXTERN int tide_handle_cancel(struct tide_handle *ph)
-{
-	struct tide__handle *h;
-
-	if (!ph || !ph->slot)
-		return 0;
-	h = ph->slot;
-	if (h->gen != ph->gen || (h->flags & TIDE__H_CANCELLED) ||
-	    !(h->flags & (TIDE__H_TIMER | TIDE__H_READY)))
-		return 0;
-	tide__timer_cancel(h->loop, h);
-	return 1;
 }
 
 /* -------------------------------------------------------------- errors -- */

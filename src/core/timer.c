@@ -16,27 +16,6 @@
 #include <errno.h>
 #include <math.h>
 
-int tide__timer_reserve(struct tide_loop *loop)
-{
-	if (TIDE__UNLIKELY(loop->heap_len == loop->heap_cap)) {
-		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-		struct tide__handle **n = tide__realloc(loop->heap, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		loop->heap = n;
-		loop->heap_cap = cap;
-	}
-	return 0;
-}
-
-void tide__timer_arm(struct tide_loop *loop, struct tide__handle *h, uint64_t when)
-{
-	h->when = when;
-	h->seq = loop->timer_seq++;
-	h->flags |= TIDE__H_TIMER;
-	heap_up(loop->heap, loop->heap_len++, h);
-}
-
 struct tide__handle *tide__call_at_ns(struct tide_loop *loop, uint64_t when, void (*fn)(void *), void *arg)
 {
 	struct tide__handle *h;
@@ -98,6 +77,20 @@ TIDE_EXTERN int tide_call_at(struct tide_loop *loop, double when, tide_call_cb c
 	if (err)
 		return err;
 	return tide__schedule(loop, cb, arg, true, ns, out);
+}
+
+TIDE_EXTERN int tide_handle_cancel(struct tide_handle *ph)
+{
+	struct tide__handle *h;
+
+	if (!ph || !ph->slot)
+		return 0;
+	h = ph->slot;
+	if (h->gen != ph->gen || (h->flags & TIDE__H_CANCELLED) ||
+	    !(h->flags & (TIDE__H_TIMER | TIDE__H_READY)))
+		return 0;
+	tide__timer_cancel(h->loop, h);
+	return 1;
 }
 
 TIDE_EXTERN double tide_handle_when(const struct tide_handle *ph)

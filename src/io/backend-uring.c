@@ -448,32 +448,32 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		loop->stats.ops_completed[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
 		return;
 	}
-	if (tide__opdefs[op->kind].flags & TIDE__OPF_NOTIF) {
-		/* The result comes first (F_MORE), then the notification that
-		 * the kernel let go of the buffer: only that one completes. */
-		if (cflags & IORING_CQE_F_NOTIF)
-			res = op->zc_res;
-		else if (cflags & IORING_CQE_F_MORE) {
+	/* A multishot receive's data is in a ring buffer: the op gets its
+	 * address and id, never the CQE's flags. */
+	if (cflags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cflags >> IORING_CQE_BUFFER_SHIFT;
+
+		op->bid = bid;
+		op->buf = bd->pbufs + (size_t)bid * loop->recv_buf_size;
+		op->flags |= TIDE__OP_PBUF;
+	} else if (TIDE__UNLIKELY(op->flags & TIDE__OP_PBUF)) {
+		op->flags &= ~TIDE__OP_PBUF;
+	}
+	if (TIDE__UNLIKELY(cflags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF))) {
+		if (!(tide__opdefs[op->kind].flags & TIDE__OPF_NOTIF)) {
+			/* One result of a multishot op; more follow. */
+			tide__op_deliver_more(op, res);
+			return;
+		}
+		/* Zero-copy: the result comes first (F_MORE), then the
+		 * notification that the kernel let go of the buffer: only that
+		 * one completes. */
+		if (!(cflags & IORING_CQE_F_NOTIF)) {
 			op->zc_res = res;
 			op->flags |= TIDE__OP_ZC_RESULT;
 			return;
 		}
-	} else {
-		/* A multishot receive's data is in a ring buffer: the op gets
-		 * its address and id, never the CQE's flags. */
-		if (cflags & IORING_CQE_F_BUFFER) {
-			unsigned bid = cflags >> IORING_CQE_BUFFER_SHIFT;
-
-			op->bid = bid;
-			op->buf = bd->pbufs + (size_t)bid * loop->recv_buf_size;
-			op->flags |= TIDE__OP_PBUF;
-		} else {
-			op->flags &= ~TIDE__OP_PBUF;
-		}
-		if (cflags & IORING_CQE_F_MORE) {
-			tide__op_deliver_more(op, res);
-			return;
-		}
+		res = op->zc_res;
 	}
 	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL))
 		cancel_backlog_forget(bd, op);

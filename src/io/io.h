@@ -105,7 +105,10 @@ void tide__op_deliver_more(struct tide__op *op, int res);
 /* What a readiness-path op waits for (POLLIN / POLLOUT...). */
 uint32_t tide__op_wait_events(const struct tide__op *op);
 /* Whether kind runs natively on this loop (the io_uring probe, unmasked). */
-bool tide__op_native(const struct tide_loop *loop, int kind);
+static inline bool tide__op_native(const struct tide_loop *loop, int kind)
+{
+	return loop->backend->native(loop, kind);
+}
 /* The loop is about to close fd itself (a transport's or listener's): the
  * backend forgets it (epoll's lazy registration). */
 void tide__op_fd_closing(struct tide_loop *loop, int fd);
@@ -133,10 +136,28 @@ int tide__op_cancel_executor(struct tide__op *op);
  * send from it, a stream's peek) and later returns it (tide__pbuf_return).
  */
 #define TIDE__PBUF_GROUP 0
-void tide__pbuf_recycle(struct tide_loop *loop, unsigned bid);
-bool tide__pbuf_spare(const struct tide_loop *loop);
-void tide__pbuf_keep(struct tide_loop *loop);
-void tide__pbuf_return(struct tide_loop *loop, unsigned bid);
+static inline void tide__pbuf_recycle(struct tide_loop *loop, unsigned bid)
+{
+	loop->backend->pbuf_recycle(loop, bid);
+}
+
+/* At most a quarter of the ring leaves it for a while, lest slow peers
+ * starve every receive. */
+static inline bool tide__pbuf_spare(const struct tide_loop *loop)
+{
+	return loop->pbufs_lent < loop->recv_buf_count / 4;
+}
+
+static inline void tide__pbuf_keep(struct tide_loop *loop)
+{
+	loop->pbufs_lent++;
+}
+
+static inline void tide__pbuf_return(struct tide_loop *loop, unsigned bid)
+{
+	loop->pbufs_lent--;
+	loop->backend->pbuf_recycle(loop, bid);
+}
 
 /* ----------------------------------------------------------- op table -- */
 

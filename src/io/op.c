@@ -70,40 +70,10 @@ int64_t tide__op_blocking(void *arg)
 	return tide__opdefs[op->kind].blocking(op);
 }
 
-bool tide__op_native(const struct tide_loop *loop, int kind)
-{
-	return loop->backend->native(loop, kind);
-}
-
 void tide__op_fd_closing(struct tide_loop *loop, int fd)
 {
 	if (loop->backend->fd_close)
 		loop->backend->fd_close(loop, fd);
-}
-
-/* ------------------------------------------------ provided-buffer ring -- */
-
-void tide__pbuf_recycle(struct tide_loop *loop, unsigned bid)
-{
-	loop->backend->pbuf_recycle(loop, bid);
-}
-
-/* At most a quarter of the ring leaves it for a while, lest slow peers
- * starve every receive. */
-bool tide__pbuf_spare(const struct tide_loop *loop)
-{
-	return loop->pbufs_lent < loop->recv_buf_count / 4;
-}
-
-void tide__pbuf_keep(struct tide_loop *loop)
-{
-	loop->pbufs_lent++;
-}
-
-void tide__pbuf_return(struct tide_loop *loop, unsigned bid)
-{
-	loop->pbufs_lent--;
-	loop->backend->pbuf_recycle(loop, bid);
 }
 
 /* ------------------------------------------------------------ routing -- */
@@ -184,7 +154,7 @@ void tide__op_complete(struct tide__op *op, int res)
 		res = -ETIMEDOUT;
 	op->res = res;
 	/* Memcheck cannot see the kernel fill a buffer from an io_uring CQE. */
-	if (op->path == TIDE_PATH_URING && tide__opdefs[op->kind].defined)
+	if (TIDE__UNLIKELY(loop->under_valgrind) && op->path == TIDE_PATH_URING && tide__opdefs[op->kind].defined)
 		tide__opdefs[op->kind].defined(op, res);
 	if (!(op->flags & TIDE__OP_INTERNAL))
 		loop->stats.ops_completed[op->kind][op->path]++;

@@ -137,6 +137,51 @@ static inline struct tide_loop *tloop(const struct tide_transport *t)
 	return t->rop.loop;
 }
 
+/*
+ * The lending of the ring buffer being delivered (inline: every receive
+ * and every echo's write on io_uring goes through them). tide__lent_bytes:
+ * whether [p, p + n) lies inside it (compared as addresses: bytes before
+ * it, or past its end, are not its bytes). tide__lend_keep: a send or a
+ * stream keeps it, one owner. tide__lend_deliver: a multishot receive's
+ * ring buffer (op->buf, op->res bytes) goes through deliver, lent for the
+ * call, and back to the ring unless kept.
+ */
+static inline bool tide__lent_bytes(const struct tide__net *net, const void *p, size_t n)
+{
+	uintptr_t b = (uintptr_t)net->lend_p, a = (uintptr_t)p;
+
+	return net->lend_p && a >= b && a - b <= net->lend_len && n <= net->lend_len - (a - b);
+}
+
+static inline void tide__lend_keep(struct tide_loop *loop)
+{
+	tide__pbuf_keep(loop);
+	loop->net->lend_p = NULL;
+}
+
+static inline void tide__lend_deliver(struct tide_transport *t, struct tide__op *op, void (*deliver)(struct tide_transport *, const char *, size_t))
+{
+	struct tide_loop *loop = op->loop;
+	struct tide__net *net = loop->net;
+	const char *lp = net->lend_p;
+	size_t ll = net->lend_len;
+	unsigned lb = net->lend_bid;
+
+	/* Lent to whatever write sends these bytes while data_received
+	 * runs; back to the ring now unless a send or a stream kept it. The
+	 * window is saved and restored around the call, so that a delivery
+	 * nested in it leaves the outer one as it was. */
+	net->lend_p = op->buf;
+	net->lend_len = (size_t)op->res;
+	net->lend_bid = op->bid;
+	deliver(t, op->buf, (size_t)op->res);
+	if (net->lend_p)
+		tide__pbuf_recycle(loop, op->bid);
+	net->lend_p = lp;
+	net->lend_len = ll;
+	net->lend_bid = lb;
+}
+
 /* The loop's net state, made on first use; NULL when out of memory. */
 struct tide__net *tide__net_get(struct tide_loop *loop);
 /* The shared receive buffer of TIDE__READ_CHUNK bytes (NULL: ENOMEM). */
@@ -147,16 +192,6 @@ int tide__wbuf_reserve(struct tide__net *net, struct tide__wbuf *b, size_t n);
 void tide__wbuf_reset(struct tide__net *net, struct tide__wbuf *b);
 /* Frees pooled write buffers beyond keep per class. */
 void tide__wbuf_pool_trim(struct tide__net *net, unsigned keep);
-/* Whether [p, p + n) lies inside the ring buffer being delivered (compared
- * as addresses: bytes before it, or past its end, are not its bytes). */
-bool tide__lent_bytes(const struct tide__net *net, const void *p, size_t n);
-/* The ring buffer being delivered is kept (a send, a stream): one owner. */
-void tide__lend_keep(struct tide_loop *loop);
-/* Delivers a multishot receive's ring buffer (op->buf, op->res bytes)
- * through deliver, lent for the call; back to the ring unless kept. */
-void tide__lend_deliver(struct tide_transport *t, struct tide__op *op,
-			void (*deliver)(struct tide_transport *t, const char *data, size_t n));
-
 /*
  * A transport on fd (connected, non-blocking, close-on-exec); on error fd
  * is closed. tide__transport_start then calls connection_made and starts
