@@ -290,7 +290,7 @@ static inline struct tide_loop *bench_tide_loop(void)
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
 	o.debug = 0;
-	BENCH_CHECK(tide_loop_new(&loop, &o));
+	BENCH_CHECK(tide_loop_new(&o, &loop));
 	return loop;
 }
 

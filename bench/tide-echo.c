@@ -211,7 +211,7 @@ static void *serve(void *unused)
 		if (strchr(rb, ':'))
 			lo.recv_buf_count = (unsigned)strtoul(strchr(rb, ':') + 1, NULL, 10);
 	}
-	CHECK(tide_loop_new(&loop, &lo));
+	CHECK(tide_loop_new(&lo, &loop));
 	thread_buf = malloc(READ_SIZE);
 	if (!thread_buf)
 		exit(1);

@@ -265,7 +265,7 @@ int ex_loop_open(const char *name, int signals, struct tide_loop **loop)
 		fprintf(stderr, "%s: cannot set up the signals: %s\n", name, tide_strerror(err));
 		return err;
 	}
-	err = tide_loop_new(loop, NULL);
+	err = tide_loop_new(NULL, loop);
 	if (err < 0) {
 		fprintf(stderr, "%s: cannot start a loop: %s\n", name, tide_loop_new_error());
 		return err;
@@ -548,7 +548,7 @@ static int worker_start(struct ex_worker *w)
 	void *ptr;
 	int err;
 
-	err = tide_loop_new(&w->loop, NULL);
+	err = tide_loop_new(NULL, &w->loop);
 	if (err < 0) {
 		snprintf(w->why, sizeof(w->why), "cannot start a loop: %s", tide_loop_new_error());
 		return err;

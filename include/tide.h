@@ -105,13 +105,13 @@ struct tide_loop_opts {
 };
 
 /*
- * Creates a loop. opts may be NULL. Returns 0, -EINVAL for bad options
+ * Creates a loop into *out. opts may be NULL. Returns 0, -EINVAL for bad options
  * (or a bad TIDE_BACKEND or TIDE_DISABLE_OPS), -ENOMEM, or the backend's
  * error when one was forced and cannot start (for example io_uring forced
  * where io_uring_setup fails: -EPERM under a seccomp filter or the sysctl
  * kernel.io_uring_disabled). tide_loop_new_error() then says why.
  */
-TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts);
+TIDE_EXTERN int tide_loop_new(const struct tide_loop_opts *opts, struct tide_loop **out);
 /*
  * Why the last tide_loop_new of the calling thread failed, in one line
  * that names the setting and its value, or the cause (for a forced io_uring:
@@ -319,7 +319,7 @@ struct tide_executor_opts {
 	size_t size;      /* sizeof(struct tide_executor_opts) */
 	unsigned threads; /* maximum worker threads; 0 means min(32, cores + 4) */
 };
-TIDE_EXTERN int tide_executor_new(struct tide_executor **out, const struct tide_executor_opts *opts);
+TIDE_EXTERN int tide_executor_new(const struct tide_executor_opts *opts, struct tide_executor **out);
 /* Waits for queued and running jobs, joins the workers, frees. */
 TIDE_EXTERN int tide_executor_free(struct tide_executor *ex);
 /*

@@ -806,7 +806,7 @@ static void loop_dealloc(struct tide_loop *loop)
 	tide__free(loop);
 }
 
-static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 {
 	struct tide_loop *loop;
 	const char *env;
@@ -895,12 +895,12 @@ static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 	return 0;
 }
 
-TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+TIDE_EXTERN int tide_loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 {
 	int err;
 
 	new_error[0] = '\0';
-	err = loop_new(out, opts);
+	err = loop_new(opts, out);
 	if (err && !new_error[0])
 		new_failed(err, "tide_loop_new: %s", tide_strerror(err));
 	return err;

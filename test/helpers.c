@@ -44,7 +44,7 @@ void tt_opts_init(struct tide_loop_opts *opts)
 struct tide_loop *tt_loop_new_opts(const struct tide_loop_opts *opts)
 {
 	struct tide_loop *loop = NULL;
-	int ret = tide_loop_new(&loop, opts);
+	int ret = tide_loop_new(opts, &loop);
 
 	ck_assert_msg(ret == 0, "tide_loop_new(%s) failed: %d (%s)", tt_cfg->name, ret,
 		      tide_strerror(ret));
@@ -91,7 +91,7 @@ static int probe_uring(void)
 		memset(&opts, 0, sizeof(opts));
 		opts.size = sizeof(opts);
 		opts.backend = "io_uring";
-		r = tide_loop_new(&loop, &opts);
+		r = tide_loop_new(&opts, &loop);
 		if (r == 0)
 			r = tide_loop_free(loop) == 0 ? 0 : -EBUSY;
 		if (write(fds[1], &r, sizeof(r)) != sizeof(r))

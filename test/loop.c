@@ -561,19 +561,19 @@ START_TEST(test_bad_options)
 
 	tt_opts_init(&opts);
 	opts.backend = "kqueue";
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	tt_opts_init(&opts);
 	opts.slow_callback_duration = NAN;
 	opts.debug = 1;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	tt_opts_init(&opts);
 	opts.slow_callback_duration = -1;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	ck_assert_int_eq(tide_loop_new(NULL, NULL), -EINVAL);
 	/* A short opts struct (an older caller) is accepted. */
 	tt_opts_init(&opts);
 	opts.size = offsetof(struct tide_loop_opts, ring_entries);
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), 0);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), 0);
 	ck_assert_str_eq(tide_loop_backend(loop), tt_cfg->backend);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }

@@ -920,7 +920,7 @@ START_TEST(test_getaddrinfo_numeric)
 	int err;
 
 	tt_pipe(gate, 0);
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	ck_assert_int_eq(tide_loop_set_default_executor(loop, ex), 0);
 	ck_assert_int_eq(tide_run_in_executor(loop, ex, gate_job, NULL, &fj), 0);
 	memset(&hints, 0, sizeof(hints));

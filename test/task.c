@@ -1388,7 +1388,7 @@ static void overflow_child(void)
 
 	alarm(30);
 	tt_opts_init(&opts);
-	if (tide_loop_new(&loop, &opts) != 0)
+	if (tide_loop_new(&opts, &loop) != 0)
 		_exit(3);
 	if (tide_task_spawn(loop, overflow_body, NULL, &topts, &t) != 0)
 		_exit(4);
