@@ -133,7 +133,7 @@ static const struct tide_protocol_ops buffered_ops = {
 	.buffer_updated = on_buffer_updated,
 };
 
-static int factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	*ops = arg;
 	/* Echo needs no state; NULL keeps the echo path free of allocations. */

@@ -522,7 +522,7 @@ static const struct tide_protocol_ops conn_ops = {
 };
 
 /* The protocol factory: its arg is the struct ex_worker *. */
-static int conn_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int conn_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct ex_worker *w = arg;
 	struct ex_conn *c = calloc(1, sizeof(*c));

@@ -345,7 +345,7 @@ TIDE_EXTERN int tide_loop_shutdown_default_executor(struct tide_loop *loop);
  * returned (>= 0; a negative return is its error, -ECANCELED makes it
  * cancelled), and tide_loop_run_until_complete() drives it from plain code.
  */
-typedef int64_t (*tide_task_fn)(void *arg);
+typedef int64_t (*tide_task_cb)(void *arg);
 
 struct tide_task_opts {
 	size_t size;        /* sizeof(struct tide_task_opts) */
@@ -354,7 +354,7 @@ struct tide_task_opts {
 };
 
 /* Schedules the task (it starts on a later iteration); *out holds one reference. */
-TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *arg,
 				const struct tide_task_opts *opts, struct tide_future **out);
 /* Whether fut is a task. */
 TIDE_EXTERN int tide_future_is_task(const struct tide_future *fut);
@@ -450,7 +450,7 @@ TIDE_EXTERN int tide_timeout_exit(struct tide_timeout *t);
  */
 struct tide_taskgroup;
 TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup **out);
-TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_cb fn, void *arg,
 				     const struct tide_task_opts *opts, struct tide_future **out);
 TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg);
 TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg);
@@ -613,9 +613,10 @@ struct tide_protocol_ops {
 
 /*
  * A server's protocol factory: called for each accepted connection to make
- * its protocol. Return < 0 to refuse the connection (it is closed).
+ * its protocol (*ops and *proto; arg is the one given to create_server).
+ * Return < 0 to refuse the connection (it is closed).
  */
-typedef int (*tide_protocol_factory_cb)(void *arg, const struct tide_protocol_ops **ops, void **proto);
+typedef int (*tide_protocol_factory_cb)(const struct tide_protocol_ops **ops, void **proto, void *arg);
 
 TIDE_EXTERN struct tide_transport *tide_transport_ref(struct tide_transport *t);
 TIDE_EXTERN void tide_transport_unref(struct tide_transport *t);
@@ -751,12 +752,12 @@ TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_r
  * A task per connection runs handler(r, w, arg); the pair is closed and
  * freed when it returns. The future's ptr is the server.
  */
-typedef int64_t (*tide_stream_handler_fn)(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg);
+typedef int64_t (*tide_stream_handler_cb)(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg);
 TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
-				  const struct tide_server_opts *opts, tide_stream_handler_fn handler, void *arg,
+				  const struct tide_server_opts *opts, tide_stream_handler_cb handler, void *arg,
 				  struct tide_future **out);
 TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
-				       tide_stream_handler_fn handler, void *arg, struct tide_future **out);
+				       tide_stream_handler_cb handler, void *arg, struct tide_future **out);
 /* Closes the connection if needed and frees the pair (from open_connection). */
 TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stream_writer *w);
 

@@ -768,7 +768,7 @@ TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup
 	return 0;
 }
 
-TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_cb fn, void *arg,
 				     const struct tide_task_opts *opts, struct tide_future **out)
 {
 	struct tide_future *task;

@@ -168,7 +168,7 @@ static void new_conn(struct tide_server *s, int fd)
 	 * nothing may fail, or the protocol object would leak. */
 	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, NULL, NULL, s, &t) < 0)
 		return;
-	if (s->factory(s->arg, &ops, &proto) < 0) {
+	if (s->factory(&ops, &proto, s->arg) < 0) {
 		tide__transport_discard(t);
 		return;
 	}

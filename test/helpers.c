@@ -269,12 +269,12 @@ int64_t tt_result(struct tide_future *fut)
 	return v;
 }
 
-void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg)
+void tt_run_main(struct tide_loop **loopp, tide_task_cb fn, void *arg)
 {
 	tt_run_main_opts(loopp, NULL, fn, arg);
 }
 
-void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_fn fn, void *arg)
+void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = NULL;
 

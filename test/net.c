@@ -1342,7 +1342,7 @@ struct srv {
 static struct srv *g_srvs[8];
 static size_t g_nsrvs;
 
-static int srv_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int srv_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct srv *s = arg;
 	struct conn *c;
@@ -3431,9 +3431,9 @@ static void free_server_hook(struct conn *c)
 }
 
 /* srv_factory that frees the server before it returns the protocol. */
-static int freeing_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int freeing_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
-	int r = srv_factory(arg, ops, proto);
+	int r = srv_factory(ops, proto, arg);
 
 	free_server_now();
 	return r;

@@ -42,7 +42,7 @@ static struct tide_loop *g_loop;
 /* Stream servers started (the leak count test checks it ran some). */
 static int g_servers;
 
-static struct tide_future *spawn(tide_task_fn fn, void *arg)
+static struct tide_future *spawn(tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = NULL;
 
@@ -51,7 +51,7 @@ static struct tide_future *spawn(tide_task_fn fn, void *arg)
 }
 
 /* Spawns fn(arg) and lets it run up to where it waits. */
-static struct tide_future *spawn_waiting(tide_task_fn fn, void *arg)
+static struct tide_future *spawn_waiting(tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = spawn(fn, arg);
 
@@ -69,7 +69,7 @@ static int64_t join(struct tide_future *t)
 }
 
 /* Runs fn(arg) as the main task of a fresh loop; it must return 0, and nothing may leak. */
-static void run_main(tide_task_fn fn, void *arg)
+static void run_main(tide_task_cb fn, void *arg)
 {
 	tt_run_main(&g_loop, fn, arg);
 }
@@ -139,7 +139,7 @@ static struct tide_server *server_from(struct tide_future *f)
 }
 
 /* A stream server on 127.0.0.1, port 0; *port gets the port. */
-static struct tide_server *serve_tcp(tide_stream_handler_fn h, void *arg, int *port)
+static struct tide_server *serve_tcp(tide_stream_handler_cb h, void *arg, int *port)
 {
 	static const char *const hosts[] = { "127.0.0.1" };
 	struct tide_server *s;
@@ -159,7 +159,7 @@ static void unix_path(char *buf, size_t n, const char *tag)
 	unlink(buf);
 }
 
-static struct tide_server *serve_unix(tide_stream_handler_fn h, void *arg, const char *path)
+static struct tide_server *serve_unix(tide_stream_handler_cb h, void *arg, const char *path)
 {
 	struct tide_future *f = NULL;
 
@@ -312,7 +312,7 @@ static int64_t echo_client_main(void *arg)
 }
 
 /* Three echo clients against a server running h (TCP, or Unix at path). */
-static void echo_clients(tide_stream_handler_fn h, const char *path)
+static void echo_clients(tide_stream_handler_cb h, const char *path)
 {
 	struct tide_server *s;
 	struct echo_client c[3];
