@@ -220,9 +220,7 @@ static void *serve(void *unused)
 	memset(&so, 0, sizeof(so));
 	so.size = sizeof(so);
 	so.backlog = 4096;
-	so.reuse_address = 1;
 	so.reuse_port = args.threads > 1;
-	so.start_serving = -1;
 	static const char *const hosts[] = {"127.0.0.1"};
 	struct tide_future *f;
 	if (!strncmp(args.api, "stream", 6))

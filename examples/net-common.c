@@ -542,8 +542,8 @@ static int conn_factory(const struct tide_protocol_ops **ops, void **proto, void
 static int worker_start(struct ex_worker *w)
 {
 	const struct ex_serve_opts *o = w->opts;
-	struct tide_server_opts sopts = { .size = sizeof(sopts), .reuse_address = -1,
-					  .reuse_port = o->threads > 1, .start_serving = -1 };
+	struct tide_server_opts sopts = { .size = sizeof(sopts),
+					  .reuse_port = o->threads > 1 };
 	struct tide_future *f;
 	void *ptr;
 	int err;

@@ -12,6 +12,11 @@
  *
  * Option structs begin with their own size so that they can grow without
  * breaking the ABI: set .size = sizeof(struct ...) before filling them in.
+ * In every one, a zero field means its default (asyncio's), so a struct
+ * zeroed except .size is the same as NULL opts, and the fields past a
+ * short .size (a program built against an older, shorter struct) take
+ * their defaults too. The same holds for the callbacks of a protocol table
+ * and the fields of an error context.
  */
 #ifndef TIDE_H
 #define TIDE_H
@@ -91,7 +96,7 @@ struct tide_loop_opts {
 	const char *disable_ops;  /* as $TIDE_DISABLE_OPS ("read,write" or "all-optional"); added to it */
 	unsigned ring_entries;    /* io_uring SQ entries; 0 means 256 */
 	unsigned executor_threads; /* default executor size; 0 means min(32, cores + 4) */
-	int debug;                /* 1 on, 0 off, -1 from $TIDE_DEBUG (the default when size is short) */
+	int debug;                /* 0 means $TIDE_DEBUG decides (off when unset); > 0 on; < 0 off */
 	double slow_callback_duration; /* seconds; 0 means 0.1 */
 	size_t task_stack_size;   /* default task stack; 0 means 64 KiB, at least 16 KiB */
 	/*
@@ -575,7 +580,10 @@ TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *
 
 /*
  * asyncio's transports and protocols. A protocol is a table of callbacks
- * and a pointer (proto) handed back to each; every member may be NULL.
+ * and a pointer (proto) handed back to each; every member may be NULL, and
+ * members past a short size count as NULL (a NULL table means no
+ * callbacks). A size below sizeof(size_t) is -EINVAL from the calls that
+ * take a table, and a bug (it asserts) in a table a factory returns.
  * The transport is the library's: it stays valid until connection_lost has
  * returned (take a reference with tide_transport_ref to keep it longer).
  * Callbacks run on the loop thread, never re-entrantly from a transport
@@ -668,9 +676,9 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 struct tide_server_opts {
 	size_t size;            /* sizeof(struct tide_server_opts) */
 	int backlog;            /* 0 means 100, as asyncio */
-	int reuse_address;      /* -1 (the default when size is short): on, as asyncio on Unix */
+	int no_reuse_address;   /* non-zero: no SO_REUSEADDR (asyncio sets it on Unix, and so do we) */
 	int reuse_port;         /* SO_REUSEPORT: several loops (threads) share the port */
-	int start_serving;      /* -1: on; 0: listen but accept only after tide_server_start_serving */
+	int defer_serving;      /* non-zero: listen, but accept only after tide_server_start_serving */
 };
 
 /*

@@ -299,8 +299,27 @@ TIDE_EXTERN double tide_handle_when(const struct tide_handle *ph)
 
 /* -------------------------------------------------------------- errors -- */
 
+/*
+ * A context from a caller built against an older, shorter struct: the
+ * fields past its size read as zero (none), so a handler can rely on
+ * every field of the struct it was built with.
+ */
+static const struct tide_error_context *ctx_full(const struct tide_error_context *ctx,
+						 struct tide_error_context *tmp)
+{
+	if (!ctx || ctx->size >= sizeof(*ctx))
+		return ctx;
+	memset(tmp, 0, sizeof(*tmp));
+	memcpy(tmp, ctx, ctx->size);
+	tmp->size = sizeof(*tmp);
+	return tmp;
+}
+
 TIDE_EXTERN void tide_loop_default_exception_handler(struct tide_loop *loop, const struct tide_error_context *ctx)
 {
+	struct tide_error_context tmp;
+
+	ctx = ctx_full(ctx, &tmp);
 	fprintf(stderr, "tide: %s", ctx && ctx->message ? ctx->message : "unhandled error");
 	if (ctx && ctx->error)
 		fprintf(stderr, ": %s (%d)", tide_strerror(ctx->error), ctx->error);
@@ -317,6 +336,9 @@ TIDE_EXTERN void tide_loop_set_exception_handler(struct tide_loop *loop, tide_ex
 
 TIDE_EXTERN void tide_loop_call_exception_handler(struct tide_loop *loop, const struct tide_error_context *ctx)
 {
+	struct tide_error_context tmp;
+
+	ctx = ctx_full(ctx, &tmp);
 	if (loop->exc_handler)
 		loop->exc_handler(loop, ctx, loop->exc_arg);
 	else
@@ -852,10 +874,12 @@ static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 		loop->recv_buf_size = 4096;
 	if (!err && loop->recv_buf_size > ((size_t)1 << 20))
 		err = new_failed(-EINVAL, "opts.recv_buf_size is %zu: at most 1 MiB", loop->recv_buf_size);
-	debug = OPT(opts, debug, -1);
-	if (debug < 0)
+	/* 0 is asyncio's default, which PYTHONASYNCIODEBUG sets: ours is
+	 * TIDE_DEBUG. Only an explicit sign overrides it. */
+	debug = OPT(opts, debug, 0);
+	if (debug == 0)
 		debug = (env = getenv_nonempty("TIDE_DEBUG")) && strcmp(env, "0");
-	loop->debug = debug;
+	loop->debug = debug > 0;
 	slow = OPT(opts, slow_callback_duration, 0.0);
 	if (!err && (!isfinite(slow) || slow < 0))
 		err = new_failed(-EINVAL, "opts.slow_callback_duration is %g: a finite number of seconds >= 0", slow);

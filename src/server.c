@@ -172,6 +172,10 @@ static void new_conn(struct tide_server *s, int fd)
 		tide__transport_discard(t);
 		return;
 	}
+	/* A table without its size cannot say which members it has; there is
+	 * nobody to return -EINVAL to, as create_connection does. */
+	tide__bug_on(ops && ops->size < sizeof(size_t),
+		     "protocol factory: ops->size is not set (sizeof(struct tide_protocol_ops))");
 	tide__transport_bind(t, ops, proto);
 	t->srv_next = s->conns;
 	if (s->conns)
@@ -530,12 +534,10 @@ static void server_add_fd(struct tide_server *s, int fd)
 static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_t nlists, int port,
 			   const struct tide_server_opts *opts)
 {
-	int reuse_addr = OPT(opts, reuse_address, -1), reuse_port = OPT(opts, reuse_port, 0);
+	int reuse_addr = !OPT(opts, no_reuse_address, 0), reuse_port = OPT(opts, reuse_port, 0);
 	int shared = port, err = 0;
 	size_t i;
 
-	if (reuse_addr < 0)
-		reuse_addr = 1;
 	for (i = 0; i < nlists; i++) {
 		struct addrinfo *ai;
 		for (ai = lists[i]; ai; ai = ai->ai_next) {
@@ -615,7 +617,7 @@ static void srv_req_finish(struct srv_req *r)
 		if (!tide_future_done(r->out))
 			tide_future_set_error(r->out, err);
 	} else {
-		if (OPT(r->have_opts ? &r->opts : NULL, start_serving, -1) != 0)
+		if (!OPT(r->have_opts ? &r->opts : NULL, defer_serving, 0))
 			tide_server_start_serving(s);
 		tide_future_set_result(r->out, 0, s);
 	}
@@ -747,7 +749,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	socklen_t len;
 	int err, fd;
 
-	if (!loop || !factory || !out)
+	if (!loop || !factory || !out || (opts && opts->size < sizeof(size_t)))
 		return -EINVAL;
 	if ((err = unix_addr(path, &sun, &len)))
 		return err;
@@ -773,7 +775,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	s->unix_path = tide__malloc(strlen(path) + 1);
 	if (s->unix_path)
 		strcpy(s->unix_path, path);
-	if (OPT(opts, start_serving, -1) != 0)
+	if (!OPT(opts, defer_serving, 0))
 		tide_server_start_serving(s);
 	tide_future_set_result(f, 0, s);
 	*out = f;
@@ -1012,7 +1014,7 @@ TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host,
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
 
-	if (!loop || !host || !out || port < 0 || port > 65535)
+	if (!loop || !host || !out || port < 0 || port > 65535 || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;
@@ -1025,7 +1027,7 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 	struct conn_req *r;
 	int err;
 
-	if (!loop || !out)
+	if (!loop || !out || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;
@@ -1085,8 +1087,8 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 	struct tide_transport *t;
 	struct tide_future *f;
 
-	if (!loop || !out || (opts && opts->size < sizeof(size_t)) || lport < 0 || lport > 65535 || rport < 0 ||
-	    rport > 65535)
+	if (!loop || !out || (opts && opts->size < sizeof(size_t)) || (ops && ops->size < sizeof(size_t)) ||
+	    lport < 0 || lport > 65535 || rport < 0 || rport > 65535)
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;

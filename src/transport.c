@@ -32,6 +32,16 @@
 #include <liburing/io_uring.h>
 
 #define READ_CHUNK (64 * 1024)
+/*
+ * A protocol's callback m, or NULL. A table from a program built against
+ * an older, shorter struct tide_protocol_ops has no member past its size:
+ * reading one would read whatever follows the table, so those count as
+ * NULL, the default of every member.
+ */
+#define PROTO_CB(t, m)                                                                  \
+	((t)->ops->size >= offsetof(struct tide_protocol_ops, m) + sizeof((t)->ops->m) \
+		 ? (t)->ops->m                                                          \
+		 : NULL)
 #define DEFAULT_HIGH (64 * 1024)
 /* Flushes this big go out as zero-copy sends where the kernel has them. */
 #define ZC_THRESHOLD (32 * 1024)
@@ -216,8 +226,8 @@ static void maybe_pause(struct tide_transport *t)
 {
 	if (!t->write_paused && !t->lost && wsize(t) > t->high) {
 		t->write_paused = true;
-		if (t->ops->pause_writing)
-			t->ops->pause_writing(t, t->proto);
+		if (PROTO_CB(t, pause_writing))
+			PROTO_CB(t, pause_writing)(t, t->proto);
 	}
 }
 
@@ -225,8 +235,8 @@ static void maybe_resume(struct tide_transport *t)
 {
 	if (t->write_paused && !t->lost && wsize(t) <= t->low) {
 		t->write_paused = false;
-		if (t->ops->resume_writing)
-			t->ops->resume_writing(t, t->proto);
+		if (PROTO_CB(t, resume_writing))
+			PROTO_CB(t, resume_writing)(t, t->proto);
 	}
 }
 
@@ -278,9 +288,9 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 {
 	struct tide_loop *loop = tloop(t);
 
-	if (!t->ops->get_buffer) {
-		if (t->ops->data_received)
-			t->ops->data_received(t, data, n, t->proto);
+	if (!PROTO_CB(t, get_buffer)) {
+		if (PROTO_CB(t, data_received))
+			PROTO_CB(t, data_received)(t, data, n, t->proto);
 		return;
 	}
 	/* A whole ring buffer a stream's peek can take as it is. */
@@ -292,7 +302,7 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 	while (n && !t->closing) {
 		void *b = NULL;
 		size_t blen = 0, k;
-		int err = t->ops->get_buffer(t, n, &b, &blen, t->proto);
+		int err = PROTO_CB(t, get_buffer)(t, n, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
 			fatal(t, err < 0 ? err : -ENOBUFS);
@@ -300,8 +310,8 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 		}
 		k = blen < n ? blen : n;
 		memcpy(b, data, k);
-		if (t->ops->buffer_updated)
-			t->ops->buffer_updated(t, k, t->proto);
+		if (PROTO_CB(t, buffer_updated))
+			PROTO_CB(t, buffer_updated)(t, k, t->proto);
 		data += k;
 		n -= k;
 		/* Paused in the middle: the rest waits for resume_reading. */
@@ -383,8 +393,8 @@ static void on_eof(struct tide_transport *t)
 	if (!t->reading || held_len(t))
 		return;
 	t->eof_done = true; /* once per connection, as asyncio calls it */
-	if (t->ops->eof_received)
-		keep = t->ops->eof_received(t, t->proto);
+	if (PROTO_CB(t, eof_received))
+		keep = PROTO_CB(t, eof_received)(t, t->proto);
 	/* keep: half-closed, the protocol may still write (asyncio's rule). */
 	if (!keep)
 		tide_transport_close(t);
@@ -466,10 +476,10 @@ static void poll_read_done(struct tide__op *op)
 		dgram_read(t);
 		return;
 	}
-	if (t->ops->get_buffer) {
+	if (PROTO_CB(t, get_buffer)) {
 		void *b = NULL;
 		size_t blen = 0;
-		int err = t->ops->get_buffer(t, READ_CHUNK, &b, &blen, t->proto);
+		int err = PROTO_CB(t, get_buffer)(t, READ_CHUNK, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
 			fatal(t, err < 0 ? err : -ENOBUFS);
@@ -479,8 +489,8 @@ static void poll_read_done(struct tide__op *op)
 			r = recv(t->fd, b, blen, MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
 		if (r > 0) {
-			if (t->ops->buffer_updated)
-				t->ops->buffer_updated(t, (size_t)r, t->proto);
+			if (PROTO_CB(t, buffer_updated))
+				PROTO_CB(t, buffer_updated)(t, (size_t)r, t->proto);
 		}
 	} else {
 		char *b = shared_rbuf(tloop(t));
@@ -492,8 +502,8 @@ static void poll_read_done(struct tide__op *op)
 		do
 			r = recv(t->fd, b, READ_CHUNK, MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
-		if (r > 0 && t->ops->data_received)
-			t->ops->data_received(t, b, (size_t)r, t->proto);
+		if (r > 0 && PROTO_CB(t, data_received))
+			PROTO_CB(t, data_received)(t, b, (size_t)r, t->proto);
 	}
 	if (r == 0)
 		on_eof(t);
@@ -804,12 +814,12 @@ static void dgram_read(struct tide_transport *t)
 		r = recvfrom(t->fd, b, READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
 	while (r < 0 && errno == EINTR);
 	if (r >= 0) {
-		if (t->ops->datagram_received)
-			t->ops->datagram_received(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
+		if (PROTO_CB(t, datagram_received))
+			PROTO_CB(t, datagram_received)(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 		/* ICMP errors (ECONNREFUSED...) are the protocol's to see, as in asyncio. */
-		if (t->ops->error_received)
-			t->ops->error_received(t, -errno, t->proto);
+		if (PROTO_CB(t, error_received))
+			PROTO_CB(t, error_received)(t, -errno, t->proto);
 	}
 	read_arm(t);
 	maybe_finish(t);
@@ -830,8 +840,8 @@ static void error_deliver(void *arg)
 	int err = e->err;
 
 	tide__free(e);
-	if (!t->lost && t->ops->error_received)
-		t->ops->error_received(t, err, t->proto);
+	if (!t->lost && PROTO_CB(t, error_received))
+		PROTO_CB(t, error_received)(t, err, t->proto);
 	tide_transport_unref(t);
 }
 
@@ -890,8 +900,8 @@ static void dq_flush(struct tide_transport *t)
 			t->dq_tailp = &t->dq;
 		t->dq_bytes -= d->len;
 		tide__free(d);
-		if (e && t->ops->error_received && !t->lost)
-			t->ops->error_received(t, e, t->proto);
+		if (e && PROTO_CB(t, error_received) && !t->lost)
+			PROTO_CB(t, error_received)(t, e, t->proto);
 	}
 	if (!t->dq || t->wop || t->error || t->lost)
 		return;
@@ -972,8 +982,8 @@ static void finish(void *arg)
 	t->wa_off = 0;
 	wbuf_reset(loop, &t->wb);
 	loop->net_closing--;
-	if (t->ops->connection_lost)
-		t->ops->connection_lost(t, t->error, t->proto);
+	if (PROTO_CB(t, connection_lost))
+		PROTO_CB(t, connection_lost)(t, t->error, t->proto);
 	if (t->kind == TIDE__T_STREAM && t->server)
 		tide__server_conn_gone(t->server, t);
 	loop->live_net--;
@@ -1258,7 +1268,7 @@ void tide__transport_start(struct tide_transport *t)
 {
 	/* The caller's reference keeps t while connection_made runs (it may
 	 * close or abort; finish comes later, through the ready queue). */
-	if (t->ops->connection_made)
-		t->ops->connection_made(t, t->proto);
+	if (PROTO_CB(t, connection_made))
+		PROTO_CB(t, connection_made)(t, t->proto);
 	read_arm(t);
 }

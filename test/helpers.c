@@ -38,7 +38,7 @@ void tt_opts_init(struct tide_loop_opts *opts)
 	opts->size = sizeof(*opts);
 	opts->backend = tt_cfg->backend;
 	opts->disable_ops = tt_cfg->disable_ops;
-	opts->debug = 0;
+	opts->debug = -1; /* off: a test that wants debug mode says so */
 }
 
 struct tide_loop *tt_loop_new_opts(const struct tide_loop_opts *opts)

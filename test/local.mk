@@ -22,7 +22,7 @@ AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
 
 if HAVE_CHECK
 TIDE_TESTS = test/loop test/timer test/future test/backend test/ops \
-	test/executor test/exports test/task test/net test/stream
+	test/executor test/exports test/task test/net test/stream test/opts
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 
@@ -64,6 +64,12 @@ test_executor_LDADD = $(TEST_LDADD)
 test_task_SOURCES = test/task.c $(TEST_HELPERS)
 test_task_CFLAGS = $(TEST_CFLAGS)
 test_task_LDADD = $(TEST_LDADD)
+
+# Every struct that begins with its size, zeroed but for it (or short):
+# the same as NULL, asyncio's defaults.
+test_opts_SOURCES = test/opts.c $(TEST_HELPERS)
+test_opts_CFLAGS = $(TEST_CFLAGS)
+test_opts_LDADD = $(TEST_LDADD)
 
 # Socket ops, resolution, transports, servers, datagrams and the load cases
 # (1,000 clients, 64 MiB, EMFILE, ENOBUFS); its suite timeout is 300 s.

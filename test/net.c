@@ -2553,7 +2553,7 @@ static int64_t serve_forever_body(void *arg)
 START_TEST(test_serve_forever_cancelled)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_server_opts opts = { sizeof(opts), 0, -1, 0, 0 };
+	struct tide_server_opts opts = { sizeof(opts), 0, 0, 0, 1 };
 	struct srv s = { 0 };
 	struct tide_server *sv;
 	struct tide_future *t;
@@ -2579,11 +2579,11 @@ START_TEST(test_serve_forever_cancelled)
 }
 END_TEST
 
-/* start_serving = 0: the socket listens, but nothing is accepted until start_serving. */
+/* defer_serving: the socket listens, but nothing is accepted until start_serving. */
 START_TEST(test_start_serving_later)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_server_opts opts = { sizeof(opts), 0, -1, 0, 0 };
+	struct tide_server_opts opts = { sizeof(opts), 0, 0, 0, 1 };
 	struct srv s = { 0 };
 	struct tide_server *sv;
 	struct conn *cli = conn_new();
@@ -2933,7 +2933,7 @@ static int wait_all_lost(const struct srv *s, size_t n)
 START_TEST(test_thousand_clients)
 {
 	enum { N = 1000 };
-	struct tide_server_opts opts = { sizeof(opts), 1024, -1, 0, -1 };
+	struct tide_server_opts opts = { sizeof(opts), 1024, 0, 0, 0 };
 	struct tide_loop *loop;
 	struct srv s = { 0 };
 	struct tide_server *sv;
@@ -3120,7 +3120,7 @@ static int child_done(pid_t pid, int *status)
  */
 START_TEST(test_emfile)
 {
-	struct tide_server_opts opts = { sizeof(opts), 128, -1, 0, -1 };
+	struct tide_server_opts opts = { sizeof(opts), 128, 0, 0, 0 };
 	struct tide_loop *loop;
 	struct tide_loop_stats s0, s1;
 	struct srv s = { 0 };
@@ -3206,7 +3206,7 @@ END_TEST
 START_TEST(test_enobufs)
 {
 	enum { N = 50 };
-	struct tide_server_opts opts = { sizeof(opts), 128, -1, 0, -1 };
+	struct tide_server_opts opts = { sizeof(opts), 128, 0, 0, 0 };
 	struct tide_loop_opts lo;
 	struct tide_loop *loop;
 	struct tide_loop_stats st;

@@ -2169,7 +2169,7 @@ static int64_t open_cancel_main(void *arg)
 
 MAIN_TEST(test_open_cancel, open_cancel_main)
 
-/* Server options pass through: start_serving = 0 listens without accepting. */
+/* Server options pass through: defer_serving listens without accepting. */
 static int64_t server_opts_main(void *arg)
 {
 	static const char *const hosts[] = { "127.0.0.1" };
@@ -2185,8 +2185,7 @@ static int64_t server_opts_main(void *arg)
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
 	o.backlog = 5;
-	o.reuse_address = -1;
-	o.start_serving = 0;
+	o.defer_serving = 1;
 	ck_assert_int_eq(tide_start_server(g_loop, hosts, 1, 0, &o, hello_handler, NULL, &f), 0);
 	g_servers++;
 	s = server_from(f);
