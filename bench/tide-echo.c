@@ -231,8 +231,10 @@ static void *serve(void *unused)
 	else
 		CHECK(tide_create_server(loop, hosts, 1, args.port, &so, factory, (void *)&protocol_ops, &f));
 	CHECK(tide_loop_run_until_complete(loop, f));
-	void *server = NULL;
-	CHECK(tide_future_result(f, NULL, &server));
+	/* The server outlives its future: take it (the future would free it). */
+	void *server = tide_future_take_ptr(f);
+	if (!server)
+		exit(1);
 	tide_future_unref(f);
 	/* Serve until SIGTERM / SIGINT (peer.h's handler ends the process). */
 	CHECK(tide_loop_run(loop));

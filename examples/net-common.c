@@ -350,10 +350,11 @@ int ex_run_server(struct tide_loop *loop, const char *name, const char *what, in
 	void *ptr = NULL;
 
 	if (err == 0) {
-		/* server = loop.run_until_complete(coro) */
+		/* server = loop.run_until_complete(coro): the server is
+		 * taken from the future, which would free it with itself. */
 		err = tide_loop_run_until_complete(loop, coro);
 		if (err == 0)
-			err = tide_future_result(coro, NULL, &ptr);
+			ptr = tide_future_take_ptr(coro);
 		tide_future_unref(coro);
 	}
 	if (err < 0) {
@@ -545,7 +546,7 @@ static int worker_start(struct ex_worker *w)
 	struct tide_server_opts sopts = { .size = sizeof(sopts),
 					  .reuse_port = o->threads > 1 };
 	struct tide_future *f;
-	void *ptr;
+	void *ptr = NULL;
 	int err;
 
 	err = tide_loop_new(NULL, &w->loop);
@@ -566,7 +567,7 @@ static int worker_start(struct ex_worker *w)
 	if (err == 0) {
 		err = tide_loop_run_until_complete(w->loop, f);
 		if (err == 0)
-			err = tide_future_result(f, NULL, &ptr);
+			ptr = tide_future_take_ptr(f); /* ours to free, not the future's */
 		tide_future_unref(f);
 	}
 	if (err < 0) {

@@ -73,6 +73,12 @@ TIDE_EXTERN int tide_replace_allocator(void *(*malloc_fn)(size_t),
 				       void *(*realloc_fn)(void *, size_t),
 				       void *(*calloc_fn)(size_t, size_t),
 				       void (*free_fn)(void *));
+/*
+ * Frees memory the library allocated and handed over (a future's ptr taken
+ * with tide_future_take_ptr where its producer says so), with the allocator
+ * it came from. NULL does nothing.
+ */
+TIDE_EXTERN void tide_free(void *p);
 
 struct tide_loop;
 struct tide_future;
@@ -244,8 +250,23 @@ TIDE_EXTERN int tide_future_cancelled(const struct tide_future *fut);
 /*
  * 0 with the result in *value and *ptr (either may be NULL), the error, or
  * -ECANCELED, or TIDE_EINVALID_STATE while pending. Marks the error retrieved.
+ *
+ * A ptr the library put there (a resolver's list, a transport, a server)
+ * is the future's: it stays valid while the future does, and goes with
+ * the future's last reference (freed, closed or unreferenced, as each
+ * producer says) unless a caller took it with tide_future_take_ptr.
  */
 TIDE_EXTERN int tide_future_result(struct tide_future *fut, int64_t *value, void **ptr);
+/*
+ * Takes the result's ptr out of a done future: returns it and clears it,
+ * so the future no longer frees it and tide_future_result then gives NULL.
+ * What the caller must do with it is its producer's to say (tide_free,
+ * freeaddrinfo, tide_transport_unref, tide_server_free...); a ptr set with
+ * tide_future_set_result is only handed back. NULL for a pending, failed
+ * or cancelled future, and once taken. A tide_shield future's ptr is taken
+ * from the shielded future, which owns it.
+ */
+TIDE_EXTERN void *tide_future_take_ptr(struct tide_future *fut);
 /* The error (0 for a result), -ECANCELED, or TIDE_EINVALID_STATE. Marks it retrieved. */
 TIDE_EXTERN int tide_future_error(struct tide_future *fut);
 /* cb runs through call_soon once the future is done (at once if it is). */
@@ -563,15 +584,17 @@ TIDE_EXTERN int tide_close(int fd);
 struct addrinfo;
 /*
  * asyncio's getaddrinfo: on the loop's default executor, except numeric
- * hosts, which complete without a thread. The future's ptr is the list
- * (free it with freeaddrinfo()); errors are -errno or TIDE_EAI_BASE + EAI_*.
+ * hosts, which complete without a thread. The future's ptr is the list,
+ * freed with the future; a caller who takes it (tide_future_take_ptr)
+ * frees it with freeaddrinfo(). Errors are -errno or TIDE_EAI_BASE + EAI_*.
  * host or port may be NULL (not both).
  */
 TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const char *port,
 				 const struct addrinfo *hints, struct tide_future **out);
 /*
- * getnameinfo on the executor. The future's ptr is a malloc'd
- * "host\0service\0" pair (free it with free()).
+ * getnameinfo on the executor. The future's ptr is a "host\0service\0"
+ * pair, freed with the future; a caller who takes it frees it with
+ * tide_free() (it comes from the library's allocator).
  */
 TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
 				 int flags, struct tide_future **out);
@@ -686,7 +709,9 @@ struct tide_server_opts {
  * numeric), connects to the addresses in turn, and calls connection_made.
  * The future's ptr is the transport; the future holds a reference on it,
  * so the pointer stays valid while the future does (also when
- * connection_made closed it at once).
+ * connection_made closed it at once). A caller who takes the ptr takes
+ * that reference: tide_transport_unref() it when done. Either way the
+ * connection stays open until closed.
  */
 TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host, int port,
 				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
@@ -695,8 +720,10 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 /*
  * asyncio's create_server: listens on every address of hosts (NULL or
  * {NULL}: all interfaces, IPv4 and IPv6), port (0: one free port shared
- * by all when possible). The future's ptr is the server (free it with
- * tide_server_free once closed).
+ * by all when possible). The future's ptr is the server, and the future
+ * owns it: its last reference frees the server (tide_server_free: it
+ * stops listening). To keep serving past the future, take the server
+ * (tide_future_take_ptr) and free it with tide_server_free() when done.
  */
 struct tide_server;
 TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
@@ -732,7 +759,7 @@ struct tide_datagram_opts {
 	int reuse_port;
 	int allow_broadcast;
 };
-/* asyncio's create_datagram_endpoint; the future's ptr is the transport (held as by create_connection). */
+/* asyncio's create_datagram_endpoint; the future's ptr is the transport (held, and taken, as by create_connection). */
 TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const struct tide_datagram_opts *opts,
 					      const struct tide_protocol_ops *ops, void *proto,
 					      struct tide_future **out);
@@ -758,7 +785,8 @@ TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_r
 					  struct tide_stream_writer **w);
 /*
  * A task per connection runs handler(r, w, arg); the pair is closed and
- * freed when it returns. The future's ptr is the server.
+ * freed when it returns. The future's ptr is the server, owned as
+ * create_server's is: take it to keep it, then tide_server_free() it.
  */
 typedef int64_t (*tide_stream_handler_cb)(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg);
 TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,

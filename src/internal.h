@@ -424,7 +424,8 @@ struct tide_future {
 	void *waiter;               /* a task parked on it ahead of any callback (task.c) */
 	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
 	void *cancel_arg;
-	void (*ptr_release)(void *ptr); /* drops the reference ptr holds when the future goes */
+	void (*ptr_release)(void *ptr); /* frees ptr (or drops its reference) when the future goes */
+	struct tide_future *ptr_owner; /* ptr is this future's (a shield's inner): held, taken from it */
 	/* Last: a task's fields that every step touches follow it (task.c). */
 	struct tide_loop *loop;     /* owner; a future is single-threaded */
 };

@@ -577,6 +577,22 @@ static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_
 	return 0;
 }
 
+static void server_release(void *s)
+{
+	tide_server_free(s);
+}
+
+/*
+ * The future's ptr is the server, and the future owns it: the caller who
+ * keeps the server takes it (tide_future_take_ptr) and frees it with
+ * tide_server_free; otherwise it is freed (closed) with the future.
+ */
+static void result_server(struct tide_future *f, struct tide_server *s)
+{
+	f->ptr_release = server_release;
+	tide_future_set_result(f, 0, s);
+}
+
 /* An in-progress create_server: resolving its hosts. */
 struct srv_req {
 	struct tide_server *s;
@@ -602,12 +618,9 @@ static void srv_req_finish(struct srv_req *r)
 	}
 	if (!err && !tide_future_done(r->out))
 		err = server_bind_all(s, lists, r->n, r->port, r->have_opts ? &r->opts : NULL);
-	for (i = 0; i < r->n; i++) {
-		void *p = NULL;
-		if (tide_future_result(r->gai[i], NULL, &p) == 0 && p)
-			freeaddrinfo(p);
+	/* Each list goes with its future. */
+	for (i = 0; i < r->n; i++)
 		tide_future_unref(r->gai[i]);
-	}
 	tide__free(lists);
 	if (tide_future_done(r->out))
 		err = -ECANCELED;
@@ -619,7 +632,7 @@ static void srv_req_finish(struct srv_req *r)
 	} else {
 		if (!OPT(r->have_opts ? &r->opts : NULL, defer_serving, 0))
 			tide_server_start_serving(s);
-		tide_future_set_result(r->out, 0, s);
+		result_server(r->out, s);
 	}
 	tide_future_unref(r->out);
 	tide__free(r->gai);
@@ -689,11 +702,7 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 	}
 	if (err) {
 		for (i = 0; i < r->n; i++) {
-			void *p = NULL;
-			if (tide_future_done(r->gai[i]) && tide_future_result(r->gai[i], NULL, &p) == 0 && p)
-				freeaddrinfo(p);
-			else
-				tide_future_cancel(r->gai[i]);
+			tide_future_cancel(r->gai[i]); /* a list it has goes with it */
 			tide_future_unref(r->gai[i]);
 		}
 		if (r->s) {
@@ -777,7 +786,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 		strcpy(s->unix_path, path);
 	if (!OPT(opts, defer_serving, 0))
 		tide_server_start_serving(s);
-	tide_future_set_result(f, 0, s);
+	result_server(f, s);
 	*out = f;
 	return 0;
 }
@@ -808,7 +817,9 @@ static void transport_unref_cb(void *t)
 }
 
 /* The future's ptr is the transport, valid for as long as the future is:
- * connection_made may close it before the caller looks. */
+ * connection_made may close it before the caller looks. The future holds
+ * a reference for that; a caller who takes the ptr takes the reference
+ * (tide_transport_unref when done). */
 static void result_transport(struct tide_future *f, struct tide_transport *t)
 {
 	f->ptr_release = transport_unref_cb;
@@ -934,14 +945,14 @@ static void conn_try_next(struct conn_req *r)
 static void conn_resolved(struct tide_future *f, void *arg)
 {
 	struct conn_req *r = arg;
-	void *p = NULL;
-	int err = tide_future_result(f, NULL, &p);
+	int err = tide_future_error(f);
+	/* The list is the request's from here (conn_req_end frees it); on
+	 * failure it stays with the future. */
+	void *p = err || r->cancelled ? NULL : tide_future_take_ptr(f);
 
 	tide_future_unref(f);
 	r->step = NULL;
 	if (err || r->cancelled) {
-		if (!err && p)
-			freeaddrinfo(p);
 		conn_req_end(r, r->cancelled ? -ECANCELED : err, NULL);
 		return;
 	}

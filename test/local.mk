@@ -22,7 +22,8 @@ AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
 
 if HAVE_CHECK
 TIDE_TESTS = test/loop test/timer test/future test/backend test/ops \
-	test/executor test/exports test/task test/net test/stream test/opts
+	test/executor test/exports test/task test/net test/stream test/opts \
+	test/ownership
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 
@@ -70,6 +71,13 @@ test_task_LDADD = $(TEST_LDADD)
 test_opts_SOURCES = test/opts.c $(TEST_HELPERS)
 test_opts_CFLAGS = $(TEST_CFLAGS)
 test_opts_LDADD = $(TEST_LDADD)
+
+# Who frees a future's ptr: counted through a replaced allocator and an
+# interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is
+# freed twice.
+test_ownership_SOURCES = test/ownership.c $(TEST_HELPERS)
+test_ownership_CFLAGS = $(TEST_CFLAGS)
+test_ownership_LDADD = $(TEST_LDADD)
 
 # Socket ops, resolution, transports, servers, datagrams and the load cases
 # (1,000 clients, 64 MiB, EMFILE, ENOBUFS); its suite timeout is 300 s.

@@ -322,6 +322,18 @@ static void *fut_ptr(struct tide_future *f)
 	return p;
 }
 
+/* Takes a done future's ptr: the caller frees it as its producer says. */
+static void *fut_take(struct tide_future *f)
+{
+	void *p;
+	int err = tide_future_error(f);
+
+	ck_assert_msg(err == 0, "[%s] future error %d (%s)", tt_cfg->name, err, tide_strerror(err));
+	p = tide_future_take_ptr(f);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
 /* Deterministic per-stream bytes: stream seed, byte offset. */
 static unsigned char pat(uint32_t seed, size_t off)
 {
@@ -903,7 +915,7 @@ static int64_t gate_job(void *arg)
 static struct addrinfo *gai_run(struct tide_loop *loop, struct tide_future *f, double secs)
 {
 	RUN_UNTIL_FOR(loop, tide_future_done(f), secs);
-	return fut_ptr(f);
+	return fut_take(f);
 }
 
 /*
@@ -1090,16 +1102,16 @@ START_TEST(test_getnameinfo)
 	memset(&s4, 0, sizeof(s4));
 	memset(&s6, 0, sizeof(s6));
 	RUN_UNTIL(loop, tide_future_done(f4) && tide_future_done(f6));
-	p = fut_ptr(f4);
+	p = fut_take(f4);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_str_eq(p, "127.0.0.1");
 	ck_assert_str_eq(p + strlen(p) + 1, "8080");
-	free(p);
-	p = fut_ptr(f6);
+	tide_free(p);
+	p = fut_take(f6);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_str_eq(p, "::1");
 	ck_assert_str_eq(p + strlen(p) + 1, "4242");
-	free(p);
+	tide_free(p);
 	tide_future_unref(f4);
 	tide_future_unref(f6);
 	finish(loop);
@@ -1410,7 +1422,7 @@ static struct tide_server *serve(struct tide_loop *loop, const char *const *host
 
 	ck_assert_msg(r == 0, "[%s] tide_create_server: %d (%s)", tt_cfg->name, r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);
-	sv = fut_ptr(f);
+	sv = fut_take(f);
 	tide_future_unref(f);
 	ck_assert_ptr_nonnull(sv);
 	ck_assert_int_gt(tide_server_port(sv), 0);
@@ -2463,7 +2475,8 @@ static int64_t wait_closed_body(void *arg)
 
 	ck_assert_int_eq(tide_create_server(loop, lo4, 1, 0, NULL, srv_factory, &x->srv, &f), 0);
 	ck_assert_int_eq(tide_await(f), 0);
-	ck_assert_int_eq(tide_future_result(f, NULL, &p), 0);
+	p = tide_future_take_ptr(f);
+	ck_assert_ptr_nonnull(p);
 	tide_future_unref(f);
 	x->sv = p;
 	port = tide_server_port(x->sv);
@@ -2628,7 +2641,7 @@ START_TEST(test_unix_server)
 	r = tide_create_unix_server(loop, path, NULL, srv_factory, &s, &f);
 	ck_assert_msg(r == 0, "tide_create_unix_server: %d (%s)", r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);
-	sv = fut_ptr(f);
+	sv = fut_take(f);
 	tide_future_unref(f);
 	ck_assert_ptr_nonnull(sv);
 	ck_assert_uint_eq(tide_server_sockets(sv, fds, 2), 1);
@@ -3461,7 +3474,7 @@ static void server_free_inside(int in_factory)
 	r = tide_create_server(loop, lo4, 1, 0, NULL, in_factory ? freeing_factory : srv_factory, &s, &f);
 	ck_assert_msg(r == 0, "[%s] tide_create_server: %d (%s)", tt_cfg->name, r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);
-	sv = fut_ptr(f);
+	sv = fut_take(f);
 	tide_future_unref(f);
 	port = tide_server_port(sv);
 	g_free_srv = sv;

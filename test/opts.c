@@ -51,7 +51,7 @@ static void finish(struct tide_loop *loop)
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 
-/* A future's ptr (a server, a transport), asserting it has a result. */
+/* A future's ptr (a transport), asserting it has a result: the future's still. */
 static void *result_ptr(struct tide_future *f)
 {
 	void *p = NULL;
@@ -60,6 +60,18 @@ static void *result_ptr(struct tide_future *f)
 	ck_assert_msg(err == 0, "future error %d (%s)", err, tide_strerror(err));
 	ck_assert_ptr_nonnull(p);
 	return p;
+}
+
+/* A server, taken from its future (which would free it): the test frees it. */
+static struct tide_server *take_server(struct tide_future *f)
+{
+	struct tide_server *sv;
+
+	ck_assert_int_eq(tide_future_error(f), 0);
+	sv = tide_future_take_ptr(f);
+	ck_assert_ptr_nonnull(sv);
+	tide_future_unref(f);
+	return sv;
 }
 
 /* ------------------------------------------------------------------ loop -- */
@@ -331,13 +343,10 @@ static struct tide_server *serve(struct tide_loop *loop, const struct tide_serve
 {
 	static const char *const hosts[] = { "127.0.0.1" };
 	struct tide_future *f = NULL;
-	struct tide_server *sv;
 
 	ck_assert_int_eq(tide_create_server(loop, hosts, 1, 0, opts, srv_factory, s, &f), 0);
 	tt_run_until_complete(loop, f, 0);
-	sv = result_ptr(f);
-	tide_future_unref(f);
-	return sv;
+	return take_server(f);
 }
 
 /*
@@ -423,8 +432,7 @@ START_TEST(test_stream_server_opts_zeroed)
 
 		ck_assert_int_eq(tide_start_server(loop, hosts, 1, 0, all[i], hi_handler, &served, &f), 0);
 		tt_run_until_complete(loop, f, 0);
-		sv = result_ptr(f);
-		tide_future_unref(f);
+		sv = take_server(f);
 		ck_assert_int_eq(tide_server_is_serving(sv), 1);
 		ck_assert_int_eq(listen_opt(sv, SO_REUSEADDR), 1);
 		expect_hi(loop, dial(tide_server_port(sv)));

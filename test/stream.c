@@ -132,7 +132,7 @@ static struct tide_server *server_from(struct tide_future *f)
 	void *p = NULL;
 
 	ck_assert_int_eq(tide_await(f), 0);
-	ck_assert_int_eq(tide_future_result(f, NULL, &p), 0);
+	p = tide_future_take_ptr(f);
 	ck_assert_ptr_nonnull(p);
 	tide_future_unref(f);
 	return p;
