@@ -131,8 +131,24 @@ TIDE_EXTERN int tide_loop_new(const struct tide_loop_opts *opts, struct tide_loo
  */
 TIDE_EXTERN const char *tide_loop_new_error(void);
 /*
- * Closes (if needed) and frees the loop. Returns -EBUSY, and frees nothing,
- * while the loop runs or any future, op or executor job of it is alive.
+ * Closes (if needed) and frees the loop: 0, or -EBUSY, freeing nothing,
+ * while any of these holds:
+ *  - the loop is running (a callback or task of it called this);
+ *  - a future of the loop is alive: one the caller still holds a reference
+ *    on (a task's included), a task that has not finished, or one a
+ *    pending callback holds;
+ *  - an op is in flight (tide_op_*, tide_read... and their socket kin);
+ *  - an executor job of the loop has not landed: queued, running, or
+ *    finished with its completion not yet delivered to the loop;
+ *  - a transport or server is not yet gone: open, or closing but its
+ *    last completions and connection_lost (a server's end) have not run;
+ *  - a receive ring buffer is out of the ring: kept by the view of a
+ *    tide_stream_peek not consumed yet, or by a send from the receive
+ *    buffer still in flight.
+ * A closed loop does the last work it can first: it delivers the jobs
+ * that finished, cancels and reaps the ops whose futures only the op
+ * still holds, and lets closing transports and servers finish. A
+ * transport reference kept past connection_lost does not count.
  * tide_loop_shutdown() first winds down what the loop itself still runs.
  */
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
