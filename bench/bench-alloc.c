@@ -290,7 +290,7 @@ int main(void)
 	memset(&eo, 0, sizeof(eo));
 	eo.size = sizeof(eo);
 	eo.threads = 4;
-	BENCH_CHECK(tide_executor_new(&ts.ex, &eo));
+	BENCH_CHECK(tide_executor_new(&eo, &ts.ex));
 	const char *backend = tide_loop_backend(ts.loop);
 
 	double t_st = MEASURE(tide_allocs, t_soon_and_timers(&ts), N_CB + N_TIMERS);

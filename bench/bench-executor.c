@@ -167,7 +167,7 @@ static void one(const char *name, int depth, uint64_t n, unsigned threads)
 	memset(&eo, 0, sizeof(eo));
 	eo.size = sizeof(eo);
 	eo.threads = threads;
-	BENCH_CHECK(tide_executor_new(&t->ex, &eo));
+	BENCH_CHECK(tide_executor_new(&eo, &t->ex));
 	t->n = n;
 	t->depth = depth;
 	bench_run_fn ufn = NULL;

@@ -133,7 +133,7 @@ static const struct tide_protocol_ops buffered_ops = {
 	.buffer_updated = on_buffer_updated,
 };
 
-static int factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	*ops = arg;
 	/* Echo needs no state; NULL keeps the echo path free of allocations. */
@@ -211,7 +211,7 @@ static void *serve(void *unused)
 		if (strchr(rb, ':'))
 			lo.recv_buf_count = (unsigned)strtoul(strchr(rb, ':') + 1, NULL, 10);
 	}
-	CHECK(tide_loop_new(&loop, &lo));
+	CHECK(tide_loop_new(&lo, &loop));
 	thread_buf = malloc(READ_SIZE);
 	if (!thread_buf)
 		exit(1);
@@ -220,9 +220,7 @@ static void *serve(void *unused)
 	memset(&so, 0, sizeof(so));
 	so.size = sizeof(so);
 	so.backlog = 4096;
-	so.reuse_address = 1;
 	so.reuse_port = args.threads > 1;
-	so.start_serving = -1;
 	static const char *const hosts[] = {"127.0.0.1"};
 	struct tide_future *f;
 	if (!strncmp(args.api, "stream", 6))
@@ -233,8 +231,10 @@ static void *serve(void *unused)
 	else
 		CHECK(tide_create_server(loop, hosts, 1, args.port, &so, factory, (void *)&protocol_ops, &f));
 	CHECK(tide_loop_run_until_complete(loop, f));
-	void *server = NULL;
-	CHECK(tide_future_result(f, NULL, &server));
+	/* The server outlives its future: take it (the future would free it). */
+	void *server = tide_future_take_ptr(f);
+	if (!server)
+		exit(1);
 	tide_future_unref(f);
 	/* Serve until SIGTERM / SIGINT (peer.h's handler ends the process). */
 	CHECK(tide_loop_run(loop));

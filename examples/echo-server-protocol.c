@@ -105,7 +105,7 @@ static const struct tide_protocol_ops echo_server_ops = {
 };
 
 /* EchoServer(): a new protocol instance per connection. */
-static int echo_server_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int echo_server_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct echo_server *self = calloc(1, sizeof(*self));
 

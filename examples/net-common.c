@@ -265,7 +265,7 @@ int ex_loop_open(const char *name, int signals, struct tide_loop **loop)
 		fprintf(stderr, "%s: cannot set up the signals: %s\n", name, tide_strerror(err));
 		return err;
 	}
-	err = tide_loop_new(loop, NULL);
+	err = tide_loop_new(NULL, loop);
 	if (err < 0) {
 		fprintf(stderr, "%s: cannot start a loop: %s\n", name, tide_loop_new_error());
 		return err;
@@ -350,10 +350,11 @@ int ex_run_server(struct tide_loop *loop, const char *name, const char *what, in
 	void *ptr = NULL;
 
 	if (err == 0) {
-		/* server = loop.run_until_complete(coro) */
+		/* server = loop.run_until_complete(coro): the server is
+		 * taken from the future, which would free it with itself. */
 		err = tide_loop_run_until_complete(loop, coro);
 		if (err == 0)
-			err = tide_future_result(coro, NULL, &ptr);
+			ptr = tide_future_take_ptr(coro);
 		tide_future_unref(coro);
 	}
 	if (err < 0) {
@@ -522,7 +523,7 @@ static const struct tide_protocol_ops conn_ops = {
 };
 
 /* The protocol factory: its arg is the struct ex_worker *. */
-static int conn_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int conn_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct ex_worker *w = arg;
 	struct ex_conn *c = calloc(1, sizeof(*c));
@@ -542,13 +543,13 @@ static int conn_factory(void *arg, const struct tide_protocol_ops **ops, void **
 static int worker_start(struct ex_worker *w)
 {
 	const struct ex_serve_opts *o = w->opts;
-	struct tide_server_opts sopts = { .size = sizeof(sopts), .reuse_address = -1,
-					  .reuse_port = o->threads > 1, .start_serving = -1 };
+	struct tide_server_opts sopts = { .size = sizeof(sopts),
+					  .reuse_port = o->threads > 1 };
 	struct tide_future *f;
-	void *ptr;
+	void *ptr = NULL;
 	int err;
 
-	err = tide_loop_new(&w->loop, NULL);
+	err = tide_loop_new(NULL, &w->loop);
 	if (err < 0) {
 		snprintf(w->why, sizeof(w->why), "cannot start a loop: %s", tide_loop_new_error());
 		return err;
@@ -566,7 +567,7 @@ static int worker_start(struct ex_worker *w)
 	if (err == 0) {
 		err = tide_loop_run_until_complete(w->loop, f);
 		if (err == 0)
-			err = tide_future_result(f, NULL, &ptr);
+			ptr = tide_future_take_ptr(f); /* ours to free, not the future's */
 		tide_future_unref(f);
 	}
 	if (err < 0) {

@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 	struct tide_loop *loop;
 	struct tide_future *server;
 
-	if (tide_loop_new(&loop, NULL) < 0 ||
+	if (tide_loop_new(NULL, &loop) < 0 ||
 	    tide_start_server(loop, &host, 1, argc > 1 ? atoi(argv[1]) : 8888, NULL, echo, NULL, &server) < 0 ||
 	    tide_loop_run_until_complete(loop, server) < 0 || tide_future_error(server) < 0)
 		return 1;

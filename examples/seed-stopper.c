@@ -87,7 +87,7 @@ int main(void)
 	int err, failed = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	err = tide_loop_new(&loop, NULL);
+	err = tide_loop_new(NULL, &loop);
 	if (err < 0) {
 		fprintf(stderr, "seed-stopper: cannot start a loop: %s\n", tide_loop_new_error());
 		return 1;

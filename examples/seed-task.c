@@ -45,7 +45,7 @@ int main(void)
 	int failed;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (tide_loop_new(&loop, NULL) < 0) {
+	if (tide_loop_new(NULL, &loop) < 0) {
 		fprintf(stderr, "seed-task: cannot start a loop: %s\n", tide_loop_new_error());
 		return 1;
 	}

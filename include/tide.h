@@ -12,6 +12,11 @@
  *
  * Option structs begin with their own size so that they can grow without
  * breaking the ABI: set .size = sizeof(struct ...) before filling them in.
+ * In every one, a zero field means its default (asyncio's), so a struct
+ * zeroed except .size is the same as NULL opts, and the fields past a
+ * short .size (a program built against an older, shorter struct) take
+ * their defaults too. The same holds for the callbacks of a protocol table
+ * and the fields of an error context.
  */
 #ifndef TIDE_H
 #define TIDE_H
@@ -68,6 +73,12 @@ TIDE_EXTERN int tide_replace_allocator(void *(*malloc_fn)(size_t),
 				       void *(*realloc_fn)(void *, size_t),
 				       void *(*calloc_fn)(size_t, size_t),
 				       void (*free_fn)(void *));
+/*
+ * Frees memory the library allocated and handed over (a future's ptr taken
+ * with tide_future_take_ptr where its producer says so), with the allocator
+ * it came from. NULL does nothing.
+ */
+TIDE_EXTERN void tide_free(void *p);
 
 struct tide_loop;
 struct tide_future;
@@ -91,7 +102,7 @@ struct tide_loop_opts {
 	const char *disable_ops;  /* as $TIDE_DISABLE_OPS ("read,write" or "all-optional"); added to it */
 	unsigned ring_entries;    /* io_uring SQ entries; 0 means 256 */
 	unsigned executor_threads; /* default executor size; 0 means min(32, cores + 4) */
-	int debug;                /* 1 on, 0 off, -1 from $TIDE_DEBUG (the default when size is short) */
+	int debug;                /* 0 means $TIDE_DEBUG decides (off when unset); > 0 on; < 0 off */
 	double slow_callback_duration; /* seconds; 0 means 0.1 */
 	size_t task_stack_size;   /* default task stack; 0 means 64 KiB, at least 16 KiB */
 	/*
@@ -105,13 +116,13 @@ struct tide_loop_opts {
 };
 
 /*
- * Creates a loop. opts may be NULL. Returns 0, -EINVAL for bad options
+ * Creates a loop into *out. opts may be NULL. Returns 0, -EINVAL for bad options
  * (or a bad TIDE_BACKEND or TIDE_DISABLE_OPS), -ENOMEM, or the backend's
  * error when one was forced and cannot start (for example io_uring forced
  * where io_uring_setup fails: -EPERM under a seccomp filter or the sysctl
  * kernel.io_uring_disabled). tide_loop_new_error() then says why.
  */
-TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts);
+TIDE_EXTERN int tide_loop_new(const struct tide_loop_opts *opts, struct tide_loop **out);
 /*
  * Why the last tide_loop_new of the calling thread failed, in one line
  * that names the setting and its value, or the cause (for a forced io_uring:
@@ -120,8 +131,24 @@ TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opt
  */
 TIDE_EXTERN const char *tide_loop_new_error(void);
 /*
- * Closes (if needed) and frees the loop. Returns -EBUSY, and frees nothing,
- * while the loop runs or any future, op or executor job of it is alive.
+ * Closes (if needed) and frees the loop: 0, or -EBUSY, freeing nothing,
+ * while any of these holds:
+ *  - the loop is running (a callback or task of it called this);
+ *  - a future of the loop is alive: one the caller still holds a reference
+ *    on (a task's included), a task that has not finished, or one a
+ *    pending callback holds;
+ *  - an op is in flight (tide_op_*, tide_read... and their socket kin);
+ *  - an executor job of the loop has not landed: queued, running, or
+ *    finished with its completion not yet delivered to the loop;
+ *  - a transport or server is not yet gone: open, or closing but its
+ *    last completions and connection_lost (a server's end) have not run;
+ *  - a receive ring buffer is out of the ring: kept by the view of a
+ *    tide_stream_peek not consumed yet, or by a send from the receive
+ *    buffer still in flight.
+ * A closed loop does the last work it can first: it delivers the jobs
+ * that finished, cancels and reaps the ops whose futures only the op
+ * still holds, and lets closing transports and servers finish. A
+ * transport reference kept past connection_lost does not count.
  * tide_loop_shutdown() first winds down what the loop itself still runs.
  */
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
@@ -239,8 +266,23 @@ TIDE_EXTERN int tide_future_cancelled(const struct tide_future *fut);
 /*
  * 0 with the result in *value and *ptr (either may be NULL), the error, or
  * -ECANCELED, or TIDE_EINVALID_STATE while pending. Marks the error retrieved.
+ *
+ * A ptr the library put there (a resolver's list, a transport, a server)
+ * is the future's: it stays valid while the future does, and goes with
+ * the future's last reference (freed, closed or unreferenced, as each
+ * producer says) unless a caller took it with tide_future_take_ptr.
  */
 TIDE_EXTERN int tide_future_result(struct tide_future *fut, int64_t *value, void **ptr);
+/*
+ * Takes the result's ptr out of a done future: returns it and clears it,
+ * so the future no longer frees it and tide_future_result then gives NULL.
+ * What the caller must do with it is its producer's to say (tide_free,
+ * freeaddrinfo, tide_transport_unref, tide_server_free...); a ptr set with
+ * tide_future_set_result is only handed back. NULL for a pending, failed
+ * or cancelled future, and once taken. A tide_shield future's ptr is taken
+ * from the shielded future, which owns it.
+ */
+TIDE_EXTERN void *tide_future_take_ptr(struct tide_future *fut);
 /* The error (0 for a result), -ECANCELED, or TIDE_EINVALID_STATE. Marks it retrieved. */
 TIDE_EXTERN int tide_future_error(struct tide_future *fut);
 /* cb runs through call_soon once the future is done (at once if it is). */
@@ -319,7 +361,7 @@ struct tide_executor_opts {
 	size_t size;      /* sizeof(struct tide_executor_opts) */
 	unsigned threads; /* maximum worker threads; 0 means min(32, cores + 4) */
 };
-TIDE_EXTERN int tide_executor_new(struct tide_executor **out, const struct tide_executor_opts *opts);
+TIDE_EXTERN int tide_executor_new(const struct tide_executor_opts *opts, struct tide_executor **out);
 /* Waits for queued and running jobs, joins the workers, frees. */
 TIDE_EXTERN int tide_executor_free(struct tide_executor *ex);
 /*
@@ -345,7 +387,7 @@ TIDE_EXTERN int tide_loop_shutdown_default_executor(struct tide_loop *loop);
  * returned (>= 0; a negative return is its error, -ECANCELED makes it
  * cancelled), and tide_loop_run_until_complete() drives it from plain code.
  */
-typedef int64_t (*tide_task_fn)(void *arg);
+typedef int64_t (*tide_task_cb)(void *arg);
 
 struct tide_task_opts {
 	size_t size;        /* sizeof(struct tide_task_opts) */
@@ -354,7 +396,7 @@ struct tide_task_opts {
 };
 
 /* Schedules the task (it starts on a later iteration); *out holds one reference. */
-TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *arg,
 				const struct tide_task_opts *opts, struct tide_future **out);
 /* Whether fut is a task. */
 TIDE_EXTERN int tide_future_is_task(const struct tide_future *fut);
@@ -450,7 +492,7 @@ TIDE_EXTERN int tide_timeout_exit(struct tide_timeout *t);
  */
 struct tide_taskgroup;
 TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup **out);
-TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_cb fn, void *arg,
 				     const struct tide_task_opts *opts, struct tide_future **out);
 TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg);
 TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg);
@@ -558,15 +600,17 @@ TIDE_EXTERN int tide_close(int fd);
 struct addrinfo;
 /*
  * asyncio's getaddrinfo: on the loop's default executor, except numeric
- * hosts, which complete without a thread. The future's ptr is the list
- * (free it with freeaddrinfo()); errors are -errno or TIDE_EAI_BASE + EAI_*.
+ * hosts, which complete without a thread. The future's ptr is the list,
+ * freed with the future; a caller who takes it (tide_future_take_ptr)
+ * frees it with freeaddrinfo(). Errors are -errno or TIDE_EAI_BASE + EAI_*.
  * host or port may be NULL (not both).
  */
 TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const char *port,
 				 const struct addrinfo *hints, struct tide_future **out);
 /*
- * getnameinfo on the executor. The future's ptr is a malloc'd
- * "host\0service\0" pair (free it with free()).
+ * getnameinfo on the executor. The future's ptr is a "host\0service\0"
+ * pair, freed with the future; a caller who takes it frees it with
+ * tide_free() (it comes from the library's allocator).
  */
 TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
 				 int flags, struct tide_future **out);
@@ -575,7 +619,10 @@ TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *
 
 /*
  * asyncio's transports and protocols. A protocol is a table of callbacks
- * and a pointer (proto) handed back to each; every member may be NULL.
+ * and a pointer (proto) handed back to each; every member may be NULL, and
+ * members past a short size count as NULL (a NULL table means no
+ * callbacks). A size below sizeof(size_t) is -EINVAL from the calls that
+ * take a table, and a bug (it asserts) in a table a factory returns.
  * The transport is the library's: it stays valid until connection_lost has
  * returned (take a reference with tide_transport_ref to keep it longer).
  * Callbacks run on the loop thread, never re-entrantly from a transport
@@ -613,9 +660,10 @@ struct tide_protocol_ops {
 
 /*
  * A server's protocol factory: called for each accepted connection to make
- * its protocol. Return < 0 to refuse the connection (it is closed).
+ * its protocol (*ops and *proto; arg is the one given to create_server).
+ * Return < 0 to refuse the connection (it is closed).
  */
-typedef int (*tide_protocol_factory_cb)(void *arg, const struct tide_protocol_ops **ops, void **proto);
+typedef int (*tide_protocol_factory_cb)(const struct tide_protocol_ops **ops, void **proto, void *arg);
 
 TIDE_EXTERN struct tide_transport *tide_transport_ref(struct tide_transport *t);
 TIDE_EXTERN void tide_transport_unref(struct tide_transport *t);
@@ -667,9 +715,9 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 struct tide_server_opts {
 	size_t size;            /* sizeof(struct tide_server_opts) */
 	int backlog;            /* 0 means 100, as asyncio */
-	int reuse_address;      /* -1 (the default when size is short): on, as asyncio on Unix */
+	int no_reuse_address;   /* non-zero: no SO_REUSEADDR (asyncio sets it on Unix, and so do we) */
 	int reuse_port;         /* SO_REUSEPORT: several loops (threads) share the port */
-	int start_serving;      /* -1: on; 0: listen but accept only after tide_server_start_serving */
+	int defer_serving;      /* non-zero: listen, but accept only after tide_server_start_serving */
 };
 
 /*
@@ -677,7 +725,9 @@ struct tide_server_opts {
  * numeric), connects to the addresses in turn, and calls connection_made.
  * The future's ptr is the transport; the future holds a reference on it,
  * so the pointer stays valid while the future does (also when
- * connection_made closed it at once).
+ * connection_made closed it at once). A caller who takes the ptr takes
+ * that reference: tide_transport_unref() it when done. Either way the
+ * connection stays open until closed.
  */
 TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host, int port,
 				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
@@ -686,8 +736,10 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 /*
  * asyncio's create_server: listens on every address of hosts (NULL or
  * {NULL}: all interfaces, IPv4 and IPv6), port (0: one free port shared
- * by all when possible). The future's ptr is the server (free it with
- * tide_server_free once closed).
+ * by all when possible). The future's ptr is the server, and the future
+ * owns it: its last reference frees the server (tide_server_free: it
+ * stops listening). To keep serving past the future, take the server
+ * (tide_future_take_ptr) and free it with tide_server_free() when done.
  */
 struct tide_server;
 TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
@@ -723,7 +775,7 @@ struct tide_datagram_opts {
 	int reuse_port;
 	int allow_broadcast;
 };
-/* asyncio's create_datagram_endpoint; the future's ptr is the transport (held as by create_connection). */
+/* asyncio's create_datagram_endpoint; the future's ptr is the transport (held, and taken, as by create_connection). */
 TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const struct tide_datagram_opts *opts,
 					      const struct tide_protocol_ops *ops, void *proto,
 					      struct tide_future **out);
@@ -749,14 +801,15 @@ TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_r
 					  struct tide_stream_writer **w);
 /*
  * A task per connection runs handler(r, w, arg); the pair is closed and
- * freed when it returns. The future's ptr is the server.
+ * freed when it returns. The future's ptr is the server, owned as
+ * create_server's is: take it to keep it, then tide_server_free() it.
  */
-typedef int64_t (*tide_stream_handler_fn)(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg);
+typedef int64_t (*tide_stream_handler_cb)(struct tide_stream_reader *r, struct tide_stream_writer *w, void *arg);
 TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
-				  const struct tide_server_opts *opts, tide_stream_handler_fn handler, void *arg,
+				  const struct tide_server_opts *opts, tide_stream_handler_cb handler, void *arg,
 				  struct tide_future **out);
 TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
-				       tide_stream_handler_fn handler, void *arg, struct tide_future **out);
+				       tide_stream_handler_cb handler, void *arg, struct tide_future **out);
 /* Closes the connection if needed and frees the pair (from open_connection). */
 TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stream_writer *w);
 

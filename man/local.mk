@@ -33,13 +33,14 @@ TIDE_MAN3_LINKS = \
 	man/tide_create_datagram_endpoint.3 man/tide_create_unix_connection.3 \
 	man/tide_create_unix_server.3 man/tide_current_task.3 man/tide_event_clear.3 \
 	man/tide_event_free.3 man/tide_event_is_set.3 man/tide_event_set.3 \
-	man/tide_event_wait.3 man/tide_executor_free.3 \
+	man/tide_event_wait.3 man/tide_executor_free.3 man/tide_free.3 \
 	man/tide_future_add_done_callback.3 man/tide_future_cancel.3 \
 	man/tide_future_cancelled.3 man/tide_future_done.3 man/tide_future_error.3 \
 	man/tide_future_is_task.3 man/tide_future_loop.3 man/tide_future_ref.3 \
 	man/tide_future_remove_done_callback.3 man/tide_future_result.3 \
 	man/tide_future_set_error.3 man/tide_future_set_result.3 \
-	man/tide_future_unref.3 man/tide_getnameinfo.3 man/tide_handle_cancel.3 \
+	man/tide_future_take_ptr.3 man/tide_future_unref.3 man/tide_getnameinfo.3 \
+	man/tide_handle_cancel.3 \
 	man/tide_handle_when.3 man/tide_lock_acquire.3 man/tide_lock_free.3 \
 	man/tide_lock_locked.3 man/tide_lock_release.3 man/tide_loop_backend.3 \
 	man/tide_loop_backend_reason.3 man/tide_loop_call_exception_handler.3 \

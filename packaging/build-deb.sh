@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# packaging/build-deb.sh: build tide's Debian packages (libtide0 and
+# packaging/build-deb.sh: build tide's Debian packages (libtide1 and
 # libtide-dev) from the release tarball of a clean export of this tree,
 # then check them with lintian. A trial of what a distribution does with a
 # release; CI does not run it.

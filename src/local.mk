@@ -44,9 +44,17 @@ src_libtide_la_SOURCES =
 # No source of its own: this names the linker (C).
 nodist_EXTRA_src_libtide_la_SOURCES = src/dummy.c
 src_libtide_la_LIBADD = src/libtide-internal.la
-# The ABI: -version-info current:revision:age gives SONAME libtide.so.0; the
-# version script exports exactly the TIDE_EXTERN names (test/exports checks it).
-src_libtide_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
+# The ABI: -version-info current:revision:age, by libtool's rules for each
+# release that changes the library's code:
+#  - interfaces removed or changed (an ABI break): current+1:0:0, and the
+#    SONAME (libtide.so.<current - age>) changes with it;
+#  - interfaces only added: current+1:0:age+1 (same SONAME);
+#  - code changed, interfaces not: current:revision+1:age.
+# 1:0:0 (libtide.so.1): the API traps were removed, by changing and
+# removing interfaces (0:0:0 was libtide.so.0). Debian's package is named
+# after the SONAME (packaging/debian: libtide1). The version script exports
+# exactly the TIDE_EXTERN names (test/exports checks it).
+src_libtide_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:0 -no-undefined \
 	-Wl,--version-script=$(top_srcdir)/src/libtide.map
 EXTRA_src_libtide_la_DEPENDENCIES = src/libtide.map
 

@@ -32,7 +32,7 @@ static struct tide_loop *new_loop(const char *backend, const char *disable)
 	opts.size = sizeof(opts);
 	opts.backend = backend;
 	opts.disable_ops = disable;
-	ret = tide_loop_new(&loop, &opts);
+	ret = tide_loop_new(&opts, &loop);
 	ck_assert_msg(ret == 0, "tide_loop_new(%s) = %d (%s)", backend ? backend : "NULL", ret, tide_strerror(ret));
 	return loop;
 }
@@ -125,7 +125,7 @@ START_TEST(test_auto_picks_uring)
 {
 	struct tide_loop *loop = NULL;
 
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
 	ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
 	check_reason(loop);
 	loop_works(loop);
@@ -143,7 +143,7 @@ START_TEST(test_env_backend)
 	struct tide_loop *loop = NULL;
 
 	setenv("TIDE_BACKEND", "epoll", 1);
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
 	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
 	check_reason(loop);
 	loop_works(loop);
@@ -156,7 +156,7 @@ START_TEST(test_env_backend)
 		ck_assert_int_eq(tide_loop_free(loop), 0);
 
 		setenv("TIDE_BACKEND", "io_uring", 1);
-		ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+		ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
 		ck_assert_str_eq(tide_loop_backend(loop), "io_uring");
 		ck_assert_int_eq(tide_loop_free(loop), 0);
 		loop = new_loop("epoll", NULL);
@@ -175,7 +175,7 @@ START_TEST(test_bad_backend_name)
 	memset(&opts, 0, sizeof(opts));
 	opts.size = sizeof(opts);
 	opts.backend = "select";
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	ck_assert_ptr_null(loop);
 	expect_new_error("opts.backend='select'");
 }
@@ -188,34 +188,34 @@ START_TEST(test_new_error_names_cause)
 	struct tide_loop *loop = NULL;
 
 	setenv("TIDE_BACKEND", "uring", 1);
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), -EINVAL);
 	expect_new_error("TIDE_BACKEND='uring'");
 	unsetenv("TIDE_BACKEND");
 	setenv("TIDE_DISABLE_OPS", "read,bogus", 1);
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), -EINVAL);
 	expect_new_error("TIDE_DISABLE_OPS='read,bogus'");
 	expect_new_error("'bogus'");
 	unsetenv("TIDE_DISABLE_OPS");
 	memset(&opts, 0, sizeof(opts));
 	opts.size = sizeof(opts);
 	opts.disable_ops = "write,,nope";
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	expect_new_error("opts.disable_ops='write,,nope'");
 	opts.disable_ops = NULL;
 	opts.task_stack_size = 100;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	expect_new_error("opts.task_stack_size is 100");
 	opts.task_stack_size = 0;
 	opts.recv_buf_count = 1u << 20;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	expect_new_error("opts.recv_buf_count");
 	opts.recv_buf_count = 0;
 	opts.size = 1;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	expect_new_error("opts->size is 1");
 	ck_assert_ptr_null(loop);
 	/* A success clears it. */
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
 	ck_assert_str_eq(tide_loop_new_error(), "");
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -305,7 +305,7 @@ START_TEST(test_ring_sizes)
 	opts.ring_entries = 1u << 30;
 	loop = NULL;
 	{
-		int r = tide_loop_new(&loop, &opts);
+		int r = tide_loop_new(&opts, &loop);
 
 		if (r == 0) {
 			loop_works(loop);
@@ -337,7 +337,7 @@ START_TEST(test_seccomp_eperm_falls_back)
 	const char *reason;
 
 	deny_io_uring_setup(EPERM);
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
 	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
 	reason = tide_loop_backend_reason(loop);
 	ck_assert_ptr_nonnull(reason);
@@ -351,7 +351,7 @@ START_TEST(test_seccomp_eperm_falls_back)
 	opts.size = sizeof(opts);
 	opts.backend = "io_uring";
 	loop = NULL;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EPERM);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EPERM);
 	ck_assert_ptr_null(loop);
 	/* ... which says why: the filter, not only "Operation not permitted". */
 	expect_new_error("io_uring was asked for (opts.backend=io_uring)");
@@ -366,7 +366,7 @@ START_TEST(test_seccomp_enosys_falls_back)
 	const char *reason;
 
 	deny_io_uring_setup(ENOSYS);
-	ck_assert_int_eq(tide_loop_new(&loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
 	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
 	reason = tide_loop_backend_reason(loop);
 	ck_assert_msg(strstr(reason, "ENOSYS") != NULL, "reason: '%s'", reason);

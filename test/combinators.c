@@ -52,7 +52,7 @@ static void count_end(void)
 }
 
 /* Runs fn as the main task on a fresh loop of the current configuration. */
-static void run_main(tide_task_fn fn)
+static void run_main(tide_task_cb fn)
 {
 	count_begin();
 	tt_run_main(&g_loop, fn, NULL);

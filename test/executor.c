@@ -191,7 +191,7 @@ START_TEST(test_cancel_before_start)
 	struct tide_executor *ex;
 	struct tide_future *fb, *fv, *fafter;
 
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	gate_set(0);
 	ck_assert_int_eq(tide_run_in_executor(loop, ex, blocker_job, (void *)11, &fb), 0);
 	wait_started();
@@ -240,7 +240,7 @@ START_TEST(test_executor_thread_limit)
 	struct tide_executor *ex;
 	struct tide_future *futs[40];
 
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	for (int i = 0; i < 40; i++)
 		ck_assert_int_eq(tide_run_in_executor(loop, ex, conc_job, (void *)(intptr_t)i, &futs[i]), 0);
 	for (int i = 0; i < 40; i++) {
@@ -312,7 +312,7 @@ START_TEST(test_executor_free_waits)
 	struct tide_executor *ex;
 	struct tide_future *futs[6];
 
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	for (int i = 0; i < 6; i++)
 		ck_assert_int_eq(tide_run_in_executor(loop, ex, slow_job, (void *)(intptr_t)(100 + i), &futs[i]), 0);
 	/* Waits for the queued and the running jobs. */
@@ -333,12 +333,12 @@ START_TEST(test_executor_new_free)
 	struct tide_executor_opts eo = { sizeof(eo), 3 };
 
 	/* Unused executors, default and explicit sizes. */
-	ck_assert_int_eq(tide_executor_new(&ex, NULL), 0);
+	ck_assert_int_eq(tide_executor_new(NULL, &ex), 0);
 	ck_assert_ptr_nonnull(ex);
 	ck_assert_int_eq(tide_executor_free(ex), 0);
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	ck_assert_int_eq(tide_executor_free(ex), 0);
-	ck_assert_int_eq(tide_executor_new(NULL, &eo), -EINVAL);
+	ck_assert_int_eq(tide_executor_new(&eo, NULL), -EINVAL);
 	ck_assert_int_eq(tide_loop_free(tt_loop_new()), 0);
 }
 END_TEST
@@ -374,7 +374,7 @@ START_TEST(test_custom_default_executor)
 	struct tide_executor *ex;
 	struct tide_future *fb, *f2;
 
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	ck_assert_int_eq(tide_loop_set_default_executor(loop, ex), 0);
 	/* Block ex's only thread; a NULL-executor job must queue behind it. */
 	gate_set(0);

@@ -2,7 +2,8 @@
 /*
  * test/exports.c: the ABI contract. The dynamic symbols libtide.so defines
  * are exactly the names in src/libtide.map, the map holds exactly the
- * TIDE_EXTERN functions of include/tide.h, and the SONAME is libtide.so.0.
+ * TIDE_EXTERN functions of include/tide.h, and the SONAME is libtide.so.1
+ * (Makefile.am's -version-info 1:0:0).
  *
  * TOP_SRCDIR and TOP_BUILDDIR come from the build (test/local.mk).
  */
@@ -246,7 +247,7 @@ START_TEST(test_soname)
 	ck_assert_ptr_nonnull(f);
 	while (fgets(line, sizeof(line), f)) {
 		if (strstr(line, "(SONAME)")) {
-			ck_assert_msg(strstr(line, "[libtide.so.0]") != NULL, "SONAME line: %s", line);
+			ck_assert_msg(strstr(line, "[libtide.so.1]") != NULL, "SONAME line: %s", line);
 			found = 1;
 		}
 	}

@@ -39,13 +39,13 @@ void tt_opts_init(struct tide_loop_opts *opts)
 	opts->size = sizeof(*opts);
 	opts->backend = tt_cfg->backend;
 	opts->disable_ops = tt_cfg->disable_ops;
-	opts->debug = 0;
+	opts->debug = -1; /* off: a test that wants debug mode says so */
 }
 
 struct tide_loop *tt_loop_new_opts(const struct tide_loop_opts *opts)
 {
 	struct tide_loop *loop = NULL;
-	int ret = tide_loop_new(&loop, opts);
+	int ret = tide_loop_new(opts, &loop);
 
 	ck_assert_msg(ret == 0, "tide_loop_new(%s) failed: %d (%s)", tt_cfg->name, ret,
 		      tide_strerror(ret));
@@ -92,7 +92,7 @@ static int probe_uring(void)
 		memset(&opts, 0, sizeof(opts));
 		opts.size = sizeof(opts);
 		opts.backend = "io_uring";
-		r = tide_loop_new(&loop, &opts);
+		r = tide_loop_new(&opts, &loop);
 		if (r == 0)
 			r = tide_loop_free(loop) == 0 ? 0 : -EBUSY;
 		if (write(fds[1], &r, sizeof(r)) != sizeof(r))
@@ -270,12 +270,12 @@ int64_t tt_result(struct tide_future *fut)
 	return v;
 }
 
-void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg)
+void tt_run_main(struct tide_loop **loopp, tide_task_cb fn, void *arg)
 {
 	tt_run_main_opts(loopp, NULL, fn, arg);
 }
 
-void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_fn fn, void *arg)
+void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = NULL;
 

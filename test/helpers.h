@@ -99,10 +99,10 @@ int64_t tt_result(struct tide_future *fut);
 /* Runs fn(arg) as the main task of a fresh loop, kept in *loopp meanwhile
  * (for the test's spawns); fn must return 0, and tide_loop_free must
  * succeed (nothing left alive). *loopp is NULL after. */
-void tt_run_main(struct tide_loop **loopp, tide_task_fn fn, void *arg);
+void tt_run_main(struct tide_loop **loopp, tide_task_cb fn, void *arg);
 /* The same on a loop made with opts (filled by tt_opts_init), or the
  * configuration's if NULL. */
-void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_fn fn, void *arg);
+void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opts, tide_task_cb fn, void *arg);
 
 /*
  * Counts every allocation the library makes (LeakSanitizer does not

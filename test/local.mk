@@ -30,7 +30,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports
+	test/coro test/exports test/opts test/ownership
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 
@@ -126,6 +126,19 @@ test_stream_reader_LDADD = $(NET_INTERNAL_LDADD)
 # library's objects too.
 test_stream_socket_CFLAGS = $(TEST_CFLAGS)
 test_stream_socket_LDADD = $(NET_INTERNAL_LDADD)
+# Every struct that begins with its size, zeroed but for it (or short):
+# the same as NULL, asyncio's defaults.
+test_opts_SOURCES = test/opts.c $(TEST_HELPERS)
+test_opts_CFLAGS = $(TEST_CFLAGS)
+test_opts_LDADD = $(TEST_LDADD)
+
+# Who frees a future's ptr: counted through a replaced allocator and an
+# interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is
+# freed twice.
+test_ownership_SOURCES = test/ownership.c $(TEST_HELPERS)
+test_ownership_CFLAGS = $(TEST_CFLAGS)
+test_ownership_LDADD = $(TEST_LDADD)
+
 
 # exports reads the map and header from the source tree and the built .so.
 test_exports_SOURCES = test/exports.c

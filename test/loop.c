@@ -561,19 +561,19 @@ START_TEST(test_bad_options)
 
 	tt_opts_init(&opts);
 	opts.backend = "kqueue";
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	tt_opts_init(&opts);
 	opts.slow_callback_duration = NAN;
 	opts.debug = 1;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	tt_opts_init(&opts);
 	opts.slow_callback_duration = -1;
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), -EINVAL);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EINVAL);
 	ck_assert_int_eq(tide_loop_new(NULL, NULL), -EINVAL);
 	/* A short opts struct (an older caller) is accepted. */
 	tt_opts_init(&opts);
 	opts.size = offsetof(struct tide_loop_opts, ring_entries);
-	ck_assert_int_eq(tide_loop_new(&loop, &opts), 0);
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), 0);
 	ck_assert_str_eq(tide_loop_backend(loop), tt_cfg->backend);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -942,9 +942,10 @@ START_TEST(test_debug_from_env)
 	struct tide_loop_opts opts;
 	struct tide_loop *loop;
 
+	/* 0, the default, takes $TIDE_DEBUG (asyncio's PYTHONASYNCIODEBUG). */
 	setenv("TIDE_DEBUG", "1", 1);
 	tt_opts_init(&opts);
-	opts.debug = -1;
+	opts.debug = 0;
 	loop = tt_loop_new_opts(&opts);
 	ck_assert_int_eq(tide_loop_get_debug(loop), 1);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
@@ -956,16 +957,24 @@ START_TEST(test_debug_from_env)
 	ck_assert_int_eq(tide_loop_get_debug(loop), 1);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 
-	/* An explicit 0 wins over the environment. */
+	/* A negative value (off) wins over the environment. */
 	tt_opts_init(&opts);
-	opts.debug = 0;
+	opts.debug = -1;
 	loop = tt_loop_new_opts(&opts);
 	ck_assert_int_eq(tide_loop_get_debug(loop), 0);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 
+	/* So does a positive one (on), over TIDE_DEBUG=0. */
+	setenv("TIDE_DEBUG", "0", 1);
+	tt_opts_init(&opts);
+	opts.debug = 2;
+	loop = tt_loop_new_opts(&opts);
+	ck_assert_int_eq(tide_loop_get_debug(loop), 1);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+
 	unsetenv("TIDE_DEBUG");
 	tt_opts_init(&opts);
-	opts.debug = -1;
+	opts.debug = 0;
 	loop = tt_loop_new_opts(&opts);
 	ck_assert_int_eq(tide_loop_get_debug(loop), 0);
 	ck_assert_int_eq(tide_loop_free(loop), 0);

@@ -83,6 +83,17 @@ void *fut_ptr(struct tide_future *f)
 	return p;
 }
 
+void *fut_take(struct tide_future *f)
+{
+	void *p;
+	int err = tide_future_error(f);
+
+	ck_assert_msg(err == 0, "[%s] future error %d (%s)", tt_cfg->name, err, tide_strerror(err));
+	p = tide_future_take_ptr(f);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
 int done_error(struct tide_loop *loop, struct tide_future *f)
 {
 	int err;
@@ -487,7 +498,7 @@ const struct tide_protocol_ops conn_ops = { LOG_STREAM_OPS, .data_received = on_
 static struct srv *g_srvs[8];
 static size_t g_nsrvs;
 
-int srv_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+int srv_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct srv *s = arg;
 	struct conn *c;
@@ -555,7 +566,7 @@ struct tide_server *serve(struct tide_loop *loop, const char *const *hosts, size
 
 	ck_assert_msg(r == 0, "[%s] tide_create_server: %d (%s)", tt_cfg->name, r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);
-	sv = fut_ptr(f);
+	sv = fut_take(f);
 	tide_future_unref(f);
 	ck_assert_ptr_nonnull(sv);
 	ck_assert_int_gt(tide_server_port(sv), 0);
@@ -718,7 +729,7 @@ void small_sndbuf(struct tide_transport *t)
 struct tide_loop *g_loop;
 struct tide_stream_reader *g_r;
 
-struct tide_future *spawn(tide_task_fn fn, void *arg)
+struct tide_future *spawn(tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = NULL;
 
@@ -727,7 +738,7 @@ struct tide_future *spawn(tide_task_fn fn, void *arg)
 }
 
 /* Spawns fn(arg) and lets it run up to where it waits. */
-struct tide_future *spawn_waiting(tide_task_fn fn, void *arg)
+struct tide_future *spawn_waiting(tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = spawn(fn, arg);
 
@@ -745,7 +756,7 @@ int64_t join(struct tide_future *t)
 }
 
 /* Runs fn(arg) as the main task of a fresh loop; it must return 0, and nothing may leak. */
-void run_main(tide_task_fn fn, void *arg)
+void run_main(tide_task_cb fn, void *arg)
 {
 	tt_run_main(&g_loop, fn, arg);
 }

@@ -65,6 +65,8 @@ void run_for(struct tide_loop *loop, double secs);
 void finish(struct tide_loop *loop);
 /* The result of a done future that holds a pointer, asserted error-free. */
 void *fut_ptr(struct tide_future *f);
+/* Takes a done future's ptr: the caller frees it as its producer says. */
+void *fut_take(struct tide_future *f);
 /* Runs the loop until f is done and drops f: its error (0 if none). */
 int done_error(struct tide_loop *loop, struct tide_future *f);
 
@@ -194,7 +196,7 @@ struct srv {
 };
 
 /* The protocol factory of a struct srv (arg). */
-int srv_factory(void *arg, const struct tide_protocol_ops **ops, void **proto);
+int srv_factory(const struct tide_protocol_ops **ops, void **proto, void *arg);
 /* Frees every conn and the servers' conns arrays. */
 void conns_free(void);
 /* s's connections that were made (if made) and lost (if lost). */
@@ -238,13 +240,13 @@ extern struct tide_loop *g_loop;
 /* The reader the helper tasks below read from. */
 extern struct tide_stream_reader *g_r;
 
-struct tide_future *spawn(tide_task_fn fn, void *arg);
+struct tide_future *spawn(tide_task_cb fn, void *arg);
 /* Spawns fn(arg) and lets it run up to where it waits. */
-struct tide_future *spawn_waiting(tide_task_fn fn, void *arg);
+struct tide_future *spawn_waiting(tide_task_cb fn, void *arg);
 /* Awaits a child task and drops the reference: its outcome. */
 int64_t join(struct tide_future *t);
 /* Runs fn(arg) as the main task of a fresh loop; it must return 0, and nothing may leak. */
-void run_main(tide_task_fn fn, void *arg);
+void run_main(tide_task_cb fn, void *arg);
 
 /* A test that is run_main(fn, NULL). */
 #define MAIN_TEST(name, fn)         \

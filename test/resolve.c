@@ -40,7 +40,7 @@ static int64_t gate_job(void *arg)
 static struct addrinfo *gai_run(struct tide_loop *loop, struct tide_future *f, double secs)
 {
 	RUN_UNTIL_FOR(loop, tide_future_done(f), secs);
-	return fut_ptr(f);
+	return fut_take(f);
 }
 
 /*
@@ -57,7 +57,7 @@ START_TEST(test_getaddrinfo_numeric)
 	int err;
 
 	tt_pipe(gate, 0);
-	ck_assert_int_eq(tide_executor_new(&ex, &eo), 0);
+	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	ck_assert_int_eq(tide_loop_set_default_executor(loop, ex), 0);
 	ck_assert_int_eq(tide_run_in_executor(loop, ex, gate_job, NULL, &fj), 0);
 	memset(&hints, 0, sizeof(hints));
@@ -151,16 +151,16 @@ START_TEST(test_getnameinfo)
 	memset(&s4, 0, sizeof(s4));
 	memset(&s6, 0, sizeof(s6));
 	RUN_UNTIL(loop, tide_future_done(f4) && tide_future_done(f6));
-	p = fut_ptr(f4);
+	p = fut_take(f4);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_str_eq(p, "127.0.0.1");
 	ck_assert_str_eq(p + strlen(p) + 1, "8080");
-	free(p);
-	p = fut_ptr(f6);
+	tide_free(p);
+	p = fut_take(f6);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_str_eq(p, "::1");
 	ck_assert_str_eq(p + strlen(p) + 1, "4242");
-	free(p);
+	tide_free(p);
 	tide_future_unref(f4);
 	tide_future_unref(f6);
 	finish(loop);

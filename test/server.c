@@ -206,7 +206,8 @@ static int64_t wait_closed_body(void *arg)
 
 	ck_assert_int_eq(tide_create_server(loop, lo4, 1, 0, NULL, srv_factory, &x->srv, &f), 0);
 	ck_assert_int_eq(tide_await(f), 0);
-	ck_assert_int_eq(tide_future_result(f, NULL, &p), 0);
+	p = tide_future_take_ptr(f);
+	ck_assert_ptr_nonnull(p);
 	tide_future_unref(f);
 	x->sv = p;
 	port = tide_server_port(x->sv);
@@ -296,7 +297,7 @@ static int64_t serve_forever_body(void *arg)
 START_TEST(test_serve_forever_cancelled)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_server_opts opts = { sizeof(opts), 0, -1, 0, 0 };
+	struct tide_server_opts opts = { sizeof(opts), 0, 0, 0, 1 };
 	struct srv s = { 0 };
 	struct tide_server *sv;
 	struct tide_future *t;
@@ -322,11 +323,11 @@ START_TEST(test_serve_forever_cancelled)
 }
 END_TEST
 
-/* start_serving = 0: the socket listens, but nothing is accepted until start_serving. */
+/* defer_serving: the socket listens, but nothing is accepted until start_serving. */
 START_TEST(test_start_serving_later)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_server_opts opts = { sizeof(opts), 0, -1, 0, 0 };
+	struct tide_server_opts opts = { sizeof(opts), 0, 0, 0, 1 };
 	struct srv s = { 0 };
 	struct tide_server *sv;
 	struct conn *cli = conn_new();
@@ -371,7 +372,7 @@ START_TEST(test_unix_server)
 	r = tide_create_unix_server(loop, path, NULL, srv_factory, &s, &f);
 	ck_assert_msg(r == 0, "tide_create_unix_server: %d (%s)", r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);
-	sv = fut_ptr(f);
+	sv = fut_take(f);
 	tide_future_unref(f);
 	ck_assert_ptr_nonnull(sv);
 	ck_assert_uint_eq(tide_server_sockets(sv, fds, 2), 1);
@@ -430,9 +431,9 @@ static void free_server_hook(struct conn *c)
 }
 
 /* srv_factory that frees the server before it returns the protocol. */
-static int freeing_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int freeing_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
-	int r = srv_factory(arg, ops, proto);
+	int r = srv_factory(ops, proto, arg);
 
 	free_server_now();
 	return r;
@@ -461,7 +462,7 @@ static void server_free_inside(int in_factory)
 	r = tide_create_server(loop, lo4, 1, 0, NULL, in_factory ? freeing_factory : srv_factory, &s, &f);
 	ck_assert_msg(r == 0, "[%s] tide_create_server: %d (%s)", tt_cfg->name, r, tide_strerror(r));
 	tt_run_until_complete(loop, f, 0);
-	sv = fut_ptr(f);
+	sv = fut_take(f);
 	tide_future_unref(f);
 	port = tide_server_port(sv);
 	g_free_srv = sv;

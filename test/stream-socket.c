@@ -51,14 +51,14 @@ static struct tide_server *server_from(struct tide_future *f)
 	void *p = NULL;
 
 	ck_assert_int_eq(tide_await(f), 0);
-	ck_assert_int_eq(tide_future_result(f, NULL, &p), 0);
+	p = tide_future_take_ptr(f);
 	ck_assert_ptr_nonnull(p);
 	tide_future_unref(f);
 	return p;
 }
 
 /* A stream server on 127.0.0.1, port 0; *port gets the port. */
-static struct tide_server *serve_tcp(tide_stream_handler_fn h, void *arg, int *port)
+static struct tide_server *serve_tcp(tide_stream_handler_cb h, void *arg, int *port)
 {
 	static const char *const hosts[] = { "127.0.0.1" };
 	struct tide_server *s;
@@ -78,7 +78,7 @@ static void unix_path(char *buf, size_t n, const char *tag)
 	unlink(buf);
 }
 
-static struct tide_server *serve_unix(tide_stream_handler_fn h, void *arg, const char *path)
+static struct tide_server *serve_unix(tide_stream_handler_cb h, void *arg, const char *path)
 {
 	struct tide_future *f = NULL;
 
@@ -232,7 +232,7 @@ static int64_t echo_client_main(void *arg)
 }
 
 /* Three echo clients against a server running h (TCP, or Unix at path). */
-static void echo_clients(tide_stream_handler_fn h, const char *path)
+static void echo_clients(tide_stream_handler_cb h, const char *path)
 {
 	struct tide_server *s;
 	struct echo_client c[3];
@@ -1391,7 +1391,7 @@ static int64_t open_cancel_main(void *arg)
 
 MAIN_TEST(test_open_cancel, open_cancel_main)
 
-/* Server options pass through: start_serving = 0 listens without accepting. */
+/* Server options pass through: defer_serving listens without accepting. */
 static int64_t server_opts_main(void *arg)
 {
 	static const char *const hosts[] = { "127.0.0.1" };
@@ -1407,8 +1407,7 @@ static int64_t server_opts_main(void *arg)
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
 	o.backlog = 5;
-	o.reuse_address = -1;
-	o.start_serving = 0;
+	o.defer_serving = 1;
 	ck_assert_int_eq(tide_start_server(g_loop, hosts, 1, 0, &o, hello_handler, NULL, &f), 0);
 	g_servers++;
 	s = server_from(f);

@@ -53,7 +53,7 @@ static void check_order(const int *want, int n)
 		ck_assert_msg(order[i] == want[i], "order[%d] = %d, expected %d", i, order[i], want[i]);
 }
 
-static struct tide_future *spawn(tide_task_fn fn, intptr_t arg)
+static struct tide_future *spawn(tide_task_cb fn, intptr_t arg)
 {
 	struct tide_future *t = NULL;
 
@@ -78,7 +78,7 @@ static void settle(int n)
 }
 
 /* Runs fn(arg) as the main task of a fresh loop; it must return 0, and nothing may leak. */
-static void run_main(tide_task_fn fn, intptr_t arg)
+static void run_main(tide_task_cb fn, intptr_t arg)
 {
 	norder = 0;
 	tt_run_main(&g_loop, fn, (void *)arg);

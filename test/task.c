@@ -63,7 +63,7 @@ static uint64_t rng(void)
 	return rng_state * 2685821657736338717ull;
 }
 
-static struct tide_future *spawn(struct tide_loop *loop, tide_task_fn fn, void *arg)
+static struct tide_future *spawn(struct tide_loop *loop, tide_task_cb fn, void *arg)
 {
 	struct tide_future *t = NULL;
 	int ret = tide_task_spawn(loop, fn, arg, NULL, &t);
@@ -1388,7 +1388,7 @@ static void overflow_child(void)
 
 	alarm(30);
 	tt_opts_init(&opts);
-	if (tide_loop_new(&loop, &opts) != 0)
+	if (tide_loop_new(&opts, &loop) != 0)
 		_exit(3);
 	if (tide_task_spawn(loop, overflow_body, NULL, &topts, &t) != 0)
 		_exit(4);

@@ -371,7 +371,8 @@ struct tide_future {
 				     * its hooks->run(waiter) is queued when this one is done */
 	tide__cancel_hook cancel_hook; /* set while an op or job backs the future */
 	void *cancel_arg;
-	void (*ptr_release)(void *ptr); /* drops the reference ptr holds when the future goes */
+	void (*ptr_release)(void *ptr); /* frees ptr (or drops its reference) when the future goes */
+	struct tide_future *ptr_owner; /* ptr is this future's (a shield's inner): held, taken from it */
 	/* What a future-headed object (a task) plugs in: NULL for a plain future. */
 	const struct tide__future_hooks *hooks;
 	/* Last: a task's fields that every step touches follow it (task.c). */

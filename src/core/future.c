@@ -62,8 +62,12 @@ static void future_free(struct tide_future *f)
 	}
 	f->refs = 0;
 	loop->live_futures--;
+	/* What the producer put in ptr goes with the future, unless a caller
+	 * took it (tide_future_take_ptr cleared it). */
 	if (f->ptr_release && f->ptr)
 		f->ptr_release(f->ptr);
+	if (f->ptr_owner)
+		tide_future_unref(f->ptr_owner);
 	if (f->hooks) {
 		f->hooks->release(f);
 		return;
@@ -189,6 +193,26 @@ TIDE_EXTERN int tide_future_result(struct tide_future *f, int64_t *value, void *
 	if (ptr)
 		*ptr = f->ptr;
 	return 0;
+}
+
+TIDE_EXTERN void *tide_future_take_ptr(struct tide_future *f)
+{
+	void *p;
+
+	if (!f)
+		return NULL;
+	tide__bug_on(f->refs == 0, "tide_future_take_ptr on a freed future");
+	/* Pending, failed or cancelled: there is no result to take. */
+	if (f->state != TIDE__F_DONE || f->error)
+		return NULL;
+	p = f->ptr;
+	/* A mirror (tide_shield's outer) shows its inner's ptr: the inner
+	 * owns it, so the inner is where it is taken from. */
+	if (f->ptr_owner && p)
+		p = f->ptr_owner->ptr == p ? tide_future_take_ptr(f->ptr_owner) : NULL;
+	f->ptr = NULL;
+	f->ptr_release = NULL;
+	return p;
 }
 
 TIDE_EXTERN int tide_future_error(struct tide_future *f)

@@ -204,8 +204,27 @@ TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *ar
 
 /* -------------------------------------------------------------- errors -- */
 
+/*
+ * A context from a caller built against an older, shorter struct: the
+ * fields past its size read as zero (none), so a handler can rely on
+ * every field of the struct it was built with.
+ */
+static const struct tide_error_context *ctx_full(const struct tide_error_context *ctx,
+						 struct tide_error_context *tmp)
+{
+	if (!ctx || ctx->size >= sizeof(*ctx))
+		return ctx;
+	memset(tmp, 0, sizeof(*tmp));
+	memcpy(tmp, ctx, ctx->size);
+	tmp->size = sizeof(*tmp);
+	return tmp;
+}
+
 TIDE_EXTERN void tide_loop_default_exception_handler(struct tide_loop *loop, const struct tide_error_context *ctx)
 {
+	struct tide_error_context tmp;
+
+	ctx = ctx_full(ctx, &tmp);
 	fprintf(stderr, "tide: %s", ctx && ctx->message ? ctx->message : "unhandled error");
 	if (ctx && ctx->error)
 		fprintf(stderr, ": %s (%d)", tide_strerror(ctx->error), ctx->error);
@@ -222,6 +241,9 @@ TIDE_EXTERN void tide_loop_set_exception_handler(struct tide_loop *loop, tide_ex
 
 TIDE_EXTERN void tide_loop_call_exception_handler(struct tide_loop *loop, const struct tide_error_context *ctx)
 {
+	struct tide_error_context tmp;
+
+	ctx = ctx_full(ctx, &tmp);
 	if (loop->exc_handler)
 		loop->exc_handler(loop, ctx, loop->exc_arg);
 	else
@@ -593,7 +615,7 @@ static void loop_dealloc(struct tide_loop *loop)
 	tide__free(loop);
 }
 
-static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 {
 	struct tide_loop *loop;
 	const char *env;
@@ -623,10 +645,12 @@ static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 	loop->stats.size = sizeof(loop->stats);
 	loop->wake_fd = -1;
 
-	debug = TIDE__OPT(opts, debug, -1);
-	if (debug < 0)
+	/* 0 is asyncio's default, which PYTHONASYNCIODEBUG sets: ours is
+	 * TIDE_DEBUG. Only an explicit sign overrides it. */
+	debug = TIDE__OPT(opts, debug, 0);
+	if (debug == 0)
 		debug = (env = tide__getenv("TIDE_DEBUG")) && strcmp(env, "0");
-	loop->debug = debug;
+	loop->debug = debug > 0;
 	slow = TIDE__OPT(opts, slow_callback_duration, 0.0);
 	if (!err && (!isfinite(slow) || slow < 0))
 		err = tide__loop_new_failed(-EINVAL, "opts.slow_callback_duration is %g: a finite number of seconds >= 0", slow);
@@ -657,12 +681,12 @@ static int loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
 	return 0;
 }
 
-TIDE_EXTERN int tide_loop_new(struct tide_loop **out, const struct tide_loop_opts *opts)
+TIDE_EXTERN int tide_loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 {
 	int err;
 
 	new_error[0] = '\0';
-	err = loop_new(out, opts);
+	err = loop_new(opts, out);
 	if (err && !new_error[0])
 		tide__loop_new_failed(err, "tide_loop_new: %s", tide_strerror(err));
 	return err;

@@ -26,6 +26,16 @@ void tide__free(void *p)
 		alloc_free(p);
 }
 
+/*
+ * For memory the library allocated and a caller took (a future's ptr):
+ * only the allocator that made it may free it, and the caller may not know
+ * which one tide_replace_allocator installed.
+ */
+TIDE_EXTERN void tide_free(void *p)
+{
+	tide__free(p);
+}
+
 TIDE_EXTERN int tide_replace_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
 				       void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *))
 {

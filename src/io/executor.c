@@ -40,7 +40,7 @@ static unsigned default_threads(void)
 	return n + 4 < 32 ? (unsigned)n + 4 : 32;
 }
 
-TIDE_EXTERN int tide_executor_new(struct tide_executor **out, const struct tide_executor_opts *opts)
+TIDE_EXTERN int tide_executor_new(const struct tide_executor_opts *opts, struct tide_executor **out)
 {
 	struct tide_executor *ex;
 	unsigned threads = 0;
@@ -196,7 +196,7 @@ struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err)
 {
 	if (!loop->default_ex) {
 		struct tide_executor_opts o = { .size = sizeof(o), .threads = loop->executor_threads };
-		*err = tide_executor_new(&loop->default_ex, &o);
+		*err = tide_executor_new(&o, &loop->default_ex);
 		if (*err)
 			return NULL;
 		loop->default_ex_owned = true;

@@ -197,14 +197,14 @@ static void conn_try_next(struct conn_req *r)
 static void conn_resolved(struct tide_future *f, void *arg)
 {
 	struct conn_req *r = arg;
-	void *p = NULL;
-	int err = tide_future_result(f, NULL, &p);
+	int err = tide_future_error(f);
+	/* The list is the request's from here (conn_req_end frees it); on
+	 * failure it stays with the future. */
+	void *p = err || r->cancelled ? NULL : tide_future_take_ptr(f);
 
 	tide_future_unref(f);
 	r->step = NULL;
 	if (err || r->cancelled) {
-		if (!err && p)
-			freeaddrinfo(p);
 		conn_req_end(r, r->cancelled ? -ECANCELED : err, NULL);
 		return;
 	}
@@ -277,7 +277,7 @@ TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host,
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
 
-	if (!loop || !host || !out || port < 0 || port > 65535)
+	if (!loop || !host || !out || port < 0 || port > 65535 || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;
@@ -290,7 +290,7 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 	struct conn_req *r;
 	int err;
 
-	if (!loop || !out)
+	if (!loop || !out || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;

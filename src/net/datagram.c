@@ -43,12 +43,12 @@ void tide__dgram_read(struct tide_transport *t)
 		r = recvfrom(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT, (struct sockaddr *)&ss, &alen);
 	while (r < 0 && errno == EINTR);
 	if (r >= 0) {
-		if (t->ops->datagram_received)
-			t->ops->datagram_received(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
+		if (PROTO_CB(t, datagram_received))
+			PROTO_CB(t, datagram_received)(t, b, (size_t)r, (struct sockaddr *)&ss, alen, t->proto);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 		/* ICMP errors (ECONNREFUSED...) are the protocol's to see, as in asyncio. */
-		if (t->ops->error_received)
-			t->ops->error_received(t, -errno, t->proto);
+		if (PROTO_CB(t, error_received))
+			PROTO_CB(t, error_received)(t, -errno, t->proto);
 	}
 	tide__t_read_arm(t);
 	tide__t_maybe_finish(t);
@@ -69,8 +69,8 @@ static void error_deliver(void *arg)
 	int err = e->err;
 
 	tide__free(e);
-	if (!t->lost && t->ops->error_received)
-		t->ops->error_received(t, err, t->proto);
+	if (!t->lost && PROTO_CB(t, error_received))
+		PROTO_CB(t, error_received)(t, err, t->proto);
 	tide_transport_unref(t);
 }
 
@@ -129,8 +129,8 @@ static void dq_flush(struct tide_transport *t)
 			t->dq_tailp = &t->dq;
 		t->dq_bytes -= d->len;
 		tide__free(d);
-		if (e && t->ops->error_received && !t->lost)
-			t->ops->error_received(t, e, t->proto);
+		if (e && PROTO_CB(t, error_received) && !t->lost)
+			PROTO_CB(t, error_received)(t, e, t->proto);
 	}
 	if (!t->dq || t->wop || t->error || t->lost)
 		return;
@@ -326,11 +326,11 @@ static void resolved(struct tide_future *f, void *arg)
 	void *res = NULL;
 	int err = tide_future_result(f, NULL, &res);
 
+	/* The list stays the future's: it goes with it. */
 	r->step = NULL;
 	if (!err && res) {
 		take_addr(r, which, res);
 		r->need[which] = false;
-		freeaddrinfo(res);
 	}
 	tide_future_unref(f);
 	if (err || tide_future_done(r->out)) {
@@ -386,7 +386,8 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 	struct dgram_req *r;
 	int err = 0, e;
 
-	if (!loop || !out || TIDE__OPTS_BAD(opts) || lport < 0 || lport > 65535 || rport < 0 || rport > 65535)
+	if (!loop || !out || TIDE__OPTS_BAD(opts) || (ops && ops->size < sizeof(size_t)) || lport < 0 ||
+	    lport > 65535 || rport < 0 || rport > 65535)
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;

@@ -153,10 +153,14 @@ static void new_conn(struct tide_server *s, int fd)
 	 * nothing may fail, or the protocol object would leak. */
 	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, NULL, NULL, s, &t) < 0)
 		return;
-	if (s->factory(s->arg, &ops, &proto) < 0) {
+	if (s->factory(&ops, &proto, s->arg) < 0) {
 		tide__transport_discard(t);
 		return;
 	}
+	/* A table without its size cannot say which members it has; there is
+	 * nobody to return -EINVAL to, as create_connection does. */
+	tide__bug_on(ops && ops->size < sizeof(size_t),
+		     "protocol factory: ops->size is not set (sizeof(struct tide_protocol_ops))");
 	tide__transport_bind(t, ops, proto);
 	t->gone = conn_gone;
 	tide__list_add_head(&s->conns, &t->srv_link);
@@ -515,12 +519,10 @@ static void server_add_fd(struct tide_server *s, int fd)
 static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_t nlists, int port,
 			   const struct tide_server_opts *opts)
 {
-	int reuse_addr = OPT(opts, reuse_address, -1), reuse_port = OPT(opts, reuse_port, 0);
+	int reuse_addr = !OPT(opts, no_reuse_address, 0), reuse_port = OPT(opts, reuse_port, 0);
 	int shared = port, err = 0;
 	size_t i;
 
-	if (reuse_addr < 0)
-		reuse_addr = 1;
 	for (i = 0; i < nlists; i++) {
 		struct addrinfo *ai;
 		for (ai = lists[i]; ai; ai = ai->ai_next) {
@@ -560,6 +562,22 @@ static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_
 	return 0;
 }
 
+static void server_release(void *s)
+{
+	tide_server_free(s);
+}
+
+/*
+ * The future's ptr is the server, and the future owns it: the caller who
+ * keeps the server takes it (tide_future_take_ptr) and frees it with
+ * tide_server_free; otherwise it is freed (closed) with the future.
+ */
+static void result_server(struct tide_future *f, struct tide_server *s)
+{
+	f->ptr_release = server_release;
+	tide_future_set_result(f, 0, s);
+}
+
 /* An in-progress create_server: resolving its hosts. */
 struct srv_req {
 	struct tide_server *s;
@@ -585,12 +603,9 @@ static void srv_req_finish(struct srv_req *r)
 	}
 	if (!err && !tide_future_done(r->out))
 		err = server_bind_all(s, lists, r->n, r->port, r->have_opts ? &r->opts : NULL);
-	for (i = 0; i < r->n; i++) {
-		void *p = NULL;
-		if (tide_future_result(r->gai[i], NULL, &p) == 0 && p)
-			freeaddrinfo(p);
+	/* Each list goes with its future. */
+	for (i = 0; i < r->n; i++)
 		tide_future_unref(r->gai[i]);
-	}
 	tide__free(lists);
 	if (tide_future_done(r->out))
 		err = -ECANCELED;
@@ -600,9 +615,9 @@ static void srv_req_finish(struct srv_req *r)
 		if (!tide_future_done(r->out))
 			tide_future_set_error(r->out, err);
 	} else {
-		if (OPT(r->have_opts ? &r->opts : NULL, start_serving, -1) != 0)
+		if (!OPT(r->have_opts ? &r->opts : NULL, defer_serving, 0))
 			tide_server_start_serving(s);
-		tide_future_set_result(r->out, 0, s);
+		result_server(r->out, s);
 	}
 	tide_future_unref(r->out);
 	tide__free(r->gai);
@@ -672,11 +687,7 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 	}
 	if (err) {
 		for (i = 0; i < r->n; i++) {
-			void *p = NULL;
-			if (tide_future_done(r->gai[i]) && tide_future_result(r->gai[i], NULL, &p) == 0 && p)
-				freeaddrinfo(p);
-			else
-				tide_future_cancel(r->gai[i]);
+			tide_future_cancel(r->gai[i]); /* a list it has goes with it */
 			tide_future_unref(r->gai[i]);
 		}
 		if (r->s) {
@@ -716,7 +727,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	socklen_t len;
 	int err, fd;
 
-	if (!loop || !factory || !out)
+	if (!loop || !factory || !out || (opts && opts->size < sizeof(size_t)))
 		return -EINVAL;
 	if ((err = tide__unix_addr(path, &sun, &len)))
 		return err;
@@ -742,9 +753,9 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	s->unix_path = tide__malloc(strlen(path) + 1);
 	if (s->unix_path)
 		strcpy(s->unix_path, path);
-	if (OPT(opts, start_serving, -1) != 0)
+	if (!OPT(opts, defer_serving, 0))
 		tide_server_start_serving(s);
-	tide_future_set_result(f, 0, s);
+	result_server(f, s);
 	*out = f;
 	return 0;
 }

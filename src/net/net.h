@@ -132,6 +132,17 @@ struct tide_transport {
 	};
 };
 
+/*
+ * A protocol's callback m, or NULL. A table from a program built against
+ * an older, shorter struct tide_protocol_ops has no member past its size:
+ * reading one would read whatever follows the table, so those count as
+ * NULL, the default of every member.
+ */
+#define PROTO_CB(t, m)                                                                  \
+	((t)->ops->size >= offsetof(struct tide_protocol_ops, m) + sizeof((t)->ops->m) \
+		 ? (t)->ops->m                                                          \
+		 : NULL)
+
 static inline struct tide_loop *tloop(const struct tide_transport *t)
 {
 	return t->rop.loop;

@@ -6,7 +6,9 @@
  *
  * The hard part is ownership when the caller cancels: the future is
  * cancelled at once, the job runs to its end anyway (a started getaddrinfo
- * cannot be stopped), and its result is freed when it lands.
+ * cannot be stopped), and its result is freed when it lands. A result that
+ * reaches its future is the future's: freed with it, unless the caller
+ * took it (tide_future_take_ptr).
  */
 #include "net/net.h"
 #include "net/resolve-hooks.h"
@@ -52,6 +54,24 @@ struct gai_req {
 	int flags;
 	char *names;               /* "host\0service\0" */
 };
+
+static void addrinfo_release(void *list)
+{
+	freeaddrinfo(list);
+}
+
+/* The list is glibc's (freeaddrinfo), the names ours (tide__free). */
+static void set_list(struct tide_future *f, struct addrinfo *list)
+{
+	f->ptr_release = addrinfo_release;
+	tide_future_set_result(f, 0, list);
+}
+
+static void set_names(struct tide_future *f, char *names)
+{
+	f->ptr_release = tide__free;
+	tide_future_set_result(f, 0, names);
+}
 
 static void req_free(struct gai_req *r)
 {
@@ -122,7 +142,7 @@ static void gai_landed(struct tide_future *job, void *arg)
 			freeaddrinfo(r->res);
 		tide_future_set_error(r->out, err);
 	} else {
-		tide_future_set_result(r->out, 0, r->res);
+		set_list(r->out, r->res);
 	}
 	tide_future_unref(r->out);
 	req_free(r);
@@ -154,7 +174,7 @@ TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const
 		if (e)
 			tide_future_set_error(f, tide__eai_error(e, errno));
 		else
-			tide_future_set_result(f, 0, res);
+			set_list(f, res);
 		*out = f;
 		return 0;
 	}
@@ -214,7 +234,7 @@ static void gni_landed(struct tide_future *job, void *arg)
 		if (!tide_future_done(r->out))
 			tide_future_set_error(r->out, err);
 	} else {
-		tide_future_set_result(r->out, 0, r->names);
+		set_names(r->out, r->names);
 	}
 	tide_future_unref(r->out);
 	req_free(r);
@@ -246,7 +266,7 @@ TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *
 		if (r->err)
 			tide_future_set_error(f, r->err);
 		else
-			tide_future_set_result(f, 0, r->names);
+			set_names(f, r->names);
 		req_free(r);
 		*out = f;
 		return 0;

@@ -145,7 +145,7 @@ struct stream {
  */
 struct stream_server {
 	struct tide_loop *loop;
-	tide_stream_handler_fn handler;
+	tide_stream_handler_cb handler;
 	void *arg;
 	unsigned refs;
 };
@@ -1310,7 +1310,7 @@ static void server_connection_made(struct stream *s)
 	}
 }
 
-static int server_factory(void *arg, const struct tide_protocol_ops **ops, void **proto)
+static int server_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct stream_server *srv = arg;
 	struct stream *s = stream_new(srv->loop);
@@ -1351,7 +1351,7 @@ static void srv_created(struct tide_future *f, void *arg)
 }
 
 static int start_common(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
-			const char *path, const struct tide_server_opts *opts, tide_stream_handler_fn handler,
+			const char *path, const struct tide_server_opts *opts, tide_stream_handler_cb handler,
 			void *arg, struct tide_future **out)
 {
 	struct stream_server *srv;
@@ -1392,14 +1392,14 @@ static int start_common(struct tide_loop *loop, const char *const *hosts, size_t
 }
 
 TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
-				  const struct tide_server_opts *opts, tide_stream_handler_fn handler, void *arg,
+				  const struct tide_server_opts *opts, tide_stream_handler_cb handler, void *arg,
 				  struct tide_future **out)
 {
 	return start_common(loop, hosts, nhosts, port, NULL, opts, handler, arg, out);
 }
 
 TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
-				       tide_stream_handler_fn handler, void *arg, struct tide_future **out)
+				       tide_stream_handler_cb handler, void *arg, struct tide_future **out)
 {
 	if (!path)
 		return -EINVAL;

@@ -89,8 +89,8 @@ void tide__t_maybe_pause(struct tide_transport *t)
 {
 	if (!t->write_paused && !t->lost && wsize(t) > t->high) {
 		t->write_paused = true;
-		if (t->ops->pause_writing)
-			t->ops->pause_writing(t, t->proto);
+		if (PROTO_CB(t, pause_writing))
+			PROTO_CB(t, pause_writing)(t, t->proto);
 	}
 }
 
@@ -98,8 +98,8 @@ void tide__t_maybe_resume(struct tide_transport *t)
 {
 	if (t->write_paused && !t->lost && wsize(t) <= t->low) {
 		t->write_paused = false;
-		if (t->ops->resume_writing)
-			t->ops->resume_writing(t, t->proto);
+		if (PROTO_CB(t, resume_writing))
+			PROTO_CB(t, resume_writing)(t, t->proto);
 	}
 }
 
@@ -151,9 +151,9 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 {
 	struct tide_loop *loop = tloop(t);
 
-	if (!t->ops->get_buffer) {
-		if (t->ops->data_received)
-			t->ops->data_received(t, data, n, t->proto);
+	if (!PROTO_CB(t, get_buffer)) {
+		if (PROTO_CB(t, data_received))
+			PROTO_CB(t, data_received)(t, data, n, t->proto);
 		return;
 	}
 	/* A whole ring buffer the protocol can take as it is (a stream's peek). */
@@ -165,7 +165,7 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 	while (n && !t->closing) {
 		void *b = NULL;
 		size_t blen = 0, k;
-		int err = t->ops->get_buffer(t, n, &b, &blen, t->proto);
+		int err = PROTO_CB(t, get_buffer)(t, n, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
 			tide__t_fatal(t, err < 0 ? err : -ENOBUFS);
@@ -173,8 +173,8 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 		}
 		k = blen < n ? blen : n;
 		memcpy(b, data, k);
-		if (t->ops->buffer_updated)
-			t->ops->buffer_updated(t, k, t->proto);
+		if (PROTO_CB(t, buffer_updated))
+			PROTO_CB(t, buffer_updated)(t, k, t->proto);
 		data += k;
 		n -= k;
 		/* Paused in the middle: the rest waits for resume_reading. */
@@ -256,8 +256,8 @@ static void on_eof(struct tide_transport *t)
 	if (!t->reading || held_len(t))
 		return;
 	t->eof_done = true; /* once per connection, as asyncio calls it */
-	if (t->ops->eof_received)
-		keep = t->ops->eof_received(t, t->proto);
+	if (PROTO_CB(t, eof_received))
+		keep = PROTO_CB(t, eof_received)(t, t->proto);
 	/* keep: half-closed, the protocol may still write (asyncio's rule). */
 	if (!keep)
 		tide_transport_close(t);
@@ -312,10 +312,10 @@ static void poll_read_done(struct tide__op *op)
 		tide__dgram_read(t);
 		return;
 	}
-	if (t->ops->get_buffer) {
+	if (PROTO_CB(t, get_buffer)) {
 		void *b = NULL;
 		size_t blen = 0;
-		int err = t->ops->get_buffer(t, TIDE__READ_CHUNK, &b, &blen, t->proto);
+		int err = PROTO_CB(t, get_buffer)(t, TIDE__READ_CHUNK, &b, &blen, t->proto);
 
 		if (err < 0 || !b || !blen) {
 			tide__t_fatal(t, err < 0 ? err : -ENOBUFS);
@@ -325,8 +325,8 @@ static void poll_read_done(struct tide__op *op)
 			r = recv(t->fd, b, blen, MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
 		if (r > 0) {
-			if (t->ops->buffer_updated)
-				t->ops->buffer_updated(t, (size_t)r, t->proto);
+			if (PROTO_CB(t, buffer_updated))
+				PROTO_CB(t, buffer_updated)(t, (size_t)r, t->proto);
 		}
 	} else {
 		char *b = tide__net_rbuf(tloop(t)->net);
@@ -338,8 +338,8 @@ static void poll_read_done(struct tide__op *op)
 		do
 			r = recv(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
-		if (r > 0 && t->ops->data_received)
-			t->ops->data_received(t, b, (size_t)r, t->proto);
+		if (r > 0 && PROTO_CB(t, data_received))
+			PROTO_CB(t, data_received)(t, b, (size_t)r, t->proto);
 	}
 	if (r == 0)
 		on_eof(t);
@@ -642,8 +642,8 @@ static void finish(void *arg)
 	t->wa_off = 0;
 	tide__wbuf_reset(loop->net, &t->wb);
 	loop->net_closing--;
-	if (t->ops->connection_lost)
-		t->ops->connection_lost(t, t->error, t->proto);
+	if (PROTO_CB(t, connection_lost))
+		PROTO_CB(t, connection_lost)(t, t->error, t->proto);
 	if (t->kind == TIDE__T_STREAM && t->gone)
 		t->gone(t, t->server);
 	loop->live_net--;
@@ -932,7 +932,7 @@ void tide__transport_start(struct tide_transport *t)
 {
 	/* The caller's reference keeps t while connection_made runs (it may
 	 * close or abort; finish comes later, through the ready queue). */
-	if (t->ops->connection_made)
-		t->ops->connection_made(t, t->proto);
+	if (PROTO_CB(t, connection_made))
+		PROTO_CB(t, connection_made)(t, t->proto);
 	tide__t_read_arm(t);
 }

@@ -391,6 +391,18 @@ TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout)
 
 /* ------------------------------------------------------------------ shield -- */
 
+/*
+ * The outer shows the inner's result. A ptr stays the inner's (it frees
+ * it, or a caller takes it from there), so the outer holds the inner for
+ * as long as it shows the ptr, and a take on the outer takes from it.
+ */
+static void shield_set_result(struct tide_future *outer, struct tide_future *inner)
+{
+	if (inner->ptr)
+		outer->ptr_owner = tide_future_ref(inner);
+	tide_future_set_result(outer, inner->value, inner->ptr);
+}
+
 /* The inner's callback: it holds a reference on both futures until it ran. */
 static void shield_inner_done(struct tide_future *inner, void *arg)
 {
@@ -402,7 +414,7 @@ static void shield_inner_done(struct tide_future *inner, void *arg)
 		} else if (inner->error) {
 			tide_future_set_error(outer, tide_future_error(inner));
 		} else {
-			tide_future_set_result(outer, inner->value, inner->ptr);
+			shield_set_result(outer, inner);
 		}
 	} else if (!tide_future_cancelled(inner)) {
 		/* asyncio: the shield was cancelled, nobody will look at this error. */
@@ -429,7 +441,7 @@ TIDE_EXTERN int tide_shield(struct tide_future *fut, struct tide_future **out)
 		else if (fut->error)
 			tide_future_set_error(outer, tide_future_error(fut));
 		else
-			tide_future_set_result(outer, fut->value, fut->ptr);
+			shield_set_result(outer, fut);
 		*out = outer;
 		return 0;
 	}
@@ -768,7 +780,7 @@ TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup
 	return 0;
 }
 
-TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_cb fn, void *arg,
 				     const struct tide_task_opts *opts, struct tide_future **out)
 {
 	struct tide_future *task;

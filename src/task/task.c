@@ -33,7 +33,7 @@ struct tide__task {
 	uint32_t cancel_requests;     /* tide_task_cancelling() (fills the hole here) */
 	struct tide__coro coro;       /* its stack and saved context (sp first) */
 	struct tide_future *waiting;  /* the future tide_await parked on */
-	tide_task_fn fn;              /* the body */
+	tide_task_cb fn;              /* the body */
 	void *arg;
 	int64_t ret;                  /* what the body returned */
 	struct tide__list link;       /* in the loop's tasks, or its free_tasks */
@@ -173,7 +173,7 @@ static int ensure_sched(struct tide_loop *loop)
 	return 0;
 }
 
-TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_fn fn, void *arg,
+TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *arg,
 				const struct tide_task_opts *opts, struct tide_future **out)
 {
 	struct tide__stack *stack;
