@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,7 @@ void tt_suite_init(struct tt_suite *ts, const char *name, double timeout)
 	signal(SIGPIPE, SIG_IGN);
 	memset(ts, 0, sizeof(*ts));
 	ts->suite = suite_create(name);
+	ts->name = name;
 	ts->timeout = timeout;
 	if (uring != 0 && !require)
 		snprintf(ts->uring_why, sizeof(ts->uring_why),
@@ -133,6 +135,7 @@ void tt_suite_init(struct tt_suite *ts, const char *name, double timeout)
 		if (tt_configs[i].needs_uring && uring != 0 && !require)
 			continue;
 		tc = tcase_create(tt_configs[i].name);
+		ts->tcnames[ts->ntc++] = tt_configs[i].name;
 		tcase_add_checked_fixture(tc, setups[i], NULL);
 		tcase_set_timeout(tc, timeout);
 		suite_add_tcase(ts->suite, tc);
@@ -158,6 +161,8 @@ TCase *tt_tcase(struct tt_suite *ts, const char *name)
 {
 	TCase *tc = tcase_create(name);
 
+	if (ts->ntc < (int)(sizeof(ts->tcnames) / sizeof(ts->tcnames[0])))
+		ts->tcnames[ts->ntc++] = name;
 	tcase_set_timeout(tc, ts->timeout);
 	suite_add_tcase(ts->suite, tc);
 	return tc;
@@ -170,15 +175,90 @@ void tt_skip(struct tt_suite *ts, int n, const char *why)
 	ts->skipped_other += n;
 }
 
+/*
+ * The TCases of a suite (a backend configuration each, mostly) side by
+ * side, one child process each: most tests wait on sockets, timers and
+ * peers far more than they compute, so make -j2 check finishes sooner
+ * when a program's configurations overlap. Each child's Check output goes
+ * to a file of its own, printed in TCase order once all are done, with its
+ * own "Checks:" line; the counts come back through a pipe. Serial where
+ * one TCase is asked for (CK_RUN_CASE), without Check's fork mode (a
+ * debugger), or with TIDE_TEST_SERIAL=1.
+ */
+static bool run_side_by_side(struct tt_suite *ts, int *ran, int *failed)
+{
+	const char *serial = getenv("TIDE_TEST_SERIAL"), *fork_mode = getenv("CK_FORK");
+	pid_t pids[16];
+	FILE *outs[16];
+	int fds[16][2], n = ts->ntc;
+
+	if (n < 2 || getenv("CK_RUN_CASE") || getenv("CK_RUN_SUITE") || (serial && strcmp(serial, "0")) ||
+	    (fork_mode && strcmp(fork_mode, "no") == 0))
+		return false;
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < n; i++) {
+		/* No ck_assert here: outside a test Check has nowhere to report. */
+		outs[i] = tmpfile();
+		if (!outs[i] || pipe(fds[i]) < 0 || (pids[i] = fork()) < 0) {
+			perror("tt_run: tmpfile, pipe or fork");
+			exit(EXIT_FAILURE);
+		}
+		if (pids[i] == 0) {
+			SRunner *sr = srunner_create(ts->suite);
+			int counts[2];
+
+			dup2(fileno(outs[i]), STDOUT_FILENO);
+			dup2(fileno(outs[i]), STDERR_FILENO);
+			srunner_run(sr, NULL, ts->tcnames[i], CK_NORMAL);
+			counts[0] = srunner_ntests_run(sr);
+			counts[1] = srunner_ntests_failed(sr);
+			fflush(stdout);
+			if (write(fds[i][1], counts, sizeof(counts)) != (ssize_t)sizeof(counts))
+				_exit(2);
+			_exit(0);
+		}
+		close(fds[i][1]);
+	}
+	*ran = *failed = 0;
+	for (int i = 0; i < n; i++) {
+		int counts[2] = { 0, 1 }, status = 0;
+		char buf[4096];
+		size_t k;
+
+		if (read(fds[i][0], counts, sizeof(counts)) != (ssize_t)sizeof(counts)) {
+			counts[0] = 0;
+			counts[1] = 1; /* the child died outside Check's own forks */
+		}
+		close(fds[i][0]);
+		waitpid(pids[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			printf("%s: the runner of TCase %s ended with status %d\n", ts->name, ts->tcnames[i], status);
+			counts[1] += counts[1] ? 0 : 1;
+		}
+		rewind(outs[i]);
+		while ((k = fread(buf, 1, sizeof(buf), outs[i])) > 0)
+			fwrite(buf, 1, k, stdout);
+		fclose(outs[i]);
+		*ran += counts[0];
+		*failed += counts[1];
+	}
+	fflush(stdout);
+	return true;
+}
+
 int tt_run(struct tt_suite *ts)
 {
-	SRunner *sr = srunner_create(ts->suite);
 	int failed, ran;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	ran = srunner_ntests_run(sr);
-	srunner_free(sr);
+	if (!run_side_by_side(ts, &ran, &failed)) {
+		SRunner *sr = srunner_create(ts->suite);
+
+		srunner_run_all(sr, CK_NORMAL);
+		failed = srunner_ntests_failed(sr);
+		ran = srunner_ntests_run(sr);
+		srunner_free(sr);
+	}
 	if (ts->skipped_uring)
 		printf("Skipped: %d checks: %s\n", ts->skipped_uring, ts->uring_why);
 	for (int i = 0; i < ts->nother; i++)

@@ -43,6 +43,7 @@ struct tide_loop *tt_loop_new(void);
 /* A suite whose loop-level tests run once per configuration. */
 struct tt_suite {
 	Suite *suite;
+	const char *name;
 	TCase *tc[TT_NCONFIGS]; /* NULL where the configuration is skipped */
 	double timeout;
 	int skipped_uring;      /* checks not run for want of io_uring */
@@ -50,6 +51,8 @@ struct tt_suite {
 	int skipped_other;      /* checks not run for other reasons (tt_skip) */
 	char other_why[4][160];
 	int nother;
+	const char *tcnames[16];  /* every TCase, in the order made (tt_run runs them side by side) */
+	int ntc;
 };
 /* Probes io_uring (in a child process) and makes the configuration TCases. */
 void tt_suite_init(struct tt_suite *ts, const char *name, double timeout);
