@@ -434,3 +434,12 @@ size_t tt_fail_malloc_pending(void)
 {
 	return atomic_load(&g_fail_malloc_size);
 }
+
+/* The sanitizer build runs several times slower: deadlines stretch with Check's. */
+double slow_factor(void)
+{
+	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+	double f = m ? atof(m) : 1.0;
+
+	return f >= 1.0 ? f : 1.0;
+}

@@ -27,14 +27,6 @@
 
 /* ----------------------------------------------------------- the loop -- */
 
-/* The sanitizer build runs several times slower: deadlines stretch with Check's. */
-double slow_factor(void)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	double f = m ? atof(m) : 1.0;
-
-	return f >= 1.0 ? f : 1.0;
-}
 
 static void stop_cb(void *arg)
 {

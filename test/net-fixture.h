@@ -35,24 +35,6 @@
 
 /* ----------------------------------------------------------- the loop -- */
 
-/* The sanitizer build runs several times slower: deadlines stretch with Check's. */
-double slow_factor(void);
-
-/*
- * Runs the loop until cond holds. The deadline only turns a hang into a
- * readable failure; no test asserts speed.
- */
-#define RUN_UNTIL_FOR(loop, cond, secs)                                                          \
-	do {                                                                                     \
-		uint64_t run_until_end_ = tt_mono_ns() + (uint64_t)((secs) * slow_factor() * 1e9); \
-		while (!(cond)) {                                                                \
-			ck_assert_msg(tt_mono_ns() < run_until_end_,                             \
-				      "[%s] line %d: timed out waiting for %s", tt_cfg->name,   \
-				      __LINE__, #cond);                                          \
-			ck_assert_int_ge(tide_loop_run_once((loop), 0.05), 0);                   \
-		}                                                                                \
-	} while (0)
-#define RUN_UNTIL(loop, cond) RUN_UNTIL_FOR(loop, cond, 30.0)
 
 /* n short iterations: long enough for a pending op to stay pending. */
 void spin(struct tide_loop *loop, int n);

@@ -204,24 +204,6 @@ static bool counting(const char *test)
 	return true;
 }
 
-/* The sanitizer build runs several times slower: deadlines stretch with Check's. */
-static double slow_factor(void)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	double f = m ? atof(m) : 1.0;
-
-	return f >= 1.0 ? f : 1.0;
-}
-
-#define RUN_UNTIL(loop, cond)                                                                    \
-	do {                                                                                     \
-		uint64_t run_until_end_ = tt_mono_ns() + (uint64_t)(30.0 * slow_factor() * 1e9); \
-		while (!(cond)) {                                                                \
-			ck_assert_msg(tt_mono_ns() < run_until_end_, "line %d: timed out waiting for %s", \
-				      __LINE__, #cond);                                          \
-			ck_assert_int_ge(tide_loop_run_once((loop), 0.05), 0);                   \
-		}                                                                                \
-	} while (0)
 
 /* Frees the loop, then: nothing the library or glibc's resolver gave out is left, nothing went twice. */
 static void finish(struct tide_loop *loop)
