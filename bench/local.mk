@@ -169,3 +169,9 @@ bench-net: $(NET_BENCH_BINS)
 	PKG_CONFIG='$(PKG_CONFIG)' $(SHELL) $(top_srcdir)/bench/net.sh \
 	  --bin bench --out $(BENCH_RESULTS) --src $(top_srcdir)
 .PHONY: bench bench-loop bench-task bench-net
+
+# bench/ab: one build folder against another, interleaved paired ratios
+# and callgrind counts (bench/ab/README.md); run by hand.
+EXTRA_DIST += bench/ab/README.md bench/ab/common.sh bench/ab/loop.sh bench/ab/net.sh \
+	bench/ab/verify_maps.sh bench/ab/callgrind.sh bench/ab/callgrind-echo.sh \
+	bench/ab/analyze.py bench/ab/cg_compare.py bench/ab/cg_echo_compare.py bench/ab/parse_json.py
