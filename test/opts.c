@@ -145,6 +145,20 @@ static void check_same_loop(const struct tide_loop_opts *opts, const char *what)
 	ck_assert_msg(a.debug == b.debug, "%s: debug %d, NULL opts: %d", what, b.debug, a.debug);
 }
 
+
+/*
+ * zero: every field 0 but .size; shorter: a caller built against an older
+ * tide.h whose struct ends right after .size (the rest is garbage the
+ * library must not read).
+ */
+static void zeroed_and_short(void *zero, void *shorter, size_t size)
+{
+	memset(zero, 0, size);
+	*(size_t *)zero = size;
+	memset(shorter, 0xff, size);
+	*(size_t *)shorter = sizeof(size_t);
+}
+
 /* A zeroed struct tide_loop_opts is NULL: backend choice, TIDE_DEBUG, executor size. */
 START_TEST(test_loop_opts_zeroed)
 {
@@ -187,10 +201,7 @@ START_TEST(test_executor_opts_zeroed)
 	const struct tide_executor_opts *all[] = { NULL, &zero, &shorter };
 	struct tide_loop *loop = tt_loop_new();
 
-	memset(&zero, 0, sizeof(zero));
-	zero.size = sizeof(zero);
-	memset(&shorter, 0xff, sizeof(shorter));
-	shorter.size = sizeof(size_t);
+	zeroed_and_short(&zero, &shorter, sizeof(zero));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		struct tide_executor *ex = NULL;
 
@@ -219,10 +230,7 @@ START_TEST(test_task_opts_zeroed)
 	const struct tide_task_opts *all[] = { NULL, &zero, &shorter };
 	struct tide_loop *loop = tt_loop_new();
 
-	memset(&zero, 0, sizeof(zero));
-	zero.size = sizeof(zero);
-	memset(&shorter, 0xff, sizeof(shorter));
-	shorter.size = sizeof(size_t);
+	zeroed_and_short(&zero, &shorter, sizeof(zero));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		struct tide_future *t = NULL;
 
@@ -345,10 +353,7 @@ START_TEST(test_server_opts_zeroed)
 	struct srv s;
 	int fd;
 
-	memset(&zero, 0, sizeof(zero));
-	zero.size = sizeof(zero);
-	memset(&shorter, 0xff, sizeof(shorter));
-	shorter.size = sizeof(size_t);
+	zeroed_and_short(&zero, &shorter, sizeof(zero));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		memset(&s, 0, sizeof(s));
 		sv = serve(loop, all[i], &s);
@@ -403,10 +408,7 @@ START_TEST(test_stream_server_opts_zeroed)
 	const struct tide_server_opts *all[] = { NULL, &zero, &shorter };
 	struct tide_loop *loop = tt_loop_new();
 
-	memset(&zero, 0, sizeof(zero));
-	zero.size = sizeof(zero);
-	memset(&shorter, 0xff, sizeof(shorter));
-	shorter.size = sizeof(size_t);
+	zeroed_and_short(&zero, &shorter, sizeof(zero));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		struct tide_future *f = NULL;
 		struct tide_server *sv;
@@ -450,10 +452,7 @@ START_TEST(test_datagram_opts_zeroed)
 	struct tide_future *f = NULL;
 	struct tide_transport *t;
 
-	memset(&zero, 0, sizeof(zero));
-	zero.size = sizeof(zero);
-	memset(&shorter, 0xff, sizeof(shorter));
-	shorter.size = sizeof(size_t);
+	zeroed_and_short(&zero, &shorter, sizeof(zero));
 	ck_assert_int_eq(tide_create_datagram_endpoint(loop, NULL, NULL, NULL, &f), -EINVAL);
 	ck_assert_int_eq(tide_create_datagram_endpoint(loop, &zero, NULL, NULL, &f), -EINVAL);
 	ck_assert_int_eq(tide_create_datagram_endpoint(loop, &shorter, NULL, NULL, &f), -EINVAL);
