@@ -45,10 +45,9 @@ TIDE_EXTERN int tide_executor_new(const struct tide_executor_opts *opts, struct 
 	struct tide_executor *ex;
 	unsigned threads = 0;
 
-	if (!out || (opts && opts->size < sizeof(size_t)))
+	if (!out || TIDE__OPTS_BAD(opts))
 		return -EINVAL;
-	if (opts && opts->size >= offsetof(struct tide_executor_opts, threads) + sizeof(opts->threads))
-		threads = opts->threads;
+	threads = TIDE__OPT(opts, threads, 0u);
 	if (!threads)
 		threads = default_threads();
 	if (threads > 1024)

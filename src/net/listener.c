@@ -453,14 +453,6 @@ static void set_port(struct sockaddr *sa, int port)
 		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
 }
 
-static int opt_int(const struct tide_server_opts *o, size_t off, int dflt)
-{
-	if (!o || o->size < off + sizeof(int))
-		return dflt;
-	return *(const int *)((const char *)o + off);
-}
-#define OPT(o, f, d) opt_int((o), offsetof(struct tide_server_opts, f), (d))
-
 /* A listening socket for one address; its fd or -errno. */
 static int listen_on(const struct sockaddr *sa, socklen_t len, int backlog, int reuse_addr, int reuse_port)
 {
@@ -498,7 +490,7 @@ static int server_alloc(struct tide_loop *loop, const struct tide_server_opts *o
 	tide__list_init(&s->conns);
 	s->factory = factory;
 	s->arg = arg;
-	s->backlog = OPT(opts, backlog, 0);
+	s->backlog = TIDE__OPT(opts, backlog, 0);
 	if (s->backlog <= 0)
 		s->backlog = 100;
 	s->multishot = tide__op_native(loop, TIDE_OP_ACCEPT_MULTISHOT);
@@ -519,7 +511,7 @@ static void server_add_fd(struct tide_server *s, int fd)
 static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_t nlists, int port,
 			   const struct tide_server_opts *opts)
 {
-	int reuse_addr = !OPT(opts, no_reuse_address, 0), reuse_port = OPT(opts, reuse_port, 0);
+	int reuse_addr = !TIDE__OPT(opts, no_reuse_address, 0), reuse_port = TIDE__OPT(opts, reuse_port, 0);
 	int shared = port, err = 0;
 	size_t i;
 
@@ -615,7 +607,7 @@ static void srv_req_finish(struct srv_req *r)
 		if (!tide_future_done(r->out))
 			tide_future_set_error(r->out, err);
 	} else {
-		if (!OPT(r->have_opts ? &r->opts : NULL, defer_serving, 0))
+		if (!TIDE__OPT(r->have_opts ? &r->opts : NULL, defer_serving, 0))
 			tide_server_start_serving(s);
 		result_server(r->out, s);
 	}
@@ -753,7 +745,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	s->unix_path = tide__malloc(strlen(path) + 1);
 	if (s->unix_path)
 		strcpy(s->unix_path, path);
-	if (!OPT(opts, defer_serving, 0))
+	if (!TIDE__OPT(opts, defer_serving, 0))
 		tide_server_start_serving(s);
 	result_server(f, s);
 	*out = f;

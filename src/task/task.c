@@ -183,14 +183,12 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *a
 	const char *name = NULL;
 	int err;
 
-	if (!loop || !fn || !out || (opts && opts->size < sizeof(size_t)))
+	if (!loop || !fn || !out || TIDE__OPTS_BAD(opts))
 		return -EINVAL;
 	if (loop->closed)
 		return TIDE_ECLOSED;
-	if (opts && opts->size >= offsetof(struct tide_task_opts, name) + sizeof(opts->name))
-		name = opts->name;
-	if (opts && opts->size >= offsetof(struct tide_task_opts, stack_size) + sizeof(opts->stack_size))
-		size = opts->stack_size;
+	name = TIDE__OPT(opts, name, (const char *)NULL);
+	size = TIDE__OPT(opts, stack_size, (size_t)0);
 	if (!size)
 		size = loop->task_stack_size;
 	if (size < 16 * 1024 || size > (size_t)1 << 30)
