@@ -19,6 +19,7 @@ block=$(awk '/^```c$/ { on = 1; next } on && /^```$/ { exit } on' "$src/README.m
 if [ "$block" != "$(cat "$src/examples/readme-echo.c")" ]; then
 	echo "$me: README.md's first C block differs from examples/readme-echo.c:"
 	diff <(printf '%s\n' "$block") "$src/examples/readme-echo.c" | head -20
+	echo "50%: Checks: 2, Failures: 1, Errors: 0"
 	exit 1
 fi
 for try in 1 2 3 4 5; do
@@ -47,14 +48,17 @@ for try in 1 2 3 4 5; do
 		kill "$pid"; wait "$pid" 2>/dev/null
 		rm -f "$out"
 		if [ "$reply" = "hello, tide" ]; then
-			echo "$me: 2 checks, 0 failed (README block = $prog; it echoed a line on port $port)"
+			echo "$me: README's block is $prog, and it echoed a line on port $port"
+			echo "100%: Checks: 2, Failures: 0, Errors: 0"
 			exit 0
 		fi
 		echo "$me: $prog on port $port answered '$reply', not 'hello, tide'"
+		echo "50%: Checks: 2, Failures: 1, Errors: 0"
 		exit 1
 	fi
 	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 	cat "$out"; rm -f "$out"
 done
 echo "$me: $prog never started listening"
+echo "50%: Checks: 2, Failures: 1, Errors: 0"
 exit 1
