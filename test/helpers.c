@@ -213,6 +213,7 @@ static bool run_side_by_side(struct tt_suite *ts, int *ran, int *failed)
 			srunner_run(sr, NULL, ts->tcnames[i], CK_NORMAL);
 			counts[0] = srunner_ntests_run(sr);
 			counts[1] = srunner_ntests_failed(sr);
+			srunner_free(sr);
 			fflush(stdout);
 			if (write(fds[i][1], counts, sizeof(counts)) != (ssize_t)sizeof(counts))
 				_exit(2);
@@ -243,6 +244,8 @@ static bool run_side_by_side(struct tt_suite *ts, int *ran, int *failed)
 		*ran += counts[0];
 		*failed += counts[1];
 	}
+	/* The suite is a runner's to free (Check has no suite_free). */
+	srunner_free(srunner_create(ts->suite));
 	fflush(stdout);
 	return true;
 }
