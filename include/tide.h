@@ -113,6 +113,17 @@ struct tide_loop_opts {
 	 */
 	unsigned recv_buf_count;
 	size_t recv_buf_size;
+	/*
+	 * The PROT_NONE guard below each task stack; 0 means 64 KiB (rounded
+	 * up to pages; at most 1 GiB). It costs address space, not memory. A
+	 * task's code must keep every frame smaller than the guard (a bigger
+	 * local array steps over it onto whatever lies below, silently),
+	 * or be built with -fstack-clash-protection, which probes each page
+	 * of a big frame (tide itself is, where the compiler has it); past
+	 * the guard a task dies with "overflowed its stack". Deep recursion
+	 * wants tide_task_opts.stack_size instead.
+	 */
+	size_t stack_guard_size;
 };
 
 /*

@@ -36,7 +36,7 @@ endif
 if CORO_AARCH64
 src_libtide_internal_la_SOURCES += src/task/coro-aarch64.S
 endif
-src_libtide_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS)
+src_libtide_internal_la_CFLAGS = $(AM_CFLAGS) $(TIDE_LIB_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS)
 src_libtide_internal_la_LIBADD = $(LIBURING_LIBS)
 
 lib_LTLIBRARIES = src/libtide.la

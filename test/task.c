@@ -1378,10 +1378,25 @@ static int64_t overflow_body(void *arg)
 	return dive(0);
 }
 
-/* The child: a loop, one task that recurses until it overflows. */
-static void overflow_child(void)
+/*
+ * One frame bigger than a 4 KiB guard page (48 KiB of locals, on a 16 KiB
+ * stack), touched at its far end first, as a compiler without stack-clash
+ * probes does: it must land in the guard (64 KiB by default), not step
+ * over it onto a neighbouring mapping.
+ */
+static int64_t big_frame_body(void *arg)
 {
-	struct tide_task_opts topts = { .size = sizeof(topts), .name = "deep-diver", .stack_size = 16384 };
+	volatile char big[48 * 1024];
+
+	big[0] = 1;
+	big[sizeof(big) - 1] = 2;
+	return big[0] + big[sizeof(big) - 1];
+}
+
+/* The child: a loop, one task that overflows its 16 KiB stack. */
+static void overflow_child(tide_task_cb body, const char *name)
+{
+	struct tide_task_opts topts = { .size = sizeof(topts), .name = name, .stack_size = 16384 };
 	struct tide_loop_opts opts;
 	struct tide_loop *loop = NULL;
 	struct tide_future *t = NULL;
@@ -1390,13 +1405,14 @@ static void overflow_child(void)
 	tt_opts_init(&opts);
 	if (tide_loop_new(&opts, &loop) != 0)
 		_exit(3);
-	if (tide_task_spawn(loop, overflow_body, NULL, &topts, &t) != 0)
+	if (tide_task_spawn(loop, body, NULL, &topts, &t) != 0)
 		_exit(4);
 	tide_loop_run_until_complete(loop, t);
 	_exit(5); /* the task survived: nothing reported */
 }
 
-START_TEST(test_stack_overflow_reported)
+/* Runs body in a child; the overflow must be reported by name, then abort. */
+static void expect_overflow_report(tide_task_cb body, const char *name)
 {
 	int errp[2], status = 0;
 	char out[8192];
@@ -1412,7 +1428,7 @@ START_TEST(test_stack_overflow_reported)
 	if (pid == 0) {
 		close(errp[0]);
 		dup2(errp[1], STDERR_FILENO);
-		overflow_child();
+		overflow_child(body, name);
 	}
 	close(errp[1]);
 	while (got < sizeof(out) - 1 && (n = read(errp[0], out + got, sizeof(out) - 1 - got)) != 0) {
@@ -1426,7 +1442,7 @@ START_TEST(test_stack_overflow_reported)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	if (strstr(out, "overflowed")) {
 		/* tide's own report: by name, then abort. */
-		ck_assert_msg(strstr(out, "deep-diver") != NULL, "no task name in: %s", out);
+		ck_assert_msg(strstr(out, name) != NULL, "no task name in: %s", out);
 		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
 			      "status %#x, stderr: %s", status, out);
 	} else {
@@ -1442,6 +1458,17 @@ START_TEST(test_stack_overflow_reported)
 		ck_abort_msg("no overflow report; status %#x, stderr: %s", status, out);
 #endif
 	}
+}
+
+START_TEST(test_stack_overflow_reported)
+{
+	expect_overflow_report(overflow_body, "deep-diver");
+}
+END_TEST
+
+START_TEST(test_big_frame_hits_the_guard)
+{
+	expect_overflow_report(big_frame_body, "big-frame");
 }
 END_TEST
 
@@ -1479,6 +1506,7 @@ int main(void)
 	tt_add(&ts, test_io_with_owed_cancel);
 	tt_add(&ts, test_cancel_storm);
 	tt_add(&ts, test_stack_overflow_reported);
+	tt_add(&ts, test_big_frame_hits_the_guard);
 	/* 100,000 tasks alive at once make no I/O: what they measure (stacks,
 	 * mappings, the ready ring) is the same on every backend, and it was
 	 * most of this program's time, three times over. One TCase, on the

@@ -214,6 +214,7 @@ struct tide_loop {
 	struct tide__stack *free_stacks; /* pooled stacks of task_stack_size */
 	unsigned free_stacks_n;
 	size_t task_stack_size;       /* default task stack (usable bytes) */
+	size_t task_guard_size;       /* PROT_NONE guard below each task stack (bytes) */
 	struct tide__list tasks;      /* tasks not yet finished, newest first (tide_all_tasks) */
 	uint64_t tasks_alive;
 	uint64_t task_counter;        /* numbers "Task-N" */

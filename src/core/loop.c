@@ -661,6 +661,14 @@ static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 	if (!err && (loop->task_stack_size < 16 * 1024 || loop->task_stack_size > (size_t)1 << 30))
 		err = tide__loop_new_failed(-EINVAL, "opts.task_stack_size is %zu: between 16 KiB and 1 GiB",
 				 loop->task_stack_size);
+	/* A frame bigger than the guard steps over it: 64 KiB (a big local
+	 * array, common in C) by default. */
+	loop->task_guard_size = TIDE__OPT(opts, stack_guard_size, (size_t)0);
+	if (!loop->task_guard_size)
+		loop->task_guard_size = 64 * 1024;
+	if (!err && loop->task_guard_size > (size_t)1 << 30)
+		err = tide__loop_new_failed(-EINVAL, "opts.stack_guard_size is %zu: at most 1 GiB",
+					    loop->task_guard_size);
 	/* Pool hits compare the rounded size stacks really have. */
 	loop->task_stack_size = (loop->task_stack_size + 4095) & ~(size_t)4095;
 	if (!err)

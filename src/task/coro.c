@@ -67,7 +67,13 @@ static size_t page_size(void)
 
 /* --------------------------------------------------------------- stacks -- */
 
-static int stack_new(size_t size, struct tide__stack **out)
+/*
+ * A stack of size usable bytes above a PROT_NONE guard of guard bytes (at
+ * least a page). A frame bigger than the guard would step over it onto
+ * whatever lies below, silently: the guard is 64 KiB by default
+ * (tide_loop_opts.stack_guard_size), and costs address space, not memory.
+ */
+static int stack_new(size_t size, size_t guard, struct tide__stack **out)
 {
 	size_t ps = page_size(), usable = (size + ps - 1) & ~(ps - 1);
 	struct tide__stack *s = tide__malloc(sizeof(*s));
@@ -76,22 +82,23 @@ static int stack_new(size_t size, struct tide__stack **out)
 	if (!s)
 		return -ENOMEM;
 	/* MAP_NORESERVE: an idle task costs only the pages it touched. */
-	map = mmap(NULL, usable + ps, PROT_READ | PROT_WRITE,
+	guard = guard > ps ? (guard + ps - 1) & ~(ps - 1) : ps;
+	map = mmap(NULL, usable + guard, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (map == MAP_FAILED) {
 		tide__free(s);
 		return -ENOMEM;
 	}
 	/* The guard sits below the stack, which grows down into it. */
-	if (mprotect(map, ps, PROT_NONE) < 0) {
+	if (mprotect(map, guard, PROT_NONE) < 0) {
 		int err = -errno;
-		munmap(map, usable + ps);
+		munmap(map, usable + guard);
 		tide__free(s);
 		return err == -ENOMEM ? -ENOMEM : err; /* ENOMEM: vm.max_map_count reached */
 	}
 	s->map = map;
-	s->map_len = usable + ps;
-	s->lo = (char *)map + ps;
+	s->map_len = usable + guard;
+	s->lo = (char *)map + guard;
 	s->size = usable;
 	s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + usable);
 	*out = s;
@@ -116,7 +123,7 @@ int tide__stack_get(struct tide_loop *loop, size_t size, struct tide__stack **ou
 		*out = s;
 		return 0;
 	}
-	return stack_new(size, out);
+	return stack_new(size, loop->task_guard_size, out);
 }
 
 void tide__stack_put(struct tide_loop *loop, struct tide__stack *s)
