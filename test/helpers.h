@@ -12,6 +12,7 @@
 #define TIDE_TEST_HELPERS_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tide.h"
@@ -121,6 +122,10 @@ long tt_live_allocs(void);
  * tt_fail_malloc_pending is that n until it has, then 0. */
 void tt_fail_next_malloc(size_t n);
 size_t tt_fail_malloc_pending(void);
+
+/* What tide_replace_allocator (rc) said for test: true if replaced; false,
+ * saying the test skips, when a loop exists already (no fork mode). */
+bool tt_allocator_replaced(int rc, const char *test);
 
 /* The sanitizer build runs several times slower: deadlines stretch with Check's. */
 double slow_factor(void);

@@ -783,14 +783,7 @@ const char *pattern(size_t n)
  * false (skipped) when a loop exists already, as without Check's fork mode. */
 bool counting_allocator(const char *test)
 {
-	int rc = tt_count_allocs();
-
-	if (rc == -EBUSY) {
-		printf("%s: a loop exists already (CK_FORK=no?): skipped\n", test);
-		return false;
-	}
-	ck_assert_int_eq(rc, 0);
-	return true;
+	return tt_allocator_replaced(tt_count_allocs(), test);
 }
 
 /* ------------------------------------------------------------ main -- */

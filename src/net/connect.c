@@ -72,8 +72,12 @@ static void transport_unref_cb(void *t)
 	tide_transport_unref(t);
 }
 
-void tide__future_set_transport(struct tide_future *f, struct tide_transport *t)
+void tide__future_end_transport(struct tide_future *f, int err, struct tide_transport *t)
 {
+	if (err) {
+		tide_future_set_error(f, err);
+		return;
+	}
 	f->ptr_release = transport_unref_cb;
 	tide_future_set_result(f, 0, tide_transport_ref(t));
 }
@@ -82,12 +86,8 @@ static void conn_req_end(struct conn_req *r, int err, struct tide_transport *t)
 {
 	if (r->list)
 		freeaddrinfo(r->list);
-	if (!tide_future_done(r->out)) {
-		if (err)
-			tide_future_set_error(r->out, err);
-		else
-			tide__future_set_transport(r->out, t);
-	}
+	if (!tide_future_done(r->out))
+		tide__future_end_transport(r->out, err, t);
 	tide_future_unref(r->out);
 	tide__free(r);
 }

@@ -306,10 +306,7 @@ static void finish(struct dgram_req *r, int err)
 	} else {
 		if (!err)
 			err = make_endpoint(r, &t);
-		if (err)
-			tide_future_set_error(r->out, err);
-		else
-			tide__future_set_transport(r->out, t);
+		tide__future_end_transport(r->out, err, t);
 	}
 	tide_future_unref(r->out);
 	req_free(r);
@@ -422,7 +419,7 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 		struct tide_transport *t;
 
 		if ((err = make_endpoint(r, &t)) == 0)
-			tide__future_set_transport(r->out, t);
+			tide__future_end_transport(r->out, 0, t);
 		*out = err ? NULL : r->out;
 		if (err)
 			tide_future_unref(r->out);

@@ -247,10 +247,10 @@ void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op);
 /* datagram.c: the socket is readable: one datagram to the protocol. */
 void tide__dgram_read(struct tide_transport *t);
 
-/* The future's ptr is the transport, valid for as long as the future is
- * (it holds a reference): connection_made may close it before the caller
- * looks. */
-void tide__future_set_transport(struct tide_future *f, struct tide_transport *t);
+/* Ends f with err, or (err 0) with the transport as its ptr, valid for as
+ * long as the future is (it holds a reference): connection_made may close
+ * it before the caller looks. */
+void tide__future_end_transport(struct tide_future *f, int err, struct tide_transport *t);
 
 /* TCP_NODELAY on a new connection, as asyncio sets it (connect.c). */
 void tide__set_nodelay(int fd);
