@@ -360,6 +360,13 @@ struct tide_loop_stats {
 	/* Transport writes of the bytes data_received was reading, sent
 	 * straight from the io_uring receive buffer instead of a copy. */
 	uint64_t sends_from_ring;
+	/* Zero-copy sends whose notification said the kernel copied the
+	 * bytes anyway (loopback): that connection sends by copy from then on. */
+	uint64_t sends_zc_copied;
+	/* Zero-copy sends refused for want of lockable memory (ENOMEM under
+	 * RLIMIT_MEMLOCK), sent again by copy; the loop then sends by copy
+	 * until its pinned pages come back, or for a second. */
+	uint64_t sends_zc_nomem;
 };
 /* Fills stats up to min(stats->size, sizeof) bytes. */
 TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats);

@@ -376,7 +376,15 @@ void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opt
  * atomics. A realloc to 0 that returns NULL has freed its block.
  */
 static atomic_long g_live_allocs;
+static atomic_long g_big_allocs;
 static atomic_size_t g_fail_malloc_size;
+
+/* An allocation of TT_BIG_ALLOC bytes or more (malloc, or realloc to it). */
+static void count_big(size_t n)
+{
+	if (n >= TT_BIG_ALLOC)
+		atomic_fetch_add(&g_big_allocs, 1);
+}
 
 static void *count_malloc(size_t n)
 {
@@ -388,6 +396,7 @@ static void *count_malloc(size_t n)
 
 	if (p)
 		atomic_fetch_add(&g_live_allocs, 1);
+	count_big(n);
 	return p;
 }
 
@@ -395,6 +404,8 @@ static void *count_calloc(size_t n, size_t m)
 {
 	void *p = calloc(n, m);
 
+	if (m && n <= SIZE_MAX / m)
+		count_big(n * m);
 	if (p)
 		atomic_fetch_add(&g_live_allocs, 1);
 	return p;
@@ -404,6 +415,7 @@ static void *count_realloc(void *p, size_t n)
 {
 	void *q = realloc(p, n);
 
+	count_big(n);
 	if (!p && q)
 		atomic_fetch_add(&g_live_allocs, 1);
 	else if (p && !n && !q)
@@ -426,6 +438,11 @@ int tt_count_allocs(void)
 long tt_live_allocs(void)
 {
 	return atomic_load(&g_live_allocs);
+}
+
+long tt_big_allocs(void)
+{
+	return atomic_load(&g_big_allocs);
 }
 
 void tt_fail_next_malloc(size_t n)

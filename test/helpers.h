@@ -118,6 +118,10 @@ void tt_run_main_opts(struct tide_loop **loopp, const struct tide_loop_opts *opt
 int tt_count_allocs(void);
 /* The library's allocations not freed since tt_count_allocs. */
 long tt_live_allocs(void);
+/* Its allocations (malloc, calloc, realloc) of TT_BIG_ALLOC bytes or more
+ * since tt_count_allocs: pages malloc may have to fault in. */
+#define TT_BIG_ALLOC ((size_t)8 << 10)
+long tt_big_allocs(void);
 /* The next malloc of n bytes (through the counting allocator) fails;
  * tt_fail_malloc_pending is that n until it has, then 0. */
 void tt_fail_next_malloc(size_t n);

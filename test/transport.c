@@ -21,12 +21,17 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <grp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Closes fd with SO_LINGER 0: the peer sees a reset. */
@@ -1036,6 +1041,339 @@ START_TEST(test_sends_from_ring)
 }
 END_TEST
 
+/* ------------------------------------------------- big flows, zero-copy -- */
+
+/* An echo with asyncio's flow control: reading pauses while the write
+ * buffer is above its high-water mark. */
+static void flow_data(struct tide_transport *t, const void *data, size_t n, void *p)
+{
+	struct conn *c = p;
+
+	c->datas++;
+	ck_assert_int_eq(tide_transport_write(t, data, n), 0);
+}
+
+static void flow_pause(struct tide_transport *t, void *p)
+{
+	((struct conn *)p)->npause++;
+	ck_assert_int_eq(tide_transport_pause_reading(t), 0);
+}
+
+static void flow_resume(struct tide_transport *t, void *p)
+{
+	((struct conn *)p)->nresume++;
+	ck_assert_int_eq(tide_transport_resume_reading(t), 0);
+}
+
+static const struct tide_protocol_ops flow_echo_ops = {
+	LOG_STREAM_OPS, .data_received = flow_data, .pause_writing = flow_pause, .resume_writing = flow_resume,
+};
+
+/* A blocking client that writes len bytes of data while another thread
+ * reads them back and compares. */
+struct duplex {
+	int fd;
+	const unsigned char *data;
+	size_t len;
+	atomic_size_t got;
+	atomic_int done, bad;
+};
+
+static void *duplex_writer(void *arg)
+{
+	struct duplex *d = arg;
+
+	for (size_t off = 0; off < d->len;) {
+		size_t n = d->len - off < 65536 ? d->len - off : 65536;
+		ssize_t w = send(d->fd, d->data + off, n, MSG_NOSIGNAL);
+
+		if (w <= 0) {
+			atomic_store(&d->bad, 1);
+			break;
+		}
+		off += (size_t)w;
+	}
+	return NULL;
+}
+
+static void *duplex_reader(void *arg)
+{
+	struct duplex *d = arg;
+	unsigned char *buf = malloc(1 << 20);
+	size_t got = 0;
+
+	while (buf && got < d->len) {
+		ssize_t r = recv(d->fd, buf, 1 << 20, 0);
+
+		if (r <= 0 || memcmp(buf, d->data + got, (size_t)r) != 0) {
+			atomic_store(&d->bad, 1);
+			break;
+		}
+		got += (size_t)r;
+		atomic_store(&d->got, got);
+	}
+	free(buf);
+	atomic_store(&d->done, 1);
+	return NULL;
+}
+
+/*
+ * A client writing while it reads, through that echo: every byte comes
+ * back, and the buffers the flow fills and empties every few
+ * milliseconds are reused, not allocated anew each time. On io_uring a
+ * multishot receive hands over everything queued at once (hundreds of
+ * KiB), the write buffer and the bytes held while paused grew that big
+ * and were freed at each pause, and malloc gave their pages back to the
+ * kernel and faulted them in again: 8 times epoll's CPU, 1/50 of its rate.
+ */
+#define DUPLEX_LEN (16u << 20)
+START_TEST(test_full_duplex_echo)
+{
+	struct tide_loop *loop;
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct duplex d = { .len = DUPLEX_LEN };
+	pthread_t wr, rd;
+	long big;
+
+	if (!counting_allocator("test_full_duplex_echo"))
+		return;
+	loop = tt_loop_new();
+	d.data = pat_buf(11, DUPLEX_LEN);
+	s.ops = &flow_echo_ops;
+	sv = serve(loop, lo4, 1, NULL, &s);
+	d.fd = raw_connect(AF_INET, tide_server_port(sv));
+	RUN_UNTIL(loop, s.n == 1);
+	big = tt_big_allocs();
+	ck_assert_int_eq(pthread_create(&rd, NULL, duplex_reader, &d), 0);
+	ck_assert_int_eq(pthread_create(&wr, NULL, duplex_writer, &d), 0);
+	RUN_UNTIL(loop, atomic_load(&d.done));
+	pthread_join(wr, NULL);
+	pthread_join(rd, NULL);
+	big = tt_big_allocs() - big;
+	printf("[%s] full duplex: %zu bytes echoed in %zu data_received, %d pauses, %ld allocations of 8 KiB or more\n",
+	       tt_cfg->name, (size_t)atomic_load(&d.got), s.conns[0]->datas, s.conns[0]->npause, big);
+	ck_assert_msg(!atomic_load(&d.bad), "[%s] the echo differs or ended at %zu", tt_cfg->name,
+		      (size_t)atomic_load(&d.got));
+	ck_assert_uint_eq(atomic_load(&d.got), DUPLEX_LEN);
+	/* A bulk flow is read in big pieces, not ring buffer by ring
+	 * buffer (4 KiB), and the pools keep what it needs: a few buffers
+	 * per size, not one per pause. */
+	ck_assert_msg(s.conns[0]->datas <= DUPLEX_LEN / 16384, "[%s] %zu data_received for %u bytes", tt_cfg->name,
+		      s.conns[0]->datas, DUPLEX_LEN);
+	ck_assert_msg(big <= 40, "[%s] %ld big allocations for %d pauses", tt_cfg->name, big, s.conns[0]->npause);
+	close(d.fd);
+	RUN_UNTIL(loop, s.conns[0]->lost);
+	free((void *)d.data);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/* Reads everything from fd until EOF, in a thread. */
+struct sink {
+	int fd;
+	size_t got;
+	const unsigned char *data; /* compared against when set */
+	int bad;
+};
+
+static void *sink_run(void *arg)
+{
+	struct sink *k = arg;
+	unsigned char *buf = malloc(1 << 20);
+	ssize_t r;
+
+	while (buf && (r = recv(k->fd, buf, 1 << 20, 0)) > 0) {
+		if (k->data && memcmp(buf, k->data + k->got, (size_t)r) != 0)
+			k->bad = 1;
+		k->got += (size_t)r;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Writes len bytes of data on t in 64 KiB writes, waits until all is sent. */
+static void write_all(struct tide_loop *loop, struct tide_transport *t, const unsigned char *data, size_t len)
+{
+	for (size_t off = 0; off < len; off += 65536) {
+		ck_assert_int_eq(tide_transport_write(t, data + off, len - off < 65536 ? len - off : 65536), 0);
+		RUN_UNTIL(loop, tide_transport_get_write_buffer_size(t) < (1u << 20));
+	}
+	RUN_UNTIL(loop, tide_transport_get_write_buffer_size(t) == 0);
+}
+
+/*
+ * Write buffers that grow to hundreds of KiB and empty, round after round:
+ * the loop's pools keep them (up to 8 MiB in all), where malloc would give
+ * the pages back to the kernel and fault them in again each round.
+ */
+START_TEST(test_big_write_buffers_reused)
+{
+	struct tide_loop *loop;
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct sink k = { 0 };
+	const size_t round = 256u << 10;
+	unsigned char *data;
+	struct conn *sc;
+	pthread_t th;
+	long big;
+
+	if (!counting_allocator("test_big_write_buffers_reused"))
+		return;
+	loop = tt_loop_new();
+	data = pat_buf(14, round);
+	sv = serve(loop, lo4, 1, NULL, &s);
+	k.fd = raw_connect(AF_INET, tide_server_port(sv));
+	sc = accepted(loop, &s);
+	ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
+	big = tt_big_allocs();
+	for (int i = 0; i < 50; i++)
+		write_all(loop, sc->t, data, round);
+	big = tt_big_allocs() - big;
+	printf("[%s] 50 rounds of %zu bytes: %ld allocations of 8 KiB or more\n", tt_cfg->name, round, big);
+	ck_assert_msg(big <= 40, "[%s] %ld big allocations in 50 rounds", tt_cfg->name, big);
+	tide_transport_close(sc->t);
+	RUN_UNTIL(loop, sc->lost);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(k.got, 50 * round);
+	close(k.fd);
+	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/*
+ * On loopback the kernel copies a zero-copy send anyway, and the send
+ * costs a completion more: the notification says so
+ * (IORING_SEND_ZC_REPORT_USAGE), the loop counts it, and that connection
+ * sends by copy from then on.
+ */
+#define ZC_LEN (4u << 20)
+START_TEST(test_zero_copy_copied_on_loopback)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct srv s = { 0 };
+	struct tide_server *sv = serve(loop, lo4, 1, NULL, &s);
+	struct sink k = { .fd = raw_connect(AF_INET, tide_server_port(sv)) };
+	unsigned char *data = pat_buf(12, ZC_LEN);
+	struct tide_loop_stats st;
+	uint64_t zc_first;
+	pthread_t th;
+	struct conn *sc = accepted(loop, &s);
+	bool zc = tt_is_uring() && tide_loop_op_native(loop, TIDE_OP_SEND_ZC);
+
+	k.data = data;
+	ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
+	write_all(loop, sc->t, data, ZC_LEN / 2);
+	/* The first notifications come once the reader consumed the bytes. */
+	tt_stats(loop, &st);
+	RUN_UNTIL(loop, !zc || (tt_stats(loop, &st), st.sends_zc_copied > 0));
+	zc_first = st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING];
+	write_all(loop, sc->t, data + ZC_LEN / 2, ZC_LEN / 2);
+	tt_stats(loop, &st);
+	printf("[%s] zero-copy sends %llu then %llu, copied %llu\n", tt_cfg->name, (unsigned long long)zc_first,
+	       (unsigned long long)st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING],
+	       (unsigned long long)st.sends_zc_copied);
+	if (zc) {
+		ck_assert_uint_gt(zc_first, 0);
+		ck_assert_uint_eq(st.sends_zc_copied, 1);
+		/* Once told, the connection sends by copy. */
+		ck_assert_uint_eq(st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING], zc_first);
+	} else {
+		ck_assert_uint_eq(st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING], 0);
+		ck_assert_uint_eq(st.sends_zc_copied, 0);
+	}
+	tide_transport_close(sc->t);
+	RUN_UNTIL(loop, sc->lost);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(k.got, ZC_LEN);
+	ck_assert_int_eq(k.bad, 0);
+	check_conn(sc, "ML", 0);
+	close(k.fd);
+	free(data);
+	finish_all(loop, sv);
+}
+END_TEST
+
+/*
+ * A zero-copy send pins its pages, which count against RLIMIT_MEMLOCK for
+ * a user without CAP_IPC_LOCK (8 MiB for a Debian user, less in
+ * containers): past it the send fails with ENOMEM. That write goes again
+ * by copy, later ones too for a while, and the connection lives. Run in a
+ * child that drops root (root has CAP_IPC_LOCK), makes its loop (the ring
+ * is charged to the limit too), then lowers the limit to 16 KiB.
+ */
+static void memlock_child(void)
+{
+	struct rlimit rl = { 1u << 20, 1u << 20 };
+	struct tide_loop *loop;
+	struct srv s = { 0 };
+	struct tide_server *sv;
+	struct sink k = { 0 };
+	unsigned char *data = pat_buf(13, ZC_LEN);
+	struct tide_loop_stats st;
+	struct conn *sc;
+	pthread_t th;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		_exit(77); /* not root, and a lower hard limit */
+	if (geteuid() == 0 && (setgroups(0, NULL) || setgid(65534) || setuid(65534)))
+		_exit(3);
+	loop = tt_loop_new();
+	rl.rlim_cur = rl.rlim_max = 16384;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		_exit(4);
+	sv = serve(loop, lo4, 1, NULL, &s);
+	k.fd = raw_connect(AF_INET, tide_server_port(sv));
+	k.data = data;
+	sc = accepted(loop, &s);
+	ck_assert_int_eq(pthread_create(&th, NULL, sink_run, &k), 0);
+	write_all(loop, sc->t, data, ZC_LEN);
+	tide_transport_close(sc->t);
+	RUN_UNTIL(loop, sc->lost);
+	pthread_join(th, NULL);
+	tt_stats(loop, &st);
+	printf("[%s] memlock 16 KiB: zero-copy sends %llu, refused %llu, %zu bytes arrived\n", tt_cfg->name,
+	       (unsigned long long)st.ops_submitted[TIDE_OP_SEND_ZC][TIDE_PATH_URING],
+	       (unsigned long long)st.sends_zc_nomem, k.got);
+	ck_assert_uint_eq(k.got, ZC_LEN);
+	ck_assert_int_eq(k.bad, 0);
+	check_conn(sc, "ML", 0);
+	if (tt_is_uring() && tide_loop_op_native(loop, TIDE_OP_SEND_ZC)) {
+		ck_assert_uint_gt(st.sends_zc_nomem, 0);
+		/* Not one refusal per send: it waits (1 s, 2 s, 4 s...)
+		 * before trying zero-copy again. */
+		ck_assert_uint_lt(st.sends_zc_nomem, 6);
+	} else
+		ck_assert_uint_eq(st.sends_zc_nomem, 0);
+	close(k.fd);
+	free(data);
+	finish_all(loop, sv);
+	fflush(stdout);
+	_exit(0);
+}
+
+START_TEST(test_zero_copy_memlock)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		memlock_child();
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		printf("[%s] test_zero_copy_memlock: cannot raise RLIMIT_MEMLOCK to 1 MiB: skipped\n", tt_cfg->name);
+		return;
+	}
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "[%s] the child failed: status 0x%x",
+		      tt_cfg->name, status);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *tests[] = {
@@ -1045,7 +1383,8 @@ int main(void)
 		test_abort_zero_copy_unread, test_writelines_past_iov_max, test_write_impossible_length,
 		test_eof_received_once, test_pause_reading, test_write_buffer_limits, test_extra_info,
 		test_close_before_loop_close, test_buffered_protocol, test_buffered_protocol_one_byte,
-		test_buffered_protocol_get_buffer_error, test_sends_from_ring,
+		test_buffered_protocol_get_buffer_error, test_sends_from_ring, test_full_duplex_echo,
+		test_big_write_buffers_reused, test_zero_copy_copied_on_loopback, test_zero_copy_memlock,
 	};
 
 	return net_main("transport", 300, tests, NET_COUNT(tests), NULL, 0);

@@ -40,6 +40,8 @@
  * is a cache miss when a server has thousands of tasks.
  */
 #define TIDE__OUTLINE __attribute__((noinline))
+/* A helper shared by a hot path and cold ones, inlined into each. */
+#define TIDE__INLINE inline __attribute__((always_inline))
 
 #define tide__container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))

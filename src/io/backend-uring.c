@@ -465,15 +465,16 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 			tide__op_deliver_more(op, res);
 			return;
 		}
-		/* Zero-copy: the result comes first (F_MORE), then the
-		 * notification that the kernel let go of the buffer: only that
-		 * one completes. */
+		/* Zero-copy: the result comes first (F_MORE), and the owner
+		 * sees it at once (the bytes are sent, the next send may go);
+		 * then the notification that the kernel let go of the buffer
+		 * completes the op, its result reduced to TIDE__ZC_COPIED. */
 		if (!(cflags & IORING_CQE_F_NOTIF)) {
-			op->zc_res = res;
 			op->flags |= TIDE__OP_ZC_RESULT;
+			tide__op_deliver_more(op, res);
 			return;
 		}
-		res = op->zc_res;
+		res = (uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED ? TIDE__ZC_COPIED : 0;
 	}
 	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL))
 		cancel_backlog_forget(bd, op);

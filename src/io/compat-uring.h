@@ -21,6 +21,15 @@
 #define TIDE_IORING_OP_BIND 56           /* 6.11 */
 #define TIDE_IORING_OP_LISTEN 57         /* 6.11 */
 
+/* Zero-copy send flags (6.2): ask the notification to say whether the
+ * kernel copied the data after all (loopback, a device without SG). */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
 /*
  * liburing 2.3 declares io_uring_enable_rings() but its version script does
  * not export it, so a program linking the shared library cannot call it:

@@ -22,12 +22,17 @@ enum {
 	TIDE__OP_CHARDEV = 1u << 4,    /* the fd is a character device (tty): io_uring runs it in io-wq */
 	TIDE__OP_MORE = 1u << 5,       /* done() is seeing one result of a multishot op; more follow */
 	TIDE__OP_STARTED = 1u << 6,    /* readiness connect: connect(2) ran, wait for SO_ERROR */
-	TIDE__OP_ZC_RESULT = 1u << 7,  /* zero-copy send: result seen, its notification is still due */
+	TIDE__OP_ZC_RESULT = 1u << 7,  /* zero-copy send: its result was delivered (TIDE__OP_MORE); the
+					* final completion is the notification */
 	TIDE__OP_NO_TRY = 1u << 8,     /* readiness path: wait before the first attempt (it would say EAGAIN) */
 	TIDE__OP_LAZY = 1u << 9,       /* the fd is closed through the loop (fd_close): epoll may keep it registered */
 	TIDE__OP_REAPED = 1u << 10,    /* epoll: performed, its completion is queued (a cancel is too late) */
 	TIDE__OP_PBUF = 1u << 11,      /* done() sees a ring buffer: buf, res bytes, its id in bid */
 };
+
+/* A zero-copy send's final completion (its notification) says the
+ * kernel copied the bytes after all. */
+#define TIDE__ZC_COPIED 1
 
 struct tide__op;
 /* Called on the loop thread with the op's one result, exactly once. */
@@ -65,7 +70,6 @@ struct tide__op {
 		int64_t off;        /* read/write: file offset, -1 for the current position */
 		struct {
 			int msg_flags;  /* socket ops: send/recv flags, shutdown's how */
-			int zc_res;     /* zero-copy send: the result, held until the notification */
 		};
 		socklen_t caddrlen; /* connect: the address copy's length */
 	};
@@ -172,7 +176,8 @@ enum {
 	TIDE__OPF_UNMASKABLE = 1u << 2,   /* TIDE_DISABLE_OPS cannot mask it (the readiness path itself) */
 	TIDE__OPF_WAIT_ONLY = 1u << 3,    /* nothing to perform: the readiness is the result (poll) */
 	TIDE__OPF_CLOSES_FD = 1u << 4,    /* the backend forgets the fd at submit (close) */
-	TIDE__OPF_NOTIF = 1u << 6,        /* io_uring: completes on the notification CQE after its result (zero-copy) */
+	TIDE__OPF_NOTIF = 1u << 6,        /* io_uring: its result comes as a TIDE__OP_MORE delivery, the
+					   * notification CQE that follows completes it (zero-copy) */
 	TIDE__OPF_OFFSET = 1u << 5,       /* takes a file offset, -1 (the current position) by default */
 };
 

@@ -11,10 +11,10 @@
  * still running), never calling connect(2) a second time.
  */
 #include "io/io.h"
+#include "io/compat-uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <liburing.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
@@ -173,7 +173,10 @@ void tide__send_prep(struct io_uring_sqe *sqe, struct tide__op *op)
 
 void tide__send_zc_prep(struct io_uring_sqe *sqe, struct tide__op *op)
 {
-	io_uring_prep_send_zc(sqe, op->fd, op->buf, op->len, op->msg_flags | MSG_NOSIGNAL, 0);
+	/* The notification says whether the kernel copied after all
+	 * (TIDE__ZC_COPIED in its result): the owner stops asking for
+	 * zero-copy where it only costs an extra completion. */
+	io_uring_prep_send_zc(sqe, op->fd, op->buf, op->len, op->msg_flags | MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
 }
 
 void tide__sendmsg_prep(struct io_uring_sqe *sqe, struct tide__op *op)

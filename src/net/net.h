@@ -21,7 +21,7 @@ enum { TIDE__T_STREAM, TIDE__T_DGRAM };
 
 /* The readiness paths' one read (and a datagram's largest). */
 #define TIDE__READ_CHUNK (64 * 1024)
-#define TIDE__WB_CLASSES 7 /* write-buffer pools: 64 B to 4 KiB (pbuf.c) */
+#define TIDE__WB_CLASSES 17 /* write-buffer pools: 64 B to 4 MiB (pbuf.c) */
 
 /*
  * The net layer's per-loop state (pbuf.c), hung on the loop by the first
@@ -38,7 +38,17 @@ struct tide__net {
 	 * their first bytes. */
 	char *wbuf_pool[TIDE__WB_CLASSES];
 	unsigned wbuf_pooled[TIDE__WB_CLASSES];
+	size_t wbuf_big;            /* bytes the pools above 4 KiB keep */
 	char *rbuf;                 /* readiness-path receive buffer shared by every transport */
+	/* Zero-copy sends: the bytes of those awaiting their notification,
+	 * loop-wide; after one failed for want of lockable memory
+	 * (zc_nomem), sends copy until those bytes fall below zc_nomem_mark
+	 * or the loop's clock reaches zc_retry (zc_backoff seconds later). */
+	size_t zc_pinned;
+	size_t zc_nomem_mark;
+	bool zc_nomem;
+	unsigned zc_backoff;
+	uint64_t zc_retry;
 };
 
 /*
@@ -61,10 +71,17 @@ struct tide__wbuf {
 	size_t cap;
 };
 
-/* Bytes held back while reading is paused. */
-struct tide__held {
-	size_t len, cap;
-	char data[];
+/*
+ * The storage of a write buffer that zero-copy sends are sending from:
+ * the kernel reads it until each send's notification, after the send
+ * itself completed and the transport moved on. Once the transport lets go
+ * of it (retired), p is the storage, freed with the last notification.
+ */
+struct tide__zcpin {
+	struct tide_transport *t;
+	char *p;        /* NULL while it is still the transport's wa */
+	size_t cap;
+	unsigned pins;  /* zero-copy sends of it awaiting their notification */
 };
 
 /* A datagram waiting for the socket to become writable. */
@@ -98,12 +115,17 @@ struct tide_transport {
 	unsigned zc_checked : 1;    /* zc says whether zero-copy sends work here */
 	unsigned zc : 1;
 	unsigned wa_lent : 1;       /* wa is a ring buffer (its id in wa.cap), back to the ring once sent */
+	unsigned ms_ok : 1;         /* multishot receives work here (multishot: in use now) */
+	uint16_t rd_run;            /* full ring buffers in a row this iteration, or small reads in a row */
+	uint32_t rd_iter;           /* the loop iteration of the last full ring buffer */
 	const struct tide_protocol_ops *ops;
 	void *proto;
 	tide__keep_cb keep;         /* the protocol's ring-buffer hook, or NULL */
 	/* The write side, then the read op: a receive and an echo's send
 	 * touch the first 180 bytes (see tide__op's field order). */
-	struct tide__op *wop;       /* the write side's op in flight (send or poll) */
+	struct tide__op *wop;       /* the write side's op awaiting its result (send or poll) */
+	struct tide__zcpin *wa_pin; /* zero-copy sends from wa awaiting their notification, or NULL */
+	uint32_t zc_pending;        /* every zero-copy send of this transport awaiting its notification */
 	struct tide__wbuf wa;       /* what the write op is sending (the kernel's until it completes),
 				     * or a provided buffer it sends from (wa_lent) */
 	size_t wa_off;              /* how much of wa is sent */
@@ -111,7 +133,7 @@ struct tide_transport {
 	uint32_t high, low;         /* write buffer limits */
 	/* Multishot data that arrived after pause_reading (or before a
 	 * delivery of earlier held data): given to the protocol on resume. */
-	struct tide__held *held;
+	struct tide__wbuf held;
 	/*
 	 * The read op (recv multishot or POLLIN) lives here, so an idle
 	 * connection is one allocation of about 270 bytes; its loop field is

@@ -54,12 +54,22 @@ static size_t wsize(const struct tide_transport *t)
 
 /*
  * The half being sent is emptied: a provided buffer it was sending from
- * goes back to the receive ring (see write_iov), else as tide__wbuf_reset.
+ * goes back to the receive ring (see write_iov); storage zero-copy sends
+ * still read goes to their pin, back to its pool with the last
+ * notification; else as tide__wbuf_reset.
  */
 static void wa_reset(struct tide_transport *t)
 {
 	struct tide_loop *loop = tloop(t);
 
+	if (t->wa_pin) {
+		t->wa_pin->p = t->wa.p;
+		t->wa_pin->cap = t->wa.cap;
+		t->wa_pin = NULL;
+		t->wa.p = NULL;
+		t->wa.len = t->wa.cap = 0;
+		return;
+	}
 	if (t->wa_lent) {
 		t->wa_lent = 0;
 		tide__pbuf_return(loop, (unsigned)t->wa.cap);
@@ -116,34 +126,21 @@ void tide__t_fatal(struct tide_transport *t, int err)
 
 static size_t held_len(const struct tide_transport *t)
 {
-	return t->held ? t->held->len : 0;
+	return t->held.len;
 }
 
 static int held_append(struct tide_transport *t, const void *data, size_t n)
 {
-	struct tide__held *h = t->held;
-
-	if (!h || h->len + n > h->cap) {
-		size_t cap = h ? h->cap : 4096;
-
-		while (cap < (h ? h->len : 0) + n)
-			cap *= 2;
-		if (!(h = tide__realloc(h, sizeof(*h) + cap)))
-			return -ENOMEM;
-		if (!t->held)
-			h->len = 0;
-		h->cap = cap;
-		t->held = h;
-	}
-	memcpy(h->data + h->len, data, n);
-	h->len += n;
+	if (tide__wbuf_reserve(tloop(t)->net, &t->held, n) < 0)
+		return -ENOMEM;
+	memcpy(t->held.p + t->held.len, data, n);
+	t->held.len += n;
 	return 0;
 }
 
 static void held_drop(struct tide_transport *t)
 {
-	tide__free(t->held);
-	t->held = NULL;
+	tide__wbuf_reset(tloop(t)->net, &t->held);
 }
 
 /* Gives bytes to the protocol: data_received, or copied into get_buffer's. */
@@ -203,17 +200,17 @@ static void deliver(struct tide_transport *t, const char *data, size_t n)
 static void deliver_held(void *arg)
 {
 	struct tide_transport *t = arg;
-	struct tide__held *h = t->held;
+	struct tide__wbuf h = t->held;
 
 	t->held_queued = false;
 	if (t->closing || !t->reading) {
 		tide_transport_unref(t);
 		return;
 	}
-	t->held = NULL;
-	if (h)
-		feed(t, h->data, h->len);
-	tide__free(h);
+	/* What feeding it holds again (another pause) starts a new buffer. */
+	t->held = (struct tide__wbuf){ 0 };
+	feed(t, h.p, h.len);
+	tide__wbuf_reset(tloop(t)->net, &h);
 	if (!t->closing && t->reading) {
 		if (t->eof_seen && !t->rop_busy)
 			on_eof(t);
@@ -263,14 +260,45 @@ static void on_eof(struct tide_transport *t)
 		tide_transport_close(t);
 }
 
+/*
+ * A bulk flow reads by readiness: a multishot receive hands a flow over
+ * in ring-buffer pieces (4 KiB by default), each a completion, a
+ * data_received and mostly a copy into the write buffer, where a recv(2)
+ * after POLLIN takes 64 KiB at once: a 64 KiB echo cost 2.7 times epoll's
+ * CPU. BULK_RUN full ring buffers in one loop iteration (that much was
+ * queued at once) switch the transport to POLLIN + recv(2); SMALL_RUN
+ * reads in a row shorter than a ring buffer switch it back.
+ */
+#define BULK_RUN 16
+#define SMALL_RUN 16
+
+static void bulk_check(struct tide_transport *t, struct tide__op *op)
+{
+	uint32_t iter = (uint32_t)tloop(t)->stats.iterations;
+
+	t->rd_run = iter == t->rd_iter ? t->rd_run + 1 : 1;
+	t->rd_iter = iter;
+	if (t->rd_run >= BULK_RUN && (op->flags & TIDE__OP_MORE)) {
+		/* The cancel's completion re-arms, as a POLLIN now; writes
+		 * try send(2) at once, as on the readiness paths. */
+		t->multishot = 0;
+		t->direct_send = 1;
+		t->rd_run = 0;
+		tide__op_cancel(op);
+	}
+}
+
 /* A multishot recv CQE: one buffer of data, or the end of the multishot. */
 static void ms_done(struct tide__op *op)
 {
 	struct tide_transport *t = op->owner;
 	int res = op->res;
 
-	if (res > 0 && (op->flags & TIDE__OP_PBUF))
+	if (res > 0 && (op->flags & TIDE__OP_PBUF)) {
+		if (TIDE__UNLIKELY((size_t)res == op->loop->recv_buf_size))
+			bulk_check(t, op);
 		tide__lend_deliver(t, op, deliver);
+	}
 	if (op->flags & TIDE__OP_MORE)
 		return;
 	t->rop_busy = 0;
@@ -341,6 +369,16 @@ static void poll_read_done(struct tide__op *op)
 		if (r > 0 && PROTO_CB(t, data_received))
 			PROTO_CB(t, data_received)(t, b, (size_t)r, t->proto);
 	}
+	if (r > 0 && t->ms_ok) {
+		/* Small reads again: back to the multishot (see BULK_RUN). */
+		if ((size_t)r >= tloop(t)->recv_buf_size)
+			t->rd_run = 0;
+		else if (++t->rd_run >= SMALL_RUN) {
+			t->rd_run = 0;
+			t->multishot = 1;
+			t->direct_send = !tide__op_native(tloop(t), TIDE_OP_SEND);
+		}
+	}
 	if (r == 0)
 		on_eof(t);
 	else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
@@ -355,7 +393,7 @@ void tide__t_read_arm(struct tide_transport *t)
 	struct tide__op *op;
 	int err;
 
-	if (!t->reading || t->closing || t->eof_seen || t->rop_busy || t->held)
+	if (!t->reading || t->closing || t->eof_seen || t->rop_busy || t->held.len)
 		return;
 	op = &t->rop;
 	tide__op_init(tloop(t), t->multishot ? TIDE_OP_RECV_MULTISHOT : TIDE_OP_POLL, op);
@@ -385,21 +423,30 @@ static void shut_wr(struct tide_transport *t)
 	}
 }
 
-static void send_done(struct tide__op *op)
+/*
+ * A zero-copy send of len bytes failed for want of lockable memory
+ * (RLIMIT_MEMLOCK, shared by every process of the user): the loop sends by
+ * copy until half of what its other zero-copy sends pinned came back, or
+ * a while passed (1 s, doubling while it keeps failing, up to a minute).
+ */
+static void zc_nomem(struct tide_transport *t, size_t len)
 {
-	struct tide_transport *t = op->owner;
-	int res = op->res;
+	struct tide_loop *loop = tloop(t);
+	struct tide__net *net = loop->net;
+	size_t others = net->zc_pinned - len;
 
-	bool zc = op->kind == TIDE_OP_SEND_ZC;
+	loop->stats.sends_zc_nomem++;
+	net->zc_nomem = true;
+	net->zc_backoff = net->zc_backoff ? net->zc_backoff * 2 : 1;
+	if (net->zc_backoff > 64)
+		net->zc_backoff = 64;
+	net->zc_retry = loop->now + net->zc_backoff * 1000000000u;
+	net->zc_nomem_mark = others ? others / 2 + 1 : 0;
+}
 
-	t->wop = NULL;
-	tide__op_release(op);
-	if (zc && (res == -EOPNOTSUPP || res == -EINVAL) && !t->aborted) {
-		/* This socket cannot send zero-copy after all: plain sends. */
-		t->zc = 0;
-		write_kick(t);
-		return;
-	}
+/* A send's result (the write op is done with): res bytes went, or an error. */
+static TIDE__INLINE void sent(struct tide_transport *t, int res)
+{
 	if (res < 0) {
 		if (res != -ECANCELED)
 			tide__t_fatal(t, res);
@@ -418,6 +465,87 @@ static void send_done(struct tide__op *op)
 	}
 	tide__t_maybe_resume(t);
 	tide__t_maybe_finish(t);
+}
+
+static void send_done(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+	int res = op->res;
+
+	t->wop = NULL;
+	tide__op_release(op);
+	sent(t, res);
+}
+
+/* A zero-copy send's result: as a send's, but where it sent nothing for
+ * want of memory or support, the bytes go again by copy (zc_ok says no
+ * after zc_nomem), and from now on on a socket that cannot send zero-copy
+ * (or a kernel before 6.2, which refuses the usage report asked for). */
+static void zc_sent(struct tide_transport *t, int res)
+{
+	if (!t->aborted && (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOMEM)) {
+		if (res != -ENOMEM)
+			t->zc = 0;
+		write_kick(t);
+		return;
+	}
+	sent(t, res);
+}
+
+/* A zero-copy send's notification came (or its only completion): the
+ * kernel is done with its bytes. */
+static void zc_unpin(struct tide_transport *t, struct tide__zcpin *pin, size_t len)
+{
+	struct tide__net *net = tloop(t)->net;
+
+	t->zc_pending--;
+	net->zc_pinned -= len;
+	if (--pin->pins)
+		return;
+	if (pin == t->wa_pin)
+		t->wa_pin = NULL;
+	else
+		tide__wbuf_reset(net, &(struct tide__wbuf){ .p = pin->p, .cap = pin->cap });
+	tide__free(pin);
+}
+
+/*
+ * A zero-copy send completes twice: its result (TIDE__OP_MORE), which
+ * lets the next send go at once, then its notification, which frees what
+ * it pinned; or once, with a result, when the kernel kept nothing.
+ */
+static void zc_done(struct tide__op *op)
+{
+	struct tide__zcpin *pin = op->owner;
+	struct tide_transport *t = pin->t;
+	bool notif = op->flags & TIDE__OP_ZC_RESULT;
+	int res = op->res;
+
+	if (op->flags & TIDE__OP_MORE) {
+		t->wop = NULL;
+		if (res == -ENOMEM)
+			zc_nomem(t, op->len);
+		else if (res >= 0)
+			tloop(t)->net->zc_backoff = 0;
+		zc_sent(t, res);
+		return;
+	}
+	if (!notif) {
+		t->wop = NULL;
+		if (res == -ENOMEM)
+			zc_nomem(t, op->len);
+	} else if (res == TIDE__ZC_COPIED && t->zc) {
+		/* The kernel copied anyway (loopback): zero-copy only costs
+		 * this connection a completion more per send. */
+		t->zc = 0;
+		tloop(t)->stats.sends_zc_copied++;
+	}
+	zc_unpin(t, pin, op->len);
+	tide__op_release(op);
+	if (!notif)
+		zc_sent(t, res);
+	else
+		tide__t_maybe_finish(t);
 }
 
 /* The write side's op (a send, or a datagram's POLLOUT) goes in flight. */
@@ -439,16 +567,30 @@ void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op)
  * flush is first big enough to want one. */
 static bool zc_ok(struct tide_transport *t)
 {
+	struct tide_loop *loop = tloop(t);
 	int domain = 0;
 	socklen_t len = sizeof(domain);
 
 	if (!t->zc_checked) {
 		t->zc_checked = 1;
-		t->zc = tide__op_native(tloop(t), TIDE_OP_SEND_ZC) &&
+		t->zc = tide__op_native(loop, TIDE_OP_SEND_ZC) &&
 			getsockopt(t->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
 			(domain == AF_INET || domain == AF_INET6);
 	}
-	return t->zc;
+	if (!t->zc || t->wa_lent)
+		return false;
+	if (TIDE__UNLIKELY(loop->net->zc_nomem)) {
+		if (loop->now < loop->net->zc_retry && loop->net->zc_pinned >= loop->net->zc_nomem_mark)
+			return false;
+		loop->net->zc_nomem = false;
+	}
+	/* The pin that will free wa's storage once every notification is in. */
+	if (!t->wa_pin) {
+		if (!(t->wa_pin = tide__malloc(sizeof(*t->wa_pin))))
+			return false;
+		*t->wa_pin = (struct tide__zcpin){ .t = t };
+	}
+	return true;
 }
 
 /* Starts the next send if none is in flight and bytes wait. */
@@ -474,7 +616,7 @@ static void write_kick(struct tide_transport *t)
 	kind = TIDE_OP_SEND;
 	if (t->wa.len - t->wa_off >= ZC_THRESHOLD && zc_ok(t))
 		kind = TIDE_OP_SEND_ZC;
-	if ((err = tide__t_new_op(t, kind, send_done, &op))) {
+	if ((err = tide__t_new_op(t, kind, kind == TIDE_OP_SEND_ZC ? zc_done : send_done, &op))) {
 		tide__t_fatal(t, err);
 		return;
 	}
@@ -482,6 +624,12 @@ static void write_kick(struct tide_transport *t)
 	op->len = t->wa.len - t->wa_off;
 	if (op->len > SEND_MAX)
 		op->len = SEND_MAX;
+	if (kind == TIDE_OP_SEND_ZC) {
+		op->owner = t->wa_pin;
+		t->wa_pin->pins++;
+		t->zc_pending++;
+		tloop(t)->net->zc_pinned += op->len;
+	}
 	/* On the readiness paths send(2) was just tried: wait first. */
 	if (t->direct_send)
 		op->flags |= TIDE__OP_NO_TRY;
@@ -653,7 +801,7 @@ static void finish(void *arg)
 /* Once closing, the last op's completion (or close itself) ends the transport. */
 void tide__t_maybe_finish(struct tide_transport *t)
 {
-	if (!t->closing || t->lost_queued || t->rop_busy || t->wop)
+	if (!t->closing || t->lost_queued || t->rop_busy || t->wop || t->zc_pending)
 		return;
 	if (!t->error && wsize(t) && !t->lost)
 		return; /* close() flushes first: send_done comes back here */
@@ -711,17 +859,17 @@ TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 	if (t->wop)
 		tide__op_cancel(t->wop);
 	/*
-	 * A zero-copy send completes only when the kernel lets go of its
-	 * pages, and sent bytes a peer never reads (or acknowledges) keep
-	 * them in the socket's send queue until the socket goes, while we
-	 * close the fd only after that completion. Disconnecting (connect to
-	 * AF_UNSPEC: tcp_disconnect, a reset) purges the queue, so the send
-	 * completes and the close follows; the fd stays ours meanwhile. Only
-	 * once its result came: a send still waiting for room has queued
-	 * nothing (a partial send completes), so the cancel ends it, and the
-	 * bytes queued before it still reach the peer ahead of a FIN.
+	 * A zero-copy send's notification comes only when the kernel lets go
+	 * of its pages, and sent bytes a peer never reads (or acknowledges)
+	 * keep them in the socket's send queue until the socket goes, while
+	 * we close the fd only after every notification. Disconnecting
+	 * (connect to AF_UNSPEC: tcp_disconnect, a reset) purges the queue,
+	 * so the notifications come and the close follows; the fd stays ours
+	 * meanwhile. Only for sends whose result came: one still waiting for
+	 * room has queued nothing (a partial send completes), so the cancel
+	 * ends it.
 	 */
-	if (t->wop && t->wop->kind == TIDE_OP_SEND_ZC && (t->wop->flags & TIDE__OP_ZC_RESULT)) {
+	if (t->zc_pending > (t->wop && t->wop->kind == TIDE_OP_SEND_ZC ? 1u : 0u)) {
 		struct sockaddr sa = { .sa_family = AF_UNSPEC };
 
 		(void)connect(t->fd, &sa, sizeof(sa));
@@ -755,7 +903,7 @@ TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
 	if (t->closing || t->reading)
 		return 0;
 	t->reading = true;
-	if (t->held || (t->eof_seen && !t->eof_done && !t->rop_busy)) {
+	if (t->held.len || (t->eof_seen && !t->eof_done && !t->rop_busy)) {
 		if (!t->held_queued) {
 			t->held_queued = true;
 			tide_transport_ref(t);
@@ -901,7 +1049,7 @@ int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct t
 		t->dq_tailp = &t->dq;
 	else
 		t->server = server;
-	t->multishot = kind == TIDE__T_STREAM && tide__op_native(loop, TIDE_OP_RECV_MULTISHOT);
+	t->multishot = t->ms_ok = kind == TIDE__T_STREAM && tide__op_native(loop, TIDE_OP_RECV_MULTISHOT);
 	/* With native sends the SQE rides the next io_uring_enter; elsewhere
 	 * a send(2) now saves waiting for POLLOUT. */
 	t->direct_send = !tide__op_native(loop, TIDE_OP_SEND);
