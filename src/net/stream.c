@@ -690,7 +690,9 @@ TIDE_EXTERN int tide_stream_set_limit(struct tide_stream_reader *r, size_t limit
 
 TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r)
 {
-	return r && r->eof && rlen(r) == 0 && !r->kp;
+	/* Bytes a woken read has yet to return (landed in its buffer, or
+	 * held by readexactly) are not read yet either. */
+	return r && r->eof && rlen(r) == 0 && !r->kp && !r->landed && !r->holding;
 }
 
 /* At EOF with the buffer empty: 0 for a clean EOF, else the connection's error. */
