@@ -891,6 +891,8 @@ TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **
 /* Drops the first n buffered bytes (what peek showed): 0, -EINVAL past
  * what is buffered, -EBUSY while a woken read has not run. */
 TIDE_EXTERN int tide_stream_consume(struct tide_stream_reader *r, size_t n);
+/* 1 once EOF (or the connection's error) came and every byte before it
+ * was read: none buffered, nor waiting in a woken read's hands. */
 TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r);
 /* Buffered; never waits. TIDE_ECLOSED once closing, or the connection's error. */
 TIDE_EXTERN int tide_stream_write(struct tide_stream_writer *w, const void *data, size_t n);

@@ -475,6 +475,44 @@ static int64_t readexactly_lends_main(void *arg)
 
 MAIN_TEST(test_readexactly_lends_buffer, readexactly_lends_main)
 
+/*
+ * at_eof is asyncio's "EOF fed and nothing left to read": bytes that a
+ * read woken by the EOF has yet to return (readexactly's, held across its
+ * waits, or bytes that landed in a read's own buffer) are still to be
+ * read, so it says 0 until that read ran. The fuzz target found it
+ * saying 1 there (test/fuzz/corpus/stream-reader/at-eof-while-held).
+ */
+static int64_t at_eof_pending_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	static char buf[2 * LEND];
+
+	(void)arg;
+	feed_pair(&g_r, &w);
+	feed(g_r, "held");
+	t = spawn_waiting(readexactly_2lend_partial_task, buf); /* holds "held", lends the rest */
+	tide__stream_feed_eof(g_r, 0);                           /* wakes it: it has not run */
+	ck_assert_int_eq(tide_stream_at_eof(g_r), 0);
+	ck_assert_int_eq(join(t), TIDE_EINCOMPLETE_READ);
+	ck_assert_uint_eq(g_partial, 4);
+	ck_assert_int_eq(memcmp(buf, "held", 4), 0);
+	ck_assert_int_eq(tide_stream_at_eof(g_r), 1);
+	tide_stream_free(g_r, w);
+
+	feed_pair(&g_r, &w);
+	t = spawn_waiting(read_lend_task, buf); /* lends buf */
+	feed(g_r, "landed");
+	tide__stream_feed_eof(g_r, 0);
+	ck_assert_int_eq(tide_stream_at_eof(g_r), 0);
+	ck_read_eq(join(t), buf, "landed");
+	ck_assert_int_eq(tide_stream_at_eof(g_r), 1);
+	tide_stream_free(g_r, w);
+	return 0;
+}
+
+MAIN_TEST(test_at_eof_pending, at_eof_pending_main)
+
 /* ------------------------------------------- linear time (16 MiB) -- */
 
 #define BIG ((size_t)16 << 20)
@@ -812,7 +850,7 @@ int main(void)
 {
 	const TTest *fed[] = {
 		test_readline_limit, test_readuntil, test_read_exact, test_concurrent_read, test_read_lends_buffer,
-		test_readexactly_lends_buffer, test_peek_fed, test_read_putback_enomem, test_linear_readuntil,
+		test_readexactly_lends_buffer, test_at_eof_pending, test_peek_fed, test_read_putback_enomem, test_linear_readuntil,
 		test_linear_readline, test_linear_consume,
 	};
 

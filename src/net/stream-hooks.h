@@ -22,6 +22,9 @@ struct tide__stream_stats {
 	uint64_t scanned; /* bytes handed to the separator search */
 	uint64_t moved;   /* bytes moved by compaction or growth */
 	uint64_t grows;   /* buffer (re)allocations */
+	/* Bytes received, wherever they landed (the buffer, a waiting read's,
+	 * a kept ring buffer): less what the reader holds, what reads took. */
+	uint64_t fed;
 };
 
 int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w);

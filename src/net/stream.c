@@ -413,6 +413,7 @@ static bool stream_keep(struct tide_transport *t, const char *data, size_t n, un
 	r->klen = n;
 	r->kbid = bid;
 	r->stats.kept += n;
+	r->stats.fed += n;
 	wakeup_reader(r);
 	return true;
 }
@@ -473,6 +474,7 @@ static void feed_data(struct stream *s, const void *data, size_t n)
 
 	if (!n || r->eof)
 		return;
+	r->stats.fed += n;
 	if (lend_open(r)) {
 		struct read_lend *l = r->lend;
 		size_t k = n < l->len - l->got ? n : l->len - l->got;
@@ -605,6 +607,7 @@ static void proto_buffer_updated(struct tide_transport *t, size_t n, void *proto
 
 	if (!n || r->eof)
 		return;
+	r->stats.fed += n;
 	if (lend_open(r)) {
 		lend_filled(r, n);
 		return;
@@ -687,7 +690,9 @@ TIDE_EXTERN int tide_stream_set_limit(struct tide_stream_reader *r, size_t limit
 
 TIDE_EXTERN int tide_stream_at_eof(const struct tide_stream_reader *r)
 {
-	return r && r->eof && rlen(r) == 0 && !r->kp;
+	/* Bytes a woken read has yet to return (landed in its buffer, or
+	 * held by readexactly) are not read yet either. */
+	return r && r->eof && rlen(r) == 0 && !r->kp && !r->landed && !r->holding;
 }
 
 /* At EOF with the buffer empty: 0 for a clean EOF, else the connection's error. */
