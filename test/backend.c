@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifdef HAVE_SECCOMP
@@ -90,6 +91,40 @@ static void loop_works(struct tide_loop *loop)
 	tide_future_unref(fut);
 	close(p[0]);
 	close(p[1]);
+}
+
+/* An echo over a connected socket pair: a send, the peer's recv, its reply. */
+static void socket_echo(struct tide_loop *loop)
+{
+	struct tide_future *fr, *fs;
+	char buf[16], back[16];
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	/* The receive waits first, so only readiness can complete it. */
+	ck_assert_int_eq(tide_op_recv(loop, sv[1], buf, sizeof(buf), 0, &fr), 0);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(tide_future_done(fr), 0);
+	ck_assert_int_eq(tide_op_send(loop, sv[0], "echo", 4, 0, &fs), 0);
+	tt_run_until_complete(loop, fr, 0);
+	ck_assert_int_eq(tt_result(fr), 4);
+	tt_run_until_complete(loop, fs, 0);
+	ck_assert_int_eq(tt_result(fs), 4);
+	tide_future_unref(fr);
+	tide_future_unref(fs);
+	/* The echo back. */
+	ck_assert_int_eq(tide_op_send(loop, sv[1], buf, 4, 0, &fs), 0);
+	tt_run_until_complete(loop, fs, 0);
+	ck_assert_int_eq(tt_result(fs), 4);
+	tide_future_unref(fs);
+	memset(back, 0, sizeof(back));
+	ck_assert_int_eq(tide_op_recv(loop, sv[0], back, sizeof(back), 0, &fr), 0);
+	tt_run_until_complete(loop, fr, 0);
+	ck_assert_int_eq(tt_result(fr), 4);
+	ck_assert_mem_eq(back, "echo", 4);
+	tide_future_unref(fr);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* ------------------------------------------------------------- choice -- */
@@ -320,20 +355,38 @@ END_TEST
 /* ------------------------------------------------------------- seccomp -- */
 
 #ifdef HAVE_SECCOMP
-static void deny_io_uring_setup(int err)
+/* From here on this process's calls of syscall nr fail with err. */
+static void deny_syscall(int nr, int err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 
 	ck_assert_ptr_nonnull(ctx);
-	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), SCMP_SYS(io_uring_setup), 0), 0);
+	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), nr, 0), 0);
 	ck_assert_int_eq(seccomp_load(ctx), 0);
 	seccomp_release(ctx);
+}
+
+static void deny_io_uring_setup(int err)
+{
+	deny_syscall(SCMP_SYS(io_uring_setup), err);
+}
+
+/* A loop that must be io_uring cannot be made: err, and no loop. */
+static void forced_uring_fails(int err)
+{
+	struct tide_loop_opts opts;
+	struct tide_loop *loop = NULL;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.size = sizeof(opts);
+	opts.backend = "io_uring";
+	ck_assert_int_eq(tide_loop_new(&opts, &loop), err);
+	ck_assert_ptr_null(loop);
 }
 
 START_TEST(test_seccomp_eperm_falls_back)
 {
 	struct tide_loop *loop = NULL;
-	struct tide_loop_opts opts;
 	const char *reason;
 
 	deny_io_uring_setup(EPERM);
@@ -347,12 +400,7 @@ START_TEST(test_seccomp_eperm_falls_back)
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 
 	/* Forcing io_uring where it cannot start is an error, not a fallback. */
-	memset(&opts, 0, sizeof(opts));
-	opts.size = sizeof(opts);
-	opts.backend = "io_uring";
-	loop = NULL;
-	ck_assert_int_eq(tide_loop_new(&opts, &loop), -EPERM);
-	ck_assert_ptr_null(loop);
+	forced_uring_fails(-EPERM);
 	/* ... which says why: the filter, not only "Operation not permitted". */
 	expect_new_error("io_uring was asked for (opts.backend=io_uring)");
 	expect_new_error("seccomp filter");
@@ -372,6 +420,47 @@ START_TEST(test_seccomp_enosys_falls_back)
 	ck_assert_msg(strstr(reason, "ENOSYS") != NULL, "reason: '%s'", reason);
 	loop_works(loop);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/*
+ * Some seccomp profiles allow io_uring_setup but deny io_uring_enter, or
+ * io_uring_register (the opcode probe is a register call): the ring is made
+ * but cannot be driven. The loop must find out when it is created and run
+ * on epoll, with the denied call in its reason, never be an io_uring loop
+ * whose first wait fails.
+ */
+static void check_denied_call_falls_back(const char *call)
+{
+	struct tide_loop *loop = NULL;
+	const char *reason;
+
+	ck_assert_int_eq(tide_loop_new(NULL, &loop), 0);
+	ck_assert_str_eq(tide_loop_backend(loop), "epoll");
+	reason = tide_loop_backend_reason(loop);
+	printf("%s denied: reason: %s\n", call, reason);
+	ck_assert_msg(strstr(reason, call) != NULL && strstr(reason, "EPERM") != NULL,
+		      "reason '%s' does not name %s and EPERM", reason, call);
+	loop_works(loop);
+	socket_echo(loop);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+
+	/* A forced io_uring fails, and says which call was denied. */
+	forced_uring_fails(-EPERM);
+	expect_new_error(call);
+}
+
+START_TEST(test_seccomp_enter_denied_falls_back)
+{
+	deny_syscall(SCMP_SYS(io_uring_enter), EPERM);
+	check_denied_call_falls_back("io_uring_enter");
+}
+END_TEST
+
+START_TEST(test_seccomp_register_denied_falls_back)
+{
+	deny_syscall(SCMP_SYS(io_uring_register), EPERM);
+	check_denied_call_falls_back("io_uring_register");
 }
 END_TEST
 #endif
@@ -405,8 +494,10 @@ int main(void)
 	tc = tt_tcase(&ts, "seccomp");
 	tcase_add_test(tc, test_seccomp_eperm_falls_back);
 	tcase_add_test(tc, test_seccomp_enosys_falls_back);
+	tcase_add_test(tc, test_seccomp_enter_denied_falls_back);
+	tcase_add_test(tc, test_seccomp_register_denied_falls_back);
 #else
-	tt_skip(&ts, 2, "seccomp fallback tests: built without libseccomp");
+	tt_skip(&ts, 4, "seccomp fallback tests: built without libseccomp");
 #endif
 	return tt_run(&ts);
 }

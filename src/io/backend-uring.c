@@ -135,6 +135,62 @@ static void explain_setup_error(const struct tide_loop *loop, int err, char *buf
 	}
 }
 
+/* "EPERM" for -EPERM (glibc 2.32's strerrorname_np), or the number. */
+static const char *errname(int err, char *buf, size_t len)
+{
+	const char *n = strerrorname_np(-err);
+
+	if (n)
+		return n;
+	snprintf(buf, len, "errno %d", -err);
+	return buf;
+}
+
+/*
+ * Some seccomp profiles allow io_uring_setup but deny io_uring_enter or
+ * io_uring_register (the opcode probe is a register call): the ring exists
+ * but cannot be driven, and the loop must learn it now, while epoll can
+ * still take over, not at its first wait. Writes the reason and returns
+ * the refusal, or 0. An enter that submits and waits for nothing reaches
+ * the kernel without enabling an R_DISABLED ring (which says EBADFD: the
+ * call was let through all the same).
+ */
+static int ring_calls_allowed(struct tide_loop *loop, struct uring_bd *bd, struct io_uring_probe **probe)
+{
+	const size_t psz = sizeof(**probe) + 256 * sizeof((*probe)->ops[0]);
+	const char *call = "io_uring_enter";
+	char nb[24];
+	int err = 0;
+
+	*probe = NULL;
+	if (syscall(__NR_io_uring_enter, bd->ring.ring_fd, 0, 0, 0, NULL, 0) < 0 && errno != EBADFD)
+		err = -errno;
+	if (!err) {
+		call = "io_uring_register";
+		if (!(*probe = tide__calloc(1, psz)))
+			return -ENOMEM;
+		err = io_uring_register_probe(&bd->ring, *probe, 256);
+		if (err > 0)
+			err = 0;
+		if (err == -EINVAL) {
+			/* The call went through: this kernel has no probe (before 5.6). */
+			tide__free(*probe);
+			*probe = NULL;
+			snprintf(loop->reason, sizeof(loop->reason),
+				 "io_uring_register: EINVAL: this kernel cannot report its opcodes (older than 5.6)");
+			return -ENOSYS;
+		}
+	}
+	if (!err)
+		return 0;
+	tide__free(*probe);
+	*probe = NULL;
+	snprintf(loop->reason, sizeof(loop->reason), "%s denied: %s, though io_uring_setup was allowed (%s)",
+		 call, errname(err, nb, sizeof(nb)),
+		 seccomp_filtered() ? "a seccomp filter denies it" : "no seccomp filter: a security module?");
+	return err;
+}
+
 static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
 {
 	/* Newest first; EINVAL means the kernel does not know a flag. */
@@ -168,9 +224,8 @@ static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
  * that may wait forever must be cancellable), and a base kind that must be
  * native too; TIDE_DISABLE_OPS masks what it names.
  */
-static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
+static void probe_ops(struct tide_loop *loop, struct uring_bd *bd, struct io_uring_probe *p)
 {
-	struct io_uring_probe *p = io_uring_get_probe_ring(&bd->ring);
 	uint64_t off = loop->disabled_ops;
 	int k;
 #define HAS(opc) (p && io_uring_opcode_supported(p, (opc)))
@@ -190,8 +245,6 @@ static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
 				(!d->base || bd->native[d->base]);
 	}
 #undef HAS
-	if (p)
-		io_uring_free_probe(p);
 }
 
 /*
@@ -252,6 +305,7 @@ static void uring_pbuf_recycle(struct tide_loop *loop, unsigned bid)
 static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 {
 	struct uring_bd *bd = tide__calloc(1, sizeof(*bd));
+	struct io_uring_probe *probe;
 	int err;
 
 	if (!bd)
@@ -265,7 +319,14 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		tide__free(bd);
 		return err;
 	}
-	probe_ops(loop, bd);
+	err = ring_calls_allowed(loop, bd, &probe);
+	if (err) {
+		io_uring_queue_exit(&bd->ring);
+		tide__free(bd);
+		return err;
+	}
+	probe_ops(loop, bd, probe);
+	tide__free(probe);
 	if (!bd->native[TIDE_OP_POLL]) {
 		/* The readiness path itself is missing: this kernel is too old. */
 		io_uring_queue_exit(&bd->ring);

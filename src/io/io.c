@@ -6,7 +6,8 @@
  * declared in core.h).
  *
  * The hard part is the backend choice: io_uring first, epoll when
- * io_uring_setup is refused; but a backend the caller forced must start or
+ * io_uring_setup, or the first io_uring_enter or io_uring_register on the
+ * new ring, is refused; but a backend the caller forced must start or
  * fail with its reason, never fall back silently.
  */
 #include "io/io.h"
