@@ -360,6 +360,9 @@ struct tide_loop_stats {
 	/* Transport writes of the bytes data_received was reading, sent
 	 * straight from the io_uring receive buffer instead of a copy. */
 	uint64_t sends_from_ring;
+	/* io_uring_enter calls failed on purpose (EINTR, EAGAIN or EBUSY)
+	 * because TIDE_FAULT_ENTER asked for it: a testing aid, 0 otherwise. */
+	uint64_t enter_faults;
 };
 /* Fills stats up to min(stats->size, sizeof) bytes. */
 TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats);

@@ -241,6 +241,9 @@ struct tide_loop {
 	unsigned recv_buf_count;      /* provided-buffer ring: buffers (a power of two) */
 	size_t recv_buf_size;         /* and the size of each */
 	unsigned pbufs_lent;          /* ring buffers kept out of the ring (tide__pbuf_keep) */
+	unsigned fault_enter;         /* TIDE_FAULT_ENTER: percent of io_uring_enter calls failed on purpose */
+	bool fault_seeded;            /* and its seed was given (else one per process) */
+	uint64_t fault_seed;
 
 	/* Executor. */
 	struct tide_executor *default_ex;

@@ -42,12 +42,52 @@ struct uring_bd {
 	char *pbufs;                /* count * size bytes, touched only as the kernel fills them */
 	size_t br_bytes;            /* the ring's mapping length */
 	unsigned br_mask;           /* count - 1 */
+	/* TIDE_FAULT_ENTER (enter_fault): a testing aid, 0 in production. */
+	unsigned fault_pct;         /* percent of enter calls failed on purpose */
+	uint64_t fault_seed;        /* the generator's first state, for the report */
+	uint64_t fault_rng;         /* splitmix64 state */
+	uint64_t enters;            /* enter calls seen while faults were on */
+	uint64_t faults[3];         /* EINTR, EAGAIN, EBUSY injected */
 };
 
 
 static struct uring_bd *bd_of(const struct tide_loop *loop)
 {
 	return loop->bd;
+}
+
+/*
+ * TIDE_FAULT_ENTER: before each call into liburing that enters the kernel,
+ * a share of them fail here with EINTR, EAGAIN or EBUSY, as if
+ * io_uring_enter had said so without doing anything, so that tests prove
+ * the backend rides out every such answer. Always built in: off, it costs
+ * one load and one predicted branch beside a system call, and every build
+ * (the sanitizer one too) can then be tested with it. The report at
+ * uring_fini names the seed, with which TIDE_FAULT_ENTER=PCT:SEED repeats
+ * a loop's faults.
+ */
+static TIDE__OUTLINE __attribute__((cold)) int enter_fault_roll(struct tide_loop *loop, struct uring_bd *bd)
+{
+	static const int errs[3] = { -EINTR, -EAGAIN, -EBUSY };
+	uint64_t x;
+	unsigned which;
+
+	bd->enters++;
+	x = bd->fault_rng += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	if (x % 100 >= bd->fault_pct)
+		return 0;
+	which = (unsigned)(x / 100 % 3);
+	bd->faults[which]++;
+	loop->stats.enter_faults++;
+	return errs[which];
+}
+
+static inline int enter_fault(struct tide_loop *loop, struct uring_bd *bd)
+{
+	return TIDE__UNLIKELY(bd->fault_pct) ? enter_fault_roll(loop, bd) : 0;
 }
 
 /* The first line of a /proc file, without its newline ("" if unreadable). */
@@ -337,6 +377,15 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 	if (bd->native[TIDE_OP_RECV_MULTISHOT] && pbuf_setup(loop, bd) < 0)
 		bd->native[TIDE_OP_RECV_MULTISHOT] = false; /* plain receives then */
 	bd->backlog_tailp = &bd->backlog;
+	/* After the checks above, which must see the kernel's own answers. */
+	if ((bd->fault_pct = loop->fault_enter)) {
+		/* The given seed, or one of the process's own per loop. */
+		static uint64_t loops;
+
+		bd->fault_seed = loop->fault_seeded ? loop->fault_seed
+			: ((uint64_t)getpid() << 20) + __atomic_fetch_add(&loops, 1, __ATOMIC_RELAXED);
+		bd->fault_rng = bd->fault_seed;
+	}
 	loop->bd = bd;
 	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s%s)",
 		 bd->setup_flags & IORING_SETUP_DEFER_TASKRUN ? "SINGLE_ISSUER|DEFER_TASKRUN"
@@ -371,7 +420,7 @@ static int ring_flush(struct tide_loop *loop, struct uring_bd *bd)
 	if (ring_enable(bd) < 0)
 		return -EIO;
 	do
-		r = io_uring_submit(&bd->ring);
+		r = enter_fault(loop, bd) ?: io_uring_submit(&bd->ring);
 	while (r == -EINTR);
 	return r;
 }
@@ -584,7 +633,7 @@ static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 		/* The kernel parked CQEs that did not fit: have it flush them. */
 		if (io_uring_cq_has_overflow(&bd->ring)) {
 			loop->stats.cq_overflows++;
-			io_uring_get_events(&bd->ring);
+			enter_fault(loop, bd) ?: io_uring_get_events(&bd->ring);
 			continue;
 		}
 		return total;
@@ -615,14 +664,14 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			return 0;
 		}
 		do
-			r = io_uring_submit_and_get_events(&bd->ring);
+			r = enter_fault(loop, bd) ?: io_uring_submit_and_get_events(&bd->ring);
 		while (r == -EINTR);
 	} else {
 		struct __kernel_timespec ts = {
 			.tv_sec = (long long)(timeout_ns / 1000000000u),
 			.tv_nsec = (long long)(timeout_ns % 1000000000u),
 		};
-		r = io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1,
+		r = enter_fault(loop, bd) ?: io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1,
 						     timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
 	}
 	loop->stats.backend_waits++;
@@ -640,6 +689,14 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 static void uring_fini(struct tide_loop *loop)
 {
 	struct uring_bd *bd = bd_of(loop);
+
+	/* What the testing aid did, for the run that asked for it. */
+	if (bd->fault_pct)
+		fprintf(stderr, "tide: TIDE_FAULT_ENTER=%u:%llu: %llu of %llu io_uring_enter calls failed on purpose "
+			"(EINTR %llu, EAGAIN %llu, EBUSY %llu)\n", bd->fault_pct, (unsigned long long)bd->fault_seed,
+			(unsigned long long)(bd->faults[0] + bd->faults[1] + bd->faults[2]),
+			(unsigned long long)bd->enters, (unsigned long long)bd->faults[0],
+			(unsigned long long)bd->faults[1], (unsigned long long)bd->faults[2]);
 
 	io_uring_queue_exit(&bd->ring);
 	if (bd->br) {

@@ -13,6 +13,7 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
@@ -85,6 +86,35 @@ static int backend_start(struct tide_loop *loop, const struct tide_loop_opts *op
 	return loop->backend->init(loop, opts);
 }
 
+/*
+ * TIDE_FAULT_ENTER=PERCENT[:SEED]: the percent (0 to 99) of io_uring_enter
+ * calls the io_uring backend fails on purpose, a testing aid
+ * (backend-uring.c, enter_fault), and the seed of the choice, to repeat a
+ * run (by default one per process, which the loop's report names). 100
+ * would leave the loop nothing that works.
+ */
+static int parse_fault_enter(struct tide_loop *loop, const char *s)
+{
+	unsigned long v;
+	unsigned long long seed = 0;
+	char *end;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*end == ':' && end[1] >= '0' && end[1] <= '9') {
+		seed = strtoull(end + 1, &end, 10);
+		loop->fault_seeded = true;
+	}
+	if (*s < '0' || *s > '9' || *end || errno || v > 99)
+		return tide__loop_new_failed(-EINVAL, "TIDE_FAULT_ENTER='%s': expected a percent from 0 to 99, "
+					     "and maybe :SEED", s);
+	loop->fault_enter = (unsigned)v;
+	loop->fault_seed = seed;
+	return 0;
+}
+
 /* The io options of tide_loop_opts, checked; the first bad one says why. */
 static int read_opts(struct tide_loop *loop, const struct tide_loop_opts *opts)
 {
@@ -93,6 +123,8 @@ static int read_opts(struct tide_loop *loop, const struct tide_loop_opts *opts)
 	err = parse_disabled_ops("TIDE_DISABLE_OPS", tide__getenv("TIDE_DISABLE_OPS"), &loop->disabled_ops);
 	if (!err)
 		err = parse_disabled_ops("opts.disable_ops", TIDE__OPT(opts, disable_ops, NULL), &loop->disabled_ops);
+	if (!err)
+		err = parse_fault_enter(loop, tide__getenv("TIDE_FAULT_ENTER"));
 	if (err)
 		return err;
 	loop->ring_entries = TIDE__OPT(opts, ring_entries, 0u);
