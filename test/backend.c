@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +423,56 @@ START_TEST(test_fault_enter)
 }
 END_TEST
 
+/* Writes one byte to the pipe after 5 ms, from another thread. */
+static void *late_byte(void *arg)
+{
+	tt_sleep_ms(5);
+	tt_write_all(*(int *)arg, "z", 1);
+	return NULL;
+}
+
+/*
+ * Under TIDE_FAULT_ENTER=80 a wait never comes back empty-handed: the
+ * refusals are retried inside the backend (EINTR at once, EAGAIN and
+ * EBUSY after reaping), so a run_once that may wait for ever returns once
+ * the only op in flight completed, every time, as without faults. A loop
+ * that saw the refusals would take a lap for nothing, and a caller's
+ * "nothing left to run" (run_once returned 0) would be wrong.
+ */
+START_TEST(test_fault_enter_waits_are_whole)
+{
+	struct tide_loop *loop;
+	struct tide_loop_stats st;
+	int p[2];
+
+	setenv("TIDE_FAULT_ENTER", "80", 1);
+	loop = tt_loop_new();
+	unsetenv("TIDE_FAULT_ENTER");
+	tt_pipe(p, 0);
+	for (int i = 0; i < 20; i++) {
+		struct tide_future *fut;
+		pthread_t th;
+		char c;
+
+		ck_assert_int_eq(tide_op_read(loop, p[0], &c, 1, -1, &fut), 0);
+		ck_assert_int_eq(pthread_create(&th, NULL, late_byte, &p[1]), 0);
+		ck_assert_int_ge(tide_loop_run_once(loop, -1), 0);
+		ck_assert_msg(tide_future_done(fut), "[%s] lap %d: run_once(-1) returned before the read completed",
+			      tt_cfg->name, i);
+		ck_assert_int_eq(tt_result(fut), 1);
+		ck_assert_int_eq(c, 'z');
+		ck_assert_int_eq(pthread_join(th, NULL), 0);
+		tide_future_unref(fut);
+	}
+	tt_stats(loop, &st);
+	if (!tt_is_epoll())
+		ck_assert_uint_gt(st.enter_faults, 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 /* A bad TIDE_FAULT_ENTER is an error that names it; 0 is off. */
 START_TEST(test_fault_enter_bad_values)
 {
@@ -568,6 +619,30 @@ START_TEST(test_seccomp_enter_denied_falls_back)
 }
 END_TEST
 
+/*
+ * An io_uring loop whose kernel refuses every io_uring_enter from some
+ * point on with EAGAIN (a seccomp filter loaded after the loop was made):
+ * the backend retries a refused enter after reaping, but not for ever. A
+ * run that would wait returns the error instead of spinning, and the loop
+ * can still be freed.
+ */
+START_TEST(test_enter_refused_for_good)
+{
+	struct tide_loop *loop;
+	struct tide_loop_stats st;
+
+	unsetenv("TIDE_FAULT_ENTER"); /* the kernel's refusals only */
+	loop = new_loop("io_uring", NULL);
+	loop_works(loop);
+	deny_syscall(SCMP_SYS(io_uring_enter), EAGAIN);
+	/* No limit on the wait: only the bound on refusals ends it. */
+	ck_assert_int_eq(tide_loop_run_once(loop, -1), -EAGAIN);
+	tt_stats(loop, &st);
+	ck_assert_uint_eq(st.enter_faults, 0); /* the kernel's refusals, not ours */
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 START_TEST(test_seccomp_register_denied_falls_back)
 {
 	deny_syscall(SCMP_SYS(io_uring_register), EPERM);
@@ -587,6 +662,7 @@ int main(void)
 	tt_add(&ts, test_config_native);
 	tt_add(&ts, test_ring_sizes);
 	tt_add(&ts, test_fault_enter);
+	tt_add(&ts, test_fault_enter_waits_are_whole);
 
 	tc = tt_tcase(&ts, "choice");
 	tcase_add_test(tc, test_forced_epoll);
@@ -609,8 +685,12 @@ int main(void)
 	tcase_add_test(tc, test_seccomp_enosys_falls_back);
 	tcase_add_test(tc, test_seccomp_enter_denied_falls_back);
 	tcase_add_test(tc, test_seccomp_register_denied_falls_back);
+	if (ts.tc[TT_URING])
+		tcase_add_test(tc, test_enter_refused_for_good);
+	else
+		tt_skip(&ts, 1, "seccomp: io_uring_enter refused for good (io_uring is unavailable)");
 #else
-	tt_skip(&ts, 4, "seccomp fallback tests: built without libseccomp");
+	tt_skip(&ts, 5, "seccomp fallback tests: built without libseccomp");
 #endif
 	return tt_run(&ts);
 }

@@ -179,7 +179,7 @@ struct tide_loop {
 	uint32_t rq_mask;             /* ring size - 1 (a power of two) */
 	struct tide__hqueue rq_spill; /* handles that found no room when the ring could not grow */
 	struct tide__handle *free_h;  /* recycled handles */
-	uint64_t now;                 /* cached monotonic ns, updated each iteration */
+	uint64_t now;                 /* cached monotonic ns: read each iteration that has timers or waits a finite time, before the wait */
 	uint64_t timer_seq;           /* next arming number */
 	struct tide__handle **heap;   /* timer min-heap on (when, seq), 4-ary */
 	uint32_t heap_len;            /* timers armed */

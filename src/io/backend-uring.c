@@ -607,6 +607,22 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 	tide__op_complete(op, res);
 }
 
+/*
+ * The kernel parked CQEs that did not fit: have it flush them. False when
+ * it refused: the flag stays up, and the next wait's enter flushes them
+ * (the caller gets what came so far).
+ */
+static TIDE__OUTLINE bool flush_overflow(struct tide_loop *loop, struct uring_bd *bd)
+{
+	int r;
+
+	loop->stats.cq_overflows++;
+	do
+		r = enter_fault(loop, bd) ?: io_uring_get_events(&bd->ring);
+	while (r == -EINTR);
+	return r >= 0;
+}
+
 /* Copies CQEs out and advances the CQ before running any completion. */
 static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 {
@@ -630,20 +646,75 @@ static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 		total += n;
 		if (n == CQE_BATCH)
 			continue;
-		/* The kernel parked CQEs that did not fit: have it flush them. */
-		if (io_uring_cq_has_overflow(&bd->ring)) {
-			loop->stats.cq_overflows++;
-			enter_fault(loop, bd) ?: io_uring_get_events(&bd->ring);
+		if (io_uring_cq_has_overflow(&bd->ring) && flush_overflow(loop, bd))
 			continue;
-		}
 		return total;
+	}
+}
+
+/* One enter that submits what the SQ holds and waits up to timeout_ns
+ * (UINT64_MAX: no limit) for a first completion, 0: not at all. */
+static inline int enter_once(struct tide_loop *loop, struct uring_bd *bd, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if ((r = enter_fault(loop, bd)))
+		return r;
+	if (timeout_ns == 0)
+		return io_uring_submit_and_get_events(&bd->ring);
+	ts.tv_sec = (long long)(timeout_ns / 1000000000u);
+	ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
+	return io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1, timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
+}
+
+/* Refusals in a row, with nothing reaped between, before a wait gives up. */
+#define ENTER_TRIES 1000
+
+/*
+ * The kernel's "not now" answers to enter_once never reach the loop as a
+ * wait that did nothing: EINTR (a signal) is retried with the time left;
+ * EAGAIN and EBUSY (no memory for a request now; completions the CQ has
+ * no room for) are retried once the CQ was reaped, which is what EBUSY
+ * asks for. If the reap found completions the wait is over: the loop runs
+ * them, and what the SQ still holds rides the next enter (a refused enter
+ * leaves its SQEs there: none is dropped). Only ENTER_TRIES refusals in a
+ * row end the wait with the error, so a kernel that keeps refusing cannot
+ * make the loop spin. Out of line: the common wait never gets here.
+ */
+static TIDE__OUTLINE int enter_refused(struct tide_loop *loop, struct uring_bd *bd, uint64_t timeout_ns, int r)
+{
+	/* The wait began at the loop's clock of this iteration (core reads it
+	 * before a finite wait), so the wait itself read no clock. */
+	const uint64_t deadline = timeout_ns > UINT64_MAX - loop->now ? UINT64_MAX : loop->now + timeout_ns;
+	unsigned refused = 0;
+
+	for (;;) {
+		if (r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return r;
+		if (reap(loop, bd))
+			return 0;
+		if (r != -EINTR && ++refused == ENTER_TRIES)
+			return r;
+		if (timeout_ns != 0 && deadline != UINT64_MAX) {
+			uint64_t now = tide__clock_ns();
+
+			if (now >= deadline)
+				return 0;
+			timeout_ns = deadline - now;
+		}
+		r = enter_once(loop, bd, timeout_ns);
+		if (r >= 0 || r == -ETIME) {
+			reap(loop, bd);
+			return 0;
+		}
 	}
 }
 
 static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 {
 	struct uring_bd *bd = bd_of(loop);
-	struct io_uring_cqe *cqe;
 	int r;
 
 	if (ring_enable(bd) < 0)
@@ -663,21 +734,15 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			reap(loop, bd);
 			return 0;
 		}
-		do
-			r = enter_fault(loop, bd) ?: io_uring_submit_and_get_events(&bd->ring);
-		while (r == -EINTR);
-	} else {
-		struct __kernel_timespec ts = {
-			.tv_sec = (long long)(timeout_ns / 1000000000u),
-			.tv_nsec = (long long)(timeout_ns % 1000000000u),
-		};
-		r = enter_fault(loop, bd) ?: io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1,
-						     timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
 	}
+	r = enter_once(loop, bd, timeout_ns);
 	loop->stats.backend_waits++;
-	if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
-		return r;
-	reap(loop, bd);
+	if (TIDE__UNLIKELY(r < 0) && r != -ETIME) {
+		if ((r = enter_refused(loop, bd, timeout_ns, r)) < 0)
+			return r;
+	} else {
+		reap(loop, bd);
+	}
 	/* Completions may have made room for what waited in the backlog. */
 	if (bd->backlog) {
 		drain_backlog(loop, bd);

@@ -190,9 +190,12 @@ void tide__wake_disarm(struct tide_loop *loop)
 	tide__op_cancel(op);
 	for (laps = 0; (op->flags & TIDE__OP_INFLIGHT) && laps < 1000; laps++)
 		loop->backend->wait(loop, 1000000);
-	if (!(op->flags & TIDE__OP_INFLIGHT))
+	/* Still in flight (a kernel that refuses every io_uring_enter): it
+	 * goes with the backend, in tide__io_close. */
+	if (!(op->flags & TIDE__OP_INFLIGHT)) {
 		tide__op_release(op);
-	loop->wake_op = NULL;
+		loop->wake_op = NULL;
+	}
 }
 
 /* -------------------------------------------------------- the hub -- */
@@ -234,6 +237,14 @@ void tide__io_close(struct tide_loop *loop)
 	/* Reap the loop's own read on the wake-up eventfd before any memory goes. */
 	tide__wake_disarm(loop);
 	loop->backend->fini(loop);
+	if ((op = loop->wake_op)) {
+		/* Never reaped: with the backend gone no completion can come
+		 * (the kernel held only its buffer, the loop's wake_buf). */
+		op->flags &= ~TIDE__OP_INFLIGHT;
+		loop->ops_inflight--;
+		tide__op_release(op);
+		loop->wake_op = NULL;
+	}
 	while ((op = loop->free_ops)) {
 		loop->free_ops = op->next;
 		tide__free(op);
