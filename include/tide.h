@@ -365,8 +365,11 @@ struct tide_loop_stats {
 	uint64_t sends_zc_copied;
 	/* Zero-copy sends refused for want of lockable memory (ENOMEM under
 	 * RLIMIT_MEMLOCK), sent again by copy; the loop then sends by copy
-	 * until its pinned pages come back, or for a second. */
+	 * until half its pinned pages come back, or for a while. */
 	uint64_t sends_zc_nomem;
+	/* io_uring_enter calls failed on purpose (EINTR, EAGAIN or EBUSY)
+	 * because TIDE_FAULT_ENTER asked for it: a testing aid, 0 otherwise. */
+	uint64_t enter_faults;
 };
 /* Fills stats up to min(stats->size, sizeof) bytes. */
 TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats);
@@ -592,6 +595,20 @@ TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b);
  * recvmsg) and buf stay the caller's and must stay valid until the future
  * is done; connect copies its address. tide_op_close closes through the
  * loop, after the loop's own ops on fd finished.
+ *
+ * Close an fd only once no op of yours waits on it: cancel them
+ * (tide_future_cancel), wait for their futures, then tide_op_close or
+ * tide_close, which also drop the loop's epoll registration. An fd closed
+ * under a pending op anyway (close(2), or tide_op_close too early) never
+ * stops the loop from serving the file that takes its number next, and
+ * the old op still ends: on epoll with -EBADF, once the loop sees the
+ * number closed or reused (at the next op on that number, when
+ * tide_op_close closes it, or when readiness wakes the op); on io_uring
+ * the kernel keeps the closed file for the op, which completes from it
+ * (data, EOF) or when cancelled, though on the readiness path (an opcode
+ * the kernel lacks) it may then wait on the number's new file. Either way
+ * tide_future_cancel ends it, and tide_loop_free cancels it if its future
+ * was dropped.
  */
 TIDE_EXTERN int tide_socket(int domain, int type, int protocol);
 TIDE_EXTERN int tide_op_accept(struct tide_loop *loop, int fd, struct sockaddr *addr, socklen_t *addrlen, struct tide_future **out);

@@ -33,6 +33,11 @@ TIDE_TESTS = test/task test/loop test/load test/transport \
 	test/coro test/exports test/opts test/ownership
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
+# test/sockops, test/transport and test/ops again, with half the io_uring
+# backend's io_uring_enter calls failing on purpose (TIDE_FAULT_ENTER):
+# about 10 s on two cores.
+TESTS += test/faults.sh
+CLEANFILES += test/faults-*.log
 
 TEST_HELPERS = test/helpers.c test/helpers.h
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -201,6 +206,8 @@ endif
 # before `make check` runs the tests. It runs from the top build folder.
 # (In TESTS first, above.)
 EXTRA_DIST += test/realclients.sh
+
+EXTRA_DIST += test/faults.sh
 
 # The four layers of src/ (core < io < task < net) never reach up: calls
 # (nm -u of each object, but for the loop's teardown hub), includes, and

@@ -565,6 +565,21 @@ START_TEST(test_bad_fd)
 }
 END_TEST
 
+/* A connected unix socket pair whose first end has the number num (free). */
+static void pair_at(int q[2], int num)
+{
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, q), 0);
+	if (q[1] == num) {
+		q[1] = q[0];
+		q[0] = num;
+	}
+	if (q[0] != num) {
+		ck_assert_int_eq(dup3(q[0], num, O_CLOEXEC), num);
+		close(q[0]);
+		q[0] = num;
+	}
+}
+
 /*
  * An op on fd N is cancelled and fd N closed (the kernel drops its epoll
  * registration); a new socket gets number N: an op on it must complete.
@@ -587,16 +602,7 @@ START_TEST(test_fd_reuse_after_cancel)
 	tide_future_unref(f);
 	old = p[0];
 	close_both(p);
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, q), 0);
-	if (q[1] == old) {
-		q[1] = q[0];
-		q[0] = old;
-	}
-	if (q[0] != old) {
-		ck_assert_int_eq(dup3(q[0], old, O_CLOEXEC), old);
-		close(q[0]);
-		q[0] = old;
-	}
+	pair_at(q, old);
 	/* The data comes after the op waits: only readiness can complete it. */
 	ck_assert_int_eq(tide_op_recv(loop, q[0], buf, sizeof(buf), 0, &f), 0);
 	spin(loop, 3);
@@ -607,6 +613,196 @@ START_TEST(test_fd_reuse_after_cancel)
 	ck_assert_mem_eq(buf, "later", 5);
 	tide_future_unref(f);
 	close_both(q);
+	finish(loop);
+}
+END_TEST
+
+/* A unix socket pair, and a recv on p[0] that waits: nothing was sent. */
+static struct tide_future *waiting_recv(struct tide_loop *loop, int p[2], char *buf, size_t n)
+{
+	struct tide_future *f;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+	ck_assert_int_eq(tide_op_recv(loop, p[0], buf, n, 0, &f), 0);
+	spin(loop, 3);
+	ck_assert_int_eq(tide_future_done(f), 0);
+	return f;
+}
+
+/* An op left on an fd closed under it: epoll failed it with -EBADF once
+ * the loop saw the number closed or reused; io_uring keeps the file for
+ * the op, which waits on. */
+static void check_left_op(struct tide_future *f)
+{
+	if (tt_is_epoll()) {
+		ck_assert_int_eq(tide_future_done(f), 1);
+		ck_assert_int_eq(tide_future_error(f), -EBADF);
+	} else {
+		ck_assert_int_eq(tide_future_done(f), 0);
+	}
+}
+
+/* Ends an op with a cancel, unless it ended already, and drops it. */
+static void end_op(struct tide_loop *loop, struct tide_future *f)
+{
+	if (!tide_future_done(f)) {
+		ck_assert_int_eq(tide_future_cancel(f), 1);
+		tt_run_until_complete(loop, f, -ECANCELED);
+	}
+	tide_future_unref(f);
+}
+
+/* Since s0 the loop waited 100 ms in a few waits, not in the thousands of
+ * a loop that spins on a closed file's epoll item. */
+static void check_no_spin(struct tide_loop *loop, const struct tide_loop_stats *s0)
+{
+	struct tide_loop_stats s1;
+
+	tt_stats(loop, &s1);
+	ck_assert_msg(s1.backend_waits - s0->backend_waits < 50, "[%s] %llu waits in 100 ms: the loop spins",
+		      tt_cfg->name, (unsigned long long)(s1.backend_waits - s0->backend_waits));
+}
+
+/*
+ * close(2) under a pending op (a caller's error: tide_op_close after the
+ * op ended is the way), then a new socket takes the number. The new
+ * socket's ops must work, and the old op must end, never hang (tide.h,
+ * tide_op_close). Regression (issue 15): epoll believed the old file's
+ * registration (which the kernel dropped with the file) still held, so
+ * the new socket was never watched and its op never completed.
+ */
+static void raw_close_under_op(int keep_file)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_loop_stats s0;
+	struct tide_future *fa, *fb, *fp;
+	char abuf[16], bbuf[16];
+	int p[2], q[2], old, keep = -1;
+
+	fa = waiting_recv(loop, p, abuf, sizeof(abuf));
+	/* A second reference keeps the old file, and its epoll item, alive. */
+	if (keep_file)
+		keep = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
+	old = p[0];
+	close(p[0]);
+	if (!keep_file) {
+		/* The number, closed and not yet reused: an op on it fails at once. */
+		ck_assert_int_eq(tide_op_poll(loop, old, POLLIN, &fp), 0);
+		RUN_UNTIL_FOR(loop, tide_future_done(fp), 10.0);
+		ck_assert_int_eq(tide_future_error(fp), -EBADF);
+		tide_future_unref(fp);
+	}
+	pair_at(q, old);
+	/* The data comes after the op waits: only readiness can complete it. */
+	ck_assert_int_eq(tide_op_recv(loop, q[0], bbuf, sizeof(bbuf), 0, &fb), 0);
+	spin(loop, 3);
+	ck_assert_int_eq(tide_future_done(fb), 0);
+	check_left_op(fa);
+	ck_assert_int_eq(tide_call_later(loop, 0.01, write_later_cb, (void *)(intptr_t)q[1], NULL), 0);
+	RUN_UNTIL_FOR(loop, tide_future_done(fb), 10.0);
+	ck_assert_int_eq(tt_result(fb), 5);
+	ck_assert_mem_eq(bbuf, "later", 5);
+	tide_future_unref(fb);
+	if (keep_file) {
+		/* The old file turns readable. On epoll its item (keyed by file
+		 * and number, gone only with the file's last reference) would
+		 * report the number ready at every wait, with nobody to serve. */
+		tt_write_all(p[1], "stale", 5);
+		ck_assert_int_eq(tide_op_recv(loop, q[0], bbuf, sizeof(bbuf), 0, &fb), 0);
+		tt_stats(loop, &s0);
+		run_for(loop, 0.1);
+		check_no_spin(loop, &s0);
+		ck_assert_int_eq(tide_future_done(fb), 0);
+		end_op(loop, fb);
+		/* The native op reads from the file it was started on. */
+		if (tt_is_uring() && tide_loop_op_native(loop, TIDE_OP_RECV)) {
+			ck_assert_int_eq(tt_result(fa), 5);
+			ck_assert_mem_eq(abuf, "stale", 5);
+		}
+	}
+	end_op(loop, fa);
+	if (keep >= 0)
+		close(keep);
+	close(p[1]);
+	close_both(q);
+	finish(loop);
+}
+
+START_TEST(test_raw_close_under_op)
+{
+	raw_close_under_op(0);
+}
+END_TEST
+
+/* The same with the old file still open elsewhere (a dup, a forked child). */
+START_TEST(test_raw_close_under_op_file_kept)
+{
+	raw_close_under_op(1);
+}
+END_TEST
+
+/*
+ * The same, but the new file at the number has no op of its own, and the
+ * old file (kept open by a dup) turns readable: on epoll the old op wakes
+ * on its lingering item and finds the new file at its number empty. It
+ * must end, and the loop must not spin on that item.
+ */
+START_TEST(test_raw_close_old_file_wakes)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_loop_stats s0;
+	struct tide_future *fa, *ft;
+	char abuf[16];
+	int p[2], q[2], keep;
+
+	fa = waiting_recv(loop, p, abuf, sizeof(abuf));
+	keep = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
+	ck_assert_int_ge(keep, 0);
+	close(p[0]);
+	pair_at(q, p[0]);
+	tt_write_all(p[1], "stale", 5);
+	/* A timeout keeps the loop waiting meanwhile. */
+	tt_stats(loop, &s0);
+	ck_assert_int_eq(tide_op_timeout(loop, 0.1, &ft), 0);
+	tt_run_until_complete(loop, ft, 0);
+	tide_future_unref(ft);
+	check_no_spin(loop, &s0);
+	if (tt_is_epoll()) {
+		check_left_op(fa);
+	} else if (tt_is_uring() && tide_loop_op_native(loop, TIDE_OP_RECV)) {
+		/* The kernel held the old file for its op, which reads it. */
+		ck_assert_int_eq(tt_result(fa), 5);
+		ck_assert_mem_eq(abuf, "stale", 5);
+	}
+	end_op(loop, fa);
+	close(keep);
+	close(p[1]);
+	close_both(q);
+	finish(loop);
+}
+END_TEST
+
+/*
+ * tide_op_close under a pending op, too early: on epoll the op fails with
+ * -EBADF (left waiting, it would serve the number's next file); io_uring
+ * keeps the file for its op, which a cancel ends.
+ */
+START_TEST(test_op_close_under_op)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *fa, *fc;
+	char buf[16];
+	int p[2];
+
+	fa = waiting_recv(loop, p, buf, sizeof(buf));
+	ck_assert_int_eq(tide_op_close(loop, p[0], &fc), 0);
+	tt_run_until_complete(loop, fc, 0);
+	ck_assert_int_eq(tt_result(fc), 0);
+	tide_future_unref(fc);
+	spin(loop, 3);
+	check_left_op(fa);
+	end_op(loop, fa);
+	close(p[1]);
 	finish(loop);
 }
 END_TEST
@@ -763,7 +959,8 @@ int main(void)
 		test_socket_flags, test_accept_connect, test_connect_refused, test_connect_backlog_full,
 		test_unix_connect_backlog_full, test_recv_send, test_recv_cancelled, test_udp_sendmsg_recvmsg,
 		test_unix_scm_rights, test_op_close, test_shutdown, test_bad_fd, test_fd_reuse_after_cancel,
-		test_task_ops,
+		test_raw_close_under_op, test_raw_close_under_op_file_kept, test_raw_close_old_file_wakes,
+		test_op_close_under_op, test_task_ops,
 	};
 
 	return net_main("sockops", 300, tests, NET_COUNT(tests), NULL, 0);

@@ -181,7 +181,7 @@ struct tide_loop {
 	uint32_t rq_mask;             /* ring size - 1 (a power of two) */
 	struct tide__hqueue rq_spill; /* handles that found no room when the ring could not grow */
 	struct tide__handle *free_h;  /* recycled handles */
-	uint64_t now;                 /* cached monotonic ns, updated each iteration */
+	uint64_t now;                 /* cached monotonic ns: read each iteration that has timers or waits a finite time, before the wait */
 	uint64_t timer_seq;           /* next arming number */
 	struct tide__handle **heap;   /* timer min-heap on (when, seq), 4-ary */
 	uint32_t heap_len;            /* timers armed */
@@ -243,6 +243,9 @@ struct tide_loop {
 	unsigned recv_buf_count;      /* provided-buffer ring: buffers (a power of two) */
 	size_t recv_buf_size;         /* and the size of each */
 	unsigned pbufs_lent;          /* ring buffers kept out of the ring (tide__pbuf_keep) */
+	unsigned fault_enter;         /* TIDE_FAULT_ENTER: percent of io_uring_enter calls failed on purpose */
+	bool fault_seeded;            /* and its seed was given (else one per process) */
+	uint64_t fault_seed;
 
 	/* Executor. */
 	struct tide_executor *default_ex;

@@ -419,6 +419,10 @@ TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
 		return TIDE_ERUNNING;
 	if (timeout >= 0 && tide__seconds_to_ns(timeout, &max_ns) < 0)
 		return -EINVAL;
+	/* A finite wait counts from now, which a backend that must retry its
+	 * wait reads; with timers, iterate reads it anyway. */
+	if (max_ns && max_ns != UINT64_MAX && !loop->heap_len)
+		loop->now = tide__clock_ns();
 	loop->running = true;
 	n = iterate(loop, max_ns);
 	loop->running = false;

@@ -11,6 +11,17 @@
  * wants), which saves the ADD/DEL pair a request/response pattern would
  * otherwise pay on every op. A registration can outlive the fd number
  * (closed and reused): MOD then says ENOENT and we ADD.
+ *
+ * A caller's fd closed with close(2) under a waiting op is the other
+ * stale case: the kernel keys an epoll item by file and number and drops
+ * it only with the file's last reference, so the item we believe in may
+ * be gone (the number's new file is then never watched) or may linger
+ * (and report the number ready for a file nobody can read). A caller's
+ * op that joins a registered fd, or that readiness woke for nothing, asks
+ * the kernel with a MOD whether the number's current file is the one
+ * registered; if not, the old waiters fail with -EBADF and the whole set
+ * is made anew at the next wait, which is the only way to drop an item
+ * whose number no longer names its file.
  */
 #include "io/io.h"
 
@@ -42,6 +53,9 @@ struct epoll_bd {
 	struct fdrec *fds;      /* grown to the highest fd seen */
 	int nfds;
 	bool no_pwait2;         /* epoll_pwait2 is missing (kernel < 5.11) */
+	bool renew;             /* an item of a closed file may linger: make the set anew */
+	struct tide__op *failed; /* waiters whose fd was closed under them, completed at the next wait */
+	struct tide__op **failed_tailp;
 	struct epoll_event ev[EPOLL_BATCH];
 };
 
@@ -133,9 +147,77 @@ static int fd_sync(struct epoll_bd *bd, int fd, struct fdrec *rec)
 
 static void fd_forget(struct epoll_bd *bd, int fd, struct fdrec *rec)
 {
-	if (rec->registered & IN_EPOLL)
-		epoll_ctl(bd->epfd, EPOLL_CTL_DEL, fd, NULL);
+	/* A DEL that finds nothing: the file was closed behind our back, and
+	 * its item may linger where no DEL can reach it. */
+	if ((rec->registered & IN_EPOLL) && epoll_ctl(bd->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 &&
+	    (errno == ENOENT || errno == EBADF))
+		bd->renew = true;
 	rec->registered = 0;
+}
+
+/* Every waiter of rec fails with err at the next wait (never here: a
+ * completion could submit on this fd while we hold its record). */
+static void fail_waiters(struct epoll_bd *bd, struct fdrec *rec, int err)
+{
+	struct tide__op *op;
+
+	while ((op = rec->head)) {
+		waiter_del(rec, op);
+		op->res = err;
+		op->flags |= TIDE__OP_REAPED;
+		*bd->failed_tailp = op;
+		bd->failed_tailp = &op->next;
+	}
+}
+
+/*
+ * Whether fd's registration is still its current file's (see the top of
+ * the file): a MOD, to the registered events plus more, succeeds only for
+ * the file epoll knows under this number. If it is not, the waiters were
+ * the closed file's: they fail with -EBADF, and the set is made anew.
+ */
+static void fd_check(struct epoll_bd *bd, int fd, struct fdrec *rec, uint32_t more)
+{
+	struct epoll_event ev = { 0 };
+
+	ev.events = (rec->registered | more) & ~(uint32_t)IN_EPOLL;
+	ev.data.fd = fd;
+	if (epoll_ctl(bd->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+		rec->registered = ev.events | IN_EPOLL;
+		return;
+	}
+	/* ENOENT: another file has the number; EBADF: none has. */
+	if (errno != ENOENT && errno != EBADF)
+		return;
+	fail_waiters(bd, rec, -EBADF);
+	rec->registered = 0;
+	bd->renew = true;
+}
+
+/*
+ * A new epoll set, with the registrations the waiters need: closing the
+ * old one drops every item in it, those of files closed behind our back
+ * too. Lazy registrations without waiters are made again when next
+ * wanted. Only after a caller closed an fd under its ops.
+ */
+static void epoll_renew(struct epoll_bd *bd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC), fd, err;
+
+	if (ep < 0)
+		return; /* the old set serves on; the next wait tries again */
+	close(bd->epfd);
+	bd->epfd = ep;
+	bd->renew = false;
+	for (fd = 0; fd < bd->nfds; fd++) {
+		struct fdrec *rec = &bd->fds[fd];
+
+		if (!(rec->registered & IN_EPOLL))
+			continue;
+		rec->registered = 0;
+		if (rec->head && (err = fd_sync(bd, fd, rec)) < 0)
+			fail_waiters(bd, rec, err);
+	}
 }
 
 static int epoll_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
@@ -150,6 +232,7 @@ static int epoll_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		tide__free(bd);
 		return err;
 	}
+	bd->failed_tailp = &bd->failed;
 	loop->bd = bd;
 	return 0;
 }
@@ -180,6 +263,11 @@ static int epoll_submit(struct tide_loop *loop, struct tide__op *op)
 	}
 	if (!(rec = fdrec_get(bd, op->fd)))
 		return -ENOMEM;
+	/* A caller's fd may have been closed and its number reused under the
+	 * waiters: then nothing watches the new file. A transport's or
+	 * listener's fd is closed only through the loop (fd_close). */
+	if (!(op->flags & TIDE__OP_LAZY) && (rec->registered & IN_EPOLL))
+		fd_check(bd, op->fd, rec, op_events(op));
 	waiter_add(rec, op);
 	err = fd_sync(bd, op->fd, rec);
 	if (err) {
@@ -248,28 +336,42 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 
 	/* Nothing of the user's can be ready in the kernel: skip the syscall.
 	 * (Cross-thread calls are seen through ts_nonempty without one.) */
-	if (timeout_ns == 0 && !tide__io_pending(loop))
+	if (timeout_ns == 0 && !tide__io_pending(loop) && !bd->failed)
 		return 0;
-	n = epoll_wait_ns(bd, timeout_ns);
+	if (TIDE__UNLIKELY(bd->renew))
+		epoll_renew(bd);
+	/* Ops already failed: complete them without sleeping. */
+	n = epoll_wait_ns(bd, bd->failed ? 0 : timeout_ns);
 	loop->stats.backend_waits++;
-	if (n < 0)
-		return n == -EINTR ? 0 : n;
+	if (n < 0) {
+		err = n == -EINTR ? 0 : n;
+		n = 0;
+	} else {
+		err = 0;
+	}
 	for (i = 0; i < n; i++) {
 		int fd = bd->ev[i].data.fd;
 		uint32_t rev = bd->ev[i].events;
 		struct fdrec *rec = &bd->fds[fd];
-		bool served = false;
+		bool served = false, woken_for_nothing = false;
+		int res;
 
+		if (TIDE__UNLIKELY(!(rec->registered & IN_EPOLL))) {
+			/* An item we never made or already dropped: a closed
+			 * file's, which no DEL can reach. */
+			bd->renew = true;
+			continue;
+		}
 		for (op = rec->head; op; op = next) {
-			int res;
-
 			next = op->next;
 			if (!(rev & (op_events(op) | EPOLLERR | EPOLLHUP)))
 				continue;
-			if (tide__opdefs[op->kind].flags & TIDE__OPF_WAIT_ONLY)
+			if (tide__opdefs[op->kind].flags & TIDE__OPF_WAIT_ONLY) {
 				res = (int)(rev & (op->events | POLLERR | POLLHUP | POLLNVAL));
-			else if ((res = tide__op_perform(op)) == -EAGAIN)
+			} else if ((res = tide__op_perform(op)) == -EAGAIN) {
+				woken_for_nothing |= !(op->flags & TIDE__OP_LAZY);
 				continue;
+			}
 			waiter_del(rec, op);
 			op->res = res;
 			op->flags |= TIDE__OP_REAPED;
@@ -277,6 +379,10 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			done_tailp = &op->next;
 			served |= !!(op->flags & TIDE__OP_LAZY);
 		}
+		/* A caller's op woken for nothing: maybe by a closed file's
+		 * item, under a number reused since. */
+		if (TIDE__UNLIKELY(woken_for_nothing) && rec->head)
+			fd_check(bd, fd, rec, 0);
 		if (!rec->head) {
 			/* Lazy for fds the loop closes itself (transports): a
 			 * waiter just served is likely re-armed by its completion
@@ -285,17 +391,18 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			 * reused behind our back: forget it at once. */
 			if (!served)
 				fd_forget(bd, fd, rec);
-		} else if ((err = fd_sync(bd, fd, rec)) < 0) {
+		} else if ((res = fd_sync(bd, fd, rec)) < 0) {
 			/* The fd went bad under its waiters: they fail, never hang. */
-			while ((op = rec->head)) {
-				waiter_del(rec, op);
-				op->res = err;
-				op->flags |= TIDE__OP_REAPED;
-				*done_tailp = op;
-				done_tailp = &op->next;
-			}
+			fail_waiters(bd, rec, res);
 			fd_forget(bd, fd, rec);
 		}
+	}
+	/* Then the waiters whose fd was closed under them. */
+	if (bd->failed) {
+		*done_tailp = bd->failed;
+		done_tailp = bd->failed_tailp;
+		bd->failed = NULL;
+		bd->failed_tailp = &bd->failed;
 	}
 	*done_tailp = NULL;
 	/* Complete after the scan: completions may submit on these same fds. */
@@ -305,16 +412,20 @@ static int epoll_backend_wait(struct tide_loop *loop, uint64_t timeout_ns)
 		op->flags &= ~TIDE__OP_REAPED;
 		tide__op_complete(op, op->res);
 	}
-	return 0;
+	return err;
 }
 
-/* The loop is about to close fd: drop the lazy registration first. */
+/* The loop is about to close fd: drop the lazy registration first. Ops
+ * still waiting on it (a caller's, closed too early) fail with -EBADF:
+ * left waiting, they would serve whatever file takes the number next. */
 static void epoll_fd_close(struct tide_loop *loop, int fd)
 {
 	struct epoll_bd *bd = bd_of(loop);
 
-	if (fd < bd->nfds)
+	if (fd < bd->nfds) {
+		fail_waiters(bd, &bd->fds[fd], -EBADF);
 		fd_forget(bd, fd, &bd->fds[fd]);
+	}
 }
 
 static bool epoll_native(const struct tide_loop *loop, int kind)

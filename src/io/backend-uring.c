@@ -42,12 +42,52 @@ struct uring_bd {
 	char *pbufs;                /* count * size bytes, touched only as the kernel fills them */
 	size_t br_bytes;            /* the ring's mapping length */
 	unsigned br_mask;           /* count - 1 */
+	/* TIDE_FAULT_ENTER (enter_fault): a testing aid, 0 in production. */
+	unsigned fault_pct;         /* percent of enter calls failed on purpose */
+	uint64_t fault_seed;        /* the generator's first state, for the report */
+	uint64_t fault_rng;         /* splitmix64 state */
+	uint64_t enters;            /* enter calls seen while faults were on */
+	uint64_t faults[3];         /* EINTR, EAGAIN, EBUSY injected */
 };
 
 
 static struct uring_bd *bd_of(const struct tide_loop *loop)
 {
 	return loop->bd;
+}
+
+/*
+ * TIDE_FAULT_ENTER: before each call into liburing that enters the kernel,
+ * a share of them fail here with EINTR, EAGAIN or EBUSY, as if
+ * io_uring_enter had said so without doing anything, so that tests prove
+ * the backend rides out every such answer. Always built in: off, it costs
+ * one load and one predicted branch beside a system call, and every build
+ * (the sanitizer one too) can then be tested with it. The report at
+ * uring_fini names the seed, with which TIDE_FAULT_ENTER=PCT:SEED repeats
+ * a loop's faults.
+ */
+static TIDE__OUTLINE __attribute__((cold)) int enter_fault_roll(struct tide_loop *loop, struct uring_bd *bd)
+{
+	static const int errs[3] = { -EINTR, -EAGAIN, -EBUSY };
+	uint64_t x;
+	unsigned which;
+
+	bd->enters++;
+	x = bd->fault_rng += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	if (x % 100 >= bd->fault_pct)
+		return 0;
+	which = (unsigned)(x / 100 % 3);
+	bd->faults[which]++;
+	loop->stats.enter_faults++;
+	return errs[which];
+}
+
+static inline int enter_fault(struct tide_loop *loop, struct uring_bd *bd)
+{
+	return TIDE__UNLIKELY(bd->fault_pct) ? enter_fault_roll(loop, bd) : 0;
 }
 
 /* The first line of a /proc file, without its newline ("" if unreadable). */
@@ -135,6 +175,62 @@ static void explain_setup_error(const struct tide_loop *loop, int err, char *buf
 	}
 }
 
+/* "EPERM" for -EPERM (glibc 2.32's strerrorname_np), or the number. */
+static const char *errname(int err, char *buf, size_t len)
+{
+	const char *n = strerrorname_np(-err);
+
+	if (n)
+		return n;
+	snprintf(buf, len, "errno %d", -err);
+	return buf;
+}
+
+/*
+ * Some seccomp profiles allow io_uring_setup but deny io_uring_enter or
+ * io_uring_register (the opcode probe is a register call): the ring exists
+ * but cannot be driven, and the loop must learn it now, while epoll can
+ * still take over, not at its first wait. Writes the reason and returns
+ * the refusal, or 0. An enter that submits and waits for nothing reaches
+ * the kernel without enabling an R_DISABLED ring (which says EBADFD: the
+ * call was let through all the same).
+ */
+static int ring_calls_allowed(struct tide_loop *loop, struct uring_bd *bd, struct io_uring_probe **probe)
+{
+	const size_t psz = sizeof(**probe) + 256 * sizeof((*probe)->ops[0]);
+	const char *call = "io_uring_enter";
+	char nb[24];
+	int err = 0;
+
+	*probe = NULL;
+	if (syscall(__NR_io_uring_enter, bd->ring.ring_fd, 0, 0, 0, NULL, 0) < 0 && errno != EBADFD)
+		err = -errno;
+	if (!err) {
+		call = "io_uring_register";
+		if (!(*probe = tide__calloc(1, psz)))
+			return -ENOMEM;
+		err = io_uring_register_probe(&bd->ring, *probe, 256);
+		if (err > 0)
+			err = 0;
+		if (err == -EINVAL) {
+			/* The call went through: this kernel has no probe (before 5.6). */
+			tide__free(*probe);
+			*probe = NULL;
+			snprintf(loop->reason, sizeof(loop->reason),
+				 "io_uring_register: EINVAL: this kernel cannot report its opcodes (older than 5.6)");
+			return -ENOSYS;
+		}
+	}
+	if (!err)
+		return 0;
+	tide__free(*probe);
+	*probe = NULL;
+	snprintf(loop->reason, sizeof(loop->reason), "%s denied: %s, though io_uring_setup was allowed (%s)",
+		 call, errname(err, nb, sizeof(nb)),
+		 seccomp_filtered() ? "a seccomp filter denies it" : "no seccomp filter: a security module?");
+	return err;
+}
+
 static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
 {
 	/* Newest first; EINVAL means the kernel does not know a flag. */
@@ -168,9 +264,8 @@ static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
  * that may wait forever must be cancellable), and a base kind that must be
  * native too; TIDE_DISABLE_OPS masks what it names.
  */
-static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
+static void probe_ops(struct tide_loop *loop, struct uring_bd *bd, struct io_uring_probe *p)
 {
-	struct io_uring_probe *p = io_uring_get_probe_ring(&bd->ring);
 	uint64_t off = loop->disabled_ops;
 	int k;
 #define HAS(opc) (p && io_uring_opcode_supported(p, (opc)))
@@ -190,8 +285,6 @@ static void probe_ops(struct tide_loop *loop, struct uring_bd *bd)
 				(!d->base || bd->native[d->base]);
 	}
 #undef HAS
-	if (p)
-		io_uring_free_probe(p);
 }
 
 /*
@@ -252,6 +345,7 @@ static void uring_pbuf_recycle(struct tide_loop *loop, unsigned bid)
 static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 {
 	struct uring_bd *bd = tide__calloc(1, sizeof(*bd));
+	struct io_uring_probe *probe;
 	int err;
 
 	if (!bd)
@@ -265,7 +359,14 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		tide__free(bd);
 		return err;
 	}
-	probe_ops(loop, bd);
+	err = ring_calls_allowed(loop, bd, &probe);
+	if (err) {
+		io_uring_queue_exit(&bd->ring);
+		tide__free(bd);
+		return err;
+	}
+	probe_ops(loop, bd, probe);
+	tide__free(probe);
 	if (!bd->native[TIDE_OP_POLL]) {
 		/* The readiness path itself is missing: this kernel is too old. */
 		io_uring_queue_exit(&bd->ring);
@@ -276,6 +377,15 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 	if (bd->native[TIDE_OP_RECV_MULTISHOT] && pbuf_setup(loop, bd) < 0)
 		bd->native[TIDE_OP_RECV_MULTISHOT] = false; /* plain receives then */
 	bd->backlog_tailp = &bd->backlog;
+	/* After the checks above, which must see the kernel's own answers. */
+	if ((bd->fault_pct = loop->fault_enter)) {
+		/* The given seed, or one of the process's own per loop. */
+		static uint64_t loops;
+
+		bd->fault_seed = loop->fault_seeded ? loop->fault_seed
+			: ((uint64_t)getpid() << 20) + __atomic_fetch_add(&loops, 1, __ATOMIC_RELAXED);
+		bd->fault_rng = bd->fault_seed;
+	}
 	loop->bd = bd;
 	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s%s)",
 		 bd->setup_flags & IORING_SETUP_DEFER_TASKRUN ? "SINGLE_ISSUER|DEFER_TASKRUN"
@@ -310,7 +420,7 @@ static int ring_flush(struct tide_loop *loop, struct uring_bd *bd)
 	if (ring_enable(bd) < 0)
 		return -EIO;
 	do
-		r = io_uring_submit(&bd->ring);
+		r = enter_fault(loop, bd) ?: io_uring_submit(&bd->ring);
 	while (r == -EINTR);
 	return r;
 }
@@ -498,6 +608,22 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 	tide__op_complete(op, res);
 }
 
+/*
+ * The kernel parked CQEs that did not fit: have it flush them. False when
+ * it refused: the flag stays up, and the next wait's enter flushes them
+ * (the caller gets what came so far).
+ */
+static TIDE__OUTLINE bool flush_overflow(struct tide_loop *loop, struct uring_bd *bd)
+{
+	int r;
+
+	loop->stats.cq_overflows++;
+	do
+		r = enter_fault(loop, bd) ?: io_uring_get_events(&bd->ring);
+	while (r == -EINTR);
+	return r >= 0;
+}
+
 /* Copies CQEs out and advances the CQ before running any completion. */
 static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 {
@@ -521,20 +647,75 @@ static unsigned reap(struct tide_loop *loop, struct uring_bd *bd)
 		total += n;
 		if (n == CQE_BATCH)
 			continue;
-		/* The kernel parked CQEs that did not fit: have it flush them. */
-		if (io_uring_cq_has_overflow(&bd->ring)) {
-			loop->stats.cq_overflows++;
-			io_uring_get_events(&bd->ring);
+		if (io_uring_cq_has_overflow(&bd->ring) && flush_overflow(loop, bd))
 			continue;
-		}
 		return total;
+	}
+}
+
+/* One enter that submits what the SQ holds and waits up to timeout_ns
+ * (UINT64_MAX: no limit) for a first completion, 0: not at all. */
+static inline int enter_once(struct tide_loop *loop, struct uring_bd *bd, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if ((r = enter_fault(loop, bd)))
+		return r;
+	if (timeout_ns == 0)
+		return io_uring_submit_and_get_events(&bd->ring);
+	ts.tv_sec = (long long)(timeout_ns / 1000000000u);
+	ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
+	return io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1, timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
+}
+
+/* Refusals in a row, with nothing reaped between, before a wait gives up. */
+#define ENTER_TRIES 1000
+
+/*
+ * The kernel's "not now" answers to enter_once never reach the loop as a
+ * wait that did nothing: EINTR (a signal) is retried with the time left;
+ * EAGAIN and EBUSY (no memory for a request now; completions the CQ has
+ * no room for) are retried once the CQ was reaped, which is what EBUSY
+ * asks for. If the reap found completions the wait is over: the loop runs
+ * them, and what the SQ still holds rides the next enter (a refused enter
+ * leaves its SQEs there: none is dropped). Only ENTER_TRIES refusals in a
+ * row end the wait with the error, so a kernel that keeps refusing cannot
+ * make the loop spin. Out of line: the common wait never gets here.
+ */
+static TIDE__OUTLINE int enter_refused(struct tide_loop *loop, struct uring_bd *bd, uint64_t timeout_ns, int r)
+{
+	/* The wait began at the loop's clock of this iteration (core reads it
+	 * before a finite wait), so the wait itself read no clock. */
+	const uint64_t deadline = timeout_ns > UINT64_MAX - loop->now ? UINT64_MAX : loop->now + timeout_ns;
+	unsigned refused = 0;
+
+	for (;;) {
+		if (r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return r;
+		if (reap(loop, bd))
+			return 0;
+		if (r != -EINTR && ++refused == ENTER_TRIES)
+			return r;
+		if (timeout_ns != 0 && deadline != UINT64_MAX) {
+			uint64_t now = tide__clock_ns();
+
+			if (now >= deadline)
+				return 0;
+			timeout_ns = deadline - now;
+		}
+		r = enter_once(loop, bd, timeout_ns);
+		if (r >= 0 || r == -ETIME) {
+			reap(loop, bd);
+			return 0;
+		}
 	}
 }
 
 static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 {
 	struct uring_bd *bd = bd_of(loop);
-	struct io_uring_cqe *cqe;
 	int r;
 
 	if (ring_enable(bd) < 0)
@@ -554,21 +735,15 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 			reap(loop, bd);
 			return 0;
 		}
-		do
-			r = io_uring_submit_and_get_events(&bd->ring);
-		while (r == -EINTR);
-	} else {
-		struct __kernel_timespec ts = {
-			.tv_sec = (long long)(timeout_ns / 1000000000u),
-			.tv_nsec = (long long)(timeout_ns % 1000000000u),
-		};
-		r = io_uring_submit_and_wait_timeout(&bd->ring, &cqe, 1,
-						     timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
 	}
+	r = enter_once(loop, bd, timeout_ns);
 	loop->stats.backend_waits++;
-	if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
-		return r;
-	reap(loop, bd);
+	if (TIDE__UNLIKELY(r < 0) && r != -ETIME) {
+		if ((r = enter_refused(loop, bd, timeout_ns, r)) < 0)
+			return r;
+	} else {
+		reap(loop, bd);
+	}
 	/* Completions may have made room for what waited in the backlog. */
 	if (bd->backlog) {
 		drain_backlog(loop, bd);
@@ -580,6 +755,14 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 static void uring_fini(struct tide_loop *loop)
 {
 	struct uring_bd *bd = bd_of(loop);
+
+	/* What the testing aid did, for the run that asked for it. */
+	if (bd->fault_pct)
+		fprintf(stderr, "tide: TIDE_FAULT_ENTER=%u:%llu: %llu of %llu io_uring_enter calls failed on purpose "
+			"(EINTR %llu, EAGAIN %llu, EBUSY %llu)\n", bd->fault_pct, (unsigned long long)bd->fault_seed,
+			(unsigned long long)(bd->faults[0] + bd->faults[1] + bd->faults[2]),
+			(unsigned long long)bd->enters, (unsigned long long)bd->faults[0],
+			(unsigned long long)bd->faults[1], (unsigned long long)bd->faults[2]);
 
 	io_uring_queue_exit(&bd->ring);
 	if (bd->br) {

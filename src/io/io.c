@@ -6,12 +6,14 @@
  * declared in core.h).
  *
  * The hard part is the backend choice: io_uring first, epoll when
- * io_uring_setup is refused; but a backend the caller forced must start or
+ * io_uring_setup, or the first io_uring_enter or io_uring_register on the
+ * new ring, is refused; but a backend the caller forced must start or
  * fail with its reason, never fall back silently.
  */
 #include "io/io.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
@@ -84,6 +86,35 @@ static int backend_start(struct tide_loop *loop, const struct tide_loop_opts *op
 	return loop->backend->init(loop, opts);
 }
 
+/*
+ * TIDE_FAULT_ENTER=PERCENT[:SEED]: the percent (0 to 99) of io_uring_enter
+ * calls the io_uring backend fails on purpose, a testing aid
+ * (backend-uring.c, enter_fault), and the seed of the choice, to repeat a
+ * run (by default one per process, which the loop's report names). 100
+ * would leave the loop nothing that works.
+ */
+static int parse_fault_enter(struct tide_loop *loop, const char *s)
+{
+	unsigned long v;
+	unsigned long long seed = 0;
+	char *end;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*end == ':' && end[1] >= '0' && end[1] <= '9') {
+		seed = strtoull(end + 1, &end, 10);
+		loop->fault_seeded = true;
+	}
+	if (*s < '0' || *s > '9' || *end || errno || v > 99)
+		return tide__loop_new_failed(-EINVAL, "TIDE_FAULT_ENTER='%s': expected a percent from 0 to 99, "
+					     "and maybe :SEED", s);
+	loop->fault_enter = (unsigned)v;
+	loop->fault_seed = seed;
+	return 0;
+}
+
 /* The io options of tide_loop_opts, checked; the first bad one says why. */
 static int read_opts(struct tide_loop *loop, const struct tide_loop_opts *opts)
 {
@@ -92,6 +123,8 @@ static int read_opts(struct tide_loop *loop, const struct tide_loop_opts *opts)
 	err = parse_disabled_ops("TIDE_DISABLE_OPS", tide__getenv("TIDE_DISABLE_OPS"), &loop->disabled_ops);
 	if (!err)
 		err = parse_disabled_ops("opts.disable_ops", TIDE__OPT(opts, disable_ops, NULL), &loop->disabled_ops);
+	if (!err)
+		err = parse_fault_enter(loop, tide__getenv("TIDE_FAULT_ENTER"));
 	if (err)
 		return err;
 	loop->ring_entries = TIDE__OPT(opts, ring_entries, 0u);
@@ -157,9 +190,12 @@ void tide__wake_disarm(struct tide_loop *loop)
 	tide__op_cancel(op);
 	for (laps = 0; (op->flags & TIDE__OP_INFLIGHT) && laps < 1000; laps++)
 		loop->backend->wait(loop, 1000000);
-	if (!(op->flags & TIDE__OP_INFLIGHT))
+	/* Still in flight (a kernel that refuses every io_uring_enter): it
+	 * goes with the backend, in tide__io_close. */
+	if (!(op->flags & TIDE__OP_INFLIGHT)) {
 		tide__op_release(op);
-	loop->wake_op = NULL;
+		loop->wake_op = NULL;
+	}
 }
 
 /* -------------------------------------------------------- the hub -- */
@@ -201,6 +237,14 @@ void tide__io_close(struct tide_loop *loop)
 	/* Reap the loop's own read on the wake-up eventfd before any memory goes. */
 	tide__wake_disarm(loop);
 	loop->backend->fini(loop);
+	if ((op = loop->wake_op)) {
+		/* Never reaped: with the backend gone no completion can come
+		 * (the kernel held only its buffer, the loop's wake_buf). */
+		op->flags &= ~TIDE__OP_INFLIGHT;
+		loop->ops_inflight--;
+		tide__op_release(op);
+		loop->wake_op = NULL;
+	}
 	while ((op = loop->free_ops)) {
 		loop->free_ops = op->next;
 		tide__free(op);
