@@ -173,6 +173,25 @@ struct tide__task;  /* task/task.h */
 struct tide__stack; /* task/coro.h */
 struct tide__net;   /* net/net.h */
 
+/*
+ * Threads. The thread that drives a loop alone touches its fields, but for
+ * these, which other threads reach through the cross-thread door
+ * (tide_call_soon_threadsafe, an executor worker delivering a job):
+ *  - closed: atomic. tide_loop_close stores it and call_soon_threadsafe
+ *    loads it, both relaxed: it publishes no other data (a call that reads
+ *    it stale queues a node, which the drain drops on a closed loop).
+ *    tide__loop_closed() is the one reader.
+ *  - ts_head, ts_tailp, ts_free: under ts_lock.
+ *  - ts_nonempty: stored (relaxed) under ts_lock; the loop loads it
+ *    (relaxed) without the lock, as a hint only: it takes ts_lock before it
+ *    reads the queue, and a stale false is covered by the eventfd.
+ *  - ts_wake_pending: exchanged by producers under ts_lock, cleared by the
+ *    loop when it consumed the eventfd (both seq_cst, threadsafe.c).
+ *  - wake_fd: written by new and free only. Producers write to it under
+ *    ts_lock, and free takes ts_lock before it closes the fd or frees the
+ *    loop, so no producer is still inside the loop then (a worker whose job
+ *    was delivered, or a call whose callback already ran).
+ */
 struct tide_loop {
 	/* Hot state first: what every iteration and every call_soon touches. */
 	struct tide__entry *rq;       /* ready ring: callbacks for the next run phase, FIFO */
@@ -188,7 +207,7 @@ struct tide_loop {
 	uint32_t heap_cap;            /* slots allocated */
 	bool running;                 /* inside run/run_once */
 	bool stopping;                /* stop() was called: finish this iteration */
-	bool closed;                  /* close() was called */
+	atomic_bool closed;           /* close() was called (cross-thread: see above) */
 	bool debug;                   /* asyncio debug mode */
 	bool under_valgrind;          /* memcheck runs us: ops mark what the kernel wrote (io.c) */
 	bool tearing_down;            /* tide_loop_free is reaping the loop's own ops */
@@ -224,7 +243,7 @@ struct tide_loop {
 	struct tide__chunk *chunks;   /* every handle slab, freed with the loop */
 
 	/* Cross-thread door: call_soon_threadsafe and executor completions. */
-	pthread_mutex_t ts_lock;      /* guards ts_head/ts_tail/ts_free */
+	pthread_mutex_t ts_lock;      /* guards ts_head/ts_tailp/ts_free and the eventfd write */
 	struct tide__tsnode *ts_head; /* FIFO, pushed by any thread */
 	struct tide__tsnode **ts_tailp;
 	struct tide__tsnode *ts_free; /* recycled call_soon_threadsafe nodes */
@@ -260,6 +279,12 @@ struct tide_loop {
 	struct tide_loop_stats stats;
 };
 
+
+/* Whether tide_loop_close ran: relaxed, from any thread (see struct tide_loop). */
+static inline bool tide__loop_closed(const struct tide_loop *loop)
+{
+	return atomic_load_explicit(&loop->closed, memory_order_relaxed);
+}
 
 /* Clock: monotonic nanoseconds. */
 uint64_t tide__clock_ns(void);

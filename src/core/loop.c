@@ -155,7 +155,7 @@ int tide__schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool time
 
 	if (TIDE__UNLIKELY(!loop || !cb))
 		return -EINVAL;
-	if (TIDE__UNLIKELY(loop->closed))
+	if (TIDE__UNLIKELY(tide__loop_closed(loop)))
 		return TIDE_ECLOSED;
 	if (timer && tide__timer_reserve(loop) < 0)
 		return -ENOMEM;
@@ -177,7 +177,7 @@ static __attribute__((noinline)) int call_soon_slow(struct tide_loop *loop, tide
 	if (!out) {
 		if (!loop || !cb)
 			return -EINVAL;
-		if (loop->closed)
+		if (tide__loop_closed(loop))
 			return TIDE_ECLOSED;
 		return ring_push(loop, cb, arg);
 	}
@@ -189,7 +189,7 @@ TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *ar
 	/* The hot path is a leaf with no frame: without a handle to hand out
 	 * and with room in the ring, a call is two words stored. Everything
 	 * else (checks that fail, growth, handles) is a tail call. */
-	if (TIDE__LIKELY(loop && cb && !out && !loop->closed)) {
+	if (TIDE__LIKELY(loop && cb && !out && !tide__loop_closed(loop))) {
 		uint32_t t = loop->rq_tail;
 		if (TIDE__LIKELY(t - loop->rq_head <= loop->rq_mask)) {
 			struct tide__entry *e = &loop->rq[t & loop->rq_mask];
@@ -413,7 +413,7 @@ TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
 
 	if (!loop)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (loop->running)
 		return TIDE_ERUNNING;
@@ -435,7 +435,7 @@ TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (loop->running)
 		return TIDE_ERUNNING;
@@ -472,7 +472,7 @@ TIDE_EXTERN int tide_loop_run_until_complete(struct tide_loop *loop, struct tide
 
 	if (!loop || !fut || tide_future_loop(fut) != loop)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (loop->running)
 		return TIDE_ERUNNING;
@@ -499,7 +499,7 @@ TIDE_EXTERN int tide_loop_is_running(const struct tide_loop *loop)
 
 TIDE_EXTERN int tide_loop_is_closed(const struct tide_loop *loop)
 {
-	return loop && loop->closed;
+	return loop && tide__loop_closed(loop);
 }
 
 TIDE_EXTERN double tide_loop_time(const struct tide_loop *loop)
@@ -603,12 +603,13 @@ TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
 		return -EINVAL;
 	if (loop->running)
 		return TIDE_ERUNNING;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return 0;
 	/* Run what other threads already queued? asyncio drops it; so do we,
 	 * but the nodes themselves go back to their owners in tide__ts_fini. */
 	drop_handles(loop);
-	loop->closed = true;
+	/* Relaxed: the flag publishes no other data (see struct tide_loop). */
+	atomic_store_explicit(&loop->closed, true, memory_order_relaxed);
 	return 0;
 }
 
@@ -737,7 +738,7 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 		return -EINVAL;
 	if (loop->running)
 		return TIDE_ERUNNING;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	/* Negative, infinite, or too far to be a time: no limit. */
 	if (timeout >= 0 && tide__seconds_to_ns(timeout, &ns) == 0) {
@@ -781,7 +782,7 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 	/* A closed loop runs no more, so free does its last work: deliver
 	 * finished executor jobs and settle the ops nobody holds. An open loop
 	 * is left to its owner to run: anything alive there is -EBUSY. */
-	if (loop->closed) {
+	if (tide__loop_closed(loop)) {
 		tide__ts_drain(loop);
 		tide__io_settle(loop);
 		settle_net(loop);

@@ -10,6 +10,11 @@
  * pushed after the drain always finds the flag clear and writes. An item
  * pushed while the flag is set is covered by the eventfd count still
  * pending, which the loop consumes before it can sleep again.
+ *
+ * The write happens under ts_lock too: once a node is queued the loop may
+ * run it and be freed at once (an executor job delivered, a callback that
+ * ends the program), and the producer must by then be out of the loop's
+ * memory and its eventfd. tide__ts_fini takes the lock before either goes.
  */
 #include "core/core.h"
 
@@ -32,6 +37,10 @@ void tide__ts_fini(struct tide_loop *loop)
 {
 	struct tide__tsnode *n;
 
+	/* A producer whose node the loop already ran may still be inside
+	 * its critical section (the eventfd write): wait for it to leave. */
+	pthread_mutex_lock(&loop->ts_lock);
+	pthread_mutex_unlock(&loop->ts_lock);
 	/* Nodes still queued are call_soon_threadsafe calls dropped by close
 	 * (executor jobs keep the loop busy until delivered). */
 	while ((n = loop->ts_head)) {
@@ -48,8 +57,9 @@ void tide__ts_fini(struct tide_loop *loop)
 	loop->wake_fd = -1;
 }
 
-/* Wakes the loop unless a wake is already pending (see the top of the file). */
-static void ts_wake(struct tide_loop *loop)
+/* Wakes the loop unless a wake is already pending (see the top of the
+ * file). Called with ts_lock held. */
+static void ts_wake_locked(struct tide_loop *loop)
 {
 	if (!atomic_exchange(&loop->ts_wake_pending, true)) {
 		uint64_t one = 1;
@@ -73,8 +83,8 @@ void tide__ts_push(struct tide_loop *loop, struct tide__tsnode *n)
 {
 	pthread_mutex_lock(&loop->ts_lock);
 	ts_append_locked(loop, n);
+	ts_wake_locked(loop);
 	pthread_mutex_unlock(&loop->ts_lock);
-	ts_wake(loop);
 }
 
 void tide__ts_woken(struct tide_loop *loop)
@@ -105,7 +115,7 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 		next = n->next;
 		count++;
 		if (n->run == run_call) {
-			if (loop->closed) {
+			if (tide__loop_closed(loop)) {
 				/* Dropped, as asyncio's close drops _ready. */
 			} else if (tide__ready_call(loop, n->cb, n->arg) == 0) {
 				loop->stats.threadsafe_calls++;
@@ -136,7 +146,7 @@ TIDE_EXTERN int tide_call_soon_threadsafe(struct tide_loop *loop, tide_call_cb c
 
 	if (!loop || !cb)
 		return -EINVAL;
-	if (__atomic_load_n(&loop->closed, __ATOMIC_RELAXED))
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	/* One lock round trip: take a spent node and queue it in the same hold. */
 	pthread_mutex_lock(&loop->ts_lock);
@@ -153,7 +163,7 @@ TIDE_EXTERN int tide_call_soon_threadsafe(struct tide_loop *loop, tide_call_cb c
 	n->cb = cb;
 	n->arg = arg;
 	ts_append_locked(loop, n);
+	ts_wake_locked(loop);
 	pthread_mutex_unlock(&loop->ts_lock);
-	ts_wake(loop);
 	return 0;
 }

@@ -287,7 +287,7 @@ TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executo
 
 	if (!loop || !fn || !out)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (!ex && !(ex = tide__loop_executor(loop, &err)))
 		return err;

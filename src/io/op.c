@@ -276,7 +276,7 @@ int tide__op_start(struct tide_loop *loop, int kind, struct tide__op **opp, stru
 
 	if (!loop || !out)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	err = tide_future_new(loop, &f);
 	if (err)

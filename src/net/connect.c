@@ -279,7 +279,7 @@ TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host,
 
 	if (!loop || !host || !out || port < 0 || port > 65535 || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	return connect_host(loop, host, port, TIDE__T_STREAM, &hints, ops, proto, out);
 }
@@ -292,7 +292,7 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 
 	if (!loop || !out || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if ((err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r)))
 		return err;

@@ -386,7 +386,7 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 	if (!loop || !out || TIDE__OPTS_BAD(opts) || (ops && ops->size < sizeof(size_t)) || lport < 0 ||
 	    lport > 65535 || rport < 0 || rport > 65535)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (!lhost && !lport && !rhost && !TIDE__OPT(opts, family, 0))
 		return -EINVAL; /* asyncio: unexpected address family */

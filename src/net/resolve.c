@@ -158,7 +158,7 @@ TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const
 
 	if (!loop || !out || (!host && !port))
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (hints)
 		h = *hints;
@@ -249,7 +249,7 @@ TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *
 
 	if (!loop || !out || !addr || !addrlen || addrlen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (!(r = tide__calloc(1, sizeof(*r))))
 		return -ENOMEM;
