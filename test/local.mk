@@ -30,7 +30,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports test/opts test/ownership
+	test/coro test/exports test/opts test/ownership test/fork
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -136,6 +136,13 @@ test_stream_socket_LDADD = $(NET_INTERNAL_LDADD)
 test_opts_SOURCES = test/opts.c $(TEST_HELPERS)
 test_opts_CFLAGS = $(TEST_CFLAGS)
 test_opts_LDADD = $(TEST_LDADD)
+
+# A loop across fork(2): the child is refused the parent's loop
+# (TIDE_EFORKED), runs its own, and frees its copy without touching the
+# kernel objects it shares with the parent.
+test_fork_SOURCES = test/fork.c $(TEST_HELPERS)
+test_fork_CFLAGS = $(TEST_CFLAGS)
+test_fork_LDADD = $(TEST_LDADD)
 
 # Who frees a future's ptr: counted through a replaced allocator and an
 # interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <linux/time_types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* Thread-locals of the library itself: initial-exec avoids a
  * __tls_get_addr call per access from the shared library (tide keeps only
@@ -211,6 +212,10 @@ struct tide_loop {
 	bool debug;                   /* asyncio debug mode */
 	bool under_valgrind;          /* memcheck runs us: ops mark what the kernel wrote (io.c) */
 	bool tearing_down;            /* tide_loop_free is reaping the loop's own ops */
+	/* tide__fork_gen when the loop was made: a process that sees another
+	 * value is a fork of the loop's (tide__loop_forked). */
+	unsigned fork_gen;
+	pid_t pid;                    /* the process that made the loop (free compares it) */
 
 	/* Live counts that make tide_loop_free() return -EBUSY. */
 	uint64_t live_futures;        /* futures not yet freed */
@@ -280,10 +285,32 @@ struct tide_loop {
 };
 
 
+/*
+ * Bumped in every child fork(2) makes (a pthread_atfork handler, loop.c):
+ * a loop whose fork_gen differs was made by an ancestor process, whose
+ * epoll set, rings and eventfd the child shares. One load, no getpid()
+ * (a system call in glibc), at each entry that would reach the kernel.
+ */
+extern atomic_uint tide__fork_gen;
+
+static inline bool tide__loop_forked(const struct tide_loop *loop)
+{
+	return TIDE__UNLIKELY(loop->fork_gen != atomic_load_explicit(&tide__fork_gen, memory_order_relaxed));
+}
+
 /* Whether tide_loop_close ran: relaxed, from any thread (see struct tide_loop). */
 static inline bool tide__loop_closed(const struct tide_loop *loop)
 {
 	return atomic_load_explicit(&loop->closed, memory_order_relaxed);
+}
+
+/* What starting new work on the loop (an op, a job, a server) gets:
+ * TIDE_EFORKED in a forked child, TIDE_ECLOSED once closed, else 0. */
+static inline int tide__loop_refuses(const struct tide_loop *loop)
+{
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
+	return tide__loop_closed(loop) ? TIDE_ECLOSED : 0;
 }
 
 /* Clock: monotonic nanoseconds. */

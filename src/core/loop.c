@@ -379,6 +379,11 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	uint64_t wait;
 	int err;
 
+	/* 0. A fork from a callback leaves the child inside run: it stops
+	 * here, before the shared epoll set or ring (or a lock another thread
+	 * of the parent held) is touched. */
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
 	/* 1. Cached time for the wait computation (only timers need it). */
 	if (loop->heap_len)
 		loop->now = tide__clock_ns();
@@ -413,6 +418,8 @@ TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
 
 	if (!loop)
 		return -EINVAL;
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
 	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (loop->running)
@@ -435,6 +442,8 @@ TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
 	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (loop->running)
@@ -472,6 +481,8 @@ TIDE_EXTERN int tide_loop_run_until_complete(struct tide_loop *loop, struct tide
 
 	if (!loop || !fut || tide_future_loop(fut) != loop)
 		return -EINVAL;
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
 	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (loop->running)
@@ -535,6 +546,32 @@ TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_s
 		return -EINVAL;
 	n = stats->size < sizeof(*stats) ? stats->size : sizeof(*stats);
 	memcpy((char *)stats + sizeof(size_t), (const char *)&loop->stats + sizeof(size_t), n - sizeof(size_t));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- fork -- */
+
+atomic_uint tide__fork_gen;
+static atomic_bool fork_watched;
+
+/* In the child of a fork(2), where no other thread runs. */
+static void fork_child(void)
+{
+	atomic_fetch_add_explicit(&tide__fork_gen, 1, memory_order_relaxed);
+}
+
+/*
+ * Registers fork_child once, when the first loop is made. Two threads
+ * making their first loops at once may both register it: the child then
+ * counts two forks, which tells the same.
+ */
+static int fork_watch(void)
+{
+	if (atomic_load_explicit(&fork_watched, memory_order_acquire))
+		return 0;
+	if (pthread_atfork(NULL, NULL, fork_child) != 0)
+		return -ENOMEM;
+	atomic_store_explicit(&fork_watched, true, memory_order_release);
 	return 0;
 }
 
@@ -633,10 +670,14 @@ static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 		return tide__loop_new_failed(-EINVAL, "tide_loop_new: opts->size is %zu: set it to sizeof(struct tide_loop_opts)",
 				  opts->size);
 	*out = NULL;
+	if ((err = fork_watch()))
+		return err;
 	atomic_store(&tide__allocator_locked, true);
 	loop = tide__calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
+	loop->fork_gen = atomic_load_explicit(&tide__fork_gen, memory_order_relaxed);
+	loop->pid = getpid();
 	tide__hq_init(&loop->rq_spill);
 	tide__list_init(&loop->live_list);
 	tide__list_init(&loop->tasks);
@@ -736,6 +777,8 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 
 	if (!loop || isnan(timeout))
 		return -EINVAL;
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
 	if (loop->running)
 		return TIDE_ERUNNING;
 	if (tide__loop_closed(loop))
@@ -779,18 +822,32 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 		return -EINVAL;
 	if (loop->running)
 		return -EBUSY;
-	/* A closed loop runs no more, so free does its last work: deliver
-	 * finished executor jobs and settle the ops nobody holds. An open loop
-	 * is left to its owner to run: anything alive there is -EBUSY. */
-	if (tide__loop_closed(loop)) {
-		tide__ts_drain(loop);
-		tide__io_settle(loop);
-		settle_net(loop);
+	/* A child of _Fork() or of a raw clone ran no atfork handler: the pid
+	 * tells (free is rare, its system call cheap enough). From here on
+	 * the loop counts as forked for every layer's teardown. */
+	if (!tide__loop_forked(loop) && getpid() != loop->pid)
+		loop->fork_gen = atomic_load_explicit(&tide__fork_gen, memory_order_relaxed) + 1;
+	/*
+	 * In a forked child what is alive is the parent's: only the child's
+	 * copy of the loop goes, each layer's teardown releasing memory and
+	 * closing the child's copies of the loop's fds, never touching the
+	 * kernel objects the two share (no cancel, no epoll_ctl, no wait).
+	 */
+	if (!tide__loop_forked(loop)) {
+		/* A closed loop runs no more, so free does its last work:
+		 * deliver finished executor jobs and settle the ops nobody
+		 * holds. An open loop is left to its owner to run: anything
+		 * alive there is -EBUSY. */
+		if (tide__loop_closed(loop)) {
+			tide__ts_drain(loop);
+			tide__io_settle(loop);
+			settle_net(loop);
+		}
+		/* pbufs_lent: a ring buffer out of the ring (a send or a
+		 * stream's peek keeps it) must come back before the ring goes. */
+		if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent)
+			return -EBUSY;
 	}
-	/* pbufs_lent: a ring buffer out of the ring (a send or a stream's
-	 * peek keeps it) must come back before the ring goes. */
-	if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent)
-		return -EBUSY;
 	tide_loop_close(loop);
 	/* The teardown hub, top layer first: each frees what it hung on the
 	 * loop (the one place core names a higher layer; test/layering.sh). */

@@ -37,10 +37,16 @@ void tide__ts_fini(struct tide_loop *loop)
 {
 	struct tide__tsnode *n;
 
+	bool forked = tide__loop_forked(loop);
+
 	/* A producer whose node the loop already ran may still be inside
-	 * its critical section (the eventfd write): wait for it to leave. */
-	pthread_mutex_lock(&loop->ts_lock);
-	pthread_mutex_unlock(&loop->ts_lock);
+	 * its critical section (the eventfd write): wait for it to leave.
+	 * Not in a forked child: no producer is there, and the lock may have
+	 * been copied held by a thread that stayed in the parent. */
+	if (!forked) {
+		pthread_mutex_lock(&loop->ts_lock);
+		pthread_mutex_unlock(&loop->ts_lock);
+	}
 	/* Nodes still queued are call_soon_threadsafe calls dropped by close
 	 * (executor jobs keep the loop busy until delivered). */
 	while ((n = loop->ts_head)) {
@@ -51,7 +57,8 @@ void tide__ts_fini(struct tide_loop *loop)
 		loop->ts_free = n->next;
 		tide__free(n);
 	}
-	pthread_mutex_destroy(&loop->ts_lock);
+	if (!forked)
+		pthread_mutex_destroy(&loop->ts_lock);
 	if (loop->wake_fd >= 0)
 		close(loop->wake_fd);
 	loop->wake_fd = -1;
@@ -143,11 +150,14 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 TIDE_EXTERN int tide_call_soon_threadsafe(struct tide_loop *loop, tide_call_cb cb, void *arg)
 {
 	struct tide__tsnode *n;
+	int err;
 
 	if (!loop || !cb)
 		return -EINVAL;
-	if (tide__loop_closed(loop))
-		return TIDE_ECLOSED;
+	/* In a forked child: the eventfd is the parent's, and ts_lock may
+	 * have been copied held. */
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	/* One lock round trip: take a spent node and queue it in the same hold. */
 	pthread_mutex_lock(&loop->ts_lock);
 	n = loop->ts_free;

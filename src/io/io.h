@@ -273,6 +273,8 @@ struct tide__job {
 int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job);
 /* Removes a job that has not started; returns 1 if removed. */
 int tide__executor_unqueue(struct tide__job *job);
+/* A forked child's copy of an executor: its memory only (executor.c). */
+void tide__executor_forget(struct tide_executor *ex);
 struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err);
 /* io.c: the loop's read on its wake-up eventfd, armed by tide__io_open. */
 void tide__wake_disarm(struct tide_loop *loop);
