@@ -7,8 +7,12 @@
  * -errno or one of tide's own codes below -4095 (see tide_strerror()). errno is
  * never used to report an error across this API.
  *
- * Threading: a loop is driven by one thread. Only tide_call_soon_threadsafe()
- * and the executor may be used from other threads.
+ * Threading: a loop is driven by one thread at a time. While it runs, only
+ * tide_call_soon_threadsafe() and the executor may be used from other
+ * threads. The thread may change between runs (asyncio's rule): a loop run
+ * by one thread can be run by another later, fully, and freed by any; a
+ * run, shutdown, close or free from a second thread while one runs the
+ * loop is refused at once (TIDE_ERUNNING, -EBUSY from free).
  *
  * Processes: a child of fork(2) shares its parent's loops' kernel objects
  * (epoll set, io_uring rings, eventfd, sockets), so it cannot run them:
@@ -47,7 +51,7 @@ enum tide_error {
 	TIDE_EINVALID_STATE = -4100, /* asyncio.InvalidStateError */
 	TIDE_ECLOSED = -4101,        /* the loop or object is closed */
 	TIDE_ESTOPPED = -4102,       /* the loop stopped before the future was done */
-	TIDE_ERUNNING = -4103,       /* the loop is already running */
+	TIDE_ERUNNING = -4103,       /* the loop is already running (on this thread or another) */
 	TIDE_ELIMIT_OVERRUN = -4104, /* asyncio.LimitOverrunError */
 	TIDE_EINCOMPLETE_READ = -4105, /* asyncio.IncompleteReadError */
 	TIDE_EQUEUE_FULL = -4106,    /* asyncio.QueueFull */
@@ -205,7 +209,10 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
  * TIDE_ECLOSED once closed; -EINVAL for a NaN timeout.
  */
 TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout);
-/* Runs until tide_loop_stop(). Returns 0, TIDE_ERUNNING or TIDE_ECLOSED. */
+/*
+ * Runs until tide_loop_stop(). Returns 0, TIDE_ERUNNING (the loop runs
+ * already, on this thread or another), TIDE_ECLOSED or TIDE_EFORKED.
+ */
 TIDE_EXTERN int tide_loop_run(struct tide_loop *loop);
 /*
  * Runs until fut is done. Returns 0 if it has a result, its error (or

@@ -30,7 +30,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports test/opts test/ownership test/fork
+	test/coro test/exports test/opts test/ownership test/fork test/threads
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -143,6 +143,13 @@ test_opts_LDADD = $(TEST_LDADD)
 test_fork_SOURCES = test/fork.c $(TEST_HELPERS)
 test_fork_CFLAGS = $(TEST_CFLAGS)
 test_fork_LDADD = $(TEST_LDADD)
+
+# One loop driven by several threads in turn: each turn works fully, ops
+# and transports outlive the thread that started them, a second thread is
+# refused while one runs, a third frees it; the net fixture makes the
+# connections.
+test_threads_CFLAGS = $(TEST_CFLAGS)
+test_threads_LDADD = $(NET_LDADD)
 
 # Who frees a future's ptr: counted through a replaced allocator and an
 # interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is

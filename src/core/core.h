@@ -175,8 +175,15 @@ struct tide__stack; /* task/coro.h */
 struct tide__net;   /* net/net.h */
 
 /*
- * Threads. The thread that drives a loop alone touches its fields, but for
- * these, which other threads reach through the cross-thread door
+ * Threads. One thread at a time drives a loop, and it may be another one
+ * than the last (asyncio's rule):
+ *  - running: atomic. The run functions, close and free take it with a
+ *    compare-and-swap (acquire) and drop it with a release store (loop.c),
+ *    so a second thread is refused at once, and the thread that takes it
+ *    next sees everything the last one wrote. tide_loop_is_running reads
+ *    it relaxed.
+ * The thread that holds it alone touches the loop's fields, but for these,
+ * which other threads reach through the cross-thread door
  * (tide_call_soon_threadsafe, an executor worker delivering a job):
  *  - closed: atomic. tide_loop_close stores it and call_soon_threadsafe
  *    loads it, both relaxed: it publishes no other data (a call that reads
@@ -206,7 +213,7 @@ struct tide_loop {
 	struct tide__handle **heap;   /* timer min-heap on (when, seq), 4-ary */
 	uint32_t heap_len;            /* timers armed */
 	uint32_t heap_cap;            /* slots allocated */
-	bool running;                 /* inside run/run_once */
+	atomic_bool running;          /* a thread drives the loop (run, close, free hold it; loop.c) */
 	bool stopping;                /* stop() was called: finish this iteration */
 	atomic_bool closed;           /* close() was called (cross-thread: see above) */
 	bool debug;                   /* asyncio debug mode */

@@ -411,44 +411,60 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	return (int)n;
 }
 
-TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
+/*
+ * One thread drives the loop at a time, and it may be another thread than
+ * the last (asyncio's rule). The running flag is taken with a
+ * compare-and-swap (acquire) and dropped with a release store: a second
+ * thread is refused at once (TIDE_ERUNNING) rather than let in beside the
+ * first, and the next thread to take the flag sees all the last one did.
+ * close and free take it too, so they cannot tear a loop down under a run.
+ */
+static bool run_enter(struct tide_loop *loop)
 {
-	uint64_t max_ns = UINT64_MAX;
-	int n;
+	bool idle = false;
 
-	if (!loop)
-		return -EINVAL;
+	return atomic_compare_exchange_strong_explicit(&loop->running, &idle, true, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
+static void run_leave(struct tide_loop *loop)
+{
+	atomic_store_explicit(&loop->running, false, memory_order_release);
+}
+
+/* What every run function checks, then the flag: 0 once it is held. */
+static int run_begin(struct tide_loop *loop)
+{
 	if (tide__loop_forked(loop))
 		return TIDE_EFORKED;
-	if (tide__loop_closed(loop))
-		return TIDE_ECLOSED;
-	if (loop->running)
+	if (!run_enter(loop))
 		return TIDE_ERUNNING;
+	if (tide__loop_closed(loop)) {
+		run_leave(loop);
+		return TIDE_ECLOSED;
+	}
+	return 0;
+}
+
+/* One iteration waiting at most timeout seconds (< 0: no limit), the flag held. */
+static int iterate_for(struct tide_loop *loop, double timeout)
+{
+	uint64_t max_ns = UINT64_MAX;
+
 	if (timeout >= 0 && tide__seconds_to_ns(timeout, &max_ns) < 0)
 		return -EINVAL;
 	/* A finite wait counts from now, which a backend that must retry its
 	 * wait reads; with timers, iterate reads it anyway. */
 	if (max_ns && max_ns != UINT64_MAX && !loop->heap_len)
 		loop->now = tide__clock_ns();
-	loop->running = true;
-	n = iterate(loop, max_ns);
-	loop->running = false;
-	return n;
+	return iterate(loop, max_ns);
 }
 
-TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
+/* Iterates until stop() (or an error), the flag held. */
+static int run_until_stopped(struct tide_loop *loop)
 {
 	int err = 0;
 
-	if (!loop)
-		return -EINVAL;
-	if (tide__loop_forked(loop))
-		return TIDE_EFORKED;
-	if (tide__loop_closed(loop))
-		return TIDE_ECLOSED;
-	if (loop->running)
-		return TIDE_ERUNNING;
-	loop->running = true;
 	for (;;) {
 		int n = iterate(loop, UINT64_MAX);
 		if (n < 0) {
@@ -460,7 +476,32 @@ TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
 			break;
 	}
 	loop->stopping = false;
-	loop->running = false;
+	return err;
+}
+
+TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
+{
+	int n;
+
+	if (!loop)
+		return -EINVAL;
+	if ((n = run_begin(loop)))
+		return n;
+	n = iterate_for(loop, timeout);
+	run_leave(loop);
+	return n;
+}
+
+TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
+{
+	int err;
+
+	if (!loop)
+		return -EINVAL;
+	if ((err = run_begin(loop)))
+		return err;
+	err = run_until_stopped(loop);
+	run_leave(loop);
 	return err;
 }
 
@@ -481,31 +522,28 @@ TIDE_EXTERN int tide_loop_run_until_complete(struct tide_loop *loop, struct tide
 
 	if (!loop || !fut || tide_future_loop(fut) != loop)
 		return -EINVAL;
-	if (tide__loop_forked(loop))
-		return TIDE_EFORKED;
-	if (tide__loop_closed(loop))
-		return TIDE_ECLOSED;
-	if (loop->running)
-		return TIDE_ERUNNING;
+	if ((err = run_begin(loop)))
+		return err;
 	if (!tide_future_done(fut)) {
 		err = tide_future_add_done_callback(fut, stop_on_done, loop);
-		if (err < 0)
+		if (err < 0) {
+			run_leave(loop);
 			return err;
+		}
 		tide_future_ref(fut);
-		err = tide_loop_run(loop);
+		err = run_until_stopped(loop);
 		tide_future_remove_done_callback(fut, stop_on_done, loop);
 		tide_future_unref(fut);
-		if (err < 0)
-			return err;
-		if (!tide_future_done(fut))
-			return TIDE_ESTOPPED;
+		if (err == 0 && !tide_future_done(fut))
+			err = TIDE_ESTOPPED;
 	}
-	return tide_future_error(fut);
+	run_leave(loop);
+	return err < 0 ? err : tide_future_error(fut);
 }
 
 TIDE_EXTERN int tide_loop_is_running(const struct tide_loop *loop)
 {
-	return loop && loop->running;
+	return loop && atomic_load_explicit(&loop->running, memory_order_relaxed);
 }
 
 TIDE_EXTERN int tide_loop_is_closed(const struct tide_loop *loop)
@@ -634,19 +672,26 @@ static void drop_handles(struct tide_loop *loop)
 	tide__timers_drop_user(loop);
 }
 
-TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
+/* close, the running flag held (by close itself, or by free). */
+static void close_held(struct tide_loop *loop)
 {
-	if (!loop)
-		return -EINVAL;
-	if (loop->running)
-		return TIDE_ERUNNING;
 	if (tide__loop_closed(loop))
-		return 0;
+		return;
 	/* Run what other threads already queued? asyncio drops it; so do we,
 	 * but the nodes themselves go back to their owners in tide__ts_fini. */
 	drop_handles(loop);
 	/* Relaxed: the flag publishes no other data (see struct tide_loop). */
 	atomic_store_explicit(&loop->closed, true, memory_order_relaxed);
+}
+
+TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (!run_enter(loop))
+		return TIDE_ERUNNING;
+	close_held(loop);
+	run_leave(loop);
 	return 0;
 }
 
@@ -769,20 +814,13 @@ static bool winding_down(struct tide_loop *loop)
 	       loop->rq_spill.head;
 }
 
-TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
+/* tide_loop_shutdown's laps, the running flag held throughout. */
+static int shutdown_held(struct tide_loop *loop, double timeout)
 {
 	uint64_t deadline = UINT64_MAX, ns, now, mark = 0;
 	bool ran = false;
 	int err;
 
-	if (!loop || isnan(timeout))
-		return -EINVAL;
-	if (tide__loop_forked(loop))
-		return TIDE_EFORKED;
-	if (loop->running)
-		return TIDE_ERUNNING;
-	if (tide__loop_closed(loop))
-		return TIDE_ECLOSED;
 	/* Negative, infinite, or too far to be a time: no limit. */
 	if (timeout >= 0 && tide__seconds_to_ns(timeout, &ns) == 0) {
 		now = tide__clock_ns();
@@ -807,10 +845,23 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 		/* A stop (a task's cleanup, a second Ctrl-C) ends tide_loop_run,
 		 * not this: left set, every lap would poll instead of wait. */
 		loop->stopping = false;
-		if ((err = tide_loop_run_once(loop, wait)) < 0)
+		if ((err = iterate_for(loop, wait)) < 0)
 			return err;
 		ran = true;
 	}
+}
+
+TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
+{
+	int err;
+
+	if (!loop || isnan(timeout))
+		return -EINVAL;
+	if ((err = run_begin(loop)))
+		return err;
+	err = shutdown_held(loop, timeout);
+	run_leave(loop);
+	return err;
 }
 
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
@@ -820,7 +871,8 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
-	if (loop->running)
+	/* Held to the end: no run can start on another thread meanwhile. */
+	if (!run_enter(loop))
 		return -EBUSY;
 	/* A child of _Fork() or of a raw clone ran no atfork handler: the pid
 	 * tells (free is rare, its system call cheap enough). From here on
@@ -845,10 +897,12 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 		}
 		/* pbufs_lent: a ring buffer out of the ring (a send or a
 		 * stream's peek keeps it) must come back before the ring goes. */
-		if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent)
+		if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent) {
+			run_leave(loop);
 			return -EBUSY;
+		}
 	}
-	tide_loop_close(loop);
+	close_held(loop);
 	/* The teardown hub, top layer first: each frees what it hung on the
 	 * loop (the one place core names a higher layer; test/layering.sh). */
 	if (loop->net_fini)

@@ -74,6 +74,7 @@ struct tide__op {
 		socklen_t caddrlen; /* connect: the address copy's length */
 	};
 	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
+	uint32_t sub_gen;           /* io_uring: the ring's driver_gen when its SQE was prepared */
 	union {
 		struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
 		struct {
