@@ -177,14 +177,6 @@ START_TEST(test_fork_child_refused_parent_keeps_completions)
 }
 END_TEST
 
-static void *late_waker(void *arg)
-{
-	(void)arg;
-	tt_sleep_ms(20);
-	ck_assert_int_eq(tide_call_soon_threadsafe(g_loop, stop_cb, NULL), 0);
-	return NULL;
-}
-
 /*
  * A child that frees its copy of the parent's idle loop touches none of
  * the parent's kernel objects: a normal free would cancel the wake-up
@@ -196,9 +188,6 @@ static void *late_waker(void *arg)
 static void free_in_child(pid_t (*forker)(void))
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_handle hang;
-	bool timed_out = false;
-	pthread_t th;
 	pid_t pid;
 
 	/* The loop's own read on its eventfd reaches the kernel (a wait,
@@ -208,13 +197,7 @@ static void free_in_child(pid_t (*forker)(void))
 	if (pid == 0)
 		_exit(tide_loop_free(loop) == 0 ? 0 : 40);
 	child_ok(pid);
-	g_loop = loop;
-	ck_assert_int_eq(tide_call_later(loop, TT_HANG_S, flag_cb, &timed_out, &hang), 0);
-	ck_assert_int_eq(pthread_create(&th, NULL, late_waker, NULL), 0);
-	ck_assert_int_eq(tide_loop_run(loop), 0);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_msg(!timed_out, "[%s] the parent slept through call_soon_threadsafe", tt_cfg->name);
-	tide_handle_cancel(&hang);
+	tt_run_until_woken(loop, 20);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 
