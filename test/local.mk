@@ -151,9 +151,10 @@ test_fork_LDADD = $(TEST_LDADD)
 # One loop driven by several threads in turn: each turn works fully, ops
 # and transports outlive the thread that started them, a second thread is
 # refused while one runs, a third frees it; the net fixture makes the
-# connections.
+# connections. It drives a zero-copy send op itself, hence the library's
+# objects.
 test_threads_CFLAGS = $(TEST_CFLAGS)
-test_threads_LDADD = $(NET_LDADD)
+test_threads_LDADD = $(NET_INTERNAL_LDADD)
 
 # Who frees a future's ptr: counted through a replaced allocator and an
 # interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is

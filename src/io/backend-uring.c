@@ -575,7 +575,7 @@ static bool orphaned(const struct uring_bd *bd, const struct tide__op *op, int r
 
 static void resubmit_orphan(struct tide_loop *loop, struct uring_bd *bd, struct tide__op *op)
 {
-	op->flags &= ~(TIDE__OP_ZC_RESULT | TIDE__OP_PBUF);
+	op->flags &= ~(TIDE__OP_ZC_RESULT | TIDE__OP_PBUF | TIDE__OP_ORPHAN);
 	if (TIDE__UNLIKELY(bd->backlog != NULL) || !prep_op(loop, bd, op))
 		backlog_add(bd, op);
 }
@@ -613,8 +613,19 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		 * then the notification that the kernel let go of the buffer
 		 * completes the op, its result reduced to TIDE__ZC_COPIED. */
 		if (!(cflags & IORING_CQE_F_NOTIF)) {
+			/* Cancelled with its thread (orphaned, above): it sent
+			 * nothing, and its notification, which still follows,
+			 * is where it goes again; the owner sees neither. */
+			if (orphaned(bd, op, res)) {
+				op->flags |= TIDE__OP_ORPHAN;
+				return;
+			}
 			op->flags |= TIDE__OP_ZC_RESULT;
 			tide__op_deliver_more(op, res);
+			return;
+		}
+		if (TIDE__UNLIKELY(op->flags & TIDE__OP_ORPHAN)) {
+			resubmit_orphan(loop, bd, op);
 			return;
 		}
 		res = (uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED ? TIDE__ZC_COPIED : 0;

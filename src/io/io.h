@@ -28,6 +28,8 @@ enum {
 	TIDE__OP_LAZY = 1u << 9,       /* the fd is closed through the loop (fd_close): epoll may keep it registered */
 	TIDE__OP_REAPED = 1u << 10,    /* epoll: performed, its completion is queued (a cancel is too late) */
 	TIDE__OP_PBUF = 1u << 11,      /* done() sees a ring buffer: buf, res bytes, its id in bid */
+	TIDE__OP_ORPHAN = 1u << 12,    /* io_uring: a zero-copy send cancelled with its thread; its
+					* notification submits it again (backend-uring.c) */
 };
 
 /* A zero-copy send's final completion (its notification) says the
