@@ -7,8 +7,16 @@
  * -errno or one of tide's own codes below -4095 (see tide_strerror()). errno is
  * never used to report an error across this API.
  *
- * Threading: a loop is driven by one thread. Only tide_call_soon_threadsafe()
- * and the executor may be used from other threads.
+ * Threading: a loop is driven by one thread at a time. While it runs, only
+ * tide_call_soon_threadsafe() and the executor may be used from other
+ * threads. The thread may change between runs (asyncio's rule): a loop run
+ * by one thread can be run by another later, fully, and freed by any; a
+ * run, shutdown, close or free from a second thread while one runs the
+ * loop is refused at once (TIDE_ERUNNING, -EBUSY from free).
+ *
+ * Processes: a child of fork(2) shares its parent's loops' kernel objects
+ * (epoll set, io_uring rings, eventfd, sockets), so it cannot run them:
+ * see tide_loop_free() and TIDE_EFORKED. It makes loops of its own.
  *
  * Option structs begin with their own size so that they can grow without
  * breaking the ABI: set .size = sizeof(struct ...) before filling them in.
@@ -43,13 +51,14 @@ enum tide_error {
 	TIDE_EINVALID_STATE = -4100, /* asyncio.InvalidStateError */
 	TIDE_ECLOSED = -4101,        /* the loop or object is closed */
 	TIDE_ESTOPPED = -4102,       /* the loop stopped before the future was done */
-	TIDE_ERUNNING = -4103,       /* the loop is already running */
+	TIDE_ERUNNING = -4103,       /* the loop is already running (on this thread or another) */
 	TIDE_ELIMIT_OVERRUN = -4104, /* asyncio.LimitOverrunError */
 	TIDE_EINCOMPLETE_READ = -4105, /* asyncio.IncompleteReadError */
 	TIDE_EQUEUE_FULL = -4106,    /* asyncio.QueueFull */
 	TIDE_EQUEUE_EMPTY = -4107,   /* asyncio.QueueEmpty */
 	TIDE_ENOT_IN_TASK = -4108,   /* an await outside a task */
 	TIDE_EBROKEN_BARRIER = -4109, /* asyncio.BrokenBarrierError */
+	TIDE_EFORKED = -4110,        /* the loop belongs to the process this one was forked from */
 	/*
 	 * getaddrinfo's EAI_* codes (negative in glibc) map to
 	 * TIDE_EAI_BASE + EAI_*, e.g. TIDE_EAI_BASE + EAI_NONAME; EAI_SYSTEM
@@ -161,6 +170,27 @@ TIDE_EXTERN const char *tide_loop_new_error(void);
  * still holds, and lets closing transports and servers finish. A
  * transport reference kept past connection_lost does not count.
  * tide_loop_shutdown() first winds down what the loop itself still runs.
+ *
+ * After fork(2), in the child, a loop the parent made is the parent's: its
+ * epoll set, io_uring rings, eventfd and sockets are shared with the
+ * parent, and an iteration in the child would take the parent's
+ * completions. So the child is refused it, with TIDE_EFORKED, by the run
+ * functions (tide_loop_run returns it too when the fork was made from one
+ * of its callbacks, once that iteration's callbacks ran), tide_loop_shutdown,
+ * the ops, tide_call_soon_threadsafe, tide_run_in_executor, the server,
+ * connection and resolver calls, and the writes of its transports. The
+ * child makes a loop of its own. The one thing it may do with the parent's
+ * loop is free it, when no callback of it runs: tide_loop_free then
+ * always succeeds and releases the child's copy only (its memory, and the
+ * child's copies of the loop's own descriptors), never touching what it
+ * shares with the parent (no cancel, no epoll_ctl, no io_uring
+ * submission). What the child still holds of that loop (futures, tasks,
+ * transports, servers, streams, ops in flight) is a copy of the parent's
+ * and must not be used; its memory goes with the child's exit or exec,
+ * and the sockets of its transports stay open in the child until then.
+ * An executor the parent made has no workers in the child. A child of
+ * _Fork() (which runs no atfork handler) is recognised by tide_loop_free
+ * alone; do not run the parent's loops there either.
  */
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
 /*
@@ -179,7 +209,10 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop);
  * TIDE_ECLOSED once closed; -EINVAL for a NaN timeout.
  */
 TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout);
-/* Runs until tide_loop_stop(). Returns 0, TIDE_ERUNNING or TIDE_ECLOSED. */
+/*
+ * Runs until tide_loop_stop(). Returns 0, TIDE_ERUNNING (the loop runs
+ * already, on this thread or another), TIDE_ECLOSED or TIDE_EFORKED.
+ */
 TIDE_EXTERN int tide_loop_run(struct tide_loop *loop);
 /*
  * Runs until fut is done. Returns 0 if it has a result, its error (or

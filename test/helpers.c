@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -331,6 +332,45 @@ uint64_t tt_submitted(const struct tide_loop_stats *st, enum tide_op_kind kind)
 	for (int p = 0; p < TIDE_PATH_MAX; p++)
 		n += st->ops_submitted[kind][p];
 	return n;
+}
+
+struct waker {
+	struct tide_loop *loop;
+	unsigned ms;
+};
+
+static void waker_stop(void *arg)
+{
+	tide_loop_stop(arg);
+}
+
+static void *waker_main(void *arg)
+{
+	struct waker *w = arg;
+
+	tt_sleep_ms(w->ms);
+	ck_assert_int_eq(tide_call_soon_threadsafe(w->loop, waker_stop, w->loop), 0);
+	return NULL;
+}
+
+static void flag_set(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+void tt_run_until_woken(struct tide_loop *loop, unsigned ms)
+{
+	struct waker w = { loop, ms };
+	struct tide_handle hang;
+	bool timed_out = false;
+	pthread_t th;
+
+	ck_assert_int_eq(tide_call_later(loop, TT_HANG_S, flag_set, &timed_out, &hang), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, waker_main, &w), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(!timed_out, "[%s] the loop slept through call_soon_threadsafe", tt_cfg->name);
+	tide_handle_cancel(&hang);
 }
 
 void tt_run_until_complete(struct tide_loop *loop, struct tide_future *fut, int expect)

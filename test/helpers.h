@@ -96,6 +96,13 @@ void tt_stats(struct tide_loop *loop, struct tide_loop_stats *st);
 /* Sum over the paths of ops_completed[kind]. */
 uint64_t tt_completed(const struct tide_loop_stats *st, enum tide_op_kind kind);
 uint64_t tt_submitted(const struct tide_loop_stats *st, enum tide_op_kind kind);
+/*
+ * Runs the loop, asleep with nothing else to do, until another thread's
+ * tide_call_soon_threadsafe stops it ms milliseconds later: only the
+ * wake-up can end the run (a timer turns sleeping through it into a
+ * failure rather than a hang).
+ */
+void tt_run_until_woken(struct tide_loop *loop, unsigned ms);
 /* Runs the loop until fut is done and asserts run_until_complete returned expect. */
 void tt_run_until_complete(struct tide_loop *loop, struct tide_future *fut, int expect);
 /* Asserts the future is done with a result and returns its value. */

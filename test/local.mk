@@ -3,16 +3,20 @@
 # TCases (io_uring, io_uring-masked, epoll); see test/helpers.h.
 # Paths are relative to the top folder (included from the top Makefile.am).
 
-# The sanitizer build is several times slower: stretch Check's per-tcase
+# The sanitizer builds are several times slower: stretch Check's per-tcase
 # timeouts instead of shortening the tests.
 TIDE_TESTS_ENVIRONMENT =
 if ENABLE_ASAN
+TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=4; export CK_TIMEOUT_MULTIPLIER;
+else
+if ENABLE_TSAN
 TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=4; export CK_TIMEOUT_MULTIPLIER;
 else
 if CORO_UCONTEXT
 # So is the ucontext switch (a sigprocmask system call per swapcontext):
 # the streams' byte-at-a-time tests make 32 million switches.
 TIDE_TESTS_ENVIRONMENT += CK_TIMEOUT_MULTIPLIER=3; export CK_TIMEOUT_MULTIPLIER;
+endif
 endif
 endif
 AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
@@ -30,7 +34,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports test/opts test/ownership
+	test/coro test/exports test/opts test/ownership test/fork test/threads
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -137,6 +141,21 @@ test_opts_SOURCES = test/opts.c $(TEST_HELPERS)
 test_opts_CFLAGS = $(TEST_CFLAGS)
 test_opts_LDADD = $(TEST_LDADD)
 
+# A loop across fork(2): the child is refused the parent's loop
+# (TIDE_EFORKED), runs its own, and frees its copy without touching the
+# kernel objects it shares with the parent.
+test_fork_SOURCES = test/fork.c $(TEST_HELPERS)
+test_fork_CFLAGS = $(TEST_CFLAGS)
+test_fork_LDADD = $(TEST_LDADD)
+
+# One loop driven by several threads in turn: each turn works fully, ops
+# and transports outlive the thread that started them, a second thread is
+# refused while one runs, a third frees it; the net fixture makes the
+# connections. It drives a zero-copy send op itself, hence the library's
+# objects.
+test_threads_CFLAGS = $(TEST_CFLAGS)
+test_threads_LDADD = $(NET_INTERNAL_LDADD)
+
 # Who frees a future's ptr: counted through a replaced allocator and an
 # interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is
 # freed twice.
@@ -193,8 +212,24 @@ check-valgrind: test/future test/task test/sync test/combinators
 .PHONY: check-valgrind
 CLEANFILES += test/*.memcheck.log
 
+# The programs that use threads, under ThreadSanitizer (configure
+# --enable-tsan): the cross-thread door (test/loop's threadsafe tests),
+# the executor, a loop driven by several threads (with tasks: the context
+# switch tells TSan of each fiber, src/task/coro.c) and fork. Only these
+# are built and run, so CI's TSan build stays short; any report fails
+# the program (TSan exits 66), and nothing of tide's is suppressed.
+TSAN_TESTS = test/loop test/executor test/threads test/fork
+if ENABLE_TSAN
+check-tsan:
+	$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(TSAN_TESTS)' check_PROGRAMS='$(TSAN_TESTS)'
 else
-check-local:
+check-tsan:
+	@echo "make check-tsan: configure this build folder with --enable-tsan (clang) first." >&2; exit 1
+endif
+.PHONY: check-tsan
+
+else
+check-tsan check-local:
 	@echo "make check: Check (check >= 0.11) was not found when configure ran: the unit tests cannot be built." >&2
 	@echo "  Install it (Debian: apt-get install check), run configure again, then make check." >&2
 	@exit 1

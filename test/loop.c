@@ -1028,7 +1028,8 @@ START_TEST(test_strerror_version)
 	static const int codes[] = { 0, -EINVAL, -ENOMEM, -ECANCELED, -ETIMEDOUT,
 		TIDE_EINVALID_STATE, TIDE_ECLOSED, TIDE_ESTOPPED, TIDE_ERUNNING,
 		TIDE_ELIMIT_OVERRUN, TIDE_EINCOMPLETE_READ, TIDE_EQUEUE_FULL,
-		TIDE_EQUEUE_EMPTY, -4096, -99999, 12345, -2147483647 - 1 };
+		TIDE_EQUEUE_EMPTY, TIDE_ENOT_IN_TASK, TIDE_EBROKEN_BARRIER, TIDE_EFORKED,
+		-4096, -99999, 12345, -2147483647 - 1 };
 	char v[32];
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -1038,7 +1039,7 @@ START_TEST(test_strerror_version)
 		ck_assert_int_gt((int)strlen(s), 0);
 	}
 	/* tide's codes have texts of their own, distinct from each other. */
-	for (int a = TIDE_EQUEUE_EMPTY; a <= TIDE_EINVALID_STATE; a++)
+	for (int a = TIDE_EFORKED; a <= TIDE_EINVALID_STATE; a++)
 		for (int b = a + 1; b <= TIDE_EINVALID_STATE; b++)
 			ck_assert_str_ne(tide_strerror(a), tide_strerror(b));
 	ck_assert_str_eq(tide_strerror(-EINVAL), strerror(EINVAL));

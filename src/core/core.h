@@ -25,6 +25,7 @@
 #include <string.h>
 #include <linux/time_types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* Thread-locals of the library itself: initial-exec avoids a
  * __tls_get_addr call per access from the shared library (tide keeps only
@@ -173,6 +174,32 @@ struct tide__task;  /* task/task.h */
 struct tide__stack; /* task/coro.h */
 struct tide__net;   /* net/net.h */
 
+/*
+ * Threads. One thread at a time drives a loop, and it may be another one
+ * than the last (asyncio's rule):
+ *  - running: atomic. The run functions, close and free take it with a
+ *    compare-and-swap (acquire) and drop it with a release store (loop.c),
+ *    so a second thread is refused at once, and the thread that takes it
+ *    next sees everything the last one wrote. tide_loop_is_running reads
+ *    it relaxed.
+ * The thread that holds it alone touches the loop's fields, but for these,
+ * which other threads reach through the cross-thread door
+ * (tide_call_soon_threadsafe, an executor worker delivering a job):
+ *  - closed: atomic. tide_loop_close stores it and call_soon_threadsafe
+ *    loads it, both relaxed: it publishes no other data (a call that reads
+ *    it stale queues a node, which the drain drops on a closed loop).
+ *    tide__loop_closed() is the one reader.
+ *  - ts_head, ts_tailp, ts_free: under ts_lock.
+ *  - ts_nonempty: stored (relaxed) under ts_lock; the loop loads it
+ *    (relaxed) without the lock, as a hint only: it takes ts_lock before it
+ *    reads the queue, and a stale false is covered by the eventfd.
+ *  - ts_wake_pending: exchanged by producers under ts_lock, cleared by the
+ *    loop when it consumed the eventfd (both seq_cst, threadsafe.c).
+ *  - wake_fd: written by new and free only. Producers write to it under
+ *    ts_lock, and free takes ts_lock before it closes the fd or frees the
+ *    loop, so no producer is still inside the loop then (a worker whose job
+ *    was delivered, or a call whose callback already ran).
+ */
 struct tide_loop {
 	/* Hot state first: what every iteration and every call_soon touches. */
 	struct tide__entry *rq;       /* ready ring: callbacks for the next run phase, FIFO */
@@ -186,12 +213,16 @@ struct tide_loop {
 	struct tide__handle **heap;   /* timer min-heap on (when, seq), 4-ary */
 	uint32_t heap_len;            /* timers armed */
 	uint32_t heap_cap;            /* slots allocated */
-	bool running;                 /* inside run/run_once */
+	atomic_bool running;          /* a thread drives the loop (run, close, free hold it; loop.c) */
 	bool stopping;                /* stop() was called: finish this iteration */
-	bool closed;                  /* close() was called */
+	atomic_bool closed;           /* close() was called (cross-thread: see above) */
 	bool debug;                   /* asyncio debug mode */
 	bool under_valgrind;          /* memcheck runs us: ops mark what the kernel wrote (io.c) */
 	bool tearing_down;            /* tide_loop_free is reaping the loop's own ops */
+	/* tide__fork_gen when the loop was made: a process that sees another
+	 * value is a fork of the loop's (tide__loop_forked). */
+	unsigned fork_gen;
+	pid_t pid;                    /* the process that made the loop (free compares it) */
 
 	/* Live counts that make tide_loop_free() return -EBUSY. */
 	uint64_t live_futures;        /* futures not yet freed */
@@ -224,7 +255,7 @@ struct tide_loop {
 	struct tide__chunk *chunks;   /* every handle slab, freed with the loop */
 
 	/* Cross-thread door: call_soon_threadsafe and executor completions. */
-	pthread_mutex_t ts_lock;      /* guards ts_head/ts_tail/ts_free */
+	pthread_mutex_t ts_lock;      /* guards ts_head/ts_tailp/ts_free and the eventfd write */
 	struct tide__tsnode *ts_head; /* FIFO, pushed by any thread */
 	struct tide__tsnode **ts_tailp;
 	struct tide__tsnode *ts_free; /* recycled call_soon_threadsafe nodes */
@@ -260,6 +291,34 @@ struct tide_loop {
 	struct tide_loop_stats stats;
 };
 
+
+/*
+ * Bumped in every child fork(2) makes (a pthread_atfork handler, loop.c):
+ * a loop whose fork_gen differs was made by an ancestor process, whose
+ * epoll set, rings and eventfd the child shares. One load, no getpid()
+ * (a system call in glibc), at each entry that would reach the kernel.
+ */
+extern atomic_uint tide__fork_gen;
+
+static inline bool tide__loop_forked(const struct tide_loop *loop)
+{
+	return TIDE__UNLIKELY(loop->fork_gen != atomic_load_explicit(&tide__fork_gen, memory_order_relaxed));
+}
+
+/* Whether tide_loop_close ran: relaxed, from any thread (see struct tide_loop). */
+static inline bool tide__loop_closed(const struct tide_loop *loop)
+{
+	return atomic_load_explicit(&loop->closed, memory_order_relaxed);
+}
+
+/* What starting new work on the loop (an op, a job, a server) gets:
+ * TIDE_EFORKED in a forked child, TIDE_ECLOSED once closed, else 0. */
+static inline int tide__loop_refuses(const struct tide_loop *loop)
+{
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
+	return tide__loop_closed(loop) ? TIDE_ECLOSED : 0;
+}
 
 /* Clock: monotonic nanoseconds. */
 uint64_t tide__clock_ns(void);

@@ -20,7 +20,7 @@ TIDE_EXTERN int tide_future_new(struct tide_loop *loop, struct tide_future **out
 
 	if (!loop || !out)
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	f = loop->free_futs;
 	if (f)
@@ -105,12 +105,12 @@ static void schedule_callbacks(struct tide_future *f)
 	if (f->waiter) {
 		struct tide_future *w = f->waiter;
 		f->waiter = NULL;
-		if (!loop->closed)
+		if (!tide__loop_closed(loop))
 			tide__ready_call_must(loop, w->hooks->run, w);
 	}
 	for (; h; h = next) {
 		next = h->next;
-		if (loop->closed) {
+		if (tide__loop_closed(loop)) {
 			tide__handle_recycle(loop, h);
 			continue;
 		}
@@ -231,7 +231,7 @@ TIDE_EXTERN int tide_future_add_done_callback(struct tide_future *f, tide_future
 
 	if (!f || !cb)
 		return -EINVAL;
-	if (f->loop->closed)
+	if (tide__loop_closed(f->loop))
 		return TIDE_ECLOSED;
 	if (!(h = tide__handle_alloc(f->loop)))
 		return -ENOMEM;

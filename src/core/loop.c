@@ -155,7 +155,7 @@ int tide__schedule(struct tide_loop *loop, tide_call_cb cb, void *arg, bool time
 
 	if (TIDE__UNLIKELY(!loop || !cb))
 		return -EINVAL;
-	if (TIDE__UNLIKELY(loop->closed))
+	if (TIDE__UNLIKELY(tide__loop_closed(loop)))
 		return TIDE_ECLOSED;
 	if (timer && tide__timer_reserve(loop) < 0)
 		return -ENOMEM;
@@ -177,7 +177,7 @@ static __attribute__((noinline)) int call_soon_slow(struct tide_loop *loop, tide
 	if (!out) {
 		if (!loop || !cb)
 			return -EINVAL;
-		if (loop->closed)
+		if (tide__loop_closed(loop))
 			return TIDE_ECLOSED;
 		return ring_push(loop, cb, arg);
 	}
@@ -189,7 +189,7 @@ TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *ar
 	/* The hot path is a leaf with no frame: without a handle to hand out
 	 * and with room in the ring, a call is two words stored. Everything
 	 * else (checks that fail, growth, handles) is a tail call. */
-	if (TIDE__LIKELY(loop && cb && !out && !loop->closed)) {
+	if (TIDE__LIKELY(loop && cb && !out && !tide__loop_closed(loop))) {
 		uint32_t t = loop->rq_tail;
 		if (TIDE__LIKELY(t - loop->rq_head <= loop->rq_mask)) {
 			struct tide__entry *e = &loop->rq[t & loop->rq_mask];
@@ -379,6 +379,11 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	uint64_t wait;
 	int err;
 
+	/* 0. A fork from a callback leaves the child inside run: it stops
+	 * here, before the shared epoll set or ring (or a lock another thread
+	 * of the parent held) is touched. */
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
 	/* 1. Cached time for the wait computation (only timers need it). */
 	if (loop->heap_len)
 		loop->now = tide__clock_ns();
@@ -406,40 +411,60 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	return (int)n;
 }
 
-TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
+/*
+ * One thread drives the loop at a time, and it may be another thread than
+ * the last (asyncio's rule). The running flag is taken with a
+ * compare-and-swap (acquire) and dropped with a release store: a second
+ * thread is refused at once (TIDE_ERUNNING) rather than let in beside the
+ * first, and the next thread to take the flag sees all the last one did.
+ * close and free take it too, so they cannot tear a loop down under a run.
+ */
+static bool run_enter(struct tide_loop *loop)
+{
+	bool idle = false;
+
+	return atomic_compare_exchange_strong_explicit(&loop->running, &idle, true, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
+static void run_leave(struct tide_loop *loop)
+{
+	atomic_store_explicit(&loop->running, false, memory_order_release);
+}
+
+/* What every run function checks, then the flag: 0 once it is held. */
+static int run_begin(struct tide_loop *loop)
+{
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
+	if (!run_enter(loop))
+		return TIDE_ERUNNING;
+	if (tide__loop_closed(loop)) {
+		run_leave(loop);
+		return TIDE_ECLOSED;
+	}
+	return 0;
+}
+
+/* One iteration waiting at most timeout seconds (< 0: no limit), the flag held. */
+static int iterate_for(struct tide_loop *loop, double timeout)
 {
 	uint64_t max_ns = UINT64_MAX;
-	int n;
 
-	if (!loop)
-		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
-	if (loop->running)
-		return TIDE_ERUNNING;
 	if (timeout >= 0 && tide__seconds_to_ns(timeout, &max_ns) < 0)
 		return -EINVAL;
 	/* A finite wait counts from now, which a backend that must retry its
 	 * wait reads; with timers, iterate reads it anyway. */
 	if (max_ns && max_ns != UINT64_MAX && !loop->heap_len)
 		loop->now = tide__clock_ns();
-	loop->running = true;
-	n = iterate(loop, max_ns);
-	loop->running = false;
-	return n;
+	return iterate(loop, max_ns);
 }
 
-TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
+/* Iterates until stop() (or an error), the flag held. */
+static int run_until_stopped(struct tide_loop *loop)
 {
 	int err = 0;
 
-	if (!loop)
-		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
-	if (loop->running)
-		return TIDE_ERUNNING;
-	loop->running = true;
 	for (;;) {
 		int n = iterate(loop, UINT64_MAX);
 		if (n < 0) {
@@ -451,7 +476,32 @@ TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
 			break;
 	}
 	loop->stopping = false;
-	loop->running = false;
+	return err;
+}
+
+TIDE_EXTERN int tide_loop_run_once(struct tide_loop *loop, double timeout)
+{
+	int n;
+
+	if (!loop)
+		return -EINVAL;
+	if ((n = run_begin(loop)))
+		return n;
+	n = iterate_for(loop, timeout);
+	run_leave(loop);
+	return n;
+}
+
+TIDE_EXTERN int tide_loop_run(struct tide_loop *loop)
+{
+	int err;
+
+	if (!loop)
+		return -EINVAL;
+	if ((err = run_begin(loop)))
+		return err;
+	err = run_until_stopped(loop);
+	run_leave(loop);
 	return err;
 }
 
@@ -472,34 +522,33 @@ TIDE_EXTERN int tide_loop_run_until_complete(struct tide_loop *loop, struct tide
 
 	if (!loop || !fut || tide_future_loop(fut) != loop)
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
-	if (loop->running)
-		return TIDE_ERUNNING;
+	if ((err = run_begin(loop)))
+		return err;
 	if (!tide_future_done(fut)) {
 		err = tide_future_add_done_callback(fut, stop_on_done, loop);
-		if (err < 0)
+		if (err < 0) {
+			run_leave(loop);
 			return err;
+		}
 		tide_future_ref(fut);
-		err = tide_loop_run(loop);
+		err = run_until_stopped(loop);
 		tide_future_remove_done_callback(fut, stop_on_done, loop);
 		tide_future_unref(fut);
-		if (err < 0)
-			return err;
-		if (!tide_future_done(fut))
-			return TIDE_ESTOPPED;
+		if (err == 0 && !tide_future_done(fut))
+			err = TIDE_ESTOPPED;
 	}
-	return tide_future_error(fut);
+	run_leave(loop);
+	return err < 0 ? err : tide_future_error(fut);
 }
 
 TIDE_EXTERN int tide_loop_is_running(const struct tide_loop *loop)
 {
-	return loop && loop->running;
+	return loop && atomic_load_explicit(&loop->running, memory_order_relaxed);
 }
 
 TIDE_EXTERN int tide_loop_is_closed(const struct tide_loop *loop)
 {
-	return loop && loop->closed;
+	return loop && tide__loop_closed(loop);
 }
 
 TIDE_EXTERN double tide_loop_time(const struct tide_loop *loop)
@@ -535,6 +584,32 @@ TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_s
 		return -EINVAL;
 	n = stats->size < sizeof(*stats) ? stats->size : sizeof(*stats);
 	memcpy((char *)stats + sizeof(size_t), (const char *)&loop->stats + sizeof(size_t), n - sizeof(size_t));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- fork -- */
+
+atomic_uint tide__fork_gen;
+static atomic_bool fork_watched;
+
+/* In the child of a fork(2), where no other thread runs. */
+static void fork_child(void)
+{
+	atomic_fetch_add_explicit(&tide__fork_gen, 1, memory_order_relaxed);
+}
+
+/*
+ * Registers fork_child once, when the first loop is made. Two threads
+ * making their first loops at once may both register it: the child then
+ * counts two forks, which tells the same.
+ */
+static int fork_watch(void)
+{
+	if (atomic_load_explicit(&fork_watched, memory_order_acquire))
+		return 0;
+	if (pthread_atfork(NULL, NULL, fork_child) != 0)
+		return -ENOMEM;
+	atomic_store_explicit(&fork_watched, true, memory_order_release);
 	return 0;
 }
 
@@ -597,18 +672,26 @@ static void drop_handles(struct tide_loop *loop)
 	tide__timers_drop_user(loop);
 }
 
+/* close, the running flag held (by close itself, or by free). */
+static void close_held(struct tide_loop *loop)
+{
+	if (tide__loop_closed(loop))
+		return;
+	/* Run what other threads already queued? asyncio drops it; so do we,
+	 * but the nodes themselves go back to their owners in tide__ts_fini. */
+	drop_handles(loop);
+	/* Relaxed: the flag publishes no other data (see struct tide_loop). */
+	atomic_store_explicit(&loop->closed, true, memory_order_relaxed);
+}
+
 TIDE_EXTERN int tide_loop_close(struct tide_loop *loop)
 {
 	if (!loop)
 		return -EINVAL;
-	if (loop->running)
+	if (!run_enter(loop))
 		return TIDE_ERUNNING;
-	if (loop->closed)
-		return 0;
-	/* Run what other threads already queued? asyncio drops it; so do we,
-	 * but the nodes themselves go back to their owners in tide__ts_fini. */
-	drop_handles(loop);
-	loop->closed = true;
+	close_held(loop);
+	run_leave(loop);
 	return 0;
 }
 
@@ -632,10 +715,14 @@ static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 		return tide__loop_new_failed(-EINVAL, "tide_loop_new: opts->size is %zu: set it to sizeof(struct tide_loop_opts)",
 				  opts->size);
 	*out = NULL;
+	if ((err = fork_watch()))
+		return err;
 	atomic_store(&tide__allocator_locked, true);
 	loop = tide__calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
+	loop->fork_gen = atomic_load_explicit(&tide__fork_gen, memory_order_relaxed);
+	loop->pid = getpid();
 	tide__hq_init(&loop->rq_spill);
 	tide__list_init(&loop->live_list);
 	tide__list_init(&loop->tasks);
@@ -727,18 +814,13 @@ static bool winding_down(struct tide_loop *loop)
 	       loop->rq_spill.head;
 }
 
-TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
+/* tide_loop_shutdown's laps, the running flag held throughout. */
+static int shutdown_held(struct tide_loop *loop, double timeout)
 {
 	uint64_t deadline = UINT64_MAX, ns, now, mark = 0;
 	bool ran = false;
 	int err;
 
-	if (!loop || isnan(timeout))
-		return -EINVAL;
-	if (loop->running)
-		return TIDE_ERUNNING;
-	if (loop->closed)
-		return TIDE_ECLOSED;
 	/* Negative, infinite, or too far to be a time: no limit. */
 	if (timeout >= 0 && tide__seconds_to_ns(timeout, &ns) == 0) {
 		now = tide__clock_ns();
@@ -763,10 +845,23 @@ TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
 		/* A stop (a task's cleanup, a second Ctrl-C) ends tide_loop_run,
 		 * not this: left set, every lap would poll instead of wait. */
 		loop->stopping = false;
-		if ((err = tide_loop_run_once(loop, wait)) < 0)
+		if ((err = iterate_for(loop, wait)) < 0)
 			return err;
 		ran = true;
 	}
+}
+
+TIDE_EXTERN int tide_loop_shutdown(struct tide_loop *loop, double timeout)
+{
+	int err;
+
+	if (!loop || isnan(timeout))
+		return -EINVAL;
+	if ((err = run_begin(loop)))
+		return err;
+	err = shutdown_held(loop, timeout);
+	run_leave(loop);
+	return err;
 }
 
 TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
@@ -776,21 +871,38 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
-	if (loop->running)
+	/* Held to the end: no run can start on another thread meanwhile. */
+	if (!run_enter(loop))
 		return -EBUSY;
-	/* A closed loop runs no more, so free does its last work: deliver
-	 * finished executor jobs and settle the ops nobody holds. An open loop
-	 * is left to its owner to run: anything alive there is -EBUSY. */
-	if (loop->closed) {
-		tide__ts_drain(loop);
-		tide__io_settle(loop);
-		settle_net(loop);
+	/* A child of _Fork() or of a raw clone ran no atfork handler: the pid
+	 * tells (free is rare, its system call cheap enough). From here on
+	 * the loop counts as forked for every layer's teardown. */
+	if (!tide__loop_forked(loop) && getpid() != loop->pid)
+		loop->fork_gen = atomic_load_explicit(&tide__fork_gen, memory_order_relaxed) + 1;
+	/*
+	 * In a forked child what is alive is the parent's: only the child's
+	 * copy of the loop goes, each layer's teardown releasing memory and
+	 * closing the child's copies of the loop's fds, never touching the
+	 * kernel objects the two share (no cancel, no epoll_ctl, no wait).
+	 */
+	if (!tide__loop_forked(loop)) {
+		/* A closed loop runs no more, so free does its last work:
+		 * deliver finished executor jobs and settle the ops nobody
+		 * holds. An open loop is left to its owner to run: anything
+		 * alive there is -EBUSY. */
+		if (tide__loop_closed(loop)) {
+			tide__ts_drain(loop);
+			tide__io_settle(loop);
+			settle_net(loop);
+		}
+		/* pbufs_lent: a ring buffer out of the ring (a send or a
+		 * stream's peek keeps it) must come back before the ring goes. */
+		if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent) {
+			run_leave(loop);
+			return -EBUSY;
+		}
 	}
-	/* pbufs_lent: a ring buffer out of the ring (a send or a stream's
-	 * peek keeps it) must come back before the ring goes. */
-	if (loop->live_futures || loop->live_ops || loop->live_jobs || loop->live_net || loop->pbufs_lent)
-		return -EBUSY;
-	tide_loop_close(loop);
+	close_held(loop);
 	/* The teardown hub, top layer first: each frees what it hung on the
 	 * loop (the one place core names a higher layer; test/layering.sh). */
 	if (loop->net_fini)

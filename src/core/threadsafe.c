@@ -10,6 +10,11 @@
  * pushed after the drain always finds the flag clear and writes. An item
  * pushed while the flag is set is covered by the eventfd count still
  * pending, which the loop consumes before it can sleep again.
+ *
+ * The write happens under ts_lock too: once a node is queued the loop may
+ * run it and be freed at once (an executor job delivered, a callback that
+ * ends the program), and the producer must by then be out of the loop's
+ * memory and its eventfd. tide__ts_fini takes the lock before either goes.
  */
 #include "core/core.h"
 
@@ -32,6 +37,16 @@ void tide__ts_fini(struct tide_loop *loop)
 {
 	struct tide__tsnode *n;
 
+	bool forked = tide__loop_forked(loop);
+
+	/* A producer whose node the loop already ran may still be inside
+	 * its critical section (the eventfd write): wait for it to leave.
+	 * Not in a forked child: no producer is there, and the lock may have
+	 * been copied held by a thread that stayed in the parent. */
+	if (!forked) {
+		pthread_mutex_lock(&loop->ts_lock);
+		pthread_mutex_unlock(&loop->ts_lock);
+	}
 	/* Nodes still queued are call_soon_threadsafe calls dropped by close
 	 * (executor jobs keep the loop busy until delivered). */
 	while ((n = loop->ts_head)) {
@@ -42,14 +57,16 @@ void tide__ts_fini(struct tide_loop *loop)
 		loop->ts_free = n->next;
 		tide__free(n);
 	}
-	pthread_mutex_destroy(&loop->ts_lock);
+	if (!forked)
+		pthread_mutex_destroy(&loop->ts_lock);
 	if (loop->wake_fd >= 0)
 		close(loop->wake_fd);
 	loop->wake_fd = -1;
 }
 
-/* Wakes the loop unless a wake is already pending (see the top of the file). */
-static void ts_wake(struct tide_loop *loop)
+/* Wakes the loop unless a wake is already pending (see the top of the
+ * file). Called with ts_lock held. */
+static void ts_wake_locked(struct tide_loop *loop)
 {
 	if (!atomic_exchange(&loop->ts_wake_pending, true)) {
 		uint64_t one = 1;
@@ -73,8 +90,8 @@ void tide__ts_push(struct tide_loop *loop, struct tide__tsnode *n)
 {
 	pthread_mutex_lock(&loop->ts_lock);
 	ts_append_locked(loop, n);
+	ts_wake_locked(loop);
 	pthread_mutex_unlock(&loop->ts_lock);
-	ts_wake(loop);
 }
 
 void tide__ts_woken(struct tide_loop *loop)
@@ -105,7 +122,7 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 		next = n->next;
 		count++;
 		if (n->run == run_call) {
-			if (loop->closed) {
+			if (tide__loop_closed(loop)) {
 				/* Dropped, as asyncio's close drops _ready. */
 			} else if (tide__ready_call(loop, n->cb, n->arg) == 0) {
 				loop->stats.threadsafe_calls++;
@@ -133,11 +150,14 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 TIDE_EXTERN int tide_call_soon_threadsafe(struct tide_loop *loop, tide_call_cb cb, void *arg)
 {
 	struct tide__tsnode *n;
+	int err;
 
 	if (!loop || !cb)
 		return -EINVAL;
-	if (__atomic_load_n(&loop->closed, __ATOMIC_RELAXED))
-		return TIDE_ECLOSED;
+	/* In a forked child: the eventfd is the parent's, and ts_lock may
+	 * have been copied held. */
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	/* One lock round trip: take a spent node and queue it in the same hold. */
 	pthread_mutex_lock(&loop->ts_lock);
 	n = loop->ts_free;
@@ -153,7 +173,7 @@ TIDE_EXTERN int tide_call_soon_threadsafe(struct tide_loop *loop, tide_call_cb c
 	n->cb = cb;
 	n->arg = arg;
 	ts_append_locked(loop, n);
+	ts_wake_locked(loop);
 	pthread_mutex_unlock(&loop->ts_lock);
-	ts_wake(loop);
 	return 0;
 }

@@ -79,6 +79,7 @@ TIDE_EXTERN const char *tide_strerror(int err)
 	case TIDE_EQUEUE_EMPTY: return "queue empty";
 	case TIDE_ENOT_IN_TASK: return "not inside a task";
 	case TIDE_EBROKEN_BARRIER: return "broken barrier";
+	case TIDE_EFORKED: return "the loop belongs to the parent process (this process was forked after it was made): make a new loop";
 	default: break;
 	}
 	if (err < TIDE_EAI_BASE && err >= TIDE_EAI_BASE - 200)

@@ -8,9 +8,11 @@
  * The hard parts: an SQE is never refused (a full SQ is flushed, and an op
  * that still finds no room waits on a backlog drained at the next wait);
  * no CQE is lost (CQEs are copied out and the CQ advanced before any
- * completion runs, and an overflowed CQ is flushed with GETEVENTS); and
- * with SINGLE_ISSUER the ring starts disabled, so the thread that first
- * drives the loop, not the one that made it, becomes its submitter.
+ * completion runs, and an overflowed CQ is flushed with GETEVENTS); and a
+ * loop may be driven by one thread and later by another, so the ring is
+ * bound to none (no SINGLE_ISSUER, DEFER_TASKRUN or registered ring fd,
+ * which all tie it to one task), and an op whose submitting thread exited,
+ * which the kernel then cancels, is submitted again by the present one.
  */
 #include "io/io.h"
 #include "io/compat-uring.h"
@@ -18,6 +20,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +33,10 @@
 
 struct uring_bd {
 	struct io_uring ring;
-	bool enabled;               /* R_DISABLED lifted by the driving thread */
+	/* The thread that last entered the ring, and a count of changes of
+	 * it: an op records the count when its SQE is prepared (sub_gen). */
+	pthread_t driver;
+	uint32_t driver_gen;
 	bool have_async_cancel;     /* IORING_OP_ASYNC_CANCEL in the probe (unmasked) */
 	bool native[TIDE_OP_KIND_MAX]; /* op kind runs as its own SQE */
 	unsigned setup_flags;       /* what io_uring_setup accepted */
@@ -192,8 +198,8 @@ static const char *errname(int err, char *buf, size_t len)
  * but cannot be driven, and the loop must learn it now, while epoll can
  * still take over, not at its first wait. Writes the reason and returns
  * the refusal, or 0. An enter that submits and waits for nothing reaches
- * the kernel without enabling an R_DISABLED ring (which says EBADFD: the
- * call was let through all the same).
+ * the kernel and does nothing (EBADFD, from a ring set up R_DISABLED,
+ * which tide's is not, would say the call was let through all the same).
  */
 static int ring_calls_allowed(struct tide_loop *loop, struct uring_bd *bd, struct io_uring_probe **probe)
 {
@@ -231,13 +237,16 @@ static int ring_calls_allowed(struct tide_loop *loop, struct uring_bd *bd, struc
 	return err;
 }
 
+/*
+ * The setup flags, newest first; EINVAL means the kernel does not know a
+ * flag. Not SINGLE_ISSUER nor DEFER_TASKRUN: they bind the ring to the
+ * task that first submits (any other gets EEXIST), and a loop may be
+ * driven by another thread later. What they saved, measured with
+ * bench/ab (DESIGN.md), is a few per cent of the CPU time per message.
+ */
 static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
 {
-	/* Newest first; EINVAL means the kernel does not know a flag. */
 	static const unsigned tries[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
-			IORING_SETUP_TASKRUN_FLAG,
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		0,
 	};
@@ -249,7 +258,6 @@ static int ring_setup(struct tide_loop *loop, struct uring_bd *bd)
 		err = io_uring_queue_init_params(loop->ring_entries, &bd->ring, &p);
 		if (err == 0) {
 			bd->setup_flags = tries[i];
-			bd->enabled = !(tries[i] & IORING_SETUP_R_DISABLED);
 			return 0;
 		}
 		if (err != -EINVAL)
@@ -388,28 +396,25 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 	}
 	loop->bd = bd;
 	snprintf(loop->reason, sizeof(loop->reason), "io_uring available (%s%s%s)",
-		 bd->setup_flags & IORING_SETUP_DEFER_TASKRUN ? "SINGLE_ISSUER|DEFER_TASKRUN"
-		 : bd->setup_flags & IORING_SETUP_COOP_TASKRUN ? "COOP_TASKRUN" : "no setup flags",
+		 bd->setup_flags & IORING_SETUP_COOP_TASKRUN ? "COOP_TASKRUN" : "no setup flags",
 		 bd->setup_flags & IORING_SETUP_TASKRUN_FLAG ? "|TASKRUN_FLAG" : "",
 		 loop->disabled_ops ? ", ops masked by TIDE_DISABLE_OPS" : "");
 	return 0;
 }
 
-static int ring_enable(struct uring_bd *bd)
+/*
+ * The calling thread is about to enter the ring: the requests it submits
+ * become its own (the kernel cancels them if it exits). A change of thread
+ * moves driver_gen on. pthread_self is a read of the thread pointer.
+ */
+static inline void note_driver(struct uring_bd *bd)
 {
-	int err;
+	pthread_t self = pthread_self();
 
-	if (bd->enabled)
-		return 0;
-	err = tide_uring_enable_rings(&bd->ring);
-	if (err < 0)
-		return err;
-	bd->enabled = true;
-	/* This thread is the ring's one submitter from now on: register the
-	 * ring fd with it, so that each io_uring_enter skips the fd lookup
-	 * (5.18; a refusal costs nothing but that saving). */
-	io_uring_register_ring_fd(&bd->ring);
-	return 0;
+	if (TIDE__UNLIKELY(!pthread_equal(self, bd->driver))) {
+		bd->driver = self;
+		bd->driver_gen++;
+	}
 }
 
 /* Hands the SQ to the kernel, riding out EINTR; EBUSY/EAGAIN mean "reap first". */
@@ -417,8 +422,7 @@ static int ring_flush(struct tide_loop *loop, struct uring_bd *bd)
 {
 	int r;
 
-	if (ring_enable(bd) < 0)
-		return -EIO;
+	note_driver(bd);
 	do
 		r = enter_fault(loop, bd) ?: io_uring_submit(&bd->ring);
 	while (r == -EINTR);
@@ -448,7 +452,15 @@ static bool prep_op(struct tide_loop *loop, struct uring_bd *bd, struct tide__op
 	else
 		tide__opdefs[op->kind].prep(sqe, op);
 	io_uring_sqe_set_data(sqe, op);
+	op->sub_gen = bd->driver_gen;
 	return true;
+}
+
+static void backlog_add(struct uring_bd *bd, struct tide__op *op)
+{
+	op->next = NULL;
+	*bd->backlog_tailp = op;
+	bd->backlog_tailp = &op->next;
 }
 
 static int uring_submit(struct tide_loop *loop, struct tide__op *op)
@@ -456,11 +468,8 @@ static int uring_submit(struct tide_loop *loop, struct tide__op *op)
 	struct uring_bd *bd = bd_of(loop);
 
 	/* Keep FIFO with ops already waiting for room. */
-	if (TIDE__UNLIKELY(bd->backlog != NULL) || !prep_op(loop, bd, op)) {
-		op->next = NULL;
-		*bd->backlog_tailp = op;
-		bd->backlog_tailp = &op->next;
-	}
+	if (TIDE__UNLIKELY(bd->backlog != NULL) || !prep_op(loop, bd, op))
+		backlog_add(bd, op);
 	return 0;
 }
 
@@ -547,6 +556,30 @@ static void cancel_backlog_forget(struct uring_bd *bd, struct tide__op *op)
 		}
 }
 
+/*
+ * An op's request came back -ECANCELED (or -EINTR, from an io-wq worker
+ * stopped) though nobody cancelled it, and a thread other than the one
+ * driving the loop now prepared it: io_uring cancels a task's requests
+ * when the task exits, when they would complete (a poll that fires) or at
+ * once (io-wq work). The op still owns its memory and the request did
+ * nothing, so the present driver submits it again, as its own; a thread
+ * change lets each op through here once, never in a loop. (A connect is
+ * cancelled so when its poll fires, that is once the handshake is over:
+ * connect(2) issued again then says 0, or the handshake's error.)
+ */
+static bool orphaned(const struct uring_bd *bd, const struct tide__op *op, int res)
+{
+	return TIDE__UNLIKELY(res == -ECANCELED || res == -EINTR) && !(op->flags & TIDE__OP_CANCELLING) &&
+	       op->sub_gen != bd->driver_gen;
+}
+
+static void resubmit_orphan(struct tide_loop *loop, struct uring_bd *bd, struct tide__op *op)
+{
+	op->flags &= ~(TIDE__OP_ZC_RESULT | TIDE__OP_PBUF | TIDE__OP_ORPHAN);
+	if (TIDE__UNLIKELY(bd->backlog != NULL) || !prep_op(loop, bd, op))
+		backlog_add(bd, op);
+}
+
 /* One CQE: deliver, or perform after readiness and re-arm on EAGAIN. */
 static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud, int res, uint32_t cflags)
 {
@@ -580,14 +613,29 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		 * then the notification that the kernel let go of the buffer
 		 * completes the op, its result reduced to TIDE__ZC_COPIED. */
 		if (!(cflags & IORING_CQE_F_NOTIF)) {
+			/* Cancelled with its thread (orphaned, above): it sent
+			 * nothing, and its notification, which still follows,
+			 * is where it goes again; the owner sees neither. */
+			if (orphaned(bd, op, res)) {
+				op->flags |= TIDE__OP_ORPHAN;
+				return;
+			}
 			op->flags |= TIDE__OP_ZC_RESULT;
 			tide__op_deliver_more(op, res);
+			return;
+		}
+		if (TIDE__UNLIKELY(op->flags & TIDE__OP_ORPHAN)) {
+			resubmit_orphan(loop, bd, op);
 			return;
 		}
 		res = (uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED ? TIDE__ZC_COPIED : 0;
 	}
 	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL))
 		cancel_backlog_forget(bd, op);
+	if (orphaned(bd, op, res)) {
+		resubmit_orphan(loop, bd, op);
+		return;
+	}
 	if (op->path == TIDE_PATH_READINESS && res >= 0) {
 		res = tide__op_perform(op);
 		if (res == -EAGAIN) {
@@ -595,12 +643,9 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 			 * finished would miss the re-armed one: honour it now. */
 			if (op->flags & TIDE__OP_CANCELLING)
 				res = -ECANCELED;
-			else if (!prep_op(loop, bd, op)) {
-				op->next = NULL;
-				*bd->backlog_tailp = op;
-				bd->backlog_tailp = &op->next;
-				return;
-			} else {
+			else {
+				if (!prep_op(loop, bd, op))
+					backlog_add(bd, op);
 				return;
 			}
 		}
@@ -718,8 +763,7 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 	struct uring_bd *bd = bd_of(loop);
 	int r;
 
-	if (ring_enable(bd) < 0)
-		return -EIO;
+	note_driver(bd);
 	drain_backlog(loop, bd);
 	drain_cancel_backlog(loop, bd);
 	if (timeout_ns == 0) {

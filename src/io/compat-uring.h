@@ -30,15 +30,4 @@
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
 
-/*
- * liburing 2.3 declares io_uring_enable_rings() but its version script does
- * not export it, so a program linking the shared library cannot call it:
- * register IORING_REGISTER_ENABLE_RINGS (5.10) directly.
- */
-static inline int tide_uring_enable_rings(struct io_uring *ring)
-{
-	long r = syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
-	return r < 0 ? -errno : 0;
-}
-
 #endif /* TIDE_COMPAT_URING_H */

@@ -191,6 +191,18 @@ TIDE_EXTERN int tide_executor_free(struct tide_executor *ex)
 	return 0;
 }
 
+/*
+ * A forked child's copy of an executor: its workers stayed in the parent
+ * (fork copies only the calling thread) and its lock may have been copied
+ * held, so neither is touched; only the memory goes. Jobs it held are the
+ * parent's.
+ */
+void tide__executor_forget(struct tide_executor *ex)
+{
+	tide__free(ex->threads);
+	tide__free(ex);
+}
+
 struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err)
 {
 	if (!loop->default_ex) {
@@ -287,8 +299,8 @@ TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executo
 
 	if (!loop || !fn || !out)
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	if (!ex && !(ex = tide__loop_executor(loop, &err)))
 		return err;
 	if (!(job = job_new(loop)))

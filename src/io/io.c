@@ -185,6 +185,13 @@ void tide__wake_disarm(struct tide_loop *loop)
 	if (!op)
 		return;
 	loop->tearing_down = true;
+	/* In a forked child the read in flight is the parent's (the kernel's
+	 * op reads into the parent's memory): only the child's copy goes. */
+	if (tide__loop_forked(loop)) {
+		tide__free(op);
+		loop->wake_op = NULL;
+		return;
+	}
 	/* The kernel may still write wake_buf: cancel and wait for the final
 	 * completion before the memory goes (DESIGN.md, ownership rule 2). */
 	tide__op_cancel(op);
@@ -230,7 +237,9 @@ void tide__io_close(struct tide_loop *loop)
 	struct tide__job *job;
 
 	if (loop->default_ex) {
-		if (loop->default_ex_owned)
+		if (loop->default_ex_owned && tide__loop_forked(loop))
+			tide__executor_forget(loop->default_ex);
+		else if (loop->default_ex_owned)
 			tide_executor_free(loop->default_ex);
 		loop->default_ex = NULL;
 	}

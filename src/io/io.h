@@ -28,6 +28,8 @@ enum {
 	TIDE__OP_LAZY = 1u << 9,       /* the fd is closed through the loop (fd_close): epoll may keep it registered */
 	TIDE__OP_REAPED = 1u << 10,    /* epoll: performed, its completion is queued (a cancel is too late) */
 	TIDE__OP_PBUF = 1u << 11,      /* done() sees a ring buffer: buf, res bytes, its id in bid */
+	TIDE__OP_ORPHAN = 1u << 12,    /* io_uring: a zero-copy send cancelled with its thread; its
+					* notification submits it again (backend-uring.c) */
 };
 
 /* A zero-copy send's final completion (its notification) says the
@@ -74,6 +76,7 @@ struct tide__op {
 		socklen_t caddrlen; /* connect: the address copy's length */
 	};
 	uint32_t events;            /* poll: requested mask; readiness path: what to wait for */
+	uint32_t sub_gen;           /* io_uring: the ring's driver_gen when its SQE was prepared */
 	union {
 		struct __kernel_timespec ts; /* timeout: relative, owned here for the kernel */
 		struct {
@@ -273,6 +276,8 @@ struct tide__job {
 int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job);
 /* Removes a job that has not started; returns 1 if removed. */
 int tide__executor_unqueue(struct tide__job *job);
+/* A forked child's copy of an executor: its memory only (executor.c). */
+void tide__executor_forget(struct tide_executor *ex);
 struct tide_executor *tide__loop_executor(struct tide_loop *loop, int *err);
 /* io.c: the loop's read on its wake-up eventfd, armed by tide__io_open. */
 void tide__wake_disarm(struct tide_loop *loop);

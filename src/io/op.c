@@ -72,7 +72,8 @@ int64_t tide__op_blocking(void *arg)
 
 void tide__op_fd_closing(struct tide_loop *loop, int fd)
 {
-	if (loop->backend->fd_close)
+	/* A forked child's epoll_ctl would change the parent's epoll set. */
+	if (loop->backend->fd_close && !tide__loop_forked(loop))
 		loop->backend->fd_close(loop, fd);
 }
 
@@ -82,9 +83,14 @@ int tide__op_submit(struct tide__op *op)
 {
 	struct tide_loop *loop = op->loop;
 	const struct tide__opdef *d = &tide__opdefs[op->kind];
-	bool native = loop->backend->native(loop, op->kind);
+	bool native;
 	int err = 0;
 
+	/* A forked child shares the parent's ring and epoll set: nothing of
+	 * it may reach them (the caller undoes the op, as for any refusal). */
+	if (tide__loop_forked(loop))
+		return TIDE_EFORKED;
+	native = loop->backend->native(loop, op->kind);
 	if (d->route) {
 		/* On failure (a closed fd) the path stays URING (0) for the stats. */
 		err = d->route(op, native);
@@ -175,6 +181,10 @@ void tide__op_cancel(struct tide__op *op)
 	struct tide_loop *loop = op->loop;
 
 	if (!(op->flags & TIDE__OP_INFLIGHT) || (op->flags & TIDE__OP_CANCELLING))
+		return;
+	/* In a forked child the op is the parent's: the cancel would reach
+	 * the shared ring or epoll set. It stays in flight (here, forever). */
+	if (tide__loop_forked(loop))
 		return;
 	op->flags |= TIDE__OP_CANCELLING;
 	switch (op->path) {
@@ -276,8 +286,8 @@ int tide__op_start(struct tide_loop *loop, int kind, struct tide__op **opp, stru
 
 	if (!loop || !out)
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	err = tide_future_new(loop, &f);
 	if (err)
 		return err;

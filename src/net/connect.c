@@ -276,11 +276,12 @@ TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host,
 				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	int err;
 
 	if (!loop || !host || !out || port < 0 || port > 65535 || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	return connect_host(loop, host, port, TIDE__T_STREAM, &hints, ops, proto, out);
 }
 
@@ -292,8 +293,8 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 
 	if (!loop || !out || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	if ((err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r)))
 		return err;
 	if ((err = tide__unix_addr(path, &r->sun, &r->sunlen))) {

@@ -154,6 +154,9 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
 		return TIDE_ECLOSED;
+	/* A forked child's sendto(2) would go out on the parent's socket. */
+	if (tide__loop_forked(tloop(t)))
+		return TIDE_EFORKED;
 	if (!addr)
 		addrlen = 0;
 	if (!t->dq) {
@@ -386,8 +389,8 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 	if (!loop || !out || TIDE__OPTS_BAD(opts) || (ops && ops->size < sizeof(size_t)) || lport < 0 ||
 	    lport > 65535 || rport < 0 || rport > 65535)
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	if (!lhost && !lport && !rhost && !TIDE__OPT(opts, family, 0))
 		return -EINVAL; /* asyncio: unexpected address family */
 	if (!(r = tide__calloc(1, sizeof(*r))))

@@ -649,8 +649,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 
 	if (!loop || !factory || !out || port < 0 || port > 65535 || (nhosts && !hosts))
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	if (!nhosts) {
 		hosts = any;
 		nhosts = 1;
@@ -723,8 +723,8 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 		return -EINVAL;
 	if ((err = tide__unix_addr(path, &sun, &len)))
 		return err;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	/* A stale socket file from an earlier run is removed, as asyncio does. */
 	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);

@@ -158,8 +158,8 @@ TIDE_EXTERN int tide_getaddrinfo(struct tide_loop *loop, const char *host, const
 
 	if (!loop || !out || (!host && !port))
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	if (hints)
 		h = *hints;
 	if ((err = tide_future_new(loop, &f)))
@@ -249,8 +249,8 @@ TIDE_EXTERN int tide_getnameinfo(struct tide_loop *loop, const struct sockaddr *
 
 	if (!loop || !out || !addr || !addrlen || addrlen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	if (loop->closed)
-		return TIDE_ECLOSED;
+	if ((err = tide__loop_refuses(loop)))
+		return err;
 	if (!(r = tide__calloc(1, sizeof(*r))))
 		return -ENOMEM;
 	memcpy(&r->addr, addr, addrlen);

@@ -669,6 +669,9 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
 		return TIDE_ECLOSED;
+	/* A forked child's send(2) would go out on the parent's connection. */
+	if (tide__loop_forked(tloop(t)))
+		return TIDE_EFORKED;
 	if (t->eof_pending || t->write_shut)
 		return -EPIPE;
 	for (i = 0; i < iovcnt; i++) {
@@ -760,6 +763,8 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
 		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
 		return TIDE_ECLOSED;
+	if (tide__loop_forked(tloop(t)))
+		return TIDE_EFORKED; /* shutdown(2) would half-close the parent's */
 	if (t->write_shut || t->eof_pending)
 		return 0;
 	t->eof_pending = true;
@@ -869,7 +874,8 @@ TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 	 * room has queued nothing (a partial send completes), so the cancel
 	 * ends it.
 	 */
-	if (t->zc_pending > (t->wop && t->wop->kind == TIDE_OP_SEND_ZC ? 1u : 0u)) {
+	if (t->zc_pending > (t->wop && t->wop->kind == TIDE_OP_SEND_ZC ? 1u : 0u) &&
+	    !tide__loop_forked(tloop(t))) { /* not the parent's connection from a forked child */
 		struct sockaddr sa = { .sa_family = AF_UNSPEC };
 
 		(void)connect(t->fd, &sa, sizeof(sa));

@@ -764,7 +764,7 @@ TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup
 
 	if (!loop || !out || (me && me->loop != loop))
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	if (!(tg = tide__calloc(1, sizeof(*tg))))
 		return -ENOMEM;

@@ -281,37 +281,53 @@ void tide__coro_prepare(struct tide__coro *c, struct tide__stack *s, void (*entr
 #endif
 }
 
+/*
+ * The scheduler context is the stack of whichever thread steps the task,
+ * and a loop may be driven by one thread and later by another: what the
+ * sanitizers must know of it (its stack bounds, its TSan fiber) is kept
+ * per thread, never in the loop's struct tide__coro.
+ */
 void tide__coro_init_sched(struct tide__coro *c)
 {
 	memset(c, 0, sizeof(*c));
-#ifdef TIDE_TSAN
-	c->tsan_fiber = __tsan_get_current_fiber();
-#endif
 }
 
 #ifdef TIDE_ASAN
-/* The scheduler's stack bounds, learnt from ASan when a task first starts. */
+/* This thread's stack bounds, learnt from ASan whenever a task starts or
+ * resumes on it. */
 static TIDE__TLS const void *sched_lo;
 static TIDE__TLS size_t sched_size;
 #endif
+#ifdef TIDE_TSAN
+/* This thread's own fiber, taken as it switches to a task. */
+static TIDE__TLS void *sched_fiber;
+#endif
+/* This thread has its alternate signal stack (tide__overflow_arm). */
+static TIDE__TLS bool overflow_armed;
 
 void tide__coro_started(struct tide__coro *self, struct tide__coro *sched)
 {
 #ifdef TIDE_ASAN
 	__sanitizer_finish_switch_fiber(NULL, &sched_lo, &sched_size);
-	sched->lo = sched_lo;
-	sched->size = sched_size;
 #endif
 }
 
 void tide__coro_switch_to(struct tide__coro *from, struct tide__coro *to, bool exiting)
 {
+	/* A thread that steps a task has the stack its overflow report
+	 * runs on (the one that spawned it may have been another). */
+	if (!from->stack && TIDE__UNLIKELY(!overflow_armed))
+		tide__overflow_arm();
 #ifdef TIDE_ASAN
-	/* Passing NULL for an exiting context lets ASan drop its fake stack. */
-	__sanitizer_start_switch_fiber(exiting ? NULL : &from->asan_fake, to->lo, to->size);
+	/* Passing NULL for an exiting context lets ASan drop its fake stack.
+	 * To the scheduler: this thread's stack. */
+	__sanitizer_start_switch_fiber(exiting ? NULL : &from->asan_fake, to->stack ? to->lo : sched_lo,
+				       to->stack ? to->size : sched_size);
 #endif
 #ifdef TIDE_TSAN
-	__tsan_switch_to_fiber(to->tsan_fiber, 0);
+	if (!from->stack)
+		sched_fiber = __tsan_get_current_fiber();
+	__tsan_switch_to_fiber(to->stack ? to->tsan_fiber : sched_fiber, 0);
 #endif
 #if defined(TIDE_CORO_UCONTEXT)
 	swapcontext(&from->uc, &to->uc);
@@ -410,6 +426,10 @@ void tide__overflow_arm(void)
 {
 	stack_t ss;
 
+	if (overflow_armed)
+		return;
+	/* Once per thread, whether or not the stack can be had. */
+	overflow_armed = true;
 	pthread_once(&handler_once, install_handler);
 	if (altstack)
 		return;

@@ -185,7 +185,7 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *a
 
 	if (!loop || !fn || !out || TIDE__OPTS_BAD(opts))
 		return -EINVAL;
-	if (loop->closed)
+	if (tide__loop_closed(loop))
 		return TIDE_ECLOSED;
 	name = TIDE__OPT(opts, name, (const char *)NULL);
 	size = TIDE__OPT(opts, stack_size, (size_t)0);
