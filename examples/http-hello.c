@@ -24,24 +24,21 @@
  * hands over (from io_uring's provided buffers, without a copy), answers
  * every complete one (so pipelined requests cost one write for the lot),
  * and copies only the partial request left at the end, if any, to the
- * connection's buffer; this file parses and answers one request. The Date
+ * connection's buffer; this file answers one request, which http-parse.c
+ * parses (on its own so that it can be tested and fuzzed). The Date
  * header is formatted once a second per loop by a timer, not per response.
  * When the client does not read its answers, pause_writing stops reading
  * its requests until the write buffer drains.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "http-parse.h"
 #include "net-common.h"
 #include "tide.h"
-
-#define MAX_HEADER (8 * 1024)    /* request line and headers, at most */
-#define MAX_BODY (1024 * 1024)   /* Content-Length, at most */
 
 static const char body[] = "Hello, World!";
 
@@ -114,154 +111,29 @@ static void answer_error(struct ex_conn *c, const char *status)
 	EX_OUT_LIT(c->out, "\r\n");
 }
 
-/* ------------------------------------------------------- the parsing -- */
-
-/* Whether the comma-separated header value holds token (case-insensitive). */
-static int has_token(const char *v, size_t n, const char *token)
-{
-	size_t tl = strlen(token);
-
-	for (size_t i = 0; i < n;) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		size_t start = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t end = i;
-		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-			end--;
-		if (end - start == tl && !strncasecmp(v + start, token, tl))
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * The first "\r\n" in [p, p + n), or NULL. memchr is vectorised; glibc's
- * memmem sets up a 256-byte shift table on every call, which cost a third
- * of this server's instructions per request.
- */
-static const char *find_crlf(const char *p, size_t n)
-{
-	const char *e = p + n;
-
-	while (p < e && (p = memchr(p, '\r', (size_t)(e - p))) && e - p >= 2) {
-		if (p[1] == '\n')
-			return p;
-		p++;
-	}
-	return NULL;
-}
-
-/* The blank line that ends the headers: the first "\r\n\r\n", or NULL. */
-static const char *find_headers_end(const char *p, size_t n)
-{
-	const char *e = p + n;
-
-	while ((p = find_crlf(p, (size_t)(e - p))) && e - p >= 4) {
-		if (p[2] == '\r' && p[3] == '\n')
-			return p;
-		p += 2;
-	}
-	return NULL;
-}
-
-enum { REQ_INCOMPLETE = 0, REQ_BAD = -1, REQ_TOO_LARGE = -2, REQ_CHUNKED = -3 };
-
-struct request {
-	int head;          /* HEAD: no body in the answer */
-	int version_minor; /* HTTP/1.x */
-	int keep_alive;
-};
-
-/*
- * Parses one request at p (n bytes): its length with the body (> 0),
- * REQ_INCOMPLETE, or an error (< 0).
- */
-static long parse_request(const char *p, size_t n, struct request *req)
-{
-	const char *end = find_headers_end(p, n);
-	const char *line, *eol, *sp1, *sp2;
-	size_t hdr_len;
-	long content_length = 0;
-	int conn_close = 0, conn_keep_alive = 0;
-
-	if (!end)
-		return n > MAX_HEADER ? REQ_TOO_LARGE : REQ_INCOMPLETE;
-	hdr_len = (size_t)(end - p) + 4;
-	if (hdr_len > MAX_HEADER)
-		return REQ_TOO_LARGE;
-
-	/* The request line: METHOD SP target SP HTTP/1.x */
-	eol = find_crlf(p, hdr_len);
-	sp1 = memchr(p, ' ', (size_t)(eol - p));
-	if (!sp1 || sp1 == p)
-		return REQ_BAD;
-	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
-	if (!sp2 || sp2 == sp1 + 1 || eol - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) ||
-	    (sp2[8] != '0' && sp2[8] != '1'))
-		return REQ_BAD;
-	req->head = sp1 - p == 4 && !memcmp(p, "HEAD", 4);
-	req->version_minor = sp2[8] - '0';
-
-	/* The headers this server cares about. */
-	for (line = eol + 2; line < end + 2; line = eol + 2) {
-		const char *colon, *v, *ve;
-		size_t name_len;
-
-		eol = find_crlf(line, (size_t)(end + 2 - line));
-		colon = memchr(line, ':', (size_t)(eol - line));
-		if (!colon || colon == line)
-			return REQ_BAD;
-		name_len = (size_t)(colon - line);
-		for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
-			;
-		for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
-			;
-		if (name_len == 10 && !strncasecmp(line, "connection", 10)) {
-			conn_close |= has_token(v, (size_t)(ve - v), "close");
-			conn_keep_alive |= has_token(v, (size_t)(ve - v), "keep-alive");
-		} else if (name_len == 14 && !strncasecmp(line, "content-length", 14)) {
-			long cl = 0;
-
-			if (v == ve)
-				return REQ_BAD;
-			for (const char *d = v; d < ve; d++) {
-				if (!isdigit((unsigned char)*d))
-					return REQ_BAD;
-				cl = cl * 10 + (*d - '0');
-				if (cl > MAX_BODY)
-					return REQ_TOO_LARGE;
-			}
-			content_length = cl;
-		} else if (name_len == 17 && !strncasecmp(line, "transfer-encoding", 17)) {
-			return REQ_CHUNKED;
-		}
-	}
-	req->keep_alive = req->version_minor == 1 ? !conn_close : conn_keep_alive && !conn_close;
-	if (n < hdr_len + (size_t)content_length)
-		return REQ_INCOMPLETE;
-	return (long)(hdr_len + (size_t)content_length);
-}
+/* ---------------------------------------------------- the requests -- */
 
 /* ex_serve_opts.answer: the request at p, answered. */
 static long answer_request(struct ex_conn *c, const char *p, size_t n)
 {
-	struct request req;
-	long r = parse_request(p, n, &req);
+	struct http_state st = { 0 };
+	struct http_request req;
+	long r = http_parse(&st, NULL, p, n, &req);
 
-	if (r == REQ_INCOMPLETE)
+	if (r == HTTP_NEED_MORE)
 		return 0;
 	if (r < 0) {
-		answer_error(c, r == REQ_TOO_LARGE ? "431 Request Header Fields Too Large"
-			     : r == REQ_CHUNKED ? "501 Not Implemented"
-						: "400 Bad Request");
+		answer_error(c, r == HTTP_TOO_LARGE || r == HTTP_BODY_TOO_LARGE ? "431 Request Header Fields Too Large"
+				: r == HTTP_CHUNKED ? "501 Not Implemented"
+						    : "400 Bad Request");
 		return r;
 	}
+	if (n - (size_t)r < req.content_length)
+		return 0; /* the body is read, then ignored */
 	answer_hello(c, req.head, req.version_minor, req.keep_alive);
 	if (!req.keep_alive)
 		c->closing = 1;
-	return r;
+	return r + (long)req.content_length;
 }
 
 /* -------------------------------------------------------- the loops -- */

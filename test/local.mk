@@ -34,7 +34,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports test/opts test/ownership test/fork test/threads
+	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -163,6 +163,13 @@ test_ownership_SOURCES = test/ownership.c $(TEST_HELPERS)
 test_ownership_CFLAGS = $(TEST_CFLAGS)
 test_ownership_LDADD = $(TEST_LDADD)
 
+
+# The example servers' request parsers (examples/http-parse.c,
+# examples/resp-parse.c) fed in pieces: byte by byte, 4 KiB, at random.
+test_parsers_SOURCES = test/parsers.c $(TEST_HELPERS) examples/http-parse.c examples/http-parse.h \
+	examples/resp-parse.c examples/resp-parse.h
+test_parsers_CFLAGS = $(TEST_CFLAGS)
+test_parsers_LDADD = $(TEST_LDADD)
 
 # exports reads the map and header from the source tree and the built .so.
 test_exports_SOURCES = test/exports.c
