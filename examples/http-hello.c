@@ -16,8 +16,8 @@
  * method and path (HEAD gets the headers only). Connections are kept alive
  * (HTTP/1.1's default; HTTP/1.0 only with "Connection: keep-alive") until
  * the client sends "Connection: close", which is answered, then the
- * connection closed. A request body (Content-Length) is read and ignored;
- * chunked bodies are refused (501). Ctrl-C or SIGTERM stops every loop.
+ * connection closed. A request body (Content-Length, up to 1 MiB) is read
+ * and dropped as it arrives; chunked bodies are refused (501). Ctrl-C or SIGTERM stops every loop.
  *
  * The fast path is the protocol API, in net-common.c's struct ex_conn:
  * data_received parses the requests straight from the bytes the transport
@@ -113,12 +113,16 @@ static void answer_error(struct ex_conn *c, const char *status)
 
 /* ---------------------------------------------------- the requests -- */
 
-/* ex_serve_opts.answer: the request at p, answered. */
+/*
+ * ex_serve_opts.answer: the request at p, answered once its headers are
+ * in; its body is dropped as it arrives (c->discard), never kept. The
+ * parser's state (c->state) keeps how far the search for the end of the
+ * headers got, so a slow client's headers are searched once.
+ */
 static long answer_request(struct ex_conn *c, const char *p, size_t n)
 {
-	struct http_state st = { 0 };
 	struct http_request req;
-	long r = http_parse(&st, NULL, p, n, &req);
+	long r = http_parse(c->state, NULL, p, n, &req);
 
 	if (r == HTTP_NEED_MORE)
 		return 0;
@@ -128,12 +132,11 @@ static long answer_request(struct ex_conn *c, const char *p, size_t n)
 						    : "400 Bad Request");
 		return r;
 	}
-	if (n - (size_t)r < req.content_length)
-		return 0; /* the body is read, then ignored */
 	answer_hello(c, req.head, req.version_minor, req.keep_alive);
 	if (!req.keep_alive)
 		c->closing = 1;
-	return r + (long)req.content_length;
+	c->discard = req.content_length;
+	return r;
 }
 
 /* -------------------------------------------------------- the loops -- */
@@ -172,7 +175,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct ex_serve_opts o = { .name = "http-hello", .port = 8888, .threads = 1,
-				   .answer = answer_request, .loop_init = loop_init,
+				   .answer = answer_request, .state_size = sizeof(struct http_state),
+				   .loop_init = loop_init,
 				   .loop_fini = loop_fini };
 	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
 				      .threads = &o.threads };

@@ -66,15 +66,26 @@ long http_parse(struct http_state *st, const struct http_limits *lim, const char
 {
 	size_t max_header = lim && lim->max_header ? lim->max_header : HTTP_MAX_HEADER;
 	uint64_t max_body = lim && lim->max_body ? lim->max_body : HTTP_MAX_BODY;
-	const char *end = find_headers_end(p, n);
+	/*
+	 * The search resumes where the last call's stopped, 3 bytes back (a
+	 * blank line split between receives): a slow client's headers,
+	 * arriving a byte at a time, are searched once. Fewer bytes than the
+	 * last call saw are another request (the caller broke the
+	 * contract): from the start.
+	 */
+	size_t from = st->scan <= n && st->scan > 3 ? st->scan - 3 : 0;
+	const char *end = find_headers_end(p + from, n - from);
 	const char *line, *eol, *sp1, *sp2;
 	size_t hdr_len;
 	uint64_t content_length = 0;
 	int conn_close = 0, conn_keep_alive = 0;
 
-	st->examined += end ? (uint64_t)(end - p) + 4 : n;
-	if (!end)
+	st->examined += end ? (uint64_t)(end - (p + from)) + 4 : n - from;
+	if (!end) {
+		st->scan = n;
 		return n > max_header ? HTTP_TOO_LARGE : HTTP_NEED_MORE;
+	}
+	st->scan = 0; /* the next request starts afresh */
 	hdr_len = (size_t)(end - p) + 4;
 	if (hdr_len > max_header)
 		return HTTP_TOO_LARGE;

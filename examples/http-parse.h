@@ -13,7 +13,8 @@
  *
  *   > 0  the request line and headers ended, that many bytes of them
  *        (the blank line included); *req says what they asked, and its
- *        body, req->content_length bytes, follows them;
+ *        body, req->content_length bytes, follows them (the caller
+ *        takes the body: the next call parses the next request);
  *   HTTP_NEED_MORE (0)  the headers have not ended yet;
  *   < 0  what is wrong: HTTP_BAD (400), HTTP_TOO_LARGE (the headers are
  *        over the limit: 431), HTTP_BODY_TOO_LARGE (413), HTTP_CHUNKED
@@ -43,11 +44,15 @@ struct http_request {
 };
 
 /*
- * What one connection keeps between calls: zeroed at the start. examined
- * counts the bytes the parser looked at, over all calls (for the tests).
+ * What one connection keeps between calls, so that headers arriving in
+ * pieces are searched once (in time linear in their size), not again
+ * from their first byte on every call: zeroed at the start, and by
+ * http_parse once the headers are whole. examined counts the bytes the
+ * parser looked at, over all calls (for the tests).
  */
 struct http_state {
 	uint64_t examined;
+	size_t scan;       /* how far the search for the blank line got */
 };
 
 enum { HTTP_NEED_MORE = 0, HTTP_BAD = -1, HTTP_TOO_LARGE = -2, HTTP_CHUNKED = -3, HTTP_BODY_TOO_LARGE = -4 };

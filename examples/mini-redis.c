@@ -765,12 +765,16 @@ static void execute(struct ex_conn *c, int argc, struct resp_arg *argv)
 
 /* ------------------------------------------------------------- parsing -- */
 
-/* ex_serve_opts.answer: the command at p, run. */
+/*
+ * ex_serve_opts.answer: the command at p, run. The parser's state
+ * (c->state) keeps how far an incomplete command was parsed, so a big one
+ * arriving in 4 KiB receives is parsed once, not from its first byte on
+ * every receive.
+ */
 static long answer_command(struct ex_conn *c, const char *p, size_t n)
 {
 	struct rworker *w = c->w;
-	struct resp_state st = { 0 };
-	long r = resp_parse(&st, NULL, &w->cmd, p, n);
+	long r = resp_parse(c->state, NULL, &w->cmd, p, n);
 
 	if (r < 0)
 		reply_error(c->out, "ERR Protocol error: %s", w->cmd.error);
@@ -821,7 +825,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct ex_serve_opts o = { .name = "mini-redis", .host = "127.0.0.1", .port = 6379,
-				   .threads = 1, .answer = answer_command, .max_pending = MAX_QUERY,
+				   .threads = 1, .answer = answer_command, .state_size = sizeof(struct resp_state),
+				   .max_pending = MAX_QUERY,
 				   .loop_init = loop_init, .loop_fini = loop_fini };
 	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
 				      .threads = &o.threads };

@@ -423,17 +423,30 @@ static void conn_flush(struct ex_conn *c)
 	o->len = 0;
 	if (err < 0) {
 		tide_transport_abort(c->t);
-		c->closing = 1;
+		c->closing = c->closed = 1;
+		c->discard = 0;
 	}
 }
 
-/* Answers every complete request at p; returns how many bytes they took. */
+/*
+ * Answers every complete request at p, and drops the bytes of c->discard
+ * (after the last request too); returns how many bytes they took.
+ */
 static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n)
 {
 	size_t off = 0;
 
-	while (off < n && !c->closing) {
-		long r = c->opts->answer(c, p + off, n - off);
+	while (off < n && (!c->closing || c->discard)) {
+		long r;
+
+		if (c->discard) {
+			size_t k = c->discard < n - off ? c->discard : n - off;
+
+			c->discard -= k;
+			off += k;
+			continue;
+		}
+		r = c->opts->answer(c, p + off, n - off);
 
 		if (r == 0)
 			break;
@@ -472,7 +485,7 @@ static void conn_data_received(struct tide_transport *t, const void *data, size_
 	struct ex_conn *c = proto;
 	size_t used;
 
-	if (c->closing)
+	if (c->closed)
 		return;
 	if (c->len == 0) {
 		/* The common case: whole requests, parsed where they arrived. */
@@ -482,16 +495,23 @@ static void conn_data_received(struct tide_transport *t, const void *data, size_
 	} else {
 		if (conn_keep(c, data, n) < 0) {
 			tide_transport_abort(t);
-			c->closing = 1;
+			c->closing = c->closed = 1;
 			return;
 		}
+		/* The pending request is parsed on from where its parser
+		 * stopped (c->state), not again from its first byte. */
 		used = conn_answer_all(c, c->buf, c->len);
-		memmove(c->buf, c->buf + used, c->len - used);
-		c->len -= used;
+		if (used) {
+			memmove(c->buf, c->buf + used, c->len - used);
+			c->len -= used;
+		}
 	}
 	conn_flush(c);
-	if (c->closing)
-		tide_transport_close(t); /* after the answers already written */
+	/* After the answers already written, and the last request's body. */
+	if (c->closing && !c->discard) {
+		c->closed = 1;
+		tide_transport_close(t);
+	}
 }
 
 static void conn_lost(struct tide_transport *t, int err, void *proto)
@@ -526,10 +546,11 @@ static const struct tide_protocol_ops conn_ops = {
 static int conn_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct ex_worker *w = arg;
-	struct ex_conn *c = calloc(1, sizeof(*c));
+	struct ex_conn *c = calloc(1, sizeof(*c) + w->opts->state_size);
 
 	if (!c)
 		return -ENOMEM;
+	c->state = c + 1;
 	c->opts = w->opts;
 	c->out = &w->out;
 	c->w = w->data;

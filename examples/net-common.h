@@ -149,11 +149,14 @@ struct ex_worker {
 struct ex_conn {
 	struct tide_transport *t;
 	const struct ex_serve_opts *opts;
-	struct ex_out *out;       /* the loop's answers (struct ex_worker's out) */
+	struct ex_out *out;       /* the loop's answers (struct ex_worker's data) */
 	void *w;                  /* the loop's state (struct ex_worker's data) */
+	void *state;              /* the example's per-connection state (its parser's), zeroed */
 	char *buf;                /* the partial request left over from earlier data */
 	size_t len, cap;
-	int closing;              /* answered a last request or an error */
+	size_t discard;           /* bytes to drop before the next request (a body nobody reads) */
+	int closing;              /* answered a last request or an error: no more requests */
+	int closed;               /* tide_transport_close was called */
 };
 
 struct ex_serve_opts {
@@ -165,9 +168,15 @@ struct ex_serve_opts {
 	 * Answers the request at the start of p (n bytes) into c->out: its
 	 * length (> 0), 0 while it is incomplete, or < 0 once an error is
 	 * answered (the connection is then closed). Setting c->closing makes
-	 * it the last request.
+	 * it the last request; setting c->discard drops that many bytes
+	 * after it, as they arrive (a body read and ignored, never kept).
+	 * An incomplete request is given again, with more bytes, when they
+	 * come: p is then the same request's first byte, possibly moved.
 	 */
 	long (*answer)(struct ex_conn *c, const char *p, size_t n);
+	/* The bytes of c->state, zeroed when the connection is made (its
+	 * parser's state: how far an incomplete request was parsed). */
+	size_t state_size;
 	/* How long a partial request may grow, in bytes (0: no limit); past
 	 * it the connection is closed without an answer. */
 	size_t max_pending;

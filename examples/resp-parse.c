@@ -51,6 +51,7 @@ void resp_cmd_free(struct resp_cmd *cmd)
 	cmd->argc = cmd->cap = cmd->scratch_cap = 0;
 }
 
+/* The connection cannot go on: its state no longer matters. */
 static long fail(struct resp_cmd *cmd, const char *why)
 {
 	cmd->error = why;
@@ -74,19 +75,27 @@ static int args_reserve(struct resp_cmd *cmd, size_t n)
 	return 0;
 }
 
-/* The first "\r\n" in [p, p + n), or NULL; counts what it looked at. */
-static const char *find_crlf(struct resp_state *st, const char *p, size_t n)
+/*
+ * The "\r\n" that ends the line starting at p[start], searched in
+ * [start, n) from where the last call for this line stopped (st->scan):
+ * its position, or NULL. Not found, the search resumes at the last byte
+ * next time (it may be the line's '\r'), so a line arriving a byte at a
+ * time is searched once. Counts what it looked at.
+ */
+static const char *find_crlf(struct resp_state *st, const char *p, size_t start, size_t n)
 {
-	const char *s = p, *e = p + n;
+	size_t from = st->scan > start ? st->scan : start;
+	const char *s = p + from, *e = p + n;
 
 	while (s < e && (s = memchr(s, '\r', (size_t)(e - s))) && e - s >= 2) {
 		if (s[1] == '\n') {
-			st->examined += (uint64_t)(s - p) + 2;
+			st->examined += (uint64_t)(s - (p + from)) + 2;
 			return s;
 		}
 		s++;
 	}
-	st->examined += n;
+	st->examined += n - from;
+	st->scan = n > start + 1 ? n - 1 : start;
 	return NULL;
 }
 
@@ -108,54 +117,103 @@ static int parse_count(const char *p, const char *eol, long long *out)
 	return resp_string2ll(p, (size_t)(eol - p), out);
 }
 
-/* One RESP multibulk command at p (n bytes, p[0] == '*'). */
-static long parse_multibulk(struct resp_state *st, const struct resp_limits *lim, struct resp_cmd *cmd,
-			    const char *p, size_t n)
+/* The next command starts from scratch; examined keeps counting. */
+static void state_reset(struct resp_state *st)
 {
-	const char *eol = find_crlf(st, p, n);
-	long long count, len;
-	size_t pos;
+	uint64_t examined = st->examined;
 
-	if (line_too_long(lim, p, eol, n))
-		return fail(cmd, "too big mbulk count string");
-	if (!eol)
-		return RESP_NEED_MORE;
-	if (parse_count(p + 1, eol, &count) < 0 || count > (long long)lim->max_args)
-		return fail(cmd, "invalid multibulk length");
-	pos = (size_t)(eol - p) + 2;
-	if (count <= 0) {
-		cmd->argc = 0; /* nothing to do, as Redis */
-		return (long)pos;
-	}
-	if (args_reserve(cmd, (size_t)count) < 0)
+	memset(st, 0, sizeof(*st));
+	st->examined = examined;
+}
+
+/*
+ * The arguments of the whole multibulk command at p, checked already:
+ * one more walk over their "$len" lines (the earlier calls could not keep
+ * pointers: the bytes move between calls).
+ */
+static long collect_args(struct resp_state *st, struct resp_cmd *cmd, const char *p)
+{
+	size_t pos = st->first;
+
+	if (args_reserve(cmd, (size_t)st->argc) < 0)
 		return fail(cmd, "out of memory");
-	for (long long i = 0; i < count; i++) {
-		if (pos >= n)
-			return RESP_NEED_MORE;
-		st->examined++;
-		if (p[pos] != '$') {
-			snprintf(cmd->errbuf, sizeof(cmd->errbuf), "expected '$', got '%c'", p[pos]);
-			return fail(cmd, cmd->errbuf);
-		}
-		eol = find_crlf(st, p + pos, n - pos);
-		if (line_too_long(lim, p + pos, eol, n - pos))
-			return fail(cmd, "too big bulk count string");
-		if (!eol)
-			return RESP_NEED_MORE;
-		if (parse_count(p + pos + 1, eol, &len) < 0 || len < 0 || (size_t)len > lim->max_bulk)
-			return fail(cmd, "invalid bulk length");
+	for (long long i = 0; i < st->argc; i++) {
+		const char *eol = memchr(p + pos, '\r', st->pos - pos);
+		long long len = 0;
+
+		st->examined += (uint64_t)(eol - (p + pos)) + 2;
+		parse_count(p + pos + 1, eol, &len);
 		pos = (size_t)(eol - p) + 2;
-		if (n - pos < (size_t)len + 2)
-			return RESP_NEED_MORE;
-		st->examined += 2;
-		if (p[pos + (size_t)len] != '\r' || p[pos + (size_t)len + 1] != '\n')
-			return fail(cmd, "invalid bulk format");
 		cmd->argv[i].p = p + pos;
 		cmd->argv[i].n = (size_t)len;
 		pos += (size_t)len + 2;
 	}
-	cmd->argc = (size_t)count;
+	cmd->argc = (size_t)st->argc;
+	pos = st->pos;
+	state_reset(st);
 	return (long)pos;
+}
+
+/*
+ * One RESP multibulk command at p (n bytes, p[0] == '*'), parsed on from
+ * where the last call stopped: the count line, then each argument's
+ * "$len" line and its bytes (skipped, not examined, until their "\r\n").
+ */
+static long parse_multibulk(struct resp_state *st, const struct resp_limits *lim, struct resp_cmd *cmd,
+			    const char *p, size_t n)
+{
+	const char *eol;
+	long long count, len;
+	size_t pos;
+
+	if (st->phase == RESP_PHASE_COUNT) {
+		eol = find_crlf(st, p, 0, n);
+		if (line_too_long(lim, p, eol, n))
+			return fail(cmd, "too big mbulk count string");
+		if (!eol)
+			return RESP_NEED_MORE;
+		if (parse_count(p + 1, eol, &count) < 0 || count > (long long)lim->max_args)
+			return fail(cmd, "invalid multibulk length");
+		pos = (size_t)(eol - p) + 2;
+		if (count <= 0) {
+			state_reset(st);
+			return (long)pos; /* nothing to do, as Redis */
+		}
+		st->argc = st->left = count;
+		st->first = st->pos = st->scan = pos;
+		st->phase = RESP_PHASE_ARG;
+	}
+	while (st->left) {
+		pos = st->pos;
+		if (st->phase == RESP_PHASE_ARG) {
+			if (pos >= n)
+				return RESP_NEED_MORE;
+			st->examined++;
+			if (p[pos] != '$') {
+				snprintf(cmd->errbuf, sizeof(cmd->errbuf), "expected '$', got '%c'", p[pos]);
+				return fail(cmd, cmd->errbuf);
+			}
+			eol = find_crlf(st, p, pos, n);
+			if (line_too_long(lim, p + pos, eol, n - pos))
+				return fail(cmd, "too big bulk count string");
+			if (!eol)
+				return RESP_NEED_MORE;
+			if (parse_count(p + pos + 1, eol, &len) < 0 || len < 0 || (size_t)len > lim->max_bulk)
+				return fail(cmd, "invalid bulk length");
+			st->bulk = (size_t)len;
+			st->pos = pos = (size_t)(eol - p) + 2;
+			st->phase = RESP_PHASE_DATA;
+		}
+		if (n - pos < st->bulk + 2)
+			return RESP_NEED_MORE;
+		st->examined += 2;
+		if (p[pos + st->bulk] != '\r' || p[pos + st->bulk + 1] != '\n')
+			return fail(cmd, "invalid bulk format");
+		st->pos = st->scan = pos + st->bulk + 2;
+		st->left--;
+		st->phase = RESP_PHASE_ARG;
+	}
+	return collect_args(st, cmd, p);
 }
 
 static int hex(int c)
@@ -171,17 +229,21 @@ static int hex(int c)
 static long parse_inline(struct resp_state *st, const struct resp_limits *lim, struct resp_cmd *cmd,
 			 const char *p, size_t n)
 {
-	const char *nl = memchr(p, '\n', n), *s, *end;
+	/* The search for the line's end resumes where the last call's stopped. */
+	const char *nl = memchr(p + st->scan, '\n', n - st->scan), *s, *end;
 	char *o;
 	size_t count = 0;
 
-	st->examined += nl ? (uint64_t)(nl - p) + 1 : n;
+	st->examined += nl ? (uint64_t)(nl - (p + st->scan)) + 1 : n - st->scan;
 	/* Longer than the limit, whether its end came or not (so that how
 	 * the bytes were split never decides). */
 	if ((nl ? (size_t)(nl - p) : n) > lim->max_inline)
 		return fail(cmd, "too big inline request");
-	if (!nl)
+	if (!nl) {
+		st->scan = n;
 		return RESP_NEED_MORE;
+	}
+	state_reset(st);
 	end = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
 	if ((size_t)(end - p) + 1 > cmd->scratch_cap) {
 		char *sc = realloc(cmd->scratch, (size_t)(end - p) + 1);
@@ -261,6 +323,11 @@ long resp_parse(struct resp_state *st, const struct resp_limits *lim, struct res
 	}
 	cmd->argc = 0;
 	cmd->error = NULL;
+	/* Fewer bytes than the last call saw: not the same command (the
+	 * caller broke the contract), so it starts again rather than read
+	 * past the end. */
+	if (st->pos > n || st->scan > n)
+		state_reset(st);
 	if (n == 0)
 		return RESP_NEED_MORE;
 	st->examined++;

@@ -58,12 +58,24 @@ struct resp_cmd {
 	char errbuf[64];
 };
 
+enum { RESP_PHASE_COUNT, RESP_PHASE_ARG, RESP_PHASE_DATA };
+
 /*
- * What one connection keeps between calls: zeroed at the start. examined
- * counts the bytes the parser looked at, over all calls (for the tests).
+ * What one connection keeps between calls, so that a command arriving in
+ * pieces is parsed once (in time linear in its size), not again from its
+ * first byte on every call: zeroed at the start, and by resp_parse once a
+ * command is whole. examined counts the bytes the parser looked at, over
+ * all calls (for the tests).
  */
 struct resp_state {
 	uint64_t examined;
+	int phase;        /* multibulk: RESP_PHASE_* (the count line, an argument's "$len" line or bytes) */
+	long long argc;   /* multibulk: the arguments the count line said */
+	long long left;   /* multibulk: the arguments not parsed yet */
+	size_t first;     /* multibulk: where the first argument's "$len" line starts */
+	size_t pos;       /* the bytes parsed so far (whole lines and arguments) */
+	size_t scan;      /* where the search for the current line's end resumes */
+	size_t bulk;      /* RESP_PHASE_DATA: the argument's length */
 };
 
 enum { RESP_NEED_MORE = 0, RESP_ERROR = -1 };
