@@ -30,7 +30,7 @@ AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
 TESTS += test/realclients.sh
 
 if HAVE_CHECK
-TIDE_TESTS = test/task test/loop test/load test/transport \
+TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
@@ -112,6 +112,11 @@ test_resolve_LDADD = $(NET_INTERNAL_LDADD)
 # protocols, sends from the receive ring.
 test_transport_CFLAGS = $(TEST_CFLAGS)
 test_transport_LDADD = $(NET_LDADD)
+# A connection's timeouts and deadline (protocols and streams): idle
+# expiry, traffic that keeps it, changing and clearing, peers that do not
+# read, bad values, a loop freed with timers armed.
+test_timeouts_CFLAGS = $(TEST_CFLAGS)
+test_timeouts_LDADD = $(NET_LDADD)
 # Servers: several hosts, factories, close and wait_closed, close_clients,
 # serve_forever, start_serving, Unix; freed from callbacks or before
 # tide_loop_close.
