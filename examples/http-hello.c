@@ -3,7 +3,8 @@
  * http-hello: an HTTP/1.1 "Hello, World!" server on tide's protocols, the
  * server wrk and the TechEmpower plaintext test are run against.
  *
- * usage: http-hello [--host H] [--port P] [--threads N]
+ * usage: http-hello [--host H] [--port P] [--threads N] [--idle-timeout S]
+ *                   [--request-timeout S] [--max-clients N] [--max-buffered BYTES]
  *
  *   --host H     listen on H (default: every interface)
  *   --port P     default 8888; 0 takes a free port (the "Serving on" line
@@ -11,6 +12,26 @@
  *   --threads N  N loops, one per thread, each with its own listening socket
  *                on the same port (SO_REUSEPORT: the kernel spreads the
  *                connections over them); default 1
+ *   --idle-timeout S     a connection without traffic for S seconds is
+ *                closed (a keep-alive between requests); default 60, 0 never
+ *   --request-timeout S  a request's headers must come within S seconds of
+ *                its first byte, its body within S seconds of its headers,
+ *                or the connection is closed; default 10, 0 no limit
+ *   --max-clients N      connections at once over all threads; more are
+ *                answered 503 and closed; default the fd limit less 32, at
+ *                most 10,000
+ *   --max-buffered BYTES  incomplete requests held over all connections
+ *                (k, m, g: KiB, MiB, GiB); a connection that needs more is
+ *                closed; default 64m
+ *
+ * Slow clients cannot take the server down: one that connects and says
+ * nothing, or sends its request a byte at a time, is cut by the timeouts
+ * (nginx's keepalive_timeout and client_header_timeout, Go's
+ * ReadHeaderTimeout), and past the cap new connections are refused rather
+ * than left waiting for a free descriptor. A connection holds at most the
+ * headers of its incomplete request, 8 KiB (431 past that), and one
+ * receive (64 KiB); a body of up to 1 MiB (413 past that) is dropped as it
+ * arrives; and all of them together at most --max-buffered.
  *
  * Every request gets "Hello, World!" (13 bytes, text/plain) whatever its
  * method and path (HEAD gets the headers only). Connections are kept alive
@@ -127,7 +148,8 @@ static long answer_request(struct ex_conn *c, const char *p, size_t n)
 	if (r == HTTP_NEED_MORE)
 		return 0;
 	if (r < 0) {
-		answer_error(c, r == HTTP_TOO_LARGE || r == HTTP_BODY_TOO_LARGE ? "431 Request Header Fields Too Large"
+		answer_error(c, r == HTTP_TOO_LARGE ? "431 Request Header Fields Too Large"
+				: r == HTTP_BODY_TOO_LARGE ? "413 Content Too Large"
 				: r == HTTP_CHUNKED ? "501 Not Implemented"
 						    : "400 Bad Request");
 		return r;
@@ -166,20 +188,37 @@ static void loop_fini(struct ex_worker *ew)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: http-hello [--host H] [--port P] [--threads N]\n"
+	fprintf(f, "usage: http-hello [--host H] [--port P] [--threads N] [--idle-timeout S]\n"
+		   "                  [--request-timeout S] [--max-clients N] [--max-buffered BYTES]\n"
 		   "  --host H     listen on H (default: every interface)\n"
 		   "  --port P     listen on port P (default 8888; 0: a free port)\n"
-		   "  --threads N  N loops in N threads sharing the port (default 1)\n");
+		   "  --threads N  N loops in N threads sharing the port (default 1)\n"
+		   "  --idle-timeout S     close a connection after S seconds without traffic\n"
+		   "                       (default 60; 0: never)\n"
+		   "  --request-timeout S  close a connection whose request headers take more than\n"
+		   "                       S seconds from their first byte, or its body as long\n"
+		   "                       after them (default 10; 0: no limit)\n"
+		   "  --max-clients N      connections at once; more are answered 503 and closed\n"
+		   "                       (default: the fd limit less 32, at most 10000)\n"
+		   "  --max-buffered BYTES incomplete requests held over all connections; a\n"
+		   "                       connection that needs more is closed (default 64m)\n"
+		   "Request headers: at most 8 KiB (431); bodies: at most 1 MiB (413), dropped.\n");
 }
+
+static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: tide\r\n"
+				  "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 int main(int argc, char **argv)
 {
 	struct ex_serve_opts o = { .name = "http-hello", .port = 8888, .threads = 1,
 				   .answer = answer_request, .state_size = sizeof(struct http_state),
-				   .loop_init = loop_init,
-				   .loop_fini = loop_fini };
+				   .loop_init = loop_init, .loop_fini = loop_fini,
+				   .idle_timeout = 60, .request_timeout = 10, .refuse = refuse_503,
+				   .max_pending_total = 64 << 20 };
 	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
-				      .threads = &o.threads };
+				      .threads = &o.threads, .idle_timeout = &o.idle_timeout,
+				      .request_timeout = &o.request_timeout, .max_clients = &o.max_clients,
+				      .max_buffered = &o.max_pending_total };
 	int rc = ex_parse_args(argc, argv, &args);
 
 	if (rc >= 0)

@@ -3,7 +3,9 @@
  * mini-redis: a small Redis server on tide's protocols, enough for
  * redis-cli and redis-benchmark's tests of the commands it has.
  *
- * usage: mini-redis [--host H] [--port P] [--threads N]
+ * usage: mini-redis [--host H] [--port P] [--threads N] [--idle-timeout S]
+ *                   [--request-timeout S] [--max-clients N] [--max-buffered BYTES]
+ *                   [--max-query BYTES] [--max-bulk BYTES]
  *
  *   --host H     listen on H (default 127.0.0.1: there is no
  *                authentication, so only this machine, as Redis's
@@ -13,6 +15,24 @@
  *                line says which)
  *   --threads N  N loops, one per thread, each with its own listening
  *                socket on the port (SO_REUSEPORT); default 1
+ *   --idle-timeout S     a client without traffic for S seconds is closed
+ *                (Redis's timeout, which is off by default there);
+ *                default 300, 0 never
+ *   --request-timeout S  a command must arrive whole within S seconds of
+ *                its first byte, or the client is closed (Redis has no
+ *                such limit: a client sending a byte a minute is served
+ *                forever); default 30, 0 no limit
+ *   --max-clients N      clients at once over all threads; more get
+ *                "-ERR max number of clients reached" and are closed
+ *                (Redis's maxclients); default the fd limit less 32, at
+ *                most 10,000
+ *   --max-buffered BYTES commands still arriving, over all clients (k, m,
+ *                g: KiB, MiB, GiB); a client that needs more is closed;
+ *                default 256m
+ *   --max-query BYTES    a command still arriving, per client (Redis's
+ *                client-query-buffer-limit, 1 GiB there); default 32m
+ *   --max-bulk BYTES     one argument (Redis's proto-max-bulk-len, 512 MiB
+ *                there); default 8m
  *
  * Commands: PING [msg], ECHO msg, SET key value [NX|XX] [GET]
  * [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], GET, DEL key..., EXISTS key...,
@@ -37,12 +57,17 @@
  * the entry still carries the generation it was armed for; a stale timer
  * does nothing but free itself.
  *
- * Limits: a bulk argument up to 64 MiB, 1,048,576 arguments, an inline
- * command up to 64 KiB, 1 GiB buffered for a command not complete yet
- * (Redis: 512 MiB, the same, 64 KiB, 1 GiB). A protocol error is answered
- * with "-ERR Protocol error: ..." and the connection closed, as Redis does;
- * past the 1 GiB the connection is closed without an answer. The parser
- * is resp-parse.c, on its own so that it can be tested and fuzzed.
+ * Limits: a bulk argument up to --max-bulk, 1,048,576 arguments, an
+ * inline command up to 64 KiB (Redis: the same two), --max-query bytes
+ * buffered for a command not complete yet, --max-buffered for all of them.
+ * A protocol error is answered with "-ERR Protocol error: ..." and the
+ * connection closed, as Redis does; past a buffer limit the connection is
+ * closed without an answer. Slow clients cannot take the server down: the
+ * timeouts cut one that says nothing or sends a command a byte at a time,
+ * and past --max-clients new ones are refused rather than left waiting
+ * for a descriptor. The parser is resp-parse.c, on its own so that it can
+ * be tested and fuzzed; it keeps its place in a command still arriving,
+ * so a big one sent in pieces is parsed once.
  */
 #define _GNU_SOURCE /* FNM_CASEFOLD */
 #include <ctype.h>
@@ -62,7 +87,8 @@
 #include "resp-parse.h"
 #include "tide.h"
 
-#define MAX_QUERY (1024L * 1024 * 1024) /* a partial command, buffered */
+/* What a command may be (--max-bulk; the rest are resp-parse.h's). */
+static struct resp_limits limits = { .max_bulk = 8 << 20 };
 
 /* ------------------------------------------------------------ the store -- */
 
@@ -774,7 +800,7 @@ static void execute(struct ex_conn *c, int argc, struct resp_arg *argv)
 static long answer_command(struct ex_conn *c, const char *p, size_t n)
 {
 	struct rworker *w = c->w;
-	long r = resp_parse(c->state, NULL, &w->cmd, p, n);
+	long r = resp_parse(c->state, &limits, &w->cmd, p, n);
 
 	if (r < 0)
 		reply_error(c->out, "ERR Protocol error: %s", w->cmd.error);
@@ -816,20 +842,39 @@ static void loop_fini(struct ex_worker *ew)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mini-redis [--host H] [--port P] [--threads N]\n"
+	fprintf(f, "usage: mini-redis [--host H] [--port P] [--threads N] [--idle-timeout S]\n"
+		   "                  [--request-timeout S] [--max-clients N] [--max-buffered BYTES]\n"
+		   "                  [--max-query BYTES] [--max-bulk BYTES]\n"
 		   "  --host H     listen on H (default 127.0.0.1)\n"
 		   "  --port P     listen on port P (default 6379; 0: a free port)\n"
-		   "  --threads N  N loops in N threads sharing the port and the keys (default 1)\n");
+		   "  --threads N  N loops in N threads sharing the port and the keys (default 1)\n"
+		   "  --idle-timeout S     close a client after S seconds without traffic\n"
+		   "                       (Redis's timeout; default 300; 0: never)\n"
+		   "  --request-timeout S  close a client whose command takes more than S seconds\n"
+		   "                       from its first byte to its last (default 30; 0: no limit)\n"
+		   "  --max-clients N      clients at once; more get an error and are closed\n"
+		   "                       (default: the fd limit less 32, at most 10000)\n"
+		   "  --max-buffered BYTES commands still arriving, over all clients (default 256m)\n"
+		   "  --max-query BYTES    a command still arriving, per client (default 32m)\n"
+		   "  --max-bulk BYTES     one argument (default 8m)\n"
+		   "BYTES takes a k, m or g suffix (KiB, MiB, GiB); a client past a limit is closed.\n");
 }
 
 int main(int argc, char **argv)
 {
 	struct ex_serve_opts o = { .name = "mini-redis", .host = "127.0.0.1", .port = 6379,
 				   .threads = 1, .answer = answer_command, .state_size = sizeof(struct resp_state),
-				   .max_pending = MAX_QUERY,
+				   .max_pending = 32 << 20, .max_pending_total = 256 << 20,
+				   .idle_timeout = 300, .request_timeout = 30,
+				   .refuse = "-ERR max number of clients reached\r\n",
 				   .loop_init = loop_init, .loop_fini = loop_fini };
+	const struct ex_size_opt sizes[] = { { "--max-query", &o.max_pending },
+					     { "--max-bulk", &limits.max_bulk },
+					     { NULL, NULL } };
 	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
-				      .threads = &o.threads };
+				      .threads = &o.threads, .idle_timeout = &o.idle_timeout,
+				      .request_timeout = &o.request_timeout, .max_clients = &o.max_clients,
+				      .max_buffered = &o.max_pending_total, .sizes = sizes };
 	int rc = ex_parse_args(argc, argv, &args);
 
 	if (rc >= 0)

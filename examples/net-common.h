@@ -4,7 +4,9 @@
  * file is only its tutorial's logic. The code is in net-common.c.
  *
  * - ex_parse_args(): the examples' options (--host, --port, --once,
- *   --threads, MESSAGE), parsed strictly, one table per example.
+ *   --threads, MESSAGE, the servers' limits: --idle-timeout,
+ *   --request-timeout, --max-clients, --max-buffered and byte counts of
+ *   their own), parsed strictly, one table per example.
  * - ex_repr(): Python's repr() of a decoded str, because the tutorial prints
  *   '{!r}'.format(message) and the examples print exactly what it prints.
  * - ex_format_addr(): a socket address as Python's socket module gives it:
@@ -19,6 +21,9 @@
  *   loops, one per thread, each with its own listening socket on one port
  *   (SO_REUSEPORT), until a signal stops them all. Their connections are
  *   struct ex_conn: the example only parses and answers one request.
+ *   They are bounded against slow and greedy clients: idle and request
+ *   timeouts, a cap on connections, on a partial request and on all
+ *   partial requests together.
  */
 #ifndef EXAMPLES_NET_COMMON_H
 #define EXAMPLES_NET_COMMON_H
@@ -34,6 +39,13 @@
 
 #define EX_MAX_THREADS 64
 
+/* An example's own option of a byte count: --name BYTES, at least 1 (a k,
+ * m or g suffix: KiB, MiB, GiB). */
+struct ex_size_opt {
+	const char *name;         /* "--max-bulk" */
+	size_t *target;
+};
+
 /*
  * An example's options: a NULL target means the example has no such
  * option (it is then a usage error).
@@ -46,6 +58,11 @@ struct ex_args {
 	int *threads;             /* --threads N, 1 ... EX_MAX_THREADS */
 	int *once;                /* --once sets it to 1 */
 	const char **message;     /* one argument not starting with "--" */
+	double *idle_timeout;     /* --idle-timeout S, seconds >= 0 */
+	double *request_timeout;  /* --request-timeout S, seconds >= 0 */
+	int *max_clients;         /* --max-clients N, >= 1 */
+	size_t *max_buffered;     /* --max-buffered BYTES, at least 1 */
+	const struct ex_size_opt *sizes; /* more options, up to one with a NULL name */
 };
 
 /*
@@ -157,6 +174,8 @@ struct ex_conn {
 	size_t discard;           /* bytes to drop before the next request (a body nobody reads) */
 	int closing;              /* answered a last request or an error: no more requests */
 	int closed;               /* tide_transport_close was called */
+	int counted;              /* counts in max_clients */
+	int deadline;             /* a request deadline is set */
 };
 
 struct ex_serve_opts {
@@ -180,6 +199,24 @@ struct ex_serve_opts {
 	/* How long a partial request may grow, in bytes (0: no limit); past
 	 * it the connection is closed without an answer. */
 	size_t max_pending;
+	/* The same for the partial requests of all connections together,
+	 * counted as the memory they hold (0: no limit). */
+	size_t max_pending_total;
+	/*
+	 * A connection is closed after idle_timeout seconds without traffic
+	 * (tide_transport_set_timeouts), and when a request takes more than
+	 * request_timeout seconds from its first byte to its last: the
+	 * deadline (tide_transport_set_deadline) is set when a receive leaves
+	 * a request incomplete, again when one ends with another begun (or a
+	 * body to drop), and cleared when none is left. 0: none.
+	 */
+	double idle_timeout;
+	double request_timeout;
+	/* Connections at once, over all threads (0: the fd limit less 32, at
+	 * most 10,000, as Redis's maxclients); past it a connection gets
+	 * refuse (if not NULL) and is closed. */
+	int max_clients;
+	const char *refuse;
 	/* Per loop, before its server exists / after it is closed (may be NULL). */
 	int (*loop_init)(struct ex_worker *w);
 	void (*loop_fini)(struct ex_worker *w);

@@ -34,7 +34,8 @@ TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers
+	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
+	test/slowclients
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -175,6 +176,13 @@ test_parsers_SOURCES = test/parsers.c $(TEST_HELPERS) examples/http-parse.c exam
 	examples/resp-parse.c examples/resp-parse.h
 test_parsers_CFLAGS = $(TEST_CFLAGS)
 test_parsers_LDADD = $(TEST_LDADD)
+
+# The example servers against slow clients: run from the build folder's
+# examples (built by make before make check), limited to 64 descriptors.
+test_slowclients_SOURCES = test/slowclients.c $(TEST_HELPERS)
+test_slowclients_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_BUILDDIR='"$(abs_top_builddir)"'
+test_slowclients_CFLAGS = $(TEST_CFLAGS)
+test_slowclients_LDADD = $(TEST_LDADD)
 
 # exports reads the map and header from the source tree and the built .so.
 test_exports_SOURCES = test/exports.c
