@@ -218,6 +218,48 @@ static void check_cuts(const char *what, const char *in, size_t n, step_cb step,
 	free(whole.p);
 }
 
+/*
+ * 300 inputs of up to max requests made by gen (seeded, so a failure
+ * repeats), each checked as check_cuts does, with the limits small for
+ * every other one.
+ */
+static void check_random(const char *proto, void (*gen)(struct out *o), int max, step_cb step, size_t st_size,
+			 void *small)
+{
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		struct out in = { 0 };
+		char what[64];
+
+		rng_seed(seed);
+		for (int k = 0; k < 1 + (int)rng_below((size_t)max); k++)
+			gen(&in);
+		snprintf(what, sizeof(what), "random %s, seed %llu", proto, (unsigned long long)seed);
+		rng_seed(seed * 7919);
+		check_cuts(what, in.p, in.len, step, st_size, seed % 2 ? small : NULL);
+		free(in.p);
+	}
+}
+
+/*
+ * in fed cut as cut to the state st (zeroed), whose examined counter is
+ * *examined: the first request parsed begins as first says, and the
+ * bytes examined over every call stay within per_byte times in's.
+ */
+static void check_linear(const char *what, struct out *in, enum cut cut, step_cb step, void *st,
+			 const uint64_t *examined, const char *first, unsigned per_byte)
+{
+	struct out o = { 0 };
+
+	drive(in->p, in->len, cut, step, st, NULL, &o);
+	printf("%s, %zu bytes: %llu bytes examined (%.2f per byte)\n", what, in->len,
+	       (unsigned long long)*examined, (double)*examined / (double)in->len);
+	ck_assert_msg(o.p && !strncmp(o.p, first, strlen(first)), "%s: parsed %.80s", what, o.p ? o.p : "");
+	ck_assert_msg(*examined <= per_byte * in->len, "%s: %llu bytes examined for %zu", what,
+		      (unsigned long long)*examined, in->len);
+	free(in->p);
+	free(o.p);
+}
+
 /* -------------------------------------------------------------- RESP -- */
 
 static struct resp_limits resp_small = { .max_bulk = 300, .max_args = 12, .max_inline = 80 };
@@ -329,18 +371,7 @@ static void resp_gen(struct out *o)
 
 START_TEST(test_resp_random)
 {
-	for (uint64_t seed = 1; seed <= 300; seed++) {
-		struct out in = { 0 };
-		char what[64];
-
-		rng_seed(seed);
-		for (int k = 0; k < 1 + (int)rng_below(12); k++)
-			resp_gen(&in);
-		snprintf(what, sizeof(what), "random RESP, seed %llu", (unsigned long long)seed);
-		rng_seed(seed * 7919);
-		resp_check(what, in.p, in.len, seed % 2 ? &resp_small : NULL);
-		free(in.p);
-	}
+	check_random("RESP", resp_gen, 12, resp_step, sizeof(struct resp_state), &resp_small);
 }
 END_TEST
 
@@ -354,21 +385,15 @@ END_TEST
  */
 START_TEST(test_resp_linear)
 {
-	struct out in = { 0 }, o = { 0 };
+	struct out in = { 0 };
 	struct resp_state st = { 0 };
 	const size_t nargs = 100000;
 
 	out_printf(&in, "*%zu\r\n", nargs);
 	for (size_t i = 0; i < nargs; i++)
 		out_printf(&in, "$%zu\r\n%0*zu\r\n", 1 + i % 9, (int)(1 + i % 9), i % 9);
-	drive(in.p, in.len, CUT_4K, resp_step, &st, NULL, &o);
-	printf("RESP: %zu arguments, %zu bytes in 4 KiB pieces: %llu bytes examined (%.2f per byte)\n", nargs,
-	       in.len, (unsigned long long)st.examined, (double)st.examined / (double)in.len);
-	ck_assert_msg(!strncmp(o.p, "command 100000:", 15), "parsed: %.80s", o.p);
-	ck_assert_msg(st.examined <= 3 * in.len, "%llu bytes examined for %zu", (unsigned long long)st.examined,
-		      in.len);
-	free(in.p);
-	free(o.p);
+	check_linear("RESP, 100,000 arguments in 4 KiB pieces", &in, CUT_4K, resp_step, &st, &st.examined,
+		     "command 100000:", 3);
 }
 END_TEST
 
@@ -450,18 +475,7 @@ static void http_gen(struct out *o)
 
 START_TEST(test_http_random)
 {
-	for (uint64_t seed = 1; seed <= 300; seed++) {
-		struct out in = { 0 };
-		char what[64];
-
-		rng_seed(seed);
-		for (int k = 0; k < 1 + (int)rng_below(8); k++)
-			http_gen(&in);
-		snprintf(what, sizeof(what), "random HTTP, seed %llu", (unsigned long long)seed);
-		rng_seed(seed * 104729);
-		http_check(what, in.p, in.len, seed % 2 ? &http_small : NULL);
-		free(in.p);
-	}
+	check_random("HTTP", http_gen, 8, http_step, sizeof(struct http_state), &http_small);
 }
 END_TEST
 
@@ -471,21 +485,14 @@ END_TEST
  */
 START_TEST(test_http_linear)
 {
-	struct out in = { 0 }, o = { 0 };
+	struct out in = { 0 };
 	struct http_state st = { 0 };
 
 	out_printf(&in, "GET / HTTP/1.1\r\n");
 	while (in.len < 7900)
 		out_printf(&in, "X-Filler-%zu: %s\r\n", in.len, "0123456789abcdef0123456789abcdef");
 	out_printf(&in, "\r\n");
-	drive(in.p, in.len, CUT_BYTES, http_step, &st, NULL, &o);
-	printf("HTTP: %zu bytes of headers a byte at a time: %llu bytes examined (%.2f per byte)\n", in.len,
-	       (unsigned long long)st.examined, (double)st.examined / (double)in.len);
-	ck_assert_msg(!strncmp(o.p, "request ", 8), "parsed: %.80s", o.p);
-	ck_assert_msg(st.examined <= 6 * in.len, "%llu bytes examined for %zu", (unsigned long long)st.examined,
-		      in.len);
-	free(in.p);
-	free(o.p);
+	check_linear("HTTP, headers a byte at a time", &in, CUT_BYTES, http_step, &st, &st.examined, "request ", 6);
 }
 END_TEST
 

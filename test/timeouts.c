@@ -79,6 +79,31 @@ static struct tide_server *serve_clients(struct tide_loop *loop, struct srv *s, 
 	return sv;
 }
 
+/* A server on 127.0.0.1 and one plain client of it: most tests' start. */
+struct one {
+	struct tide_loop *loop;
+	struct srv s;
+	struct tide_server *sv;
+	int cfd;              /* the client */
+	struct conn *c;       /* the server's side */
+};
+
+static void one_start(struct one *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->loop = tt_loop_new();
+	o->sv = serve_clients(o->loop, &o->s, &o->cfd, 1);
+	o->c = o->s.conns[0];
+}
+
+/* The end: the connection logged log and was lost with err; all goes. */
+static void one_end(struct one *o, const char *log, int err)
+{
+	check_conn(o->c, log, err);
+	close(o->cfd);
+	finish_all(o->loop, o->sv);
+}
+
 /* --------------------------------------------------------- idle expiry -- */
 
 /*
@@ -87,22 +112,18 @@ static struct tide_server *serve_clients(struct tide_loop *loop, struct srv *s, 
  */
 START_TEST(test_idle_expires)
 {
-	struct tide_loop *loop = tt_loop_new();
-	struct srv s = { 0 };
-	int cfd;
-	struct tide_server *sv = serve_clients(loop, &s, &cfd, 1);
-	struct conn *c = s.conns[0];
-	uint64_t t0 = tt_mono_ns();
+	struct one o;
+	uint64_t t0;
 	double el;
 
-	ck_assert_int_eq(set_timeouts(c->t, 0.3, 0), 0);
-	RUN_UNTIL(loop, c->lost);
+	one_start(&o);
+	t0 = tt_mono_ns();
+	ck_assert_int_eq(set_timeouts(o.c->t, 0.3, 0), 0);
+	RUN_UNTIL(o.loop, o.c->lost);
 	el = since(t0);
 	ck_assert_msg(el >= 0.3, "[%s] cut after %.3f s of a 0.3 s idle timeout", tt_cfg->name, el);
-	check_conn(c, "ML", -ETIMEDOUT);
-	check_peer_gone(cfd);
-	close(cfd);
-	finish_all(loop, sv);
+	check_peer_gone(o.cfd);
+	one_end(&o, "ML", -ETIMEDOUT);
 }
 END_TEST
 
@@ -113,41 +134,36 @@ END_TEST
  */
 START_TEST(test_idle_traffic_keeps_alive)
 {
-	struct tide_loop *loop = tt_loop_new();
-	struct srv s = { 0 };
-	int cfd;
-	struct tide_server *sv = serve_clients(loop, &s, &cfd, 1);
-	struct conn *c = s.conns[0];
+	struct one o;
 	const double idle = 0.4 * slow_factor();
 	uint64_t t0, last;
 	double el;
 
-	ck_assert_int_eq(set_timeouts(c->t, idle, 0), 0);
+	one_start(&o);
+	ck_assert_int_eq(set_timeouts(o.c->t, idle, 0), 0);
 	/* The peer speaks. */
 	t0 = tt_mono_ns();
 	while (since(t0) < 4 * idle) {
-		tt_write_all(cfd, "x", 1);
-		run_for(loop, idle / 10);
+		tt_write_all(o.cfd, "x", 1);
+		run_for(o.loop, idle / 10);
 	}
-	ck_assert_int_eq(c->lost, 0);
-	ck_assert_uint_gt(c->rxlen, 20);
+	ck_assert_int_eq(o.c->lost, 0);
+	ck_assert_uint_gt(o.c->rxlen, 20);
 	/* Only we speak (the peer reads, says nothing). */
 	t0 = last = tt_mono_ns();
 	while (since(t0) < 4 * idle) {
 		last = tt_mono_ns(); /* no later than the byte's send */
-		ck_assert_int_eq(tide_transport_write(c->t, "y", 1), 0);
-		run_for(loop, idle / 10);
-		drain_fd(cfd);
+		ck_assert_int_eq(tide_transport_write(o.c->t, "y", 1), 0);
+		run_for(o.loop, idle / 10);
+		drain_fd(o.cfd);
 	}
-	ck_assert_int_eq(c->lost, 0);
+	ck_assert_int_eq(o.c->lost, 0);
 	/* Silence. */
-	RUN_UNTIL(loop, c->lost);
+	RUN_UNTIL(o.loop, o.c->lost);
 	el = since(last);
 	ck_assert_msg(el >= idle, "[%s] cut %.3f s after the last byte, idle timeout %.3f s", tt_cfg->name, el,
 		      idle);
-	check_conn(c, "MDL", -ETIMEDOUT);
-	close(cfd);
-	finish_all(loop, sv);
+	one_end(&o, "MDL", -ETIMEDOUT);
 }
 END_TEST
 
@@ -172,32 +188,28 @@ static void *late_byte_thread(void *arg)
  */
 START_TEST(test_idle_byte_after_sleep)
 {
-	struct tide_loop *loop = tt_loop_new();
-	struct srv s = { 0 };
-	int cfd;
-	struct tide_server *sv = serve_clients(loop, &s, &cfd, 1);
-	struct conn *c = s.conns[0];
+	struct one o;
 	struct late_byte lb = { .after = 0.4 };
-	uint64_t t0 = tt_mono_ns();
+	uint64_t t0;
 	pthread_t th;
 	double el;
 
-	lb.fd = cfd;
-	ck_assert_int_eq(set_timeouts(c->t, 0.6, 0), 0);
+	one_start(&o);
+	t0 = tt_mono_ns();
+	lb.fd = o.cfd;
+	ck_assert_int_eq(set_timeouts(o.c->t, 0.6, 0), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, late_byte_thread, &lb), 0);
 	/* Iterations that wait as long as they may (RUN_UNTIL's wait 50 ms at most). */
-	while (!c->lost) {
+	while (!o.c->lost) {
 		ck_assert_msg(since(t0) < TT_HANG_S * slow_factor(), "[%s] no expiry", tt_cfg->name);
-		ck_assert_int_ge(tide_loop_run_once(loop, 5.0), 0);
+		ck_assert_int_ge(tide_loop_run_once(o.loop, 5.0), 0);
 	}
 	el = since(t0);
 	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_uint_eq(c->rxlen, 1);
+	ck_assert_uint_eq(o.c->rxlen, 1);
 	ck_assert_msg(el >= 1.0, "[%s] cut %.3f s after the start: a byte came at %.1f s, idle timeout 0.6 s",
 		      tt_cfg->name, el, lb.after);
-	check_conn(c, "MDL", -ETIMEDOUT);
-	close(cfd);
-	finish_all(loop, sv);
+	one_end(&o, "MDL", -ETIMEDOUT);
 }
 END_TEST
 
@@ -263,28 +275,24 @@ END_TEST
 /* A deadline ends the connection whatever its traffic. */
 START_TEST(test_deadline_despite_traffic)
 {
-	struct tide_loop *loop = tt_loop_new();
-	struct srv s = { 0 };
-	int cfd;
-	struct tide_server *sv = serve_clients(loop, &s, &cfd, 1);
-	struct conn *c = s.conns[0];
-	uint64_t t0 = tt_mono_ns();
+	struct one o;
+	uint64_t t0;
 	double el;
 
-	s.conns[0]->echo = 1;
-	ck_assert_int_eq(set_timeouts(c->t, 0.2, 0.2), 0);
-	ck_assert_int_eq(tide_transport_set_deadline(c->t, tide_loop_time(loop) + 0.5), 0);
-	while (!c->lost) {
+	one_start(&o);
+	t0 = tt_mono_ns();
+	o.c->echo = 1;
+	ck_assert_int_eq(set_timeouts(o.c->t, 0.2, 0.2), 0);
+	ck_assert_int_eq(tide_transport_set_deadline(o.c->t, tide_loop_time(o.loop) + 0.5), 0);
+	while (!o.c->lost) {
 		ck_assert_msg(since(t0) < TT_HANG_S * slow_factor(), "[%s] no expiry", tt_cfg->name);
-		tt_write_all(cfd, "x", 1);
-		run_for(loop, 0.02);
-		drain_fd(cfd);
+		tt_write_all(o.cfd, "x", 1);
+		run_for(o.loop, 0.02);
+		drain_fd(o.cfd);
 	}
 	el = since(t0);
 	ck_assert_msg(el >= 0.5, "[%s] cut after %.3f s of a 0.5 s deadline", tt_cfg->name, el);
-	check_conn(c, "MDL", -ETIMEDOUT);
-	close(cfd);
-	finish_all(loop, sv);
+	one_end(&o, "MDL", -ETIMEDOUT);
 }
 END_TEST
 
@@ -339,45 +347,41 @@ static void check_bad(struct tide_transport *t, double idle, double write)
 
 START_TEST(test_bad_values)
 {
-	struct tide_loop *loop = tt_loop_new();
-	struct srv s = { 0 };
-	int cfd;
-	struct tide_server *sv = serve_clients(loop, &s, &cfd, 1);
-	struct conn *c = s.conns[0];
+	struct one o;
 	struct tide_timeouts tiny = { .size = 4, .idle = 0.01 };
-	struct tide_datagram_opts o = { .size = sizeof(o), .local_host = "127.0.0.1" };
-	struct conn *dg = endpoint(loop, &o, conn_new());
+	struct tide_datagram_opts dopts = { .size = sizeof(dopts), .local_host = "127.0.0.1" };
+	struct conn *dg;
 
-	check_bad(c->t, -1, 0);
-	check_bad(c->t, 0, -0.5);
-	check_bad(c->t, NAN, 0);
-	check_bad(c->t, 0, INFINITY);
-	check_bad(c->t, 2e10, 0);
-	ck_assert_int_eq(tide_transport_set_timeouts(c->t, &tiny), -EINVAL);
+	one_start(&o);
+	dg = endpoint(o.loop, &dopts, conn_new());
+	check_bad(o.c->t, -1, 0);
+	check_bad(o.c->t, 0, -0.5);
+	check_bad(o.c->t, NAN, 0);
+	check_bad(o.c->t, 0, INFINITY);
+	check_bad(o.c->t, 2e10, 0);
+	ck_assert_int_eq(tide_transport_set_timeouts(o.c->t, &tiny), -EINVAL);
 	ck_assert_int_eq(tide_transport_set_timeouts(NULL, NULL), -EINVAL);
-	ck_assert_int_eq(tide_transport_set_deadline(c->t, -1), -EINVAL);
-	ck_assert_int_eq(tide_transport_set_deadline(c->t, NAN), -EINVAL);
-	ck_assert_int_eq(tide_transport_set_deadline(c->t, INFINITY), -EINVAL);
+	ck_assert_int_eq(tide_transport_set_deadline(o.c->t, -1), -EINVAL);
+	ck_assert_int_eq(tide_transport_set_deadline(o.c->t, NAN), -EINVAL);
+	ck_assert_int_eq(tide_transport_set_deadline(o.c->t, INFINITY), -EINVAL);
 	ck_assert_int_eq(tide_transport_set_deadline(NULL, 1), -EINVAL);
 	ck_assert_int_eq(set_timeouts(dg->t, 1, 0), -EOPNOTSUPP);
 	ck_assert_int_eq(tide_transport_set_deadline(dg->t, 1), -EOPNOTSUPP);
 	/* Nothing was set by the refused calls: the peer stays. */
-	run_for(loop, 0.1);
-	ck_assert_int_eq(c->lost, 0);
+	run_for(o.loop, 0.1);
+	ck_assert_int_eq(o.c->lost, 0);
 	/* A timeout set before an abort, then none after it. */
-	ck_assert_int_eq(set_timeouts(c->t, 0.05, 0), 0);
-	tide_transport_ref(c->t);
-	tide_transport_abort(c->t);
-	ck_assert_int_eq(set_timeouts(c->t, 1, 0), TIDE_ECLOSED);
-	ck_assert_int_eq(tide_transport_set_deadline(c->t, 1), TIDE_ECLOSED);
-	RUN_UNTIL(loop, c->lost);
-	check_conn(c, "ML", 0);
-	ck_assert_int_eq(set_timeouts(c->t, 1, 0), TIDE_ECLOSED);
-	tide_transport_unref(c->t);
+	ck_assert_int_eq(set_timeouts(o.c->t, 0.05, 0), 0);
+	tide_transport_ref(o.c->t);
+	tide_transport_abort(o.c->t);
+	ck_assert_int_eq(set_timeouts(o.c->t, 1, 0), TIDE_ECLOSED);
+	ck_assert_int_eq(tide_transport_set_deadline(o.c->t, 1), TIDE_ECLOSED);
+	RUN_UNTIL(o.loop, o.c->lost);
+	ck_assert_int_eq(set_timeouts(o.c->t, 1, 0), TIDE_ECLOSED);
+	tide_transport_unref(o.c->t);
 	tide_transport_close(dg->t);
-	RUN_UNTIL(loop, dg->lost);
-	close(cfd);
-	finish_all(loop, sv);
+	RUN_UNTIL(o.loop, dg->lost);
+	one_end(&o, "ML", 0);
 }
 END_TEST
 
@@ -469,6 +473,15 @@ static struct tide_server *stream_serve(struct hres *h, int *port)
 	return sv;
 }
 
+/* The client's pair goes, then the server, once its handler returned. */
+static void stream_end(struct tide_stream_reader *r, struct tide_stream_writer *w, struct tide_server *sv)
+{
+	tide_stream_free(r, w);
+	tide_server_close(sv);
+	ck_assert_int_eq(tide_server_wait_closed(sv), 0);
+	tide_server_free(sv);
+}
+
 /*
  * The handler's idle timeout: lines every twelfth of it keep it reading;
  * silence fails its waiting read with -ETIMEDOUT, a timeout after the last
@@ -504,10 +517,7 @@ static int64_t stream_idle_main(void *arg)
 	/* The client sees the end. */
 	n = tide_stream_read(r, &c, 1);
 	ck_assert_msg(n == 0 || n == -ECONNRESET, "[%s] client read %zd", tt_cfg->name, n);
-	tide_stream_free(r, w);
-	tide_server_close(sv);
-	ck_assert_int_eq(tide_server_wait_closed(sv), 0);
-	tide_server_free(sv);
+	stream_end(r, w, sv);
 	return 0;
 }
 
@@ -536,10 +546,7 @@ static int64_t stream_deadline_main(void *arg)
 		      tt_cfg->name, (double)(h.t1 - h.t0) / 1e9);
 	ck_assert_int_eq(tide_stream_set_timeouts(NULL, NULL), -EINVAL);
 	ck_assert_int_eq(tide_stream_set_deadline(NULL, 1), -EINVAL);
-	tide_stream_free(r, w);
-	tide_server_close(sv);
-	ck_assert_int_eq(tide_server_wait_closed(sv), 0);
-	tide_server_free(sv);
+	stream_end(r, w, sv);
 	return 0;
 }
 
@@ -548,8 +555,8 @@ MAIN_TEST(test_stream_deadline, stream_deadline_main)
 int main(void)
 {
 	const TTest *tests[] = {
-		test_idle_traffic_keeps_alive, test_idle_byte_after_sleep, test_change_and_clear, test_deadline_despite_traffic,
-		test_peer_never_reads, test_idle_expires, test_bad_values, test_free_with_timers_armed,
+		test_idle_traffic_keeps_alive, test_idle_byte_after_sleep, test_change_and_clear,
+		test_deadline_despite_traffic, test_peer_never_reads, test_idle_expires, test_bad_values, test_free_with_timers_armed,
 		test_stream_idle, test_stream_deadline,
 	};
 
