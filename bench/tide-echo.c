@@ -19,6 +19,10 @@
  * same port (SO_REUSEPORT through tide_server_opts.reuse_port): the kernel
  * spreads the connections.
  *
+ * --idle-timeout S gives each connection that idle timeout
+ * (tide_transport_set_timeouts, tide_stream_set_timeouts), to measure what
+ * a timeout costs per message.
+ *
  * The hard part is flow control, as in any echo server: a client that sends
  * faster than it reads would make the write buffer grow without bound, so
  * the protocol servers pause reading on pause_writing and resume on
@@ -109,6 +113,15 @@ static void on_resume_writing(struct tide_transport *t, void *proto)
 	tide_transport_resume_reading(t);
 }
 
+static void on_made(struct tide_transport *t, void *proto)
+{
+	struct tide_timeouts to = { .size = sizeof(to), .idle = args.idle_timeout };
+
+	(void)proto;
+	if (args.idle_timeout > 0)
+		CHECK(tide_transport_set_timeouts(t, &to));
+}
+
 static void on_lost(struct tide_transport *t, int err, void *proto)
 {
 	(void)t;
@@ -118,6 +131,7 @@ static void on_lost(struct tide_transport *t, int err, void *proto)
 
 static const struct tide_protocol_ops protocol_ops = {
 	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = on_made,
 	.data_received = on_data,
 	.connection_lost = on_lost,
 	.pause_writing = on_pause_writing,
@@ -126,6 +140,7 @@ static const struct tide_protocol_ops protocol_ops = {
 
 static const struct tide_protocol_ops buffered_ops = {
 	.size = sizeof(struct tide_protocol_ops),
+	.connection_made = on_made,
 	.connection_lost = on_lost,
 	.pause_writing = on_pause_writing,
 	.resume_writing = on_resume_writing,
@@ -158,6 +173,11 @@ static int64_t stream_handler(struct tide_stream_reader *r, struct tide_stream_w
 	tide_transport_get_write_buffer_limits(t, &high, &low);
 	int http_state = 0;
 	int64_t rc = 0;
+	struct tide_timeouts to = { .size = sizeof(to), .idle = args.idle_timeout };
+	if (args.idle_timeout > 0 && (rc = tide_stream_set_timeouts(w, &to)) < 0) {
+		free(buf);
+		return rc;
+	}
 	for (;;) {
 		const void *view;
 		ssize_t n = peek ? tide_stream_peek(r, &view) : tide_stream_read(r, buf, READ_SIZE);

@@ -3,7 +3,8 @@
  * http-hello: an HTTP/1.1 "Hello, World!" server on tide's protocols, the
  * server wrk and the TechEmpower plaintext test are run against.
  *
- * usage: http-hello [--host H] [--port P] [--threads N]
+ * usage: http-hello [--host H] [--port P] [--threads N] [--idle-timeout S]
+ *                   [--request-timeout S] [--max-clients N] [--max-buffered BYTES]
  *
  *   --host H     listen on H (default: every interface)
  *   --port P     default 8888; 0 takes a free port (the "Serving on" line
@@ -11,37 +12,54 @@
  *   --threads N  N loops, one per thread, each with its own listening socket
  *                on the same port (SO_REUSEPORT: the kernel spreads the
  *                connections over them); default 1
+ *   --idle-timeout S     a connection without traffic for S seconds is
+ *                closed (a keep-alive between requests); default 60, 0 never
+ *   --request-timeout S  a request's headers must come within S seconds of
+ *                its first byte, its body within S seconds of its headers,
+ *                or the connection is closed; default 10, 0 no limit
+ *   --max-clients N      connections at once over all threads; more are
+ *                answered 503 and closed; default the fd limit less 32, at
+ *                most 10,000
+ *   --max-buffered BYTES  incomplete requests held over all connections
+ *                (k, m, g: KiB, MiB, GiB); a connection that needs more is
+ *                closed; default 64m
+ *
+ * Slow clients cannot take the server down: one that connects and says
+ * nothing, or sends its request a byte at a time, is cut by the timeouts
+ * (nginx's keepalive_timeout and client_header_timeout, Go's
+ * ReadHeaderTimeout), and past the cap new connections are refused rather
+ * than left waiting for a free descriptor. A connection holds at most the
+ * headers of its incomplete request, 8 KiB (431 past that), and one
+ * receive (64 KiB); a body of up to 1 MiB (413 past that) is dropped as it
+ * arrives; and all of them together at most --max-buffered.
  *
  * Every request gets "Hello, World!" (13 bytes, text/plain) whatever its
  * method and path (HEAD gets the headers only). Connections are kept alive
  * (HTTP/1.1's default; HTTP/1.0 only with "Connection: keep-alive") until
  * the client sends "Connection: close", which is answered, then the
- * connection closed. A request body (Content-Length) is read and ignored;
- * chunked bodies are refused (501). Ctrl-C or SIGTERM stops every loop.
+ * connection closed. A request body (Content-Length, up to 1 MiB) is read
+ * and dropped as it arrives; chunked bodies are refused (501). Ctrl-C or SIGTERM stops every loop.
  *
  * The fast path is the protocol API, in net-common.c's struct ex_conn:
  * data_received parses the requests straight from the bytes the transport
  * hands over (from io_uring's provided buffers, without a copy), answers
  * every complete one (so pipelined requests cost one write for the lot),
  * and copies only the partial request left at the end, if any, to the
- * connection's buffer; this file parses and answers one request. The Date
+ * connection's buffer; this file answers one request, which http-parse.c
+ * parses (on its own so that it can be tested and fuzzed). The Date
  * header is formatted once a second per loop by a timer, not per response.
  * When the client does not read its answers, pause_writing stops reading
  * its requests until the write buffer drains.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "http-parse.h"
 #include "net-common.h"
 #include "tide.h"
-
-#define MAX_HEADER (8 * 1024)    /* request line and headers, at most */
-#define MAX_BODY (1024 * 1024)   /* Content-Length, at most */
 
 static const char body[] = "Hello, World!";
 
@@ -114,153 +132,32 @@ static void answer_error(struct ex_conn *c, const char *status)
 	EX_OUT_LIT(c->out, "\r\n");
 }
 
-/* ------------------------------------------------------- the parsing -- */
-
-/* Whether the comma-separated header value holds token (case-insensitive). */
-static int has_token(const char *v, size_t n, const char *token)
-{
-	size_t tl = strlen(token);
-
-	for (size_t i = 0; i < n;) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		size_t start = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t end = i;
-		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-			end--;
-		if (end - start == tl && !strncasecmp(v + start, token, tl))
-			return 1;
-	}
-	return 0;
-}
+/* ---------------------------------------------------- the requests -- */
 
 /*
- * The first "\r\n" in [p, p + n), or NULL. memchr is vectorised; glibc's
- * memmem sets up a 256-byte shift table on every call, which cost a third
- * of this server's instructions per request.
+ * ex_serve_opts.answer: the request at p, answered once its headers are
+ * in; its body is dropped as it arrives (c->discard), never kept. The
+ * parser's state (c->state) keeps how far the search for the end of the
+ * headers got, so a slow client's headers are searched once.
  */
-static const char *find_crlf(const char *p, size_t n)
-{
-	const char *e = p + n;
-
-	while (p < e && (p = memchr(p, '\r', (size_t)(e - p))) && e - p >= 2) {
-		if (p[1] == '\n')
-			return p;
-		p++;
-	}
-	return NULL;
-}
-
-/* The blank line that ends the headers: the first "\r\n\r\n", or NULL. */
-static const char *find_headers_end(const char *p, size_t n)
-{
-	const char *e = p + n;
-
-	while ((p = find_crlf(p, (size_t)(e - p))) && e - p >= 4) {
-		if (p[2] == '\r' && p[3] == '\n')
-			return p;
-		p += 2;
-	}
-	return NULL;
-}
-
-enum { REQ_INCOMPLETE = 0, REQ_BAD = -1, REQ_TOO_LARGE = -2, REQ_CHUNKED = -3 };
-
-struct request {
-	int head;          /* HEAD: no body in the answer */
-	int version_minor; /* HTTP/1.x */
-	int keep_alive;
-};
-
-/*
- * Parses one request at p (n bytes): its length with the body (> 0),
- * REQ_INCOMPLETE, or an error (< 0).
- */
-static long parse_request(const char *p, size_t n, struct request *req)
-{
-	const char *end = find_headers_end(p, n);
-	const char *line, *eol, *sp1, *sp2;
-	size_t hdr_len;
-	long content_length = 0;
-	int conn_close = 0, conn_keep_alive = 0;
-
-	if (!end)
-		return n > MAX_HEADER ? REQ_TOO_LARGE : REQ_INCOMPLETE;
-	hdr_len = (size_t)(end - p) + 4;
-	if (hdr_len > MAX_HEADER)
-		return REQ_TOO_LARGE;
-
-	/* The request line: METHOD SP target SP HTTP/1.x */
-	eol = find_crlf(p, hdr_len);
-	sp1 = memchr(p, ' ', (size_t)(eol - p));
-	if (!sp1 || sp1 == p)
-		return REQ_BAD;
-	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
-	if (!sp2 || sp2 == sp1 + 1 || eol - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) ||
-	    (sp2[8] != '0' && sp2[8] != '1'))
-		return REQ_BAD;
-	req->head = sp1 - p == 4 && !memcmp(p, "HEAD", 4);
-	req->version_minor = sp2[8] - '0';
-
-	/* The headers this server cares about. */
-	for (line = eol + 2; line < end + 2; line = eol + 2) {
-		const char *colon, *v, *ve;
-		size_t name_len;
-
-		eol = find_crlf(line, (size_t)(end + 2 - line));
-		colon = memchr(line, ':', (size_t)(eol - line));
-		if (!colon || colon == line)
-			return REQ_BAD;
-		name_len = (size_t)(colon - line);
-		for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
-			;
-		for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
-			;
-		if (name_len == 10 && !strncasecmp(line, "connection", 10)) {
-			conn_close |= has_token(v, (size_t)(ve - v), "close");
-			conn_keep_alive |= has_token(v, (size_t)(ve - v), "keep-alive");
-		} else if (name_len == 14 && !strncasecmp(line, "content-length", 14)) {
-			long cl = 0;
-
-			if (v == ve)
-				return REQ_BAD;
-			for (const char *d = v; d < ve; d++) {
-				if (!isdigit((unsigned char)*d))
-					return REQ_BAD;
-				cl = cl * 10 + (*d - '0');
-				if (cl > MAX_BODY)
-					return REQ_TOO_LARGE;
-			}
-			content_length = cl;
-		} else if (name_len == 17 && !strncasecmp(line, "transfer-encoding", 17)) {
-			return REQ_CHUNKED;
-		}
-	}
-	req->keep_alive = req->version_minor == 1 ? !conn_close : conn_keep_alive && !conn_close;
-	if (n < hdr_len + (size_t)content_length)
-		return REQ_INCOMPLETE;
-	return (long)(hdr_len + (size_t)content_length);
-}
-
-/* ex_serve_opts.answer: the request at p, answered. */
 static long answer_request(struct ex_conn *c, const char *p, size_t n)
 {
-	struct request req;
-	long r = parse_request(p, n, &req);
+	struct http_request req;
+	long r = http_parse(c->state, NULL, p, n, &req);
 
-	if (r == REQ_INCOMPLETE)
+	if (r == HTTP_NEED_MORE)
 		return 0;
 	if (r < 0) {
-		answer_error(c, r == REQ_TOO_LARGE ? "431 Request Header Fields Too Large"
-			     : r == REQ_CHUNKED ? "501 Not Implemented"
-						: "400 Bad Request");
+		answer_error(c, r == HTTP_TOO_LARGE ? "431 Request Header Fields Too Large"
+				: r == HTTP_BODY_TOO_LARGE ? "413 Content Too Large"
+				: r == HTTP_CHUNKED ? "501 Not Implemented"
+						    : "400 Bad Request");
 		return r;
 	}
 	answer_hello(c, req.head, req.version_minor, req.keep_alive);
 	if (!req.keep_alive)
 		c->closing = 1;
+	c->discard = req.content_length;
 	return r;
 }
 
@@ -291,19 +188,37 @@ static void loop_fini(struct ex_worker *ew)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: http-hello [--host H] [--port P] [--threads N]\n"
+	fprintf(f, "usage: http-hello [--host H] [--port P] [--threads N] [--idle-timeout S]\n"
+		   "                  [--request-timeout S] [--max-clients N] [--max-buffered BYTES]\n"
 		   "  --host H     listen on H (default: every interface)\n"
 		   "  --port P     listen on port P (default 8888; 0: a free port)\n"
-		   "  --threads N  N loops in N threads sharing the port (default 1)\n");
+		   "  --threads N  N loops in N threads sharing the port (default 1)\n"
+		   "  --idle-timeout S     close a connection after S seconds without traffic\n"
+		   "                       (default 60; 0: never)\n"
+		   "  --request-timeout S  close a connection whose request headers take more than\n"
+		   "                       S seconds from their first byte, or its body as long\n"
+		   "                       after them (default 10; 0: no limit)\n"
+		   "  --max-clients N      connections at once; more are answered 503 and closed\n"
+		   "                       (default: the fd limit less 32, at most 10000)\n"
+		   "  --max-buffered BYTES incomplete requests held over all connections; a\n"
+		   "                       connection that needs more is closed (default 64m)\n"
+		   "Request headers: at most 8 KiB (431); bodies: at most 1 MiB (413), dropped.\n");
 }
+
+static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: tide\r\n"
+				  "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 int main(int argc, char **argv)
 {
 	struct ex_serve_opts o = { .name = "http-hello", .port = 8888, .threads = 1,
-				   .answer = answer_request, .loop_init = loop_init,
-				   .loop_fini = loop_fini };
+				   .answer = answer_request, .state_size = sizeof(struct http_state),
+				   .loop_init = loop_init, .loop_fini = loop_fini,
+				   .idle_timeout = 60, .request_timeout = 10, .refuse = refuse_503,
+				   .max_pending_total = 64 << 20 };
 	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
-				      .threads = &o.threads };
+				      .threads = &o.threads, .idle_timeout = &o.idle_timeout,
+				      .request_timeout = &o.request_timeout, .max_clients = &o.max_clients,
+				      .max_buffered = &o.max_pending_total };
 	int rc = ex_parse_args(argc, argv, &args);
 
 	if (rc >= 0)

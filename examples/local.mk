@@ -31,9 +31,9 @@ examples_echo_server_stream_SOURCES = examples/echo-server-stream.c $(NET_COMMON
 examples_echo_server_stream_LDADD = $(NET_EXAMPLES_LDADD)
 examples_echo_client_stream_SOURCES = examples/echo-client-stream.c $(NET_COMMON)
 examples_echo_client_stream_LDADD = $(NET_EXAMPLES_LDADD)
-examples_http_hello_SOURCES = examples/http-hello.c $(NET_COMMON)
+examples_http_hello_SOURCES = examples/http-hello.c examples/http-parse.c examples/http-parse.h $(NET_COMMON)
 examples_http_hello_LDADD = $(NET_EXAMPLES_LDADD)
-examples_mini_redis_SOURCES = examples/mini-redis.c $(NET_COMMON)
+examples_mini_redis_SOURCES = examples/mini-redis.c examples/resp-parse.c examples/resp-parse.h $(NET_COMMON)
 examples_mini_redis_LDADD = $(NET_EXAMPLES_LDADD)
 
 # README.md's opening example, verbatim (test/readme.sh checks that the two

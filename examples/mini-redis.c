@@ -3,7 +3,9 @@
  * mini-redis: a small Redis server on tide's protocols, enough for
  * redis-cli and redis-benchmark's tests of the commands it has.
  *
- * usage: mini-redis [--host H] [--port P] [--threads N]
+ * usage: mini-redis [--host H] [--port P] [--threads N] [--idle-timeout S]
+ *                   [--request-timeout S] [--max-clients N] [--max-buffered BYTES]
+ *                   [--max-query BYTES] [--max-bulk BYTES]
  *
  *   --host H     listen on H (default 127.0.0.1: there is no
  *                authentication, so only this machine, as Redis's
@@ -13,6 +15,24 @@
  *                line says which)
  *   --threads N  N loops, one per thread, each with its own listening
  *                socket on the port (SO_REUSEPORT); default 1
+ *   --idle-timeout S     a client without traffic for S seconds is closed
+ *                (Redis's timeout, which is off by default there);
+ *                default 300, 0 never
+ *   --request-timeout S  a command must arrive whole within S seconds of
+ *                its first byte, or the client is closed (Redis has no
+ *                such limit: a client sending a byte a minute is served
+ *                forever); default 30, 0 no limit
+ *   --max-clients N      clients at once over all threads; more get
+ *                "-ERR max number of clients reached" and are closed
+ *                (Redis's maxclients); default the fd limit less 32, at
+ *                most 10,000
+ *   --max-buffered BYTES commands still arriving, over all clients (k, m,
+ *                g: KiB, MiB, GiB); a client that needs more is closed;
+ *                default 256m
+ *   --max-query BYTES    a command still arriving, per client (Redis's
+ *                client-query-buffer-limit, 1 GiB there); default 32m
+ *   --max-bulk BYTES     one argument (Redis's proto-max-bulk-len, 512 MiB
+ *                there); default 8m
  *
  * Commands: PING [msg], ECHO msg, SET key value [NX|XX] [GET]
  * [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], GET, DEL key..., EXISTS key...,
@@ -37,13 +57,19 @@
  * the entry still carries the generation it was armed for; a stale timer
  * does nothing but free itself.
  *
- * Limits: a bulk argument up to 64 MiB, 1,048,576 arguments, an inline
- * command up to 64 KiB, 1 GiB buffered for a command not complete yet
- * (Redis: 512 MiB, the same, 64 KiB, 1 GiB). A protocol error is answered
- * with "-ERR Protocol error: ..." and the connection closed, as Redis does;
- * past the 1 GiB the connection is closed without an answer.
+ * Limits: a bulk argument up to --max-bulk, 1,048,576 arguments, an
+ * inline command up to 64 KiB (Redis: the same two), --max-query bytes
+ * buffered for a command not complete yet, --max-buffered for all of them.
+ * A protocol error is answered with "-ERR Protocol error: ..." and the
+ * connection closed, as Redis does; past a buffer limit the connection is
+ * closed without an answer. Slow clients cannot take the server down: the
+ * timeouts cut one that says nothing or sends a command a byte at a time,
+ * and past --max-clients new ones are refused rather than left waiting
+ * for a descriptor. The parser is resp-parse.c, on its own so that it can
+ * be tested and fuzzed; it keeps its place in a command still arriving,
+ * so a big one sent in pieces is parsed once.
  */
-#define _GNU_SOURCE /* memmem, FNM_CASEFOLD */
+#define _GNU_SOURCE /* FNM_CASEFOLD */
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -58,12 +84,11 @@
 #include <time.h>
 
 #include "net-common.h"
+#include "resp-parse.h"
 #include "tide.h"
 
-#define MAX_BULK (64L * 1024 * 1024)
-#define MAX_ARGS (1024L * 1024)
-#define MAX_INLINE (64 * 1024)
-#define MAX_QUERY (1024L * 1024 * 1024) /* a partial command, buffered */
+/* What a command may be (--max-bulk; the rest are resp-parse.h's). */
+static struct resp_limits limits = { .max_bulk = 8 << 20 };
 
 /* ------------------------------------------------------------ the store -- */
 
@@ -229,11 +254,6 @@ static void store_flush(void)
 
 /* ------------------------------------------------- per loop, per conn -- */
 
-struct arg {
-	const char *p;
-	size_t n;
-};
-
 /* A timer armed for one deadline of one key. */
 struct expiry {
 	struct expiry *prev, *next; /* in its loop's list, to free them at exit */
@@ -247,10 +267,7 @@ struct expiry {
 /* What each loop keeps (struct ex_worker's data). */
 struct rworker {
 	struct tide_loop *loop;
-	struct arg *args;          /* the command being parsed */
-	size_t args_cap;
-	char *scratch;             /* inline arguments, unquoted */
-	size_t scratch_cap;
+	struct resp_cmd cmd;       /* the command being run (its arguments) */
 	struct expiry expiries;    /* list head: the armed timers */
 };
 
@@ -303,39 +320,6 @@ static void reply_error(struct ex_out *o, const char *fmt, ...)
 }
 
 #define NOT_INTEGER "ERR value is not an integer or out of range"
-
-/* ----------------------------------------------------------- integers -- */
-
-/* Redis's string2ll: the whole string, no spaces, no '+', no leading zero. */
-static int parse_ll(const char *p, size_t n, long long *out)
-{
-	unsigned long long v = 0, limit;
-	int neg = 0;
-	size_t i = 0;
-
-	if (n == 0 || n > 20)
-		return -1;
-	if (n == 1 && p[0] == '0') {
-		*out = 0;
-		return 0;
-	}
-	if (p[0] == '-') {
-		neg = 1;
-		i = 1;
-	}
-	if (i >= n || p[i] < '1' || p[i] > '9')
-		return -1;
-	limit = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
-	for (; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		if (v > (limit - (unsigned)(p[i] - '0')) / 10)
-			return -1;
-		v = v * 10 + (unsigned)(p[i] - '0');
-	}
-	*out = neg ? (long long)(0 - v) : (long long)v;
-	return 0;
-}
 
 /* --------------------------------------------------------------- expiry -- */
 
@@ -406,12 +390,12 @@ static uint64_t now_ns(struct rworker *w)
 	return tide_loop_now_ns(w->loop);
 }
 
-static int is(const struct arg *a, const char *s)
+static int is(const struct resp_arg *a, const char *s)
 {
 	return a->n == strlen(s) && !strncasecmp(a->p, s, a->n);
 }
 
-static void cmd_ping(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_ping(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	if (argc == 1)
 		EX_OUT_LIT(c->out, "+PONG\r\n");
@@ -419,12 +403,12 @@ static void cmd_ping(struct ex_conn *c, int argc, struct arg *argv)
 		reply_bulk(c->out, argv[1].p, argv[1].n);
 }
 
-static void cmd_echo(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_echo(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	reply_bulk(c->out, argv[1].p, argv[1].n);
 }
 
-static void cmd_get(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_get(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	struct entry *e;
 
@@ -438,7 +422,7 @@ static void cmd_get(struct ex_conn *c, int argc, struct arg *argv)
 }
 
 /* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL] */
-static void cmd_set(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_set(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	struct rworker *w = c->w;
 	int nx = 0, xx = 0, get = 0, keepttl = 0, expire = 0; /* expire: 1 relative, 2 absolute */
@@ -462,7 +446,7 @@ static void cmd_set(struct ex_conn *c, int argc, struct arg *argv)
 			unit = toupper((unsigned char)argv[i].p[0]) == 'E' ? 1000 : 1;
 			expire = argv[i].n == 4 ? 2 : 1;
 			i++;
-			if (parse_ll(argv[i].p, argv[i].n, &v) < 0) {
+			if (resp_string2ll(argv[i].p, argv[i].n, &v) < 0) {
 				reply_error(c->out, NOT_INTEGER);
 				return;
 			}
@@ -516,7 +500,7 @@ static void cmd_set(struct ex_conn *c, int argc, struct arg *argv)
 		EX_OUT_LIT(c->out, "+OK\r\n");
 }
 
-static void cmd_del(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_del(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	uint64_t now = now_ns(c->w);
 	long long n = 0;
@@ -528,7 +512,7 @@ static void cmd_del(struct ex_conn *c, int argc, struct arg *argv)
 	reply_int(c->out, n);
 }
 
-static void cmd_exists(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_exists(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	uint64_t now = now_ns(c->w);
 	long long n = 0;
@@ -541,7 +525,7 @@ static void cmd_exists(struct ex_conn *c, int argc, struct arg *argv)
 }
 
 /* INCR, DECR, INCRBY, DECRBY: the deadline stays, as in Redis. */
-static void incr_by(struct ex_conn *c, const struct arg *key, long long by)
+static void incr_by(struct ex_conn *c, const struct resp_arg *key, long long by)
 {
 	uint64_t now = now_ns(c->w);
 	struct entry *e;
@@ -551,7 +535,7 @@ static void incr_by(struct ex_conn *c, const struct arg *key, long long by)
 
 	pthread_mutex_lock(&store.lock);
 	e = store_lookup(key->p, key->n, now);
-	if (e && parse_ll(e->val, e->vlen, &v) < 0) {
+	if (e && resp_string2ll(e->val, e->vlen, &v) < 0) {
 		pthread_mutex_unlock(&store.lock);
 		reply_error(c->out, NOT_INTEGER);
 		return;
@@ -572,44 +556,44 @@ static void incr_by(struct ex_conn *c, const struct arg *key, long long by)
 	reply_int(c->out, v);
 }
 
-static void cmd_incr(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_incr(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	incr_by(c, &argv[1], 1);
 }
 
-static void cmd_decr(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_decr(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	incr_by(c, &argv[1], -1);
 }
 
-static void cmd_incrby(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_incrby(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	long long by;
 
-	if (parse_ll(argv[2].p, argv[2].n, &by) < 0)
+	if (resp_string2ll(argv[2].p, argv[2].n, &by) < 0)
 		reply_error(c->out, NOT_INTEGER);
 	else
 		incr_by(c, &argv[1], by);
 }
 
-static void cmd_decrby(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_decrby(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	long long by;
 
-	if (parse_ll(argv[2].p, argv[2].n, &by) < 0 || by == LLONG_MIN)
+	if (resp_string2ll(argv[2].p, argv[2].n, &by) < 0 || by == LLONG_MIN)
 		reply_error(c->out, by == LLONG_MIN ? "ERR decrement would overflow" : NOT_INTEGER);
 	else
 		incr_by(c, &argv[1], -by);
 }
 
 /* EXPIRE key seconds / PEXPIRE key ms: 1 if set, 0 if there is no key. */
-static void expire_generic(struct ex_conn *c, struct arg *argv, long long unit, const char *name)
+static void expire_generic(struct ex_conn *c, struct resp_arg *argv, long long unit, const char *name)
 {
 	uint64_t now = now_ns(c->w);
 	struct entry *e;
 	long long v;
 
-	if (parse_ll(argv[2].p, argv[2].n, &v) < 0) {
+	if (resp_string2ll(argv[2].p, argv[2].n, &v) < 0) {
 		reply_error(c->out, NOT_INTEGER);
 		return;
 	}
@@ -635,18 +619,18 @@ static void expire_generic(struct ex_conn *c, struct arg *argv, long long unit, 
 	reply_int(c->out, 1);
 }
 
-static void cmd_expire(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_expire(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	expire_generic(c, argv, 1000, "expire");
 }
 
-static void cmd_pexpire(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_pexpire(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	expire_generic(c, argv, 1, "pexpire");
 }
 
 /* TTL / PTTL: -2 no key, -1 no deadline, else the time left. */
-static void ttl_generic(struct ex_conn *c, struct arg *argv, int ms)
+static void ttl_generic(struct ex_conn *c, struct resp_arg *argv, int ms)
 {
 	uint64_t now = now_ns(c->w);
 	struct entry *e;
@@ -666,17 +650,17 @@ static void ttl_generic(struct ex_conn *c, struct arg *argv, int ms)
 	reply_int(c->out, v);
 }
 
-static void cmd_ttl(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_ttl(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	ttl_generic(c, argv, 0);
 }
 
-static void cmd_pttl(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_pttl(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	ttl_generic(c, argv, 1);
 }
 
-static void cmd_dbsize(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_dbsize(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	size_t n;
 
@@ -686,7 +670,7 @@ static void cmd_dbsize(struct ex_conn *c, int argc, struct arg *argv)
 	reply_int(c->out, (long long)n);
 }
 
-static void cmd_flushall(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_flushall(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	pthread_mutex_lock(&store.lock);
 	store_flush();
@@ -694,11 +678,11 @@ static void cmd_flushall(struct ex_conn *c, int argc, struct arg *argv)
 	EX_OUT_LIT(c->out, "+OK\r\n");
 }
 
-static void cmd_select(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_select(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	long long db;
 
-	if (parse_ll(argv[1].p, argv[1].n, &db) < 0)
+	if (resp_string2ll(argv[1].p, argv[1].n, &db) < 0)
 		reply_error(c->out, NOT_INTEGER);
 	else if (db != 0)
 		reply_error(c->out, "ERR DB index is out of range");
@@ -706,14 +690,14 @@ static void cmd_select(struct ex_conn *c, int argc, struct arg *argv)
 		EX_OUT_LIT(c->out, "+OK\r\n");
 }
 
-static void cmd_quit(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_quit(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	EX_OUT_LIT(c->out, "+OK\r\n");
 	c->closing = 1;
 }
 
 /* CONFIG GET pattern...: the two settings redis-benchmark reads at start. */
-static void cmd_config(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_config(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	static const char *const config[][2] = { { "save", "" }, { "appendonly", "no" } };
 	const size_t nconfig = sizeof(config) / sizeof(config[0]);
@@ -749,7 +733,7 @@ static void cmd_config(struct ex_conn *c, int argc, struct arg *argv)
 }
 
 /* COMMAND [...]: no command table to give, an empty one. */
-static void cmd_command(struct ex_conn *c, int argc, struct arg *argv)
+static void cmd_command(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	reply_array(c->out, 0);
 }
@@ -757,7 +741,7 @@ static void cmd_command(struct ex_conn *c, int argc, struct arg *argv)
 struct command {
 	const char *name;
 	int arity; /* as Redis: n exactly, -n at least n (the name counts) */
-	void (*fn)(struct ex_conn *c, int argc, struct arg *argv);
+	void (*fn)(struct ex_conn *c, int argc, struct resp_arg *argv);
 };
 
 static const struct command commands[] = {
@@ -771,7 +755,7 @@ static const struct command commands[] = {
 	{ "command", -1, cmd_command },
 };
 
-static void execute(struct ex_conn *c, int argc, struct arg *argv)
+static void execute(struct ex_conn *c, int argc, struct resp_arg *argv)
 {
 	const struct command *cmd = NULL;
 
@@ -807,206 +791,21 @@ static void execute(struct ex_conn *c, int argc, struct arg *argv)
 
 /* ------------------------------------------------------------- parsing -- */
 
-static int args_reserve(struct rworker *w, size_t n)
-{
-	if (n > w->args_cap) {
-		size_t cap = w->args_cap ? w->args_cap : 16;
-		struct arg *a;
-
-		while (cap < n)
-			cap *= 2;
-		a = realloc(w->args, cap * sizeof(*a));
-		if (!a)
-			return -1;
-		w->args = a;
-		w->args_cap = cap;
-	}
-	return 0;
-}
-
-/* A decimal count after a '*' or '$' at p, up to "\r\n" at eol. */
-static int parse_count(const char *p, const char *eol, long long *out)
-{
-	return parse_ll(p, (size_t)(eol - p), out);
-}
-
 /*
- * One RESP multibulk command at p (n bytes, p[0] == '*'): its length (> 0,
- * with *argc set), 0 if incomplete, or -1 with *err set.
+ * ex_serve_opts.answer: the command at p, run. The parser's state
+ * (c->state) keeps how far an incomplete command was parsed, so a big one
+ * arriving in 4 KiB receives is parsed once, not from its first byte on
+ * every receive.
  */
-static long parse_multibulk(struct rworker *w, const char *p, size_t n, int *argc, const char **err)
-{
-	const char *eol = memmem(p, n, "\r\n", 2);
-	long long count, len;
-	size_t pos;
-
-	if (!eol) {
-		if (n > MAX_INLINE) {
-			*err = "too big mbulk count string";
-			return -1;
-		}
-		return 0;
-	}
-	if (parse_count(p + 1, eol, &count) < 0 || count > MAX_ARGS) {
-		*err = "invalid multibulk length";
-		return -1;
-	}
-	pos = (size_t)(eol - p) + 2;
-	if (count <= 0) {
-		*argc = 0; /* nothing to do, as Redis */
-		return (long)pos;
-	}
-	if (args_reserve(w, (size_t)count) < 0) {
-		*err = "out of memory";
-		return -1;
-	}
-	for (long long i = 0; i < count; i++) {
-		if (pos >= n)
-			return 0;
-		if (p[pos] != '$') {
-			static __thread char msg[64];
-
-			snprintf(msg, sizeof(msg), "expected '$', got '%c'", p[pos]);
-			*err = msg;
-			return -1;
-		}
-		eol = memmem(p + pos, n - pos, "\r\n", 2);
-		if (!eol) {
-			if (n - pos > MAX_INLINE) {
-				*err = "too big bulk count string";
-				return -1;
-			}
-			return 0;
-		}
-		if (parse_count(p + pos + 1, eol, &len) < 0 || len < 0 || len > MAX_BULK) {
-			*err = "invalid bulk length";
-			return -1;
-		}
-		pos = (size_t)(eol - p) + 2;
-		if (n - pos < (size_t)len + 2)
-			return 0;
-		if (p[pos + (size_t)len] != '\r' || p[pos + (size_t)len + 1] != '\n') {
-			*err = "invalid bulk format";
-			return -1;
-		}
-		w->args[i].p = p + pos;
-		w->args[i].n = (size_t)len;
-		pos += (size_t)len + 2;
-	}
-	*argc = (int)count;
-	return (long)pos;
-}
-
-static int hex(int c)
-{
-	return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
-}
-
-/*
- * One inline command (a line): its length, 0 if incomplete, -1 with *err.
- * Arguments split as Redis's sdssplitargs: blanks separate, "..." with
- * \n \r \t \b \a \\ \" \xHH escapes, '...' with \' only.
- */
-static long parse_inline(struct rworker *w, const char *p, size_t n, int *argc, const char **err)
-{
-	const char *nl = memchr(p, '\n', n), *s, *end;
-	char *o;
-	int count = 0;
-
-	if (!nl) {
-		if (n > MAX_INLINE) {
-			*err = "too big inline request";
-			return -1;
-		}
-		return 0;
-	}
-	end = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
-	if ((size_t)(end - p) + 1 > w->scratch_cap) {
-		char *sc = realloc(w->scratch, (size_t)(end - p) + 1);
-
-		if (!sc) {
-			*err = "out of memory";
-			return -1;
-		}
-		w->scratch = sc;
-		w->scratch_cap = (size_t)(end - p) + 1;
-	}
-	o = w->scratch;
-	for (s = p;;) {
-		char *arg = o;
-
-		while (s < end && isspace((unsigned char)*s))
-			s++;
-		if (s == end)
-			break;
-		if (*s == '"' || *s == '\'') {
-			char q = *s++;
-
-			for (;; s++) {
-				if (s == end) {
-					*err = "unbalanced quotes in request";
-					return -1;
-				}
-				if (*s == q) {
-					s++;
-					break;
-				}
-				if (*s == '\\' && s + 1 < end) {
-					if (q == '\'') {
-						if (s[1] == '\'') {
-							*o++ = '\'';
-							s++;
-							continue;
-						}
-					} else if (s[1] == 'x' && s + 3 < end && isxdigit((unsigned char)s[2]) &&
-						   isxdigit((unsigned char)s[3])) {
-						*o++ = (char)(hex(s[2]) * 16 + hex(s[3]));
-						s += 3;
-						continue;
-					} else {
-						const char *from = "nrtba", *to = "\n\r\t\b\a";
-						const char *f = memchr(from, s[1], 5);
-
-						*o++ = f ? to[f - from] : s[1];
-						s++;
-						continue;
-					}
-				}
-				*o++ = *s;
-			}
-			/* A closing quote must end the argument. */
-			if (s < end && !isspace((unsigned char)*s)) {
-				*err = "unbalanced quotes in request";
-				return -1;
-			}
-		} else {
-			while (s < end && !isspace((unsigned char)*s))
-				*o++ = *s++;
-		}
-		if (args_reserve(w, (size_t)count + 1) < 0) {
-			*err = "out of memory";
-			return -1;
-		}
-		w->args[count].p = arg;
-		w->args[count].n = (size_t)(o - arg);
-		count++;
-	}
-	*argc = count;
-	return (long)(nl - p) + 1;
-}
-
-/* ex_serve_opts.answer: the command at p, run. */
 static long answer_command(struct ex_conn *c, const char *p, size_t n)
 {
 	struct rworker *w = c->w;
-	const char *err = NULL;
-	int argc = 0;
-	long r = p[0] == '*' ? parse_multibulk(w, p, n, &argc, &err) : parse_inline(w, p, n, &argc, &err);
+	long r = resp_parse(c->state, &limits, &w->cmd, p, n);
 
 	if (r < 0)
-		reply_error(c->out, "ERR Protocol error: %s", err);
-	else if (r > 0 && argc > 0)
-		execute(c, argc, w->args);
+		reply_error(c->out, "ERR Protocol error: %s", w->cmd.error);
+	else if (r > 0 && w->cmd.argc > 0)
+		execute(c, (int)w->cmd.argc, w->cmd.argv);
 	return r;
 }
 
@@ -1036,27 +835,46 @@ static void loop_fini(struct ex_worker *ew)
 		tide_handle_cancel(&x->handle);
 		free(x);
 	}
-	free(w->args);
-	free(w->scratch);
+	resp_cmd_free(&w->cmd);
 	free(w);
 	ew->data = NULL;
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mini-redis [--host H] [--port P] [--threads N]\n"
+	fprintf(f, "usage: mini-redis [--host H] [--port P] [--threads N] [--idle-timeout S]\n"
+		   "                  [--request-timeout S] [--max-clients N] [--max-buffered BYTES]\n"
+		   "                  [--max-query BYTES] [--max-bulk BYTES]\n"
 		   "  --host H     listen on H (default 127.0.0.1)\n"
 		   "  --port P     listen on port P (default 6379; 0: a free port)\n"
-		   "  --threads N  N loops in N threads sharing the port and the keys (default 1)\n");
+		   "  --threads N  N loops in N threads sharing the port and the keys (default 1)\n"
+		   "  --idle-timeout S     close a client after S seconds without traffic\n"
+		   "                       (Redis's timeout; default 300; 0: never)\n"
+		   "  --request-timeout S  close a client whose command takes more than S seconds\n"
+		   "                       from its first byte to its last (default 30; 0: no limit)\n"
+		   "  --max-clients N      clients at once; more get an error and are closed\n"
+		   "                       (default: the fd limit less 32, at most 10000)\n"
+		   "  --max-buffered BYTES commands still arriving, over all clients (default 256m)\n"
+		   "  --max-query BYTES    a command still arriving, per client (default 32m)\n"
+		   "  --max-bulk BYTES     one argument (default 8m)\n"
+		   "BYTES takes a k, m or g suffix (KiB, MiB, GiB); a client past a limit is closed.\n");
 }
 
 int main(int argc, char **argv)
 {
 	struct ex_serve_opts o = { .name = "mini-redis", .host = "127.0.0.1", .port = 6379,
-				   .threads = 1, .answer = answer_command, .max_pending = MAX_QUERY,
+				   .threads = 1, .answer = answer_command, .state_size = sizeof(struct resp_state),
+				   .max_pending = 32 << 20, .max_pending_total = 256 << 20,
+				   .idle_timeout = 300, .request_timeout = 30,
+				   .refuse = "-ERR max number of clients reached\r\n",
 				   .loop_init = loop_init, .loop_fini = loop_fini };
+	const struct ex_size_opt sizes[] = { { "--max-query", &o.max_pending },
+					     { "--max-bulk", &limits.max_bulk },
+					     { NULL, NULL } };
 	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
-				      .threads = &o.threads };
+				      .threads = &o.threads, .idle_timeout = &o.idle_timeout,
+				      .request_timeout = &o.request_timeout, .max_clients = &o.max_clients,
+				      .max_buffered = &o.max_pending_total, .sizes = sizes };
 	int rc = ex_parse_args(argc, argv, &args);
 
 	if (rc >= 0)

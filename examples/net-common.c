@@ -18,9 +18,12 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,9 +49,63 @@ static int parse_int(const char *s, long min, long max, int *out)
 	return 0;
 }
 
+/* Seconds: a decimal number >= 0, at most a year; 0 or -EINVAL. */
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= 0) || v > 366 * 86400.0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* A byte count of at least 1, with a k, m or g suffix for KiB, MiB, GiB;
+ * 0 or -EINVAL. */
+static int parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20;
+	else if (*end == 'g' || *end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (errno || *end || !v || v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
+/* One of the example's own byte-count options (--name BYTES); 1 if s was one. */
+static int parse_size_opt(const struct ex_args *a, const char *s, const char *v, int *bad)
+{
+	for (const struct ex_size_opt *o = a->sizes; o && o->name; o++) {
+		if (!strcmp(s, o->name)) {
+			*bad = !v || parse_size(v, o->target) < 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int ex_parse_args(int argc, char **argv, const struct ex_args *a)
 {
-	int nargs = 0;
+	int nargs = 0, bad = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
@@ -61,6 +118,22 @@ int ex_parse_args(int argc, char **argv, const struct ex_args *a)
 				goto usage;
 		} else if (a->host && !strcmp(s, "--host") && i + 1 < argc) {
 			*a->host = argv[++i];
+		} else if (a->idle_timeout && !strcmp(s, "--idle-timeout") && i + 1 < argc) {
+			if (parse_seconds(argv[++i], a->idle_timeout) < 0)
+				goto usage;
+		} else if (a->request_timeout && !strcmp(s, "--request-timeout") && i + 1 < argc) {
+			if (parse_seconds(argv[++i], a->request_timeout) < 0)
+				goto usage;
+		} else if (a->max_clients && !strcmp(s, "--max-clients") && i + 1 < argc) {
+			if (parse_int(argv[++i], 1, INT_MAX, a->max_clients) < 0)
+				goto usage;
+		} else if (a->max_buffered && !strcmp(s, "--max-buffered") && i + 1 < argc) {
+			if (parse_size(argv[++i], a->max_buffered) < 0)
+				goto usage;
+		} else if (parse_size_opt(a, s, i + 1 < argc ? argv[i + 1] : NULL, &bad)) {
+			if (bad)
+				goto usage;
+			i++;
 		} else if (a->once && !strcmp(s, "--once")) {
 			*a->once = 1;
 		} else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -423,17 +496,30 @@ static void conn_flush(struct ex_conn *c)
 	o->len = 0;
 	if (err < 0) {
 		tide_transport_abort(c->t);
-		c->closing = 1;
+		c->closing = c->closed = 1;
+		c->discard = 0;
 	}
 }
 
-/* Answers every complete request at p; returns how many bytes they took. */
-static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n)
+/*
+ * Answers every complete request at p, and drops the bytes of c->discard
+ * (after the last request too); returns how many bytes they took.
+ */
+static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n, int *ended)
 {
 	size_t off = 0;
 
-	while (off < n && !c->closing) {
-		long r = c->opts->answer(c, p + off, n - off);
+	while (off < n && (!c->closing || c->discard)) {
+		long r;
+
+		if (c->discard) {
+			size_t k = c->discard < n - off ? c->discard : n - off;
+
+			c->discard -= k;
+			off += k;
+			continue;
+		}
+		r = c->opts->answer(c, p + off, n - off);
 
 		if (r == 0)
 			break;
@@ -441,6 +527,7 @@ static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n)
 			c->closing = 1;
 			break;
 		}
+		*ended = 1;
 		off += (size_t)r;
 		if (c->out->len >= FLUSH_AT)
 			conn_flush(c);
@@ -448,56 +535,135 @@ static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n)
 	return off;
 }
 
-/* Keeps n bytes of a partial request for the next data_received. */
+/* The memory all connections' partial requests hold (max_pending_total). */
+static atomic_size_t pending_total;
+/* The connections open, over all threads (max_clients). */
+static atomic_int clients;
+
+/*
+ * Keeps n bytes of a partial request for the next data_received:
+ * -ENOBUFS past max_pending or max_pending_total (the connection is then
+ * closed), -ENOMEM.
+ */
 static int conn_keep(struct ex_conn *c, const void *p, size_t n)
 {
-	if (c->opts->max_pending && c->len + n > c->opts->max_pending)
+	const struct ex_serve_opts *o = c->opts;
+	size_t cap = c->cap, total;
+
+	if (o->max_pending && c->len + n > o->max_pending)
 		return -ENOBUFS;
 	if (reserve(&c->buf, &c->cap, c->len + n, 1024) < 0)
 		return -ENOMEM;
+	if (c->cap > cap) {
+		total = atomic_fetch_add(&pending_total, c->cap - cap) + (c->cap - cap);
+		if (o->max_pending_total && total > o->max_pending_total)
+			return -ENOBUFS; /* conn_lost gives it back */
+	}
 	memmove(c->buf + c->len, p, n);
 	c->len += n;
 	return 0;
 }
 
+/* No partial request left: a buffer a big one grew goes back. */
+static void conn_shrink(struct ex_conn *c)
+{
+	if (c->len == 0 && c->cap > 16384) {
+		atomic_fetch_sub(&pending_total, c->cap);
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
+}
+
+/*
+ * The request deadline after a receive: set when a request is left
+ * incomplete (or a body to drop), set again when the receive ended a
+ * request and the bytes left begin another, cleared when none is left.
+ * Setting a later deadline costs the transport no timer operation.
+ */
+static void conn_deadline(struct ex_conn *c, int ended)
+{
+	int pending = (c->len || c->discard) && !c->closed;
+	double when = 0;
+
+	if (!c->opts->request_timeout || (pending && c->deadline && !ended) || (!pending && !c->deadline))
+		return;
+	if (pending)
+		when = tide_loop_time(tide_transport_loop(c->t)) + c->opts->request_timeout;
+	c->deadline = pending;
+	if (tide_transport_set_deadline(c->t, when) < 0) {
+		tide_transport_abort(c->t); /* no memory to time it: it cannot stay */
+		c->closing = c->closed = 1;
+	}
+}
+
 static void conn_made(struct tide_transport *t, void *proto)
 {
 	struct ex_conn *c = proto;
+	const struct ex_serve_opts *o = c->opts;
+	struct tide_timeouts to = { .size = sizeof(to), .idle = o->idle_timeout };
 
 	c->t = t;
+	/* Over the cap: told so, and closed (it counted for a moment). */
+	if (atomic_fetch_add(&clients, 1) >= o->max_clients) {
+		atomic_fetch_sub(&clients, 1);
+		if (o->refuse)
+			tide_transport_write(t, o->refuse, strlen(o->refuse));
+		c->closing = c->closed = 1;
+		tide_transport_close(t);
+		return;
+	}
+	c->counted = 1;
+	if (o->idle_timeout > 0 && tide_transport_set_timeouts(t, &to) < 0) {
+		tide_transport_abort(t);
+		c->closing = c->closed = 1;
+	}
 }
 
 static void conn_data_received(struct tide_transport *t, const void *data, size_t n, void *proto)
 {
 	struct ex_conn *c = proto;
+	int ended = 0;
 	size_t used;
 
-	if (c->closing)
+	if (c->closed)
 		return;
 	if (c->len == 0) {
 		/* The common case: whole requests, parsed where they arrived. */
-		used = conn_answer_all(c, data, n);
+		used = conn_answer_all(c, data, n, &ended);
 		if (used < n && !c->closing && conn_keep(c, (const char *)data + used, n - used) < 0)
 			c->closing = 1;
 	} else {
 		if (conn_keep(c, data, n) < 0) {
 			tide_transport_abort(t);
-			c->closing = 1;
+			c->closing = c->closed = 1;
 			return;
 		}
-		used = conn_answer_all(c, c->buf, c->len);
-		memmove(c->buf, c->buf + used, c->len - used);
-		c->len -= used;
+		/* The pending request is parsed on from where its parser
+		 * stopped (c->state), not again from its first byte. */
+		used = conn_answer_all(c, c->buf, c->len, &ended);
+		if (used) {
+			memmove(c->buf, c->buf + used, c->len - used);
+			c->len -= used;
+			conn_shrink(c);
+		}
 	}
 	conn_flush(c);
-	if (c->closing)
-		tide_transport_close(t); /* after the answers already written */
+	/* After the answers already written, and the last request's body. */
+	if (c->closing && !c->discard) {
+		c->closed = 1;
+		tide_transport_close(t);
+	}
+	conn_deadline(c, ended);
 }
 
 static void conn_lost(struct tide_transport *t, int err, void *proto)
 {
 	struct ex_conn *c = proto;
 
+	if (c->counted)
+		atomic_fetch_sub(&clients, 1);
+	atomic_fetch_sub(&pending_total, c->cap);
 	free(c->buf);
 	free(c);
 }
@@ -526,10 +692,11 @@ static const struct tide_protocol_ops conn_ops = {
 static int conn_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
 {
 	struct ex_worker *w = arg;
-	struct ex_conn *c = calloc(1, sizeof(*c));
+	struct ex_conn *c = calloc(1, sizeof(*c) + w->opts->state_size);
 
 	if (!c)
 		return -ENOMEM;
+	c->state = c + 1;
 	c->opts = w->opts;
 	c->out = &w->out;
 	c->w = w->data;
@@ -620,12 +787,27 @@ static void *worker_main(void *arg)
  * The first loop starts in the calling thread, first, so that the other
  * threads get the real port when o->port is 0.
  */
-int ex_serve(const struct ex_serve_opts *o)
+/* Redis's maxclients: 10,000, or what the fd limit allows less 32 for the
+ * listening sockets, loops and the refusals' own accepts. */
+static int default_max_clients(void)
 {
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 10000 + 32)
+		return 10000;
+	return rl.rlim_cur > 64 ? (int)rl.rlim_cur - 32 : 32;
+}
+
+int ex_serve(const struct ex_serve_opts *opts)
+{
+	struct ex_serve_opts oc = *opts, *o = &oc;
 	struct ex_worker workers[EX_MAX_THREADS];
 	int started = 1, failed = 0, port, err;
 	char name[128];
 	sem_t ready;
+
+	if (!o->max_clients)
+		o->max_clients = default_max_clients();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (signals_init() < 0) {

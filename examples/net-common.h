@@ -4,7 +4,9 @@
  * file is only its tutorial's logic. The code is in net-common.c.
  *
  * - ex_parse_args(): the examples' options (--host, --port, --once,
- *   --threads, MESSAGE), parsed strictly, one table per example.
+ *   --threads, MESSAGE, the servers' limits: --idle-timeout,
+ *   --request-timeout, --max-clients, --max-buffered and byte counts of
+ *   their own), parsed strictly, one table per example.
  * - ex_repr(): Python's repr() of a decoded str, because the tutorial prints
  *   '{!r}'.format(message) and the examples print exactly what it prints.
  * - ex_format_addr(): a socket address as Python's socket module gives it:
@@ -19,6 +21,9 @@
  *   loops, one per thread, each with its own listening socket on one port
  *   (SO_REUSEPORT), until a signal stops them all. Their connections are
  *   struct ex_conn: the example only parses and answers one request.
+ *   They are bounded against slow and greedy clients: idle and request
+ *   timeouts, a cap on connections, on a partial request and on all
+ *   partial requests together.
  */
 #ifndef EXAMPLES_NET_COMMON_H
 #define EXAMPLES_NET_COMMON_H
@@ -34,6 +39,13 @@
 
 #define EX_MAX_THREADS 64
 
+/* An example's own option of a byte count: --name BYTES, at least 1 (a k,
+ * m or g suffix: KiB, MiB, GiB). */
+struct ex_size_opt {
+	const char *name;         /* "--max-bulk" */
+	size_t *target;
+};
+
 /*
  * An example's options: a NULL target means the example has no such
  * option (it is then a usage error).
@@ -46,6 +58,11 @@ struct ex_args {
 	int *threads;             /* --threads N, 1 ... EX_MAX_THREADS */
 	int *once;                /* --once sets it to 1 */
 	const char **message;     /* one argument not starting with "--" */
+	double *idle_timeout;     /* --idle-timeout S, seconds >= 0 */
+	double *request_timeout;  /* --request-timeout S, seconds >= 0 */
+	int *max_clients;         /* --max-clients N, >= 1 */
+	size_t *max_buffered;     /* --max-buffered BYTES, at least 1 */
+	const struct ex_size_opt *sizes; /* more options, up to one with a NULL name */
 };
 
 /*
@@ -149,11 +166,16 @@ struct ex_worker {
 struct ex_conn {
 	struct tide_transport *t;
 	const struct ex_serve_opts *opts;
-	struct ex_out *out;       /* the loop's answers (struct ex_worker's out) */
+	struct ex_out *out;       /* the loop's answers (struct ex_worker's data) */
 	void *w;                  /* the loop's state (struct ex_worker's data) */
+	void *state;              /* the example's per-connection state (its parser's), zeroed */
 	char *buf;                /* the partial request left over from earlier data */
 	size_t len, cap;
-	int closing;              /* answered a last request or an error */
+	size_t discard;           /* bytes to drop before the next request (a body nobody reads) */
+	int closing;              /* answered a last request or an error: no more requests */
+	int closed;               /* tide_transport_close was called */
+	int counted;              /* counts in max_clients */
+	int deadline;             /* a request deadline is set */
 };
 
 struct ex_serve_opts {
@@ -165,12 +187,36 @@ struct ex_serve_opts {
 	 * Answers the request at the start of p (n bytes) into c->out: its
 	 * length (> 0), 0 while it is incomplete, or < 0 once an error is
 	 * answered (the connection is then closed). Setting c->closing makes
-	 * it the last request.
+	 * it the last request; setting c->discard drops that many bytes
+	 * after it, as they arrive (a body read and ignored, never kept).
+	 * An incomplete request is given again, with more bytes, when they
+	 * come: p is then the same request's first byte, possibly moved.
 	 */
 	long (*answer)(struct ex_conn *c, const char *p, size_t n);
+	/* The bytes of c->state, zeroed when the connection is made (its
+	 * parser's state: how far an incomplete request was parsed). */
+	size_t state_size;
 	/* How long a partial request may grow, in bytes (0: no limit); past
 	 * it the connection is closed without an answer. */
 	size_t max_pending;
+	/* The same for the partial requests of all connections together,
+	 * counted as the memory they hold (0: no limit). */
+	size_t max_pending_total;
+	/*
+	 * A connection is closed after idle_timeout seconds without traffic
+	 * (tide_transport_set_timeouts), and when a request takes more than
+	 * request_timeout seconds from its first byte to its last: the
+	 * deadline (tide_transport_set_deadline) is set when a receive leaves
+	 * a request incomplete, again when one ends with another begun (or a
+	 * body to drop), and cleared when none is left. 0: none.
+	 */
+	double idle_timeout;
+	double request_timeout;
+	/* Connections at once, over all threads (0: the fd limit less 32, at
+	 * most 10,000, as Redis's maxclients); past it a connection gets
+	 * refuse (if not NULL) and is closed. */
+	int max_clients;
+	const char *refuse;
 	/* Per loop, before its server exists / after it is closed (may be NULL). */
 	int (*loop_init)(struct ex_worker *w);
 	void (*loop_fini)(struct ex_worker *w);

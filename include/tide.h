@@ -768,6 +768,55 @@ TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t,
 TIDE_EXTERN size_t tide_transport_get_write_buffer_size(const struct tide_transport *t);
 TIDE_EXTERN void tide_transport_get_write_buffer_limits(const struct tide_transport *t, size_t *high, size_t *low);
 /*
+ * A connection's timeouts, in seconds; 0 means none (a new transport has
+ * none). When one expires the transport is aborted (its buffers dropped,
+ * as tide_transport_abort does) and connection_lost gets -ETIMEDOUT. They
+ * run while the transport is open and while tide_transport_close flushes
+ * it, so a peer that stops reading cannot hold a closing connection open.
+ *
+ *  - idle: no byte received and no byte sent for this long. A byte
+ *    counts as received when the kernel hands it over (also while
+ *    reading is paused: a multishot receive holds it), as sent when the
+ *    kernel takes it (a send completes); writing into the buffer is not
+ *    traffic, and pausing reading does not stop the clock.
+ *  - write: bytes wait to be sent and none went for this long (a peer
+ *    that does not read). The clock starts when bytes are written to an
+ *    empty buffer, and again at each send's progress.
+ *
+ * Traffic costs no timer operation and no clock read: a receive or a
+ * send sets a bit of the transport. The connection's one timer looks at
+ * the bits every eighth of its shortest timeout and dates what it finds
+ * at that look, the latest it can have been: an expiry is never early,
+ * and late by at most an eighth of the timeout (and what the loop is busy
+ * with). A connection therefore wakes its timer eight times per timeout,
+ * however many messages it carries.
+ */
+struct tide_timeouts {
+	size_t size;  /* sizeof(struct tide_timeouts) */
+	double idle;  /* seconds without traffic either way */
+	double write; /* seconds of buffered bytes without a send's progress */
+};
+/*
+ * Sets t's timeouts, replacing earlier ones (to NULL, or zeroed: none);
+ * each clock starts again now. Returns 0; -EINVAL for a NULL t, a short
+ * to->size, or a timeout that is negative, NaN, infinite or past 1e10 s;
+ * -EOPNOTSUPP on a datagram endpoint;
+ * TIDE_ECLOSED once the transport is aborted or lost; -ENOMEM. After an
+ * error nothing changed.
+ */
+TIDE_EXTERN int tide_transport_set_timeouts(struct tide_transport *t, const struct tide_timeouts *to);
+/*
+ * An absolute deadline for the connection, in loop time (tide_loop_time()
+ * seconds): then it is aborted and connection_lost gets -ETIMEDOUT,
+ * whatever its traffic (a request that must be whole by then); a time
+ * past already expires on the next iteration. 0 clears it. It is kept
+ * to the nanosecond, not to a look. A deadline later than the timer's
+ * next wake-up costs no timer operation (it is looked at then); an
+ * earlier one moves the timer. Errors as tide_transport_set_timeouts,
+ * -EINVAL for a negative, NaN or infinite when.
+ */
+TIDE_EXTERN int tide_transport_set_deadline(struct tide_transport *t, double when);
+/*
  * asyncio's get_extra_info: "peername" and "sockname" copy a struct
  * sockaddr into buf (*len in: its size, out: the address length);
  * "socket" an int fd. -ENOENT for another name, -ENOSPC if buf is short,
@@ -957,6 +1006,17 @@ TIDE_EXTERN int tide_stream_is_closing(const struct tide_stream_writer *w);
 TIDE_EXTERN int tide_stream_wait_closed(struct tide_stream_writer *w);
 TIDE_EXTERN int tide_stream_get_extra_info(const struct tide_stream_writer *w, const char *name, void *buf, socklen_t *len);
 TIDE_EXTERN struct tide_transport *tide_stream_transport(const struct tide_stream_writer *w);
+/*
+ * The stream's connection's timeouts and deadline (those of
+ * tide_transport_set_timeouts and tide_transport_set_deadline): on expiry
+ * the connection is aborted, and -ETIMEDOUT is what a read waiting (or
+ * the next, once the bytes buffered before are read), drain and
+ * wait_closed return. Unlike tide_wait_for around one read, a deadline
+ * costs no timer per read, and ends the connection, not the read.
+ * -ENOTCONN before the connection is made; else as those calls.
+ */
+TIDE_EXTERN int tide_stream_set_timeouts(struct tide_stream_writer *w, const struct tide_timeouts *to);
+TIDE_EXTERN int tide_stream_set_deadline(struct tide_stream_writer *w, double when);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,7 @@ TIDE_MAN3_PAGES = \
 	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_semaphore_new.3 \
 	man/tide_socket.3 man/tide_stream_read.3 man/tide_stream_write.3 \
 	man/tide_strerror.3 man/tide_task_spawn.3 man/tide_taskgroup_new.3 \
-	man/tide_timeout_enter.3 man/tide_transport_write.3
+	man/tide_timeout_enter.3 man/tide_transport_set_timeouts.3 man/tide_transport_write.3
 
 # The .so links: every exported function that is not a page's own name.
 TIDE_MAN3_LINKS = \
@@ -76,7 +76,8 @@ TIDE_MAN3_LINKS = \
 	man/tide_stream_get_extra_info.3 man/tide_stream_is_closing.3 \
 	man/tide_stream_peek.3 man/tide_stream_readexactly.3 \
 	man/tide_stream_readline.3 man/tide_stream_readuntil.3 \
-	man/tide_stream_set_limit.3 man/tide_stream_transport.3 \
+	man/tide_stream_set_deadline.3 man/tide_stream_set_limit.3 \
+	man/tide_stream_set_timeouts.3 man/tide_stream_transport.3 \
 	man/tide_stream_wait_closed.3 man/tide_stream_write_eof.3 \
 	man/tide_stream_writelines.3 man/tide_task_cancel.3 \
 	man/tide_task_cancelling.3 man/tide_task_name.3 man/tide_task_set_name.3 \
@@ -90,7 +91,8 @@ TIDE_MAN3_LINKS = \
 	man/tide_transport_is_reading.3 man/tide_transport_loop.3 \
 	man/tide_transport_pause_reading.3 man/tide_transport_ref.3 \
 	man/tide_transport_resume_reading.3 man/tide_transport_sendto.3 \
-	man/tide_transport_set_write_buffer_limits.3 man/tide_transport_unref.3 \
+	man/tide_transport_set_deadline.3 man/tide_transport_set_write_buffer_limits.3 \
+	man/tide_transport_unref.3 \
 	man/tide_transport_write_eof.3 man/tide_transport_writelines.3 \
 	man/tide_version.3 man/tide_wait.3 man/tide_wait_for.3 man/tide_write.3 \
 	man/tide_yield.3

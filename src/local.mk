@@ -26,7 +26,8 @@ TIDE_TASK = src/task/task.h src/task/coro.h \
 # resolving, streams.
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
 	src/net/pbuf.c src/net/transport.c src/net/datagram.c \
-	src/net/listener.c src/net/connect.c src/net/resolve.c src/net/stream.c
+	src/net/listener.c src/net/connect.c src/net/resolve.c src/net/stream.c \
+	src/net/timeouts.c
 src_libtide_internal_la_SOURCES = $(TIDE_CORE) $(TIDE_IO) $(TIDE_TASK) $(TIDE_NET)
 # The context switch: one small assembly file per architecture, or
 # ucontext (configure --with-coro=ucontext) anywhere else.

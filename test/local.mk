@@ -30,11 +30,12 @@ AM_TESTS_ENVIRONMENT = $(TIDE_TESTS_ENVIRONMENT)
 TESTS += test/realclients.sh
 
 if HAVE_CHECK
-TIDE_TESTS = test/task test/loop test/load test/transport \
+TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/coro-aarch64 test/backend test/future test/resolve \
-	test/coro test/exports test/opts test/ownership test/fork test/threads
+	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
+	test/slowclients
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -112,6 +113,11 @@ test_resolve_LDADD = $(NET_INTERNAL_LDADD)
 # protocols, sends from the receive ring.
 test_transport_CFLAGS = $(TEST_CFLAGS)
 test_transport_LDADD = $(NET_LDADD)
+# A connection's timeouts and deadline (protocols and streams): idle
+# expiry, traffic that keeps it, changing and clearing, peers that do not
+# read, bad values, a loop freed with timers armed.
+test_timeouts_CFLAGS = $(TEST_CFLAGS)
+test_timeouts_LDADD = $(NET_LDADD)
 # Servers: several hosts, factories, close and wait_closed, close_clients,
 # serve_forever, start_serving, Unix; freed from callbacks or before
 # tide_loop_close.
@@ -163,6 +169,20 @@ test_ownership_SOURCES = test/ownership.c $(TEST_HELPERS)
 test_ownership_CFLAGS = $(TEST_CFLAGS)
 test_ownership_LDADD = $(TEST_LDADD)
 
+
+# The example servers' request parsers (examples/http-parse.c,
+# examples/resp-parse.c) fed in pieces: byte by byte, 4 KiB, at random.
+test_parsers_SOURCES = test/parsers.c $(TEST_HELPERS) examples/http-parse.c examples/http-parse.h \
+	examples/resp-parse.c examples/resp-parse.h
+test_parsers_CFLAGS = $(TEST_CFLAGS)
+test_parsers_LDADD = $(TEST_LDADD)
+
+# The example servers against slow clients: run from the build folder's
+# examples (built by make before make check), limited to 64 descriptors.
+test_slowclients_SOURCES = test/slowclients.c $(TEST_HELPERS)
+test_slowclients_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_BUILDDIR='"$(abs_top_builddir)"'
+test_slowclients_CFLAGS = $(TEST_CFLAGS)
+test_slowclients_LDADD = $(TEST_LDADD)
 
 # exports reads the map and header from the source tree and the built .so.
 test_exports_SOURCES = test/exports.c

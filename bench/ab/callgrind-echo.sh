@@ -5,6 +5,9 @@
 # (callgrind_control -d): Ir of that dump / messages echo-load completed
 # (includes accepting and closing the 100 connections).
 # Usage: callgrind-echo.sh [DUR] [REPS]
+# AB_BEFORE_ARGS / AB_AFTER_ARGS: more tide-echo options for one side (with
+# AB_BEFORE = AB_AFTER, the same build with and without, e.g.,
+# --idle-timeout 60); AB_API: the API (default protocol).
 . "$(dirname "$0")/common.sh"
 DUR=${1:-3}; REPS=${2:-2}
 LOAD=$BEFORE/bench/echo-load
@@ -16,7 +19,7 @@ for ((r=1; r<=REPS; r++)); do
     port=$($LOAD --free-port); envb=; [ $be = epoll ] && envb="TIDE_BACKEND=epoll"
     f=$OUT/cg/echo/$side.$be.$r
     env $envb LD_LIBRARY_PATH=$B/src/.libs valgrind --tool=callgrind --callgrind-out-file=$f.%p.out \
-      $B/bench/.libs/tide-echo --api protocol --mode echo --port $port 2> $f.stderr &
+      $B/bench/.libs/tide-echo --api ${AB_API:-protocol} --mode echo --port $port $(args_of $side) 2> $f.stderr &
     vpid=$!
     $LOAD --port $port --wait || { echo "no server" >&2; kill $vpid; continue; }
     $LOAD --port $port --conns 100 --size 64 --depth 1 --duration 0.5 --warmup 0.2 > /dev/null

@@ -14,3 +14,5 @@ stat_delta() { # a_total a_steal a_idle b_total b_steal b_idle own_s
 	  oth=100*(busy-own*100)/t; if(oth<0)oth=0; printf "%.1f %.1f", st, oth }'
 }
 build_of() { [ "$1" = before ] && echo $BEFORE || echo $AFTER; }
+# Extra tide-echo options of a side (AB_BEFORE_ARGS, AB_AFTER_ARGS).
+args_of() { [ "$1" = before ] && echo "${AB_BEFORE_ARGS:-}" || echo "${AB_AFTER_ARGS:-}"; }

@@ -35,12 +35,13 @@ struct peer_args {
 	enum peer_mode mode;
 	const char *api;  /* tide-echo only: protocol, buffered, stream */
 	int threads;      /* tide-echo only */
+	double idle_timeout; /* tide-echo only: each connection's idle timeout (0: none) */
 };
 
 static void peer_usage(const char *prog, int tide)
 {
 	fprintf(stderr, "usage: %s --port P [--mode echo|http]%s\n", prog,
-		tide ? " --api protocol|buffered|stream [--threads N]" : "");
+		tide ? " --api protocol|buffered|stream [--threads N] [--idle-timeout S]" : "");
 	exit(2);
 }
 
@@ -63,11 +64,13 @@ static inline void peer_parse_args(int argc, char **argv, struct peer_args *a, i
 			a->api = v;
 		else if (tide && !strcmp(argv[i], "--threads") && v)
 			a->threads = atoi(v);
+		else if (tide && !strcmp(argv[i], "--idle-timeout") && v)
+			a->idle_timeout = atof(v);
 		else
 			peer_usage(argv[0], tide);
 		i++;
 	}
-	if (a->port < 0 || a->port > 65535 || a->threads < 1)
+	if (a->port < 0 || a->port > 65535 || a->threads < 1 || !(a->idle_timeout >= 0))
 		peer_usage(argv[0], tide);
 }
 

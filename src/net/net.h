@@ -71,6 +71,8 @@ struct tide__wbuf {
 	size_t cap;
 };
 
+struct tide__tdl; /* transport.c */
+
 /*
  * The storage of a write buffer that zero-copy sends are sending from:
  * the kernel reads it until each send's notification, after the send
@@ -116,6 +118,8 @@ struct tide_transport {
 	unsigned zc : 1;
 	unsigned wa_lent : 1;       /* wa is a ring buffer (its id in wa.cap), back to the ring once sent */
 	unsigned ms_ok : 1;         /* multishot receives work here (multishot: in use now) */
+	unsigned rx_seen : 1;       /* bytes came in since the timeouts last looked (dl) */
+	unsigned tx_seen : 1;       /* bytes went out since then */
 	uint16_t rd_run;            /* full ring buffers in a row this iteration, or small reads in a row */
 	uint32_t rd_iter;           /* the loop iteration of the last full ring buffer */
 	const struct tide_protocol_ops *ops;
@@ -134,6 +138,9 @@ struct tide_transport {
 	/* Multishot data that arrived after pause_reading (or before a
 	 * delivery of earlier held data): given to the protocol on resume. */
 	struct tide__wbuf held;
+	/* The timeouts and deadline (tide_transport_set_timeouts), made when
+	 * first set; NULL for most connections. */
+	struct tide__tdl *dl;
 	/*
 	 * The read op (recv multishot or POLLIN) lives here, so an idle
 	 * connection is one allocation of about 270 bytes; its loop field is
@@ -266,6 +273,24 @@ void tide__t_maybe_pause(struct tide_transport *t);
 void tide__t_maybe_resume(struct tide_transport *t);
 int tide__t_new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out);
 void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op);
+/*
+ * Connection timeouts (timeouts.c). Traffic only sets a bit (one
+ * instruction, no branch: cheaper than testing whether timeouts are set):
+ * rx_seen when bytes came in from the kernel, tx_seen when it took bytes
+ * to send; the connection's timer looks at them.
+ */
+static inline void tide__t_rx_seen(struct tide_transport *t)
+{
+	t->rx_seen = 1;
+}
+
+static inline void tide__t_tx_seen(struct tide_transport *t)
+{
+	t->tx_seen = 1;
+}
+
+/* The transport finishes or goes: its timer and timeout state go too. */
+void tide__t_timeouts_free(struct tide_transport *t);
 /* datagram.c: the socket is readable: one datagram to the protocol. */
 void tide__dgram_read(struct tide_transport *t);
 

@@ -1173,6 +1173,25 @@ TIDE_EXTERN struct tide_transport *tide_stream_transport(const struct tide_strea
 	return w ? of_writer(w)->t : NULL;
 }
 
+/*
+ * The connection's timeouts are its transport's: on expiry it is aborted,
+ * and connection_lost's -ETIMEDOUT reaches the waiting read (after the
+ * bytes buffered before it), drain and wait_closed, as any error does.
+ */
+TIDE_EXTERN int tide_stream_set_timeouts(struct tide_stream_writer *w, const struct tide_timeouts *to)
+{
+	struct tide_transport *t = tide_stream_transport(w);
+
+	return !w ? -EINVAL : !t ? -ENOTCONN : tide_transport_set_timeouts(t, to);
+}
+
+TIDE_EXTERN int tide_stream_set_deadline(struct tide_stream_writer *w, double when)
+{
+	struct tide_transport *t = tide_stream_transport(w);
+
+	return !w ? -EINVAL : !t ? -ENOTCONN : tide_transport_set_deadline(t, when);
+}
+
 /* The user lets go: close the connection if needed, drop the user's reference. */
 static void stream_release(struct stream *s)
 {

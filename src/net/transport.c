@@ -295,6 +295,7 @@ static void ms_done(struct tide__op *op)
 	int res = op->res;
 
 	if (res > 0 && (op->flags & TIDE__OP_PBUF)) {
+		tide__t_rx_seen(t);
 		if (TIDE__UNLIKELY((size_t)res == op->loop->recv_buf_size))
 			bulk_check(t, op);
 		tide__lend_deliver(t, op, deliver);
@@ -369,6 +370,8 @@ static void poll_read_done(struct tide__op *op)
 		if (r > 0 && PROTO_CB(t, data_received))
 			PROTO_CB(t, data_received)(t, b, (size_t)r, t->proto);
 	}
+	if (r > 0)
+		tide__t_rx_seen(t);
 	if (r > 0 && t->ms_ok) {
 		/* Small reads again: back to the multishot (see BULK_RUN). */
 		if ((size_t)r >= tloop(t)->recv_buf_size)
@@ -453,6 +456,8 @@ static TIDE__INLINE void sent(struct tide_transport *t, int res)
 		tide__t_maybe_finish(t);
 		return;
 	}
+	if (res > 0)
+		tide__t_tx_seen(t);
 	t->wa_off += (size_t)res;
 	if (t->wa_off >= t->wa.len) {
 		wa_reset(t);
@@ -690,6 +695,8 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 			tide__t_fatal(t, (int)r);
 			return 0;
 		}
+		if (r > 0)
+			tide__t_tx_seen(t);
 		if ((size_t)r == total)
 			return 0;
 		skip = (size_t)r;
@@ -789,6 +796,8 @@ static void finish(void *arg)
 	close(t->fd);
 	t->fd = -1;
 	t->lost = true;
+	if (t->dl)
+		tide__t_timeouts_free(t);
 	/* No op is in flight: the write buffers go back now, while the loop
 	 * (its pools, its ring) is sure to exist. */
 	wa_reset(t);
@@ -1020,6 +1029,8 @@ TIDE_EXTERN void tide_transport_unref(struct tide_transport *t)
 	if (!t || --t->refs)
 		return;
 	tide__bug_on(t->rop_busy || t->wop, "transport freed with an op in flight");
+	if (t->dl)
+		tide__t_timeouts_free(t);
 	wa_reset(t);
 	tide__wbuf_reset(tloop(t)->net, &t->wb);
 	held_drop(t);
