@@ -4,7 +4,7 @@
 # fuzz.h), its corpus test/fuzz/corpus/<name>/ (seeds and every crasher
 # found), and its path without .c in this list: that is all it takes to add
 # one.
-FUZZ_TARGETS = test/fuzz/stream-reader
+FUZZ_TARGETS = test/fuzz/stream-reader test/fuzz/http-parse test/fuzz/resp-parse
 
 # Built two ways, by the pattern rules below (so the list above is the
 # only line a new target needs):
