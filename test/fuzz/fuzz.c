@@ -35,3 +35,24 @@ void fuzz_skip(const char *why)
 	fuzz_skips++;
 	fuzz_skip_why = why;
 }
+
+void fuzz_mix(struct fuzz_seen *s, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		s->digest = (s->digest ^ b[i]) * 0x100000001b3ull;
+}
+
+void fuzz_whole_vs_pieces(const uint8_t *data, size_t size, fuzz_feed_cb feed)
+{
+	struct fuzz_in in = { data, size };
+	uint32_t seed = fuzz_u8(&in) | fuzz_u8(&in) << 8;
+	struct fuzz_seen whole = { .digest = 0xcbf29ce484222325ull }, pieces = whole;
+
+	feed(in.p, in.n, seed, 1, &whole);
+	feed(in.p, in.n, seed, 0, &pieces);
+	FUZZ_CHECK(whole.answers == pieces.answers && whole.digest == pieces.digest && whole.error == pieces.error,
+		   "whole: %u answers, error %ld; in pieces: %u answers, error %ld", whole.answers, whole.error,
+		   pieces.answers, pieces.error);
+}

@@ -75,6 +75,28 @@ extern const int fuzz_replay_passes;
  * counts it as a skipped check. */
 void fuzz_skip(const char *why);
 
+/*
+ * The parser targets' check: feed(data, n, seed, whole, seen) feeds a
+ * connection's bytes to a parser as its server does, whole or in pieces
+ * (sizes drawn from seed), and records what it answered in seen (through
+ * fuzz_mix, in order); both ways must agree. The input's first two bytes
+ * are the seed.
+ */
+struct fuzz_seen {
+	uint64_t digest;  /* of the answers, in order (fuzz_mix) */
+	unsigned answers; /* requests or commands */
+	long error;       /* the parser's error, 0 if none */
+};
+typedef void (*fuzz_feed_cb)(const uint8_t *data, size_t n, uint32_t seed, int whole, struct fuzz_seen *seen);
+void fuzz_mix(struct fuzz_seen *s, const void *p, size_t n);
+void fuzz_whole_vs_pieces(const uint8_t *data, size_t size, fuzz_feed_cb feed);
+/* The size of the next piece, 1 to 97 bytes, from *seed. */
+static inline size_t fuzz_piece(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return 1 + *seed % 97;
+}
+
 /* The replay's side (fuzz.c): the skips so far, and the last reason. */
 extern unsigned fuzz_skips;
 extern const char *fuzz_skip_why;

@@ -13,18 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What one way of feeding saw: a digest of its answers, in order. */
-struct seen {
-	uint64_t digest;
-	unsigned answers;
-	long error;
-};
-
-static void mix(struct seen *s, uint64_t v)
-{
-	s->digest = (s->digest ^ v) * 0x100000001b3ull;
-}
-
 /* Skips up to *body bytes of buf's len (a body that arrived). */
 static void skip_body(char *buf, size_t *len, uint64_t *body)
 {
@@ -35,7 +23,7 @@ static void skip_body(char *buf, size_t *len, uint64_t *body)
 	*body -= b;
 }
 
-static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct seen *s)
+static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct fuzz_seen *s)
 {
 	const struct http_limits lim = { .max_header = 512, .max_body = 4096 };
 	struct http_state st = { 0 };
@@ -44,10 +32,8 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 	size_t len = 0, off = 0;
 	uint64_t body = 0;
 
-	memset(s, 0, sizeof(*s));
-	s->digest = 0xcbf29ce484222325ull;
 	while (buf && off < n && !s->error) {
-		size_t k = whole ? n : 1 + (seed = seed * 1103515245u + 12345u) % 97;
+		size_t k = whole ? n : fuzz_piece(&seed);
 
 		if (k > n - off)
 			k = n - off;
@@ -67,10 +53,11 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 			FUZZ_CHECK((size_t)r <= len, "answered %ld bytes of %zu", r, len);
 			FUZZ_CHECK(req.content_length <= lim.max_body, "a body of %llu bytes past the limit",
 				   (unsigned long long)req.content_length);
+			uint64_t what[] = { (uint64_t)r, (uint64_t)!!req.head, (uint64_t)!!req.keep_alive,
+					    (uint64_t)req.version_minor, req.content_length };
+
 			s->answers++;
-			mix(s, (uint64_t)r << 32 | (uint64_t)!!req.head << 8 | (uint64_t)!!req.keep_alive << 4 |
-				       (uint64_t)(req.version_minor & 15));
-			mix(s, req.content_length);
+			fuzz_mix(s, what, sizeof(what));
 			memmove(buf, buf + r, len - (size_t)r);
 			len -= (size_t)r;
 			body = req.content_length;
@@ -82,14 +69,6 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in in = { data, size };
-	uint32_t seed = fuzz_u8(&in) | fuzz_u8(&in) << 8;
-	struct seen whole, pieces;
-
-	feed(in.p, in.n, seed, 1, &whole);
-	feed(in.p, in.n, seed, 0, &pieces);
-	FUZZ_CHECK(whole.answers == pieces.answers && whole.digest == pieces.digest && whole.error == pieces.error,
-		   "whole: %u answers, error %ld; in pieces: %u answers, error %ld", whole.answers, whole.error,
-		   pieces.answers, pieces.error);
+	fuzz_whole_vs_pieces(data, size, feed);
 	return 0;
 }

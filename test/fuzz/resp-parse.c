@@ -13,21 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct seen {
-	uint64_t digest;
-	unsigned answers;
-	long error;
-};
-
-static void mix(struct seen *s, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		s->digest = (s->digest ^ b[i]) * 0x100000001b3ull;
-}
-
-static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct seen *s)
+static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct fuzz_seen *s)
 {
 	const struct resp_limits lim = { .max_bulk = 1024, .max_args = 64, .max_inline = 256 };
 	struct resp_state st = { 0 };
@@ -35,10 +21,8 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 	char *buf = malloc(n + 1);
 	size_t len = 0, off = 0;
 
-	memset(s, 0, sizeof(*s));
-	s->digest = 0xcbf29ce484222325ull;
 	while (buf && off < n && !s->error) {
-		size_t k = whole ? n : 1 + (seed = seed * 1103515245u + 12345u) % 97;
+		size_t k = whole ? n : fuzz_piece(&seed);
 
 		if (k > n - off)
 			k = n - off;
@@ -53,18 +37,18 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 			if (r < 0) {
 				FUZZ_CHECK(cmd.error != NULL, "error %ld without a reason", r);
 				s->error = r;
-				mix(s, cmd.error, strlen(cmd.error));
+				fuzz_mix(s, cmd.error, strlen(cmd.error));
 				break;
 			}
 			FUZZ_CHECK((size_t)r <= len, "answered %ld bytes of %zu", r, len);
 			FUZZ_CHECK(cmd.argc <= lim.max_args, "%zu arguments", cmd.argc);
 			s->answers++;
-			mix(s, &r, sizeof(r));
-			mix(s, &cmd.argc, sizeof(cmd.argc));
+			fuzz_mix(s, &r, sizeof(r));
+			fuzz_mix(s, &cmd.argc, sizeof(cmd.argc));
 			for (size_t i = 0; i < cmd.argc; i++) {
 				FUZZ_CHECK(cmd.argv[i].n <= lim.max_bulk, "an argument of %zu bytes", cmd.argv[i].n);
-				mix(s, &cmd.argv[i].n, sizeof(cmd.argv[i].n));
-				mix(s, cmd.argv[i].p, cmd.argv[i].n);
+				fuzz_mix(s, &cmd.argv[i].n, sizeof(cmd.argv[i].n));
+				fuzz_mix(s, cmd.argv[i].p, cmd.argv[i].n);
 			}
 			memmove(buf, buf + r, len - (size_t)r);
 			len -= (size_t)r;
@@ -76,14 +60,6 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in in = { data, size };
-	uint32_t seed = fuzz_u8(&in) | fuzz_u8(&in) << 8;
-	struct seen whole, pieces;
-
-	feed(in.p, in.n, seed, 1, &whole);
-	feed(in.p, in.n, seed, 0, &pieces);
-	FUZZ_CHECK(whole.answers == pieces.answers && whole.digest == pieces.digest && whole.error == pieces.error,
-		   "whole: %u commands, error %ld; in pieces: %u commands, error %ld", whole.answers, whole.error,
-		   pieces.answers, pieces.error);
+	fuzz_whole_vs_pieces(data, size, feed);
 	return 0;
 }
