@@ -603,6 +603,9 @@ static int64_t writer_main(void *arg)
 			break;
 		}
 	}
+	/* Ended from here on: tide_close suspends this task, and the reader
+	 * may see the EOF (its receive completing first) before it resumes. */
+	g.wdone = true;
 	if (g.end == END_SHUTDOWN) {
 		FUZZ_CHECK(shutdown(g.wfd, SHUT_WR) == 0, "shutdown: %s", strerror(errno));
 	} else {
@@ -614,7 +617,6 @@ static int64_t writer_main(void *arg)
 		FUZZ_CHECK(tide_close(g.wfd) == 0, "close");
 		g.wfd = -1;
 	}
-	g.wdone = true;
 	return 0;
 }
 
