@@ -209,7 +209,10 @@ static void deliver_held(void *arg)
 	}
 	/* What feeding it holds again (another pause) starts a new buffer. */
 	t->held = (struct tide__wbuf){ 0 };
-	feed(t, h.p, h.len);
+	/* None when only an EOF waited (feed would take NULL, 0 for the
+	 * ring buffer being lent outside the lending window: both NULL, 0). */
+	if (h.len)
+		feed(t, h.p, h.len);
 	tide__wbuf_reset(tloop(t)->net, &h);
 	if (!t->closing && t->reading) {
 		if (t->eof_seen && !t->rop_busy)
