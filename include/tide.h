@@ -369,6 +369,8 @@ enum tide_op_kind {
 	TIDE_OP_SEND_ZC,         /* zero-copy send (transports, above a size threshold) */
 	TIDE_OP_RECV_MULTISHOT,  /* multishot recv from the loop's provided-buffer ring */
 	TIDE_OP_ACCEPT_MULTISHOT,
+	TIDE_OP_WAITID,          /* a child's exit (IORING_OP_WAITID; else its pidfd's readiness) */
+	TIDE_OP_READ_MULTISHOT,  /* multishot read of a pipe from the provided-buffer ring */
 	TIDE_OP_KIND_MAX = 32 /* room for later kinds without an ABI break */
 };
 enum tide_op_path {
@@ -403,6 +405,13 @@ struct tide_loop_stats {
 	/* io_uring_enter calls failed on purpose (EINTR, EAGAIN or EBUSY)
 	 * because TIDE_FAULT_ENTER asked for it: a testing aid, 0 otherwise. */
 	uint64_t enter_faults;
+	/* Children of tide_create_subprocess_* reaped, by the path that saw
+	 * them exit: an IORING_OP_WAITID completion, their pidfd's readiness
+	 * then waitid(P_PIDFD, WNOHANG), or SIGCHLD then waitpid(pid, WNOHANG)
+	 * (no pidfd: kernels before 5.3, or a seccomp filter). */
+	uint64_t children_reaped_waitid;
+	uint64_t children_reaped_pidfd;
+	uint64_t children_reaped_sigchld;
 };
 /* Fills stats up to min(stats->size, sizeof) bytes. */
 TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats);
@@ -1017,6 +1026,187 @@ TIDE_EXTERN struct tide_transport *tide_stream_transport(const struct tide_strea
  */
 TIDE_EXTERN int tide_stream_set_timeouts(struct tide_stream_writer *w, const struct tide_timeouts *to);
 TIDE_EXTERN int tide_stream_set_deadline(struct tide_stream_writer *w, double when);
+
+/* -------------------------------------------------------------- signals -- */
+
+/*
+ * asyncio's add_signal_handler: cb(arg) runs on the loop's thread as a
+ * ready callback (never in signal context) after signo arrives. Signals
+ * that arrive in a burst coalesce into one call, but a signal that arrives
+ * after the callback last started always causes another call. Returns 0
+ * (replacing an earlier handler of this loop for signo); -EINVAL for
+ * SIGKILL, SIGSTOP, or a number out of range; TIDE_ECLOSED on a closed
+ * loop; TIDE_EFORKED in a forked child. Several loops (in several
+ * threads) may each have a handler for one signal: each of them runs.
+ * While any loop has a handler the signal's disposition is the library's;
+ * when the last is removed (or its loop is freed) the disposition the
+ * program had before the first is restored.
+ */
+TIDE_EXTERN int tide_loop_add_signal_handler(struct tide_loop *loop, int signo, tide_call_cb cb, void *arg);
+/* 1 if a handler was removed, 0 if there was none; -EINVAL as above. */
+TIDE_EXTERN int tide_loop_remove_signal_handler(struct tide_loop *loop, int signo);
+/*
+ * Inside a task: waits until signo arrives (after the call), on the
+ * task's loop. Returns signo, -ECANCELED, or the errors of
+ * tide_loop_add_signal_handler. While it waits the signal's disposition
+ * is the library's, as with a handler.
+ */
+TIDE_EXTERN int tide_signal_wait(int signo);
+/* The loop running on the calling thread (inside one of its callbacks or
+ * tasks), or NULL. A thread runs at most one loop at a time. */
+TIDE_EXTERN struct tide_loop *tide_get_running_loop(void);
+
+/* ---------------------------------------------------------------- pipes -- */
+
+/*
+ * asyncio's connect_read_pipe / connect_write_pipe: a transport over fd, a
+ * pipe, FIFO, socket or character device (else -EINVAL; -EBADF for an fd
+ * that is not open). The transport owns fd from then on: it makes it
+ * non-blocking and closes it at the end, also on error. The future's ptr
+ * is the transport, held (and taken) as tide_create_connection's.
+ *
+ * A read pipe transport reads (pause_reading, resume_reading) and calls
+ * eof_received then connection_lost(0) at the end of the data; writing to
+ * it is -EOPNOTSUPP. A write pipe transport writes with the socket
+ * transport's flow control; write_eof closes fd once the buffer is
+ * flushed; when the reading end is closed, connection_lost(-EPIPE) (a
+ * reader going away is noticed even with nothing to write).
+ */
+TIDE_EXTERN int tide_connect_read_pipe(struct tide_loop *loop, int fd, const struct tide_protocol_ops *ops, void *proto,
+				       struct tide_future **out);
+TIDE_EXTERN int tide_connect_write_pipe(struct tide_loop *loop, int fd, const struct tide_protocol_ops *ops,
+					void *proto, struct tide_future **out);
+
+/* ---------------------------------------------------------- subprocesses -- */
+
+/* How a child's stdin, stdout or stderr is set up (a zero means INHERIT). */
+enum tide_stdio_mode {
+	TIDE_STDIO_INHERIT = 0, /* the parent's (asyncio's None) */
+	TIDE_STDIO_PIPE,        /* a pipe to the parent: a stream or pipe transport */
+	TIDE_STDIO_DEVNULL,     /* /dev/null */
+	TIDE_STDIO_FD,          /* the fd given (dup'ed into place; the caller keeps it) */
+	TIDE_STDIO_STDOUT,      /* stderr only: where stdout goes */
+};
+struct tide_stdio {
+	enum tide_stdio_mode mode;
+	int fd; /* TIDE_STDIO_FD */
+};
+
+/* A zeroed struct (or NULL) means asyncio's defaults. */
+struct tide_subprocess_opts {
+	size_t size;                   /* sizeof(struct tide_subprocess_opts) */
+	struct tide_stdio stdio[3];    /* stdin, stdout, stderr */
+	const char *cwd;               /* NULL: the parent's */
+	const char *const *env;        /* NULL-terminated "NAME=value"s; NULL: the parent's environ */
+	const int *pass_fds;           /* fds the child keeps, at the same numbers */
+	size_t npass_fds;
+	int start_new_session;         /* setsid() in the child */
+	int set_process_group;         /* setpgid(0, process_group) in the child */
+	pid_t process_group;
+	size_t limit;                  /* the stream readers' limit; 0: 64 KiB */
+};
+
+/*
+ * asyncio's SubprocessProtocol. Every member may be NULL; members past
+ * size count as NULL. fd is 0, 1 or 2 (the child's stdin, stdout, stderr).
+ */
+struct tide_subprocess_transport;
+struct tide_subprocess_protocol_ops {
+	size_t size; /* sizeof(struct tide_subprocess_protocol_ops) */
+	void (*connection_made)(struct tide_subprocess_transport *t, void *proto);
+	void (*pipe_data_received)(struct tide_subprocess_transport *t, int fd, const void *data, size_t n,
+				   void *proto);
+	/* A pipe closed: 0 at EOF, else -errno. */
+	void (*pipe_connection_lost)(struct tide_subprocess_transport *t, int fd, int err, void *proto);
+	/* The child exited (get_returncode answers from now on). */
+	void (*process_exited)(struct tide_subprocess_transport *t, void *proto);
+	/* Exactly once, last: after the child exited and every pipe closed. */
+	void (*connection_lost)(struct tide_subprocess_transport *t, int err, void *proto);
+	/* The stdin pipe's write buffer crossed its marks. */
+	void (*pause_writing)(struct tide_subprocess_transport *t, void *proto);
+	void (*resume_writing)(struct tide_subprocess_transport *t, void *proto);
+};
+
+/*
+ * asyncio's loop.subprocess_exec / subprocess_shell: spawns the child at
+ * once (argv[0] looked up in PATH, or in opts' env's PATH when given; a
+ * shell command runs as /bin/sh -c cmd). A failed start is the call's
+ * return, -errno (-ENOENT, -EACCES, -ENOEXEC, the cwd's -ENOENT...), with
+ * no child left behind; NULL or empty argv, a bad mode or an fd that is
+ * not open give -EINVAL / -EBADF. On success the future's ptr is the
+ * transport, held as tide_create_connection's: take it and
+ * tide_subprocess_transport_unref() it when done.
+ *
+ * The child starts with default signal dispositions and an empty signal
+ * mask, and holds no fd but its stdio and pass_fds.
+ */
+TIDE_EXTERN int tide_subprocess_exec(struct tide_loop *loop, const struct tide_subprocess_protocol_ops *ops,
+				     void *proto, const char *const *argv, const struct tide_subprocess_opts *opts,
+				     struct tide_future **out);
+TIDE_EXTERN int tide_subprocess_shell(struct tide_loop *loop, const struct tide_subprocess_protocol_ops *ops,
+				      void *proto, const char *cmd, const struct tide_subprocess_opts *opts,
+				      struct tide_future **out);
+TIDE_EXTERN struct tide_subprocess_transport *tide_subprocess_transport_ref(struct tide_subprocess_transport *t);
+TIDE_EXTERN void tide_subprocess_transport_unref(struct tide_subprocess_transport *t);
+TIDE_EXTERN pid_t tide_subprocess_transport_get_pid(const struct tide_subprocess_transport *t);
+/* 1 with *code set once the child exited (negative: the signal that killed it), else 0. */
+TIDE_EXTERN int tide_subprocess_transport_get_returncode(const struct tide_subprocess_transport *t, int *code);
+/* The pipe transport of the child's fd (0, 1, 2), or NULL. */
+TIDE_EXTERN struct tide_transport *tide_subprocess_transport_get_pipe_transport(const struct tide_subprocess_transport *t,
+										 int fd);
+/* 0; -ESRCH once the child was reaped (asyncio's ProcessLookupError); -EINVAL. */
+TIDE_EXTERN int tide_subprocess_transport_send_signal(struct tide_subprocess_transport *t, int signo);
+TIDE_EXTERN int tide_subprocess_transport_terminate(struct tide_subprocess_transport *t);
+TIDE_EXTERN int tide_subprocess_transport_kill(struct tide_subprocess_transport *t);
+/*
+ * Closes the pipes and, if the child still runs, kills it (SIGKILL), as
+ * asyncio's close does; it is reaped on the loop all the same.
+ */
+TIDE_EXTERN void tide_subprocess_transport_close(struct tide_subprocess_transport *t);
+
+/*
+ * asyncio's create_subprocess_exec / create_subprocess_shell: the
+ * future's ptr is a process whose PIPE stdio are streams. It is the
+ * future's: take it (tide_future_take_ptr) to keep it past the future,
+ * then free it with tide_process_free.
+ *
+ * Children and the loop: a child is reaped by the loop that spawned it,
+ * and never a process it did not spawn (no waitpid(-1)). Freeing a
+ * process before its child exited leaves the child running; the loop
+ * still reaps it when it exits. A loop freed with children running kills
+ * none: it hands their pidfds to a reaper (waitid in a detached thread),
+ * so none is left a zombie.
+ */
+struct tide_process;
+TIDE_EXTERN int tide_create_subprocess_exec(struct tide_loop *loop, const char *const *argv,
+					    const struct tide_subprocess_opts *opts, struct tide_future **out);
+TIDE_EXTERN int tide_create_subprocess_shell(struct tide_loop *loop, const char *cmd,
+					     const struct tide_subprocess_opts *opts, struct tide_future **out);
+/* Closes its pipes; the child runs on (and is reaped when it exits). */
+TIDE_EXTERN void tide_process_free(struct tide_process *p);
+TIDE_EXTERN pid_t tide_process_pid(const struct tide_process *p);
+/* 1 with *code once the child exited (negative: the killing signal), else 0. */
+TIDE_EXTERN int tide_process_returncode(const struct tide_process *p, int *code);
+/* The PIPE stdio (NULL for the others). */
+TIDE_EXTERN struct tide_stream_writer *tide_process_stdin(const struct tide_process *p);
+TIDE_EXTERN struct tide_stream_reader *tide_process_stdout(const struct tide_process *p);
+TIDE_EXTERN struct tide_stream_reader *tide_process_stderr(const struct tide_process *p);
+/* Inside a task: waits for the child to exit; its return code, or -ECANCELED (the child runs on). */
+TIDE_EXTERN int tide_process_wait(struct tide_process *p, int *code);
+/*
+ * Inside a task: writes input (n bytes, may be NULL) to stdin and closes
+ * it, reads stdout and stderr to EOF, and waits for the child, all at
+ * once (no deadlock however much flows each way). *out and *err (when
+ * those are PIPEs and the pointers are not NULL) get buffers from the
+ * library's allocator, freed with tide_free(); their lengths in *outlen,
+ * *errlen. Returns the child's return code in *code and 0, or -errno.
+ */
+TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *input, size_t n, char **out,
+					 size_t *outlen, char **err, size_t *errlen, int *code);
+/* As the transport's: 0, -ESRCH once the child was reaped. */
+TIDE_EXTERN int tide_process_send_signal(struct tide_process *p, int signo);
+TIDE_EXTERN int tide_process_terminate(struct tide_process *p);
+TIDE_EXTERN int tide_process_kill(struct tide_process *p);
 
 #ifdef __cplusplus
 }
