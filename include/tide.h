@@ -912,8 +912,10 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
  * asyncio's StreamReader and StreamWriter, for tasks. Calls that wait must
  * be made inside a task and return -ECANCELED when it is cancelled; no data
  * is lost by a cancelled read (it stays buffered for the next one). One
- * read at a time (asyncio's RuntimeError): a read while another waits, or
- * while a woken one has yet to return the bytes it received, gets -EBUSY.
+ * read at a time (asyncio's RuntimeError): from its start until it returns,
+ * a read (readexactly, readuntil, readline, peek) owns the reader, and a
+ * read, peek or consume beside it gets -EBUSY, even with bytes buffered
+ * and while it is woken but has yet to run (the bytes are its own).
  * A read or readexactly of at least a receive's worth that waits on an
  * empty buffer has the bytes received straight into buf.
  */
@@ -978,7 +980,8 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
  * and points *data at the bytes it holds, without copying or consuming
  * them: the first contiguous run of them, count returned (> 0). 0 at EOF
  * with nothing buffered (*data NULL), or the connection's error; -EBUSY
- * while another read waits (or a woken read has not run), -ECANCELED,
+ * while another read is under way (waits, or was woken and has not run),
+ * -ECANCELED,
  * TIDE_ENOT_IN_TASK when it would wait outside a task. As Rust's
  * BufRead::fill_buf, for parsers and proxies that need not copy: on
  * io_uring a peek waiting on an empty reader is handed the receive's ring
@@ -997,7 +1000,8 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
  */
 TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **data);
 /* Drops the first n buffered bytes (what peek showed): 0, -EINVAL past
- * what is buffered, -EBUSY while a woken read has not run. */
+ * what is buffered, -EBUSY while a read is under way (waits, or was woken
+ * and has not run). */
 TIDE_EXTERN int tide_stream_consume(struct tide_stream_reader *r, size_t n);
 /* 1 once EOF (or the connection's error) came and every byte before it
  * was read: none buffered, nor waiting in a woken read's hands. */

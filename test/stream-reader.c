@@ -310,6 +310,83 @@ static int64_t concurrent_read_main(void *arg)
 
 MAIN_TEST(test_concurrent_read, concurrent_read_main)
 
+/*
+ * A readline that waited is woken by bytes but has not run yet: it owns
+ * them, and the reads of other tasks are refused until it has returned.
+ * (The stream reader's fuzz target found this: a second task's read took
+ * the bytes from under the woken readline, which then searched on from
+ * where it had stopped, past the newline that the read left in front,
+ * and returned a line with two newlines in it.)
+ */
+static int64_t readline_beside_woken_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	const void *p;
+	char buf[64], mine[64];
+
+	(void)arg;
+	feed_pair(&g_r, &w);
+	feed(g_r, "ab");
+	t = spawn_waiting(readline_task, buf); /* searched "ab": it waits */
+	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), -EBUSY);
+	feed(g_r, "x\nyz\n"); /* wakes it; it has not run */
+	ck_assert_int_eq(tide_future_done(t), 0);
+	ck_assert_int_eq(tide_stream_read(g_r, mine, 2), -EBUSY);
+	ck_assert_int_eq(tide_stream_readline(g_r, mine, sizeof(mine)), -EBUSY);
+	ck_assert_int_eq(tide_stream_readexactly(g_r, mine, 2, NULL), -EBUSY);
+	ck_assert_int_eq(tide_stream_peek(g_r, &p), -EBUSY);
+	ck_assert_int_eq(tide_stream_consume(g_r, 2), -EBUSY);
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 7);
+	ck_read_eq(join(t), buf, "abx\n");
+	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "yz\n");
+	tide_stream_free(g_r, w);
+	return 0;
+}
+
+MAIN_TEST(test_readline_beside_woken, readline_beside_woken_main)
+
+static int64_t readuntil_bang_task(void *arg)
+{
+	size_t partial;
+
+	return tide_stream_readuntil(g_r, "!", 1, arg, 8, &partial);
+}
+
+/*
+ * The separator search position kept across calls is one separator's:
+ * a readuntil("!") woken by bytes it has not searched yet keeps them
+ * from a readline beside it. (The fuzz target's second case: the
+ * readline ran first, took the cache for "\n", and the readuntil then
+ * stored its own search position there; the next readline started past
+ * a newline and discarded it with its line on an overrun.)
+ */
+static int64_t readline_beside_readuntil_main(void *arg)
+{
+	struct tide_stream_writer *w;
+	struct tide_future *t;
+	char buf[8], mine[64];
+
+	(void)arg;
+	feed_pair(&g_r, &w);
+	t = spawn_waiting(readuntil_bang_task, buf); /* cap 8: its limit is 7 */
+	feed(g_r, "0123456789"); /* wakes it; it has not run */
+	ck_assert_int_eq(tide_stream_readline(g_r, mine, 8), -EBUSY);
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 10);
+	/* No "!" within its limit: an overrun, the bytes stay. */
+	ck_assert_int_eq(join(t), TIDE_ELIMIT_OVERRUN);
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 10);
+	feed(g_r, "ab\ncdefghijkl");
+	tide__stream_feed_eof(g_r, 0);
+	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "0123456789ab\n");
+	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "cdefghijkl");
+	ck_assert_int_eq(tide_stream_readline(g_r, mine, sizeof(mine)), 0);
+	tide_stream_free(g_r, w);
+	return 0;
+}
+
+MAIN_TEST(test_readline_beside_readuntil, readline_beside_readuntil_main)
+
 /* ------------------------------------------ read(n) lends its buffer -- */
 
 static int64_t read8_task(void *arg)
@@ -374,12 +451,16 @@ static int64_t read_lends_main(void *arg)
 	ck_assert_uint_eq(tide__stream_buffered(g_r), 0);
 	tide_stream_free(g_r, w);
 
-	/* Woken by EOF with nothing landed: other reads are not refused. */
+	/* Woken by EOF with nothing landed: nothing is left to read (at_eof),
+	 * but it is under way until it returns, so other reads wait their
+	 * turn (one read at a time), then get EOF too. */
 	feed_pair(&g_r, &w);
 	t = spawn_waiting(read_lend_task, buf);
 	tide__stream_feed_eof(g_r, 0);
-	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), 0);
+	ck_assert_int_eq(tide_stream_at_eof(g_r), 1);
+	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), -EBUSY);
 	ck_assert_int_eq(join(t), 0);
+	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), 0);
 	tide_stream_free(g_r, w);
 	return 0;
 }
@@ -849,7 +930,8 @@ END_TEST
 int main(void)
 {
 	const TTest *fed[] = {
-		test_readline_limit, test_readuntil, test_read_exact, test_concurrent_read, test_read_lends_buffer,
+		test_readline_limit, test_readuntil, test_read_exact, test_concurrent_read, test_readline_beside_woken,
+		test_readline_beside_readuntil, test_read_lends_buffer,
 		test_readexactly_lends_buffer, test_at_eof_pending, test_peek_fed, test_read_putback_enomem, test_linear_readuntil,
 		test_linear_readline, test_linear_consume,
 	};

@@ -599,6 +599,41 @@ static int64_t cancel_socket_main(void *arg)
 
 MAIN_TEST(test_cancel_socket, cancel_socket_main)
 
+/*
+ * One read at a time: while a readline waits with part of its line
+ * buffered, a read, a readuntil with another separator, a peek and a
+ * consume in the main task are refused, and the line comes whole, once
+ * (the stream reader's fuzz target saw a read take the part and the
+ * readline then skip the newline that followed it).
+ */
+static int64_t beside_readline_socket_main(void *arg)
+{
+	static const struct two_parts parts = { "par", "tial\nand more\n" };
+	struct tide_stream_writer *w;
+	struct tide_server *s;
+	struct tide_future *t;
+	char buf[64], mine[64];
+	const void *p;
+
+	(void)arg;
+	s = two_part_start(&parts, &w);
+	t = spawn_waiting(readline_task, buf);
+	SLEEP_UNTIL(tide__stream_buffered(g_r) >= 3);
+	ck_assert_uint_eq(tide__stream_buffered(g_r), 3);
+	ck_assert_int_eq(tide_future_done(t), 0);
+	ck_assert_int_eq(tide_stream_read(g_r, mine, sizeof(mine)), -EBUSY);
+	ck_assert_int_eq(tide_stream_readuntil(g_r, "a", 1, mine, sizeof(mine), NULL), -EBUSY);
+	ck_assert_int_eq(tide_stream_peek(g_r, &p), -EBUSY);
+	ck_assert_int_eq(tide_stream_consume(g_r, 1), -EBUSY);
+	tide_event_set(g_ev);
+	ck_read_eq(join(t), buf, "partial\n");
+	ck_read_eq(tide_stream_readline(g_r, mine, sizeof(mine)), mine, "and more\n");
+	two_part_done(s, w);
+	return 0;
+}
+
+MAIN_TEST(test_beside_readline_socket, beside_readline_socket_main)
+
 /* --------------------------- read(n) lends its buffer, over a socket -- */
 
 /*
@@ -1455,8 +1490,8 @@ int main(void)
 {
 	const TTest *tests[] = {
 		test_echo_tcp, test_echo_unix, test_read_cases_tcp, test_read_cases_unix, test_slow_peer,
-		test_cancel_socket, test_read_lends_socket, test_peek_echo, test_peek_mixed, test_peek_lost,
-		test_read_pause, test_small_reads_bulk, test_readexactly_bulk, test_drain_never_reads,
+		test_cancel_socket, test_beside_readline_socket, test_read_lends_socket, test_peek_echo,
+		test_peek_mixed, test_peek_lost, test_read_pause, test_small_reads_bulk, test_readexactly_bulk, test_drain_never_reads,
 		test_two_drains, test_reset, test_writer_api, test_free_early, test_refused, test_open_cancel,
 		test_server_opts, test_no_leak,
 	};

@@ -74,8 +74,8 @@ struct tide_stream_reader {
 	 * touched nor allocated. lend is that read's, while it waits and
 	 * until it runs (more bytes land while there is room); landed is a
 	 * read woken with bytes in its buffer that has not run yet: those
-	 * bytes come before any buffered, so other reads get -EBUSY until it
-	 * has (see reader_begin).
+	 * bytes come before any buffered (other reads get -EBUSY until it
+	 * has: see busy).
 	 */
 	struct read_lend *lend;
 	struct read_lend *landed;
@@ -97,6 +97,14 @@ struct tide_stream_reader {
 	 */
 	size_t rhint;
 	bool eof;                  /* feed_eof: nothing more will arrive */
+	/*
+	 * A read call (read, readexactly, readuntil, readline, peek) is under
+	 * way: from its start to its return it owns the buffer, so a read,
+	 * peek or consume beside it gets -EBUSY, even while it is woken and
+	 * has not run yet. One call at a time is what keeps a separator
+	 * search's position (its own, and scan_off) true across its waits.
+	 */
+	bool busy;
 	bool paused;               /* we paused the transport's reading (buffer > 2 * limit) */
 	bool holding;              /* a readexactly holds bytes it took, across its waits */
 	bool peeking;              /* the waiting read is a peek: it may keep a ring buffer */
@@ -226,20 +234,30 @@ static int may_wait(const struct stream *s)
 }
 
 /*
- * A read call starts: -EBUSY while a read woken with bytes in its own
- * buffer has not run yet, or a readexactly holds bytes it took (theirs
- * come before anything buffered).
+ * A read call starts: -EBUSY while another is under way (see busy: a
+ * read woken with bytes in its own buffer, a readexactly holding bytes it
+ * took, a readline that searched part of the buffer all come first).
+ * Peek keeps a kept ring buffer as it is; the other reads move it into
+ * the buffer first.
  */
 static int unkeep(struct stream *s);
 
-static int reader_begin(struct tide_stream_reader *r, struct stream **s)
+static int reader_begin(struct tide_stream_reader *r, bool peek, struct stream **s)
 {
-	if (r->landed || r->holding)
+	if (r->busy)
 		return -EBUSY;
-	if (r->kp && unkeep(of_reader(r)) < 0)
+	if (!peek && r->kp && unkeep(of_reader(r)) < 0)
 		return -ENOMEM;
+	r->busy = true;
 	*s = stream_hold(of_reader(r));
 	return 0;
+}
+
+/* The read call returns: the next may start. */
+static void reader_end(struct stream *s)
+{
+	s->r.busy = false;
+	stream_unref(s);
 }
 
 /* ------------------------------------------------------------- waiters -- */
@@ -511,7 +529,8 @@ static void feed_eof(struct stream *s, int err)
 
 /*
  * asyncio's _wait_for_data: parks until data, EOF or an error arrives.
- * Only one read may wait at a time (asyncio's RuntimeError): -EBUSY.
+ * Only the read call under way waits (reader_begin refused the others
+ * with -EBUSY, asyncio's RuntimeError).
  * read(n) and readexactly(n) on an empty buffer pass their buffer (see
  * the reader's lend): then the bytes that landed there (> 0) are the
  * result. Cancelled after bytes landed, it puts them back in front of the
@@ -524,8 +543,7 @@ static ssize_t reader_wait(struct stream *s, void *buf, size_t n)
 	struct tide__park p;
 	int rc;
 
-	if (r->waiter)
-		return -EBUSY;
+	tide__bug_on(r->waiter != NULL, "stream: a second read waits beside the one under way");
 	if ((rc = may_wait(s)))
 		return rc;
 	/* A read that needs more than 2 * limit (readexactly) resumes reading. */
@@ -713,7 +731,7 @@ TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, si
 		return 0; /* asyncio: read(0) is b'' */
 	if (n > SSIZE_MAX)
 		n = SSIZE_MAX;
-	if ((rc = reader_begin(r, &s)))
+	if ((rc = reader_begin(r, false, &s)))
 		return rc;
 	while (!rlen(r) && !r->eof) {
 		if ((rc = reader_wait(s, buf, n)) < 0)
@@ -730,7 +748,7 @@ TIDE_EXTERN ssize_t tide_stream_read(struct tide_stream_reader *r, void *buf, si
 	else
 		rc = got ? (ssize_t)got : eof_result(r);
 out:
-	stream_unref(s);
+	reader_end(s);
 	return rc;
 }
 
@@ -743,14 +761,9 @@ TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **
 		*data = NULL;
 	if (!r || !data)
 		return -EINVAL;
-	if (r->landed || r->holding)
-		return -EBUSY;
-	s = stream_hold(of_reader(r));
+	if ((rc = reader_begin(r, true, &s)))
+		return rc;
 	while (!r->kp && !rlen(r) && !r->eof) {
-		if (r->waiter) {
-			rc = -EBUSY;
-			goto out;
-		}
 		r->peeking = true;
 		rc = reader_wait(s, NULL, 0);
 		r->peeking = false;
@@ -767,7 +780,7 @@ TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **
 		rc = eof_result(r);
 	}
 out:
-	stream_unref(s);
+	reader_end(s);
 	return rc;
 }
 
@@ -778,7 +791,7 @@ TIDE_EXTERN int tide_stream_consume(struct tide_stream_reader *r, size_t n)
 
 	if (!r)
 		return -EINVAL;
-	if (r->landed || r->holding)
+	if (r->busy)
 		return -EBUSY;
 	if (n > r->klen + rlen(r))
 		return -EINVAL;
@@ -810,7 +823,7 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	if ((rc = reader_begin(r, &s)))
+	if ((rc = reader_begin(r, false, &s)))
 		return rc;
 	while (got + rlen(r) < n) {
 		if (r->eof) {
@@ -830,13 +843,11 @@ TIDE_EXTERN ssize_t tide_stream_readexactly(struct tide_stream_reader *r, void *
 		/*
 		 * When what is missing could take a whole receive, the buffered
 		 * bytes move to buf and the wait lends the rest of it; from
-		 * then on other reads get -EBUSY (r->holding), as these bytes
-		 * come first. A wait that cannot start moves nothing.
+		 * then on this read holds them (r->holding: at_eof counts
+		 * them). A wait that cannot start moves nothing.
 		 */
 		len = rlen(r);
-		if (r->waiter)
-			rc = -EBUSY;
-		else if (!(rc = may_wait(s)) && n - got - len >= r->rhint) {
+		if (!(rc = may_wait(s)) && n - got - len >= r->rhint) {
 			if (len) {
 				take(s, (char *)buf + got, len);
 				got += len;
@@ -867,7 +878,7 @@ give_back:
 	}
 out:
 	r->holding = false;
-	stream_unref(s);
+	reader_end(s);
 	return rc;
 }
 
@@ -967,7 +978,7 @@ TIDE_EXTERN ssize_t tide_stream_readuntil(struct tide_stream_reader *r, const vo
 		*partial = 0;
 	if (!r || !sep || !seplen || !buf || cap < seplen || cap > SSIZE_MAX)
 		return -EINVAL;
-	if ((rc = reader_begin(r, &s)))
+	if ((rc = reader_begin(r, false, &s)))
 		return rc;
 	lim = cap - seplen < r->limit ? cap - seplen : r->limit;
 	rc = scan_until(s, sep, seplen, lim, &where);
@@ -979,7 +990,7 @@ TIDE_EXTERN ssize_t tide_stream_readuntil(struct tide_stream_reader *r, const vo
 			rc = TIDE_EINCOMPLETE_READ; /* asyncio: IncompleteReadError(b'') */
 	}
 	/* TIDE_ELIMIT_OVERRUN: the data stays buffered (asyncio). */
-	stream_unref(s);
+	reader_end(s);
 	return rc;
 }
 
@@ -992,7 +1003,7 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
 
 	if (!r || !buf || !cap || cap > SSIZE_MAX)
 		return -EINVAL;
-	if ((rc = reader_begin(r, &s)))
+	if ((rc = reader_begin(r, false, &s)))
 		return rc;
 	lim = cap - 1 < r->limit ? cap - 1 : r->limit;
 	rc = scan_until(s, &nl, 1, lim, &where);
@@ -1012,7 +1023,7 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
 			consume(r, rlen(r));
 		maybe_resume(s);
 	}
-	stream_unref(s);
+	reader_end(s);
 	return rc;
 }
 

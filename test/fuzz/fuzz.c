@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int fuzz_pass;
 /* A target that sets nothing gets one pass per input. */
@@ -55,4 +56,19 @@ void fuzz_whole_vs_pieces(const uint8_t *data, size_t size, fuzz_feed_cb feed)
 	FUZZ_CHECK(whole.answers == pieces.answers && whole.digest == pieces.digest && whole.error == pieces.error,
 		   "whole: %u answers, error %ld; in pieces: %u answers, error %ld", whole.answers, whole.error,
 		   pieces.answers, pieces.error);
+}
+
+size_t fuzz_next_piece(struct fuzz_in *in, uint32_t *seed, int whole, char *buf, size_t *len)
+{
+	const uint8_t *p;
+	size_t want = in->n, k;
+
+	if (!whole) {
+		*seed = *seed * 1103515245u + 12345u;
+		want = 1 + *seed % 97;
+	}
+	k = fuzz_bytes(in, &p, want);
+	memcpy(buf + *len, p, k);
+	*len += k;
+	return k;
 }

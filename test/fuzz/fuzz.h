@@ -90,12 +90,13 @@ struct fuzz_seen {
 typedef void (*fuzz_feed_cb)(const uint8_t *data, size_t n, uint32_t seed, int whole, struct fuzz_seen *seen);
 void fuzz_mix(struct fuzz_seen *s, const void *p, size_t n);
 void fuzz_whole_vs_pieces(const uint8_t *data, size_t size, fuzz_feed_cb feed);
-/* The size of the next piece, 1 to 97 bytes, from *seed. */
-static inline size_t fuzz_piece(uint32_t *seed)
-{
-	*seed = *seed * 1103515245u + 12345u;
-	return 1 + *seed % 97;
-}
+/*
+ * A feed's step: the next piece of the connection's bytes in goes to the
+ * end of buf (*len bytes so far, and room for all of in): all that is
+ * left when whole, else 1 to 97 bytes (sizes drawn from *seed), fewer at
+ * the end. Returns how many, 0 once in is empty.
+ */
+size_t fuzz_next_piece(struct fuzz_in *in, uint32_t *seed, int whole, char *buf, size_t *len);
 
 /* The replay's side (fuzz.c): the skips so far, and the last reason. */
 extern unsigned fuzz_skips;

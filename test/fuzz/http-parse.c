@@ -28,18 +28,13 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 	const struct http_limits lim = { .max_header = 512, .max_body = 4096 };
 	struct http_state st = { 0 };
 	struct http_request req;
+	struct fuzz_in in = { data, n };
 	char *buf = malloc(n + 1);
-	size_t len = 0, off = 0;
+	size_t len = 0;
 	uint64_t body = 0;
 
-	while (buf && off < n && !s->error) {
-		size_t k = whole ? n : fuzz_piece(&seed);
-
-		if (k > n - off)
-			k = n - off;
-		memcpy(buf + len, data + off, k);
-		len += k;
-		off += k;
+	while (buf && in.n && !s->error) {
+		fuzz_next_piece(&in, &seed, whole, buf, &len);
 		skip_body(buf, &len, &body);
 		while (len && !body) {
 			long r = http_parse(&st, &lim, buf, len, &req);

@@ -18,17 +18,12 @@ static void feed(const uint8_t *data, size_t n, uint32_t seed, int whole, struct
 	const struct resp_limits lim = { .max_bulk = 1024, .max_args = 64, .max_inline = 256 };
 	struct resp_state st = { 0 };
 	struct resp_cmd cmd = { 0 };
+	struct fuzz_in in = { data, n };
 	char *buf = malloc(n + 1);
-	size_t len = 0, off = 0;
+	size_t len = 0;
 
-	while (buf && off < n && !s->error) {
-		size_t k = whole ? n : fuzz_piece(&seed);
-
-		if (k > n - off)
-			k = n - off;
-		memcpy(buf + len, data + off, k);
-		len += k;
-		off += k;
+	while (buf && in.n && !s->error) {
+		fuzz_next_piece(&in, &seed, whole, buf, &len);
 		while (len) {
 			long r = resp_parse(&st, &lim, &cmd, buf, len);
 

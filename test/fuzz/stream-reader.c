@@ -432,8 +432,6 @@ static ssize_t run_op(const struct rop *o, bool child)
 		if (o->bad) {
 			FUZZ_CHECK(rc == -EINVAL, "peek(NULL): %zd", rc);
 		} else if (rc > 0) {
-			/* Not before: a read of the child's may have taken bytes
-			 * while the peek waited. */
 			before = g.pos;
 			FUZZ_CHECK(view != NULL, "peek: %zd bytes at NULL", rc);
 			take(what, view, (size_t)rc);
