@@ -938,7 +938,8 @@ TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hos
 				  struct tide_future **out);
 TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
 				       tide_stream_handler_cb handler, void *arg, struct tide_future **out);
-/* Closes the connection if needed and frees the pair (from open_connection). */
+/* Closes the connection if needed and frees the pair (from open_connection).
+ * Either half may be NULL: a process's pipe streams have only one. */
 TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stream_writer *w);
 
 /* The most bytes readline/readuntil buffer looking for a separator (64 KiB by default). */
@@ -1074,7 +1075,12 @@ TIDE_EXTERN struct tide_loop *tide_get_running_loop(void);
  * it is -EOPNOTSUPP. A write pipe transport writes with the socket
  * transport's flow control; write_eof closes fd once the buffer is
  * flushed; when the reading end is closed, connection_lost(-EPIPE) (a
- * reader going away is noticed even with nothing to write).
+ * reader going away is noticed even with nothing to write, on a pipe, FIFO
+ * or socket; asyncio says None there when nothing was buffered). As
+ * write(2), a write that finds the reader gone raises SIGPIPE: programs
+ * ignore it (signal(SIGPIPE, SIG_IGN)), as Python does for asyncio.
+ * get_extra_info("pipe") is fd. On an error the call returns fd is closed
+ * (unless it is not open) and no transport is made.
  */
 TIDE_EXTERN int tide_connect_read_pipe(struct tide_loop *loop, int fd, const struct tide_protocol_ops *ops, void *proto,
 				       struct tide_future **out);

@@ -11,7 +11,7 @@ dist_man7_MANS = man/tide.7
 
 # The family pages.
 TIDE_MAN3_PAGES = \
-	man/tide_barrier_new.3 man/tide_call_soon.3 man/tide_condition_new.3 \
+	man/tide_barrier_new.3 man/tide_call_soon.3 man/tide_condition_new.3 man/tide_connect_read_pipe.3 \
 	man/tide_create_connection.3 man/tide_create_server.3 man/tide_event_new.3 \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_new.3 \
@@ -30,6 +30,7 @@ TIDE_MAN3_LINKS = \
 	man/tide_call_soon_threadsafe.3 man/tide_close.3 man/tide_condition_free.3 \
 	man/tide_condition_lock.3 man/tide_condition_notify.3 \
 	man/tide_condition_notify_all.3 man/tide_condition_wait.3 man/tide_connect.3 \
+	man/tide_connect_write_pipe.3 \
 	man/tide_create_datagram_endpoint.3 man/tide_create_unix_connection.3 \
 	man/tide_create_unix_server.3 man/tide_current_task.3 man/tide_event_clear.3 \
 	man/tide_event_free.3 man/tide_event_is_set.3 man/tide_event_set.3 \

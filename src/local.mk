@@ -25,7 +25,7 @@ TIDE_TASK = src/task/task.h src/task/coro.h \
 # net: buffer pools, stream and datagram transports, listeners, connecting,
 # resolving, streams.
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
-	src/net/pbuf.c src/net/transport.c src/net/datagram.c \
+	src/net/pbuf.c src/net/transport.c src/net/pipe.c src/net/datagram.c \
 	src/net/listener.c src/net/connect.c src/net/resolve.c src/net/stream.c \
 	src/net/timeouts.c
 src_libtide_internal_la_SOURCES = $(TIDE_CORE) $(TIDE_IO) $(TIDE_TASK) $(TIDE_NET)

@@ -33,7 +33,7 @@ if HAVE_CHECK
 TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
-	test/server test/coro-aarch64 test/backend test/future test/resolve \
+	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
 	test/slowclients
 check_PROGRAMS += $(TIDE_TESTS)
@@ -123,6 +123,11 @@ test_timeouts_LDADD = $(NET_LDADD)
 # tide_loop_close.
 test_server_CFLAGS = $(TEST_CFLAGS)
 test_server_LDADD = $(NET_LDADD)
+# Pipe transports (read and write pipes, FIFOs, devices, refused fds, 64
+# MiB both ways, the multishot read masked) and the streams over one pipe
+# end, which it reaches through the library's objects.
+test_pipe_CFLAGS = $(TEST_CFLAGS)
+test_pipe_LDADD = $(NET_INTERNAL_LDADD)
 # Datagram endpoints: echo, connected, error_received (ICMP, a queue to flush).
 test_datagram_CFLAGS = $(TEST_CFLAGS)
 test_datagram_LDADD = $(NET_LDADD)

@@ -382,8 +382,9 @@ static int uring_init(struct tide_loop *loop, const struct tide_loop_opts *opts)
 		snprintf(loop->reason, sizeof(loop->reason), "io_uring lacks IORING_OP_POLL_ADD");
 		return -ENOSYS;
 	}
-	if (bd->native[TIDE_OP_RECV_MULTISHOT] && pbuf_setup(loop, bd) < 0)
-		bd->native[TIDE_OP_RECV_MULTISHOT] = false; /* plain receives then */
+	/* Both multishot reads draw from the ring: without it, plain reads. */
+	if ((bd->native[TIDE_OP_RECV_MULTISHOT] || bd->native[TIDE_OP_READ_MULTISHOT]) && pbuf_setup(loop, bd) < 0)
+		bd->native[TIDE_OP_RECV_MULTISHOT] = bd->native[TIDE_OP_READ_MULTISHOT] = false;
 	bd->backlog_tailp = &bd->backlog;
 	/* After the checks above, which must see the kernel's own answers. */
 	if ((bd->fault_pct = loop->fault_enter)) {

@@ -169,7 +169,7 @@ static inline void tide__pbuf_return(struct tide_loop *loop, unsigned bid)
 /* ----------------------------------------------------------- op table -- */
 
 /* The kinds of tide.h's enum tide_op_kind: its last kind moves this. */
-enum { TIDE__OP_KINDS = TIDE_OP_ACCEPT_MULTISHOT + 1 };
+enum { TIDE__OP_KINDS = TIDE_OP_READ_MULTISHOT + 1 };
 /* An op kind without a path where its opcode is missing (-EOPNOTSUPP). */
 #define TIDE__NO_PATH 0xff
 
@@ -227,6 +227,7 @@ int tide__rw_route(struct tide__op *op, bool native);
 int tide__rw_perform(struct tide__op *op);
 int64_t tide__rw_blocking(void *op);
 void tide__rw_prep(struct io_uring_sqe *sqe, struct tide__op *op);
+void tide__read_ms_prep(struct io_uring_sqe *sqe, struct tide__op *op);
 void tide__buf_defined(struct tide__op *op, int res);
 void tide__poll_prep(struct io_uring_sqe *sqe, struct tide__op *op);
 int tide__timeout_start(struct tide__op *op);

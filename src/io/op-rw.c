@@ -11,6 +11,7 @@
  * ready it polls, and a caller's blocking pipe must never block the loop.
  */
 #include "io/io.h"
+#include "io/compat-uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +135,20 @@ void tide__rw_prep(struct io_uring_sqe *sqe, struct tide__op *op)
 	/* A tty that polls ready would be written inline and blocking. */
 	if (op->flags & TIDE__OP_CHARDEV)
 		sqe->flags |= IOSQE_ASYNC;
+}
+
+/*
+ * A pipe's multishot read (IORING_OP_READ_MULTISHOT, newer than Debian's
+ * liburing: prepared from the UAPI number): each CQE is one ring buffer
+ * of data (the backend resolves its id into op->buf and op->bid), the
+ * last one 0 at the end of the data. Pollable files only (FIFOs,
+ * sockets): the transport asks for it on nothing else.
+ */
+void tide__read_ms_prep(struct io_uring_sqe *sqe, struct tide__op *op)
+{
+	io_uring_prep_rw(TIDE_IORING_OP_READ_MULTISHOT, sqe, op->fd, NULL, 0, (uint64_t)-1);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = TIDE__PBUF_GROUP;
 }
 
 /* Memcheck cannot see the kernel fill a buffer from an io_uring CQE. */

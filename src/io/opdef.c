@@ -14,6 +14,7 @@
  * end of the table.
  */
 #include "io/io.h"
+#include "io/compat-uring.h"
 
 #include <liburing.h>
 #include <poll.h>
@@ -107,6 +108,18 @@ const struct tide__opdef tide__opdefs[] = {
 		.name = "accept-multishot", .opcode = IORING_OP_ACCEPT, .also = IORING_OP_SOCKET,
 		.base = TIDE_OP_ACCEPT, .flags = TIDE__OPF_SOCKET | TIDE__OPF_NEEDS_CANCEL,
 		.fallback = TIDE__NO_PATH, .prep = tide__accept_ms_prep,
+	},
+	[TIDE_OP_WAITID] = {
+		/* A child's exit: the subprocess code's kind, not built yet. No
+		 * opcode, so never native, and without a path submitting it is
+		 * -EINVAL: its row only holds the kind's place in the table. */
+		.name = "waitid", .fallback = TIDE__NO_PATH,
+	},
+	[TIDE_OP_READ_MULTISHOT] = {
+		/* A pipe's reads from the provided-buffer ring (6.7): without it
+		 * a pipe transport reads after readiness (POLL_ADD or epoll). */
+		.name = "read-multishot", .opcode = TIDE_IORING_OP_READ_MULTISHOT, .base = TIDE_OP_READ,
+		.flags = TIDE__OPF_NEEDS_CANCEL, .fallback = TIDE__NO_PATH, .prep = tide__read_ms_prep,
 	},
 };
 

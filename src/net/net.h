@@ -120,6 +120,10 @@ struct tide_transport {
 	unsigned ms_ok : 1;         /* multishot receives work here (multishot: in use now) */
 	unsigned rx_seen : 1;       /* bytes came in since the timeouts last looked (dl) */
 	unsigned tx_seen : 1;       /* bytes went out since then */
+	unsigned pipe : 1;          /* a pipe transport (pipe.c): read/write, no shutdown nor zero-copy */
+	unsigned pipe_rd : 1;       /* a read pipe: writing is -EOPNOTSUPP (else a write pipe, whose
+				     * read op watches for its reader going away) */
+	unsigned arming : 1;        /* a pipe's read op is being submitted (see pipe_read_arm) */
 	uint16_t rd_run;            /* full ring buffers in a row this iteration, or small reads in a row */
 	uint32_t rd_iter;           /* the loop iteration of the last full ring buffer */
 	const struct tide_protocol_ops *ops;
@@ -242,6 +246,24 @@ void tide__wbuf_pool_trim(struct tide__net *net, unsigned keep);
 int tide__transport_new(struct tide_loop *loop, int fd, int kind, const struct tide_protocol_ops *ops, void *proto,
 			struct tide_server *server, struct tide_transport **out);
 void tide__transport_start(struct tide_transport *t);
+/*
+ * A pipe transport (pipe.c) on fd, a pipe, FIFO, socket or character
+ * device, for reading (TIDE__PIPE_READ) or writing (TIDE__PIPE_WRITE): fd
+ * is made non-blocking and close-on-exec; on error it is closed (unless
+ * not open: -EBADF); -EINVAL for another kind of file or an fd opened the
+ * other way. Then tide__transport_start, as for sockets.
+ */
+enum { TIDE__PIPE_READ, TIDE__PIPE_WRITE };
+int tide__pipe_transport_new(struct tide_loop *loop, int fd, int dir, const struct tide_protocol_ops *ops, void *proto,
+			     struct tide_transport **out);
+/*
+ * A stream over one end of a pipe (stream.c), for a process's stdin
+ * (writer), stdout and stderr (readers): limit 0 is the default 64 KiB.
+ * Freed with tide_stream_free(r, NULL) or tide_stream_free(NULL, w); on
+ * error fd is closed as tide__pipe_transport_new says.
+ */
+int tide__stream_pipe_reader(struct tide_loop *loop, int fd, size_t limit, struct tide_stream_reader **r);
+int tide__stream_pipe_writer(struct tide_loop *loop, int fd, struct tide_stream_writer **w);
 /* The protocol of a transport made with none (NULL ops: every callback a
  * no-op); before tide__transport_start only. */
 void tide__transport_bind(struct tide_transport *t, const struct tide_protocol_ops *ops, void *proto);

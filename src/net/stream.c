@@ -37,6 +37,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <unistd.h>
 
 /* asyncio's _DEFAULT_LIMIT (2 ** 16). */
 #define STREAM_DEFAULT_LIMIT ((size_t)64 * 1024)
@@ -1285,6 +1286,69 @@ TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_r
 	if (!path)
 		return -EINVAL;
 	return open_common(NULL, 0, path, r, w);
+}
+
+/* ---------------------------------------------------------------- pipes -- */
+
+/*
+ * A stream over one end of a pipe (the subprocess code's stdin, stdout and
+ * stderr): a pair whose transport is a pipe transport, of which the caller
+ * gets the one half that makes sense, and frees it alone
+ * (tide_stream_free(r, NULL) or tide_stream_free(NULL, w)). On error fd is
+ * closed (tide__pipe_transport_new).
+ */
+static int stream_pipe(struct tide_loop *loop, int fd, int dir, size_t limit, struct stream **out)
+{
+	struct tide_transport *t;
+	struct stream *s;
+	int err;
+
+	if (!loop || limit > SIZE_MAX / 4)
+		s = NULL; /* -EINVAL below */
+	else if (!(s = stream_new(loop))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if ((err = tide__pipe_transport_new(s ? loop : NULL, fd, dir, &stream_proto_ops, s, &t))) {
+		if (s)
+			stream_unref(s);
+		return err;
+	}
+	if (limit)
+		s->r.limit = limit;
+	/* connection_made: the pair holds the transport from here on. */
+	tide__transport_start(t);
+	*out = s;
+	return 0;
+}
+
+int tide__stream_pipe_reader(struct tide_loop *loop, int fd, size_t limit, struct tide_stream_reader **r)
+{
+	struct stream *s;
+	int err;
+
+	if (!r) {
+		return stream_pipe(NULL, fd, TIDE__PIPE_READ, 0, &s);
+	}
+	*r = NULL;
+	if ((err = stream_pipe(loop, fd, TIDE__PIPE_READ, limit, &s)))
+		return err;
+	*r = &s->r;
+	return 0;
+}
+
+int tide__stream_pipe_writer(struct tide_loop *loop, int fd, struct tide_stream_writer **w)
+{
+	struct stream *s;
+	int err;
+
+	if (!w)
+		return stream_pipe(NULL, fd, TIDE__PIPE_WRITE, 0, &s);
+	*w = NULL;
+	if ((err = stream_pipe(loop, fd, TIDE__PIPE_WRITE, 0, &s)))
+		return err;
+	*w = &s->w;
+	return 0;
 }
 
 /* -------------------------------------------------------------- serving -- */

@@ -15,6 +15,15 @@
  * paths a write with nothing buffered first tries send(2) at once, as
  * asyncio's selector transports do. Big flushes use zero-copy sends.
  *
+ * Pipe transports (pipe.c makes them: a pipe, FIFO or character device)
+ * are these stream transports with the pipe bit: a READ_MULTISHOT instead
+ * of the multishot recv, read(2) instead of recv(2) after readiness, WRITE
+ * ops instead of SEND (never a write(2) at write time: on the readiness
+ * paths the op's first attempt is one), no zero-copy, and a write_eof that
+ * closes the fd once flushed (there is no shutdown). A write pipe's
+ * read op watches for its reader going away (asyncio's add_reader on the
+ * write end), for connection_lost(-EPIPE) even when idle.
+ *
  * The hard part is the end: connection_lost must come exactly once, after
  * the last op's final completion (the kernel may still read the write
  * buffer or fill a receive), with no callback after it; and data a
@@ -223,6 +232,20 @@ static void deliver_held(void *arg)
 	tide_transport_unref(t);
 }
 
+/* deliver_held runs soon (once however often asked), reading on after it. */
+static void queue_held(struct tide_transport *t)
+{
+	if (t->held_queued)
+		return;
+	t->held_queued = true;
+	tide_transport_ref(t);
+	if (tide__ready_call(tloop(t), deliver_held, t) < 0) {
+		t->held_queued = false;
+		tide_transport_unref(t);
+		tide__t_fatal(t, -ENOMEM);
+	}
+}
+
 /*
  * A reset reads as EOF when another call (a send) took the socket's error
  * first. TCP says which it was: a FIN leaves an open write side in
@@ -234,7 +257,7 @@ static bool was_reset(const struct tide_transport *t)
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
-	if (t->write_shut || t->eof_pending)
+	if (t->write_shut || t->eof_pending || t->pipe)
 		return false;
 	if (getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		return false; /* not TCP (a unix socket): an EOF is an EOF */
@@ -258,8 +281,9 @@ static void on_eof(struct tide_transport *t)
 	t->eof_done = true; /* once per connection, as asyncio calls it */
 	if (PROTO_CB(t, eof_received))
 		keep = PROTO_CB(t, eof_received)(t, t->proto);
-	/* keep: half-closed, the protocol may still write (asyncio's rule). */
-	if (!keep)
+	/* keep: half-closed, the protocol may still write (asyncio's rule);
+	 * a read pipe has nothing to write: it closes all the same. */
+	if (!keep || t->pipe)
 		tide_transport_close(t);
 }
 
@@ -320,6 +344,12 @@ static void ms_done(struct tide__op *op)
 
 
 
+/* The readiness paths' read: recv(2), or read(2) for a pipe. */
+static TIDE__INLINE ssize_t rd(const struct tide_transport *t, void *b, size_t n)
+{
+	return TIDE__UNLIKELY(t->pipe) ? read(t->fd, b, n) : recv(t->fd, b, n, MSG_DONTWAIT);
+}
+
 /* Readiness path: the socket is readable; read once (level-triggered). */
 static void poll_read_done(struct tide__op *op)
 {
@@ -354,7 +384,7 @@ static void poll_read_done(struct tide__op *op)
 			return;
 		}
 		do
-			r = recv(t->fd, b, blen, MSG_DONTWAIT);
+			r = rd(t, b, blen);
 		while (r < 0 && errno == EINTR);
 		if (r > 0) {
 			if (PROTO_CB(t, buffer_updated))
@@ -368,7 +398,7 @@ static void poll_read_done(struct tide__op *op)
 			return;
 		}
 		do
-			r = recv(t->fd, b, TIDE__READ_CHUNK, MSG_DONTWAIT);
+			r = rd(t, b, TIDE__READ_CHUNK);
 		while (r < 0 && errno == EINTR);
 		if (r > 0 && PROTO_CB(t, data_received))
 			PROTO_CB(t, data_received)(t, b, (size_t)r, t->proto);
@@ -394,18 +424,16 @@ static void poll_read_done(struct tide__op *op)
 	tide__t_maybe_finish(t);
 }
 
-void tide__t_read_arm(struct tide_transport *t)
+/* The read op (kind, done) goes in flight: waiting for POLLIN if a poll. */
+static TIDE__INLINE void rop_submit(struct tide_transport *t, int kind, tide__op_done_cb done)
 {
-	struct tide__op *op;
+	struct tide__op *op = &t->rop;
 	int err;
 
-	if (!t->reading || t->closing || t->eof_seen || t->rop_busy || t->held.len)
-		return;
-	op = &t->rop;
-	tide__op_init(tloop(t), t->multishot ? TIDE_OP_RECV_MULTISHOT : TIDE_OP_POLL, op);
+	tide__op_init(tloop(t), kind, op);
 	op->fd = t->fd;
 	op->owner = t;
-	op->done = t->multishot ? ms_done : poll_read_done;
+	op->done = done;
 	op->flags |= TIDE__OP_LAZY;
 	op->events = POLLIN;
 	t->rop_busy = 1;
@@ -416,6 +444,59 @@ void tide__t_read_arm(struct tide_transport *t)
 		op->flags &= ~TIDE__OP_INFLIGHT;
 		tide__t_fatal(t, err);
 	}
+}
+
+/*
+ * A write pipe's watch answered: its reader went away (POLLERR on a
+ * pipe's write end; a socket's peer closing or sending, as asyncio reads
+ * it), or the watch was cancelled. Bytes still buffered can go nowhere.
+ */
+static void pipe_gone_done(struct tide__op *op)
+{
+	struct tide_transport *t = op->owner;
+
+	t->rop_busy = 0;
+	if (op->res >= 0 && !(t->closing && !wsize(t)))
+		tide__t_fatal(t, -EPIPE);
+	else if (op->res < 0 && op->res != -ECANCELED)
+		tide__t_fatal(t, op->res);
+	tide__t_maybe_finish(t);
+}
+
+/* A pipe's read op: a multishot read, a poll then read(2), or a write
+ * pipe's watch for its reader going away. */
+static TIDE__OUTLINE void pipe_read_arm(struct tide_transport *t)
+{
+	if (!t->reading || t->closing || t->eof_seen || t->rop_busy || t->held.len)
+		return;
+	/*
+	 * A completion inside the submit below (epoll calls a device it cannot
+	 * watch, /dev/zero, always ready) comes back here with the submit
+	 * still on the stack: the next read waits for the ready queue instead,
+	 * lest a device that never runs dry recurse without end.
+	 */
+	if (t->arming) {
+		queue_held(t);
+		return;
+	}
+	t->arming = 1;
+	if (t->pipe_rd)
+		rop_submit(t, t->multishot ? TIDE_OP_READ_MULTISHOT : TIDE_OP_POLL, t->multishot ? ms_done : poll_read_done);
+	else
+		rop_submit(t, TIDE_OP_POLL, pipe_gone_done);
+	t->arming = 0;
+}
+
+void tide__t_read_arm(struct tide_transport *t)
+{
+	/* The pipe bit shares the test of its neighbours: a socket's read
+	 * pays nothing for it. */
+	if (!t->reading || t->closing || t->eof_seen || t->rop_busy || t->pipe || t->held.len) {
+		if (t->pipe)
+			pipe_read_arm(t);
+		return;
+	}
+	rop_submit(t, t->multishot ? TIDE_OP_RECV_MULTISHOT : TIDE_OP_POLL, t->multishot ? ms_done : poll_read_done);
 }
 
 /* ------------------------------------------------------------- writing -- */
@@ -638,9 +719,20 @@ static void write_kick(struct tide_transport *t)
 		t->zc_pending++;
 		tloop(t)->net->zc_pinned += op->len;
 	}
-	/* On the readiness paths send(2) was just tried: wait first. */
-	if (t->direct_send)
-		op->flags |= TIDE__OP_NO_TRY;
+	/*
+	 * On the readiness paths send(2) was just tried: wait first. A pipe's
+	 * send becomes a WRITE at the current position (never zero-copy).
+	 * Both bits in one test: a socket's send on io_uring pays nothing for
+	 * pipes (choosing the kind above cost it 6 instructions a message).
+	 */
+	if (TIDE__UNLIKELY(t->direct_send || t->pipe)) {
+		if (t->direct_send)
+			op->flags |= TIDE__OP_NO_TRY;
+		if (t->pipe) {
+			op->kind = TIDE_OP_WRITE;
+			op->off = -1;
+		}
+	}
 	tide__t_submit_wop(t, op);
 }
 
@@ -673,7 +765,7 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 
 	if (!t || (iovcnt && !iov) || iovcnt < 0)
 		return -EINVAL;
-	if (t->kind != TIDE__T_STREAM)
+	if (t->kind != TIDE__T_STREAM || t->pipe_rd)
 		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
 		return TIDE_ECLOSED;
@@ -769,7 +861,7 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
 {
 	if (!t)
 		return -EINVAL;
-	if (t->kind != TIDE__T_STREAM)
+	if (t->kind != TIDE__T_STREAM || t->pipe_rd)
 		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
 		return TIDE_ECLOSED;
@@ -777,6 +869,12 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
 		return TIDE_EFORKED; /* shutdown(2) would half-close the parent's */
 	if (t->write_shut || t->eof_pending)
 		return 0;
+	/* A pipe has no half-close: its reader sees the end when the fd
+	 * closes, once the buffer is flushed (asyncio's write pipe). */
+	if (t->pipe) {
+		tide_transport_close(t);
+		return 0;
+	}
 	t->eof_pending = true;
 	if (!t->wop && wsize(t) == 0)
 		shut_wr(t);
@@ -785,7 +883,7 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
 
 TIDE_EXTERN int tide_transport_can_write_eof(const struct tide_transport *t)
 {
-	return t && t->kind == TIDE__T_STREAM;
+	return t && t->kind == TIDE__T_STREAM && !t->pipe_rd;
 }
 
 /* -------------------------------------------------------- closing, end -- */
@@ -900,10 +998,18 @@ TIDE_EXTERN int tide_transport_is_closing(const struct tide_transport *t)
 	return t ? t->closing : 1;
 }
 
+/* A write pipe's read op is its watch for the reader going away. */
+static bool write_pipe(const struct tide_transport *t)
+{
+	return t->pipe && !t->pipe_rd;
+}
+
 TIDE_EXTERN int tide_transport_pause_reading(struct tide_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (write_pipe(t))
+		return -EOPNOTSUPP;
 	if (t->closing)
 		return 0;
 	if (!t->reading)
@@ -918,19 +1024,13 @@ TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (write_pipe(t))
+		return -EOPNOTSUPP;
 	if (t->closing || t->reading)
 		return 0;
 	t->reading = true;
 	if (t->held.len || (t->eof_seen && !t->eof_done && !t->rop_busy)) {
-		if (!t->held_queued) {
-			t->held_queued = true;
-			tide_transport_ref(t);
-			if (tide__ready_call(tloop(t), deliver_held, t) < 0) {
-				t->held_queued = false;
-				tide_transport_unref(t);
-				tide__t_fatal(t, -ENOMEM);
-			}
-		}
+		queue_held(t);
 		return 0;
 	}
 	tide__t_read_arm(t);
@@ -939,7 +1039,7 @@ TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
 
 TIDE_EXTERN int tide_transport_is_reading(const struct tide_transport *t)
 {
-	return t && t->reading && !t->closing;
+	return t && t->reading && !t->closing && !write_pipe(t);
 }
 
 TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t, size_t high, size_t low)
@@ -982,14 +1082,18 @@ TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, co
 
 	if (!t || !name || !buf || !len)
 		return -EINVAL;
-	if (!strcmp(name, "socket")) {
+	if (!strcmp(name, "socket") || !strcmp(name, "pipe")) {
+		/* A pipe transport's fd is its "pipe" (asyncio's pipe
+		 * transports have no "socket", even over one). */
+		if ((name[0] == 'p') != t->pipe)
+			return -ENOENT;
 		if (*len < sizeof(int))
 			return -ENOSPC;
 		memcpy(buf, &t->fd, sizeof(int));
 		*len = sizeof(int);
 		return t->fd < 0 ? TIDE_ECLOSED : 0;
 	}
-	if (strcmp(name, "peername") && strcmp(name, "sockname"))
+	if (t->pipe || (strcmp(name, "peername") && strcmp(name, "sockname")))
 		return -ENOENT;
 	/* The socket is gone once connection_lost ran (asyncio keeps copies
 	 * of both addresses; an idle transport here has no room for them). */
