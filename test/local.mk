@@ -279,6 +279,12 @@ EXTRA_DIST += test/realclients.sh
 
 EXTRA_DIST += test/faults.sh
 
+# The example servers stop gracefully on SIGTERM and SIGINT: a client
+# still connected is closed, exit 0, one summary line (bash's /dev/tcp as
+# the client).
+TESTS += test/stopsignals.sh
+EXTRA_DIST += test/stopsignals.sh
+
 # The four layers of src/ (core < io < task < net) never reach up: calls
 # (nm -u of each object, but for the loop's teardown hub), includes, and
 # no liburing in src/net.
