@@ -38,7 +38,10 @@
  * (HTTP/1.1's default; HTTP/1.0 only with "Connection: keep-alive") until
  * the client sends "Connection: close", which is answered, then the
  * connection closed. A request body (Content-Length, up to 1 MiB) is read
- * and dropped as it arrives; chunked bodies are refused (501). Ctrl-C or SIGTERM stops every loop.
+ * and dropped as it arrives; chunked bodies are refused (501). Ctrl-C or
+ * SIGTERM stops every loop (each has its own handlers): the servers stop
+ * accepting, the connections are closed, and one line says how many
+ * connections and requests were served before the exit (status 0).
  *
  * The fast path is the protocol API, in net-common.c's struct ex_conn:
  * data_received parses the requests straight from the bytes the transport

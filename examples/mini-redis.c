@@ -34,6 +34,10 @@
  *   --max-bulk BYTES     one argument (Redis's proto-max-bulk-len, 512 MiB
  *                there); default 8m
  *
+ * SIGINT or SIGTERM stops it gracefully: no more accepts, the clients
+ * closed, one line on how many connections and commands were served, exit
+ * status 0.
+ *
  * Commands: PING [msg], ECHO msg, SET key value [NX|XX] [GET]
  * [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], GET, DEL key..., EXISTS key...,
  * INCR, DECR, INCRBY, DECRBY, EXPIRE key s, PEXPIRE key ms, TTL, PTTL,

@@ -3,13 +3,13 @@
  * net-common.c: what the networking examples share (net-common.h says
  * what each part is for).
  *
- * The hard part is the signals: a signal handler may not call into the
- * loop (tide_call_soon_threadsafe takes a lock), so SIGINT and SIGTERM are
- * blocked in every thread and one thread waits for them with sigwait(),
- * then asks each registered loop to stop through tide_call_soon_threadsafe.
- * ex_signals_init() therefore runs before any thread exists (the
- * executor's workers and the examples' own threads inherit the mask):
- * ex_loop_open() and ex_serve() call it first.
+ * The hard part is stopping on SIGINT and SIGTERM cleanly, with one loop
+ * per thread: each loop gets its own handlers of both signals
+ * (tide_loop_add_signal_handler: every loop that has one runs it, on its
+ * own thread, as a callback), which note the signal and stop that loop.
+ * A loop made after a signal came is stopped at once. Each loop's end
+ * then closes its server (no more accepts) and its connections, and
+ * ex_serve prints one line on what was served.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -249,80 +249,53 @@ static const char *server_sockname(const struct tide_server *s, char *out, size_
 
 /* ---------------------------------------------------------- signals -- */
 
-#define MAX_LOOPS 256
-
-static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tide_loop *sig_loops[MAX_LOOPS]; /* the loops to stop */
-static int sig_stopping;                       /* a signal came */
+/* The signal that stopped the examples (0: none yet); the first one wins. */
+static atomic_int stop_signal;
+/* What ex_serve's servers did, over all threads, for its last line. */
+static atomic_ulong served_connections;
+static atomic_ulong served_requests;
 
 static void stop_loop_cb(void *arg)
 {
 	tide_loop_stop(arg);
 }
 
-static void *signal_thread(void *arg)
+static void stopped_by(struct tide_loop *loop, int signo)
 {
-	sigset_t set;
-	int sig;
+	int none = 0;
 
-	(void)arg;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		pthread_mutex_lock(&sig_lock);
-		sig_stopping = 1;
-		for (int i = 0; i < MAX_LOOPS; i++)
-			if (sig_loops[i])
-				tide_call_soon_threadsafe(sig_loops[i], stop_loop_cb, sig_loops[i]);
-		pthread_mutex_unlock(&sig_lock);
-	}
-	return NULL;
+	atomic_compare_exchange_strong(&stop_signal, &none, signo);
+	tide_loop_stop(loop);
 }
 
-/* Blocks SIGINT and SIGTERM and starts the thread that waits for them. */
-static int signals_init(void)
+static void on_sigint(void *arg)
 {
-	sigset_t set;
-	pthread_t th;
-	int err;
+	stopped_by(arg, SIGINT);
+}
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	err = pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (err == 0)
-		err = pthread_create(&th, NULL, signal_thread, NULL);
-	if (err == 0)
-		pthread_detach(th);
-	return -err;
+static void on_sigterm(void *arg)
+{
+	stopped_by(arg, SIGTERM);
 }
 
 /* The next SIGINT or SIGTERM stops loop (at once if one came already). */
-static void signals_add(struct tide_loop *loop)
+static int signals_add(struct tide_loop *loop)
 {
-	pthread_mutex_lock(&sig_lock);
-	for (int i = 0; i < MAX_LOOPS; i++) {
-		if (!sig_loops[i]) {
-			sig_loops[i] = loop;
-			break;
-		}
-	}
-	if (sig_stopping)
-		tide_call_soon_threadsafe(loop, stop_loop_cb, loop);
-	pthread_mutex_unlock(&sig_lock);
+	int err = tide_loop_add_signal_handler(loop, SIGINT, on_sigint, loop);
+
+	if (err == 0)
+		err = tide_loop_add_signal_handler(loop, SIGTERM, on_sigterm, loop);
+	if (err == 0 && atomic_load(&stop_signal))
+		err = tide_call_soon(loop, stop_loop_cb, loop, NULL);
+	return err;
 }
 
-/* Before the loop is freed (a loop never added is not there: no-op). */
+/* Before the loop is freed (a loop never added has none: no-op). When the
+ * last loop lets go, the signals' dispositions are the program's again. */
 static void signals_remove(struct tide_loop *loop)
 {
-	pthread_mutex_lock(&sig_lock);
-	for (int i = 0; i < MAX_LOOPS; i++)
-		if (sig_loops[i] == loop)
-			sig_loops[i] = NULL;
-	pthread_mutex_unlock(&sig_lock);
+	tide_loop_remove_signal_handler(loop, SIGINT);
+	tide_loop_remove_signal_handler(loop, SIGTERM);
 }
 
 /* ------------------------------------------------------- main's loop -- */
@@ -332,19 +305,17 @@ int ex_loop_open(const char *name, int signals, struct tide_loop **loop)
 	int err = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (signals)
-		err = signals_init();
-	if (err < 0) {
-		fprintf(stderr, "%s: cannot set up the signals: %s\n", name, tide_strerror(err));
-		return err;
-	}
 	err = tide_loop_new(NULL, loop);
 	if (err < 0) {
 		fprintf(stderr, "%s: cannot start a loop: %s\n", name, tide_loop_new_error());
 		return err;
 	}
-	if (signals)
-		signals_add(*loop);
+	if (signals && (err = signals_add(*loop)) < 0) {
+		fprintf(stderr, "%s: cannot set up the signals: %s\n", name, tide_strerror(err));
+		tide_loop_free(*loop);
+		*loop = NULL;
+		return err;
+	}
 	return 0;
 }
 
@@ -528,6 +499,7 @@ static size_t conn_answer_all(struct ex_conn *c, const char *p, size_t n, int *e
 			break;
 		}
 		*ended = 1;
+		atomic_fetch_add_explicit(&served_requests, 1, memory_order_relaxed);
 		off += (size_t)r;
 		if (c->out->len >= FLUSH_AT)
 			conn_flush(c);
@@ -604,6 +576,7 @@ static void conn_made(struct tide_transport *t, void *proto)
 	struct tide_timeouts to = { .size = sizeof(to), .idle = o->idle_timeout };
 
 	c->t = t;
+	atomic_fetch_add_explicit(&served_connections, 1, memory_order_relaxed);
 	/* Over the cap: told so, and closed (it counted for a moment). */
 	if (atomic_fetch_add(&clients, 1) >= o->max_clients) {
 		atomic_fetch_sub(&clients, 1);
@@ -721,7 +694,10 @@ static int worker_start(struct ex_worker *w)
 		snprintf(w->why, sizeof(w->why), "cannot start a loop: %s", tide_loop_new_error());
 		return err;
 	}
-	signals_add(w->loop);
+	if ((err = signals_add(w->loop)) < 0) {
+		snprintf(w->why, sizeof(w->why), "cannot set up the signals: %s", tide_strerror(err));
+		return err;
+	}
 	if (o->loop_init) {
 		err = o->loop_init(w);
 		if (err < 0) {
@@ -810,10 +786,6 @@ int ex_serve(const struct ex_serve_opts *opts)
 		o->max_clients = default_max_clients();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (signals_init() < 0) {
-		fprintf(stderr, "%s: cannot set up the signals\n", o->name);
-		return 1;
-	}
 	if (o->threads < 1 || o->threads > EX_MAX_THREADS || sem_init(&ready, 0, 0) < 0)
 		return 2;
 	memset(workers, 0, sizeof(workers));
@@ -859,7 +831,9 @@ int ex_serve(const struct ex_serve_opts *opts)
 		}
 	} else {
 		/* Stop the threads that did start, as Ctrl-C would. */
-		kill(getpid(), SIGTERM);
+		for (int i = 1; i < started; i++)
+			if (workers[i].err == 0)
+				tide_call_soon_threadsafe(workers[i].loop, stop_loop_cb, workers[i].loop);
 	}
 	if (worker_stop(&workers[0]) < 0)
 		failed = 1;
@@ -869,5 +843,11 @@ int ex_serve(const struct ex_serve_opts *opts)
 			failed = 1;
 	}
 	sem_destroy(&ready);
+	/* Every server closed, every connection gone: what they did. */
+	if (atomic_load(&stop_signal))
+		printf("%s: stopped by %s after %lu connection%s, %lu request%s\n", o->name,
+		       atomic_load(&stop_signal) == SIGINT ? "SIGINT" : "SIGTERM",
+		       atomic_load(&served_connections), atomic_load(&served_connections) == 1 ? "" : "s",
+		       atomic_load(&served_requests), atomic_load(&served_requests) == 1 ? "" : "s");
 	return failed;
 }

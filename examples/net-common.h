@@ -19,7 +19,7 @@
  *   wait_closed() and loop.close().
  * - ex_serve(): the servers with --threads N (http-hello, mini-redis): N
  *   loops, one per thread, each with its own listening socket on one port
- *   (SO_REUSEPORT), until a signal stops them all. Their connections are
+ *   (SO_REUSEPORT), until a signal stops them all (then a summary line). Their connections are
  *   struct ex_conn: the example only parses and answers one request.
  *   They are bounded against slow and greedy clients: idle and request
  *   timeouts, a cap on connections, on a partial request and on all
@@ -87,9 +87,9 @@ const char *ex_format_addr(const struct sockaddr *sa, socklen_t len, char *out, 
 
 /*
  * Line-buffers stdout (the demo reads it through a pipe) and makes *loop.
- * signals: the next SIGINT or SIGTERM stops the loop (call this first
- * thing in main, before any thread exists). 0, or -errno after a message
- * on stderr.
+ * signals: the next SIGINT or SIGTERM stops the loop (the loop's own
+ * handlers of them, tide_loop_add_signal_handler). 0, or -errno after a
+ * message on stderr.
  */
 int ex_loop_open(const char *name, int signals, struct tide_loop **loop);
 
@@ -224,8 +224,11 @@ struct ex_serve_opts {
 
 /*
  * Serves until SIGINT or SIGTERM; returns main's exit status. "Serving on
- * ..." is printed once every thread listens. Call it first thing after
- * parsing the options (it sets up the signals before any thread exists).
+ * ..." is printed once every thread listens. A signal stops every loop
+ * (each has its own handlers): each stops accepting, closes its
+ * connections and is freed, then one line says what was served, as
+ * "NAME: stopped by SIGTERM after N connections, M requests", and the
+ * status is 0.
  */
 int ex_serve(const struct ex_serve_opts *o);
 

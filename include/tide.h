@@ -170,6 +170,7 @@ TIDE_EXTERN const char *tide_loop_new_error(void);
  * still holds, and lets closing transports and servers finish. A
  * transport reference kept past connection_lost does not count.
  * tide_loop_shutdown() first winds down what the loop itself still runs.
+ * Signal handlers left are removed (the program's dispositions come back).
  *
  * After fork(2), in the child, a loop the parent made is the parent's: its
  * epoll set, io_uring rings, eventfd and sockets are shared with the
@@ -1038,27 +1039,39 @@ TIDE_EXTERN int tide_stream_set_deadline(struct tide_stream_writer *w, double wh
  * asyncio's add_signal_handler: cb(arg) runs on the loop's thread as a
  * ready callback (never in signal context) after signo arrives. Signals
  * that arrive in a burst coalesce into one call, but a signal that arrives
- * after the callback last started always causes another call. Returns 0
- * (replacing an earlier handler of this loop for signo); -EINVAL for
- * SIGKILL, SIGSTOP, or a number out of range; TIDE_ECLOSED on a closed
- * loop; TIDE_EFORKED in a forked child. Several loops (in several
- * threads) may each have a handler for one signal: each of them runs.
- * While any loop has a handler the signal's disposition is the library's;
- * when the last is removed (or its loop is freed) the disposition the
- * program had before the first is restored.
+ * after the callback last started always causes another call; one that
+ * arrives while the loop is not running is delivered by its next run.
+ * Returns 0 (replacing an earlier handler of this loop for signo); -EINVAL
+ * for a NULL loop or cb, SIGKILL, SIGSTOP, a number out of range (below 1
+ * or above 64) or one the C library keeps for itself (glibc's 32 and 33);
+ * -ENOSPC past 256 loops with signals at once; -ENOMEM; TIDE_ECLOSED on a
+ * closed loop; TIDE_EFORKED in a forked child. Several loops (in several
+ * threads) may each have a handler for one signal: each of them runs, on
+ * its own loop's thread, whichever thread the kernel interrupted (a signal
+ * sent to one thread with pthread_kill too). While any loop has a handler
+ * the signal's disposition is the library's (a process-wide handler with
+ * SA_RESTART; no signal mask changes); when the last is removed (or its
+ * loop closed or freed: tide_loop_close removes the loop's handlers, as
+ * asyncio's close does) the disposition the program had before the first
+ * is restored. A child of fork(2) starts with the program's dispositions
+ * back: the parent's loops are not its own.
  */
 TIDE_EXTERN int tide_loop_add_signal_handler(struct tide_loop *loop, int signo, tide_call_cb cb, void *arg);
-/* 1 if a handler was removed, 0 if there was none; -EINVAL as above. */
+/* 1 if a handler was removed, 0 if there was none; -EINVAL for a NULL
+ * loop or a number add refuses as such. A handler may remove itself. */
 TIDE_EXTERN int tide_loop_remove_signal_handler(struct tide_loop *loop, int signo);
 /*
  * Inside a task: waits until signo arrives (after the call), on the
- * task's loop. Returns signo, -ECANCELED, or the errors of
+ * task's loop. Returns signo, -ECANCELED (also when a cancellation is
+ * owed to the task), TIDE_ENOT_IN_TASK outside a task, or the errors of
  * tide_loop_add_signal_handler. While it waits the signal's disposition
- * is the library's, as with a handler.
+ * is the library's, as with a handler; each task waiting for signo wakes,
+ * beside the loop's handler of it, if any.
  */
 TIDE_EXTERN int tide_signal_wait(int signo);
 /* The loop running on the calling thread (inside one of its callbacks or
- * tasks), or NULL. A thread runs at most one loop at a time. */
+ * tasks), or NULL. A callback that runs another loop's iteration sees that
+ * loop inside it, its own after. */
 TIDE_EXTERN struct tide_loop *tide_get_running_loop(void);
 
 /* ---------------------------------------------------------------- pipes -- */

@@ -14,7 +14,7 @@ TIDE_MAN3_PAGES = \
 	man/tide_barrier_new.3 man/tide_call_soon.3 man/tide_condition_new.3 man/tide_connect_read_pipe.3 \
 	man/tide_create_connection.3 man/tide_create_server.3 man/tide_event_new.3 \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
-	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_new.3 \
+	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
 	man/tide_loop_set_exception_handler.3 man/tide_op_read.3 \
 	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_semaphore_new.3 \
 	man/tide_socket.3 man/tide_stream_read.3 man/tide_stream_write.3 \
@@ -23,6 +23,7 @@ TIDE_MAN3_PAGES = \
 
 # The .so links: every exported function that is not a page's own name.
 TIDE_MAN3_LINKS = \
+	man/tide_get_running_loop.3 man/tide_loop_remove_signal_handler.3 man/tide_signal_wait.3 \
 	man/tide_accept.3 man/tide_all_tasks.3 man/tide_as_completed_free.3 \
 	man/tide_as_completed_new.3 man/tide_as_completed_next.3 man/tide_await.3 \
 	man/tide_barrier_abort.3 man/tide_barrier_free.3 man/tide_barrier_reset.3 \

@@ -8,11 +8,11 @@ noinst_LTLIBRARIES = src/libtide-internal.la
 #
 # Four layers, one folder each, bottom up; a folder includes and calls only
 # its own and lower ones (test/layering.sh checks it in make check):
-# core: the loop, handles and timers, futures, the cross-thread door, the
-# allocator.
+# core: the loop, handles and timers, futures, the cross-thread door and
+# the signals that knock on it, the allocator.
 TIDE_CORE = src/core/core.h src/core/list.h src/core/heap.h \
 	src/core/util.c src/core/loop.c src/core/timer.c src/core/threadsafe.c \
-	src/core/future.c
+	src/core/signal.c src/core/future.c
 # io: ops and the op table, the op families, the backends, the executor.
 TIDE_IO = src/io/io.h src/io/compat-uring.h \
 	src/io/io.c src/io/op.c src/io/opdef.c \

@@ -35,7 +35,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients
+	test/slowclients test/signal
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
 # test/sockops, test/transport and test/ops again, with half the io_uring
@@ -167,6 +167,15 @@ test_fork_LDADD = $(TEST_LDADD)
 test_threads_CFLAGS = $(TEST_CFLAGS)
 test_threads_LDADD = $(NET_INTERNAL_LDADD)
 
+# Signal handlers of loops: on the loop thread, floods of 100,000 from a
+# thread and from a process with none lost after the last, two loops on two
+# threads, the program's disposition given back (removed, closed, freed,
+# forked), tide_signal_wait, tide_get_running_loop, and the library's own
+# watch (src/core/core.h), hence the library's objects.
+test_signal_SOURCES = test/signal.c $(TEST_HELPERS)
+test_signal_CFLAGS = $(TEST_CFLAGS)
+test_signal_LDADD = $(TEST_INTERNAL_LDADD)
+
 # Who frees a future's ptr: counted through a replaced allocator and an
 # interposed getaddrinfo/freeaddrinfo, taken or not, nothing leaks or is
 # freed twice.
@@ -240,10 +249,11 @@ CLEANFILES += test/*.memcheck.log
 # The programs that use threads, under ThreadSanitizer (configure
 # --enable-tsan): the cross-thread door (test/loop's threadsafe tests),
 # the executor, a loop driven by several threads (with tasks: the context
-# switch tells TSan of each fiber, src/task/coro.c) and fork. Only these
+# switch tells TSan of each fiber, src/task/coro.c), fork, and signals
+# (their handler knocks on the same door). Only these
 # are built and run, so CI's TSan build stays short; any report fails
 # the program (TSan exits 66), and nothing of tide's is suppressed.
-TSAN_TESTS = test/loop test/executor test/threads test/fork
+TSAN_TESTS = test/loop test/executor test/threads test/fork test/signal
 if ENABLE_TSAN
 check-tsan:
 	$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(TSAN_TESTS)' check_PROGRAMS='$(TSAN_TESTS)'
@@ -268,6 +278,12 @@ endif
 EXTRA_DIST += test/realclients.sh
 
 EXTRA_DIST += test/faults.sh
+
+# The example servers stop gracefully on SIGTERM and SIGINT: a client
+# still connected is closed, exit 0, one summary line (bash's /dev/tcp as
+# the client).
+TESTS += test/stopsignals.sh
+EXTRA_DIST += test/stopsignals.sh
 
 # The four layers of src/ (core < io < task < net) never reach up: calls
 # (nm -u of each object, but for the loop's teardown hub), includes, and

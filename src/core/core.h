@@ -190,11 +190,14 @@ struct tide__net;   /* net/net.h */
  *    it stale queues a node, which the drain drops on a closed loop).
  *    tide__loop_closed() is the one reader.
  *  - ts_head, ts_tailp, ts_free: under ts_lock.
- *  - ts_nonempty: stored (relaxed) under ts_lock; the loop loads it
- *    (relaxed) without the lock, as a hint only: it takes ts_lock before it
- *    reads the queue, and a stale false is covered by the eventfd.
- *  - ts_wake_pending: exchanged by producers under ts_lock, cleared by the
- *    loop when it consumed the eventfd (both seq_cst, threadsafe.c).
+ *  - ts_nonempty: stored (relaxed) under ts_lock, and set (seq_cst) by
+ *    the signal handler without it (signal.c); the drain clears it
+ *    (seq_cst) before it looks for signals. The loop loads it (relaxed)
+ *    without the lock, as a hint only: it takes ts_lock before it reads
+ *    the queue, and a stale false is covered by the eventfd.
+ *  - ts_wake_pending: exchanged by producers under ts_lock and by the
+ *    signal handler, cleared by the loop when it consumed the eventfd (all
+ *    seq_cst, threadsafe.c).
  *  - wake_fd: written by new and free only. Producers write to it under
  *    ts_lock, and free takes ts_lock before it closes the fd or frees the
  *    loop, so no producer is still inside the loop then (a worker whose job
@@ -282,6 +285,10 @@ struct tide_loop {
 	struct tide_executor *default_ex;
 	bool default_ex_owned;         /* the loop made it and frees it */
 	unsigned executor_threads;
+
+	/* Signals (signal.c): the handlers, watches and the registry slot,
+	 * made by the first handler or watch; NULL until then. */
+	struct tide__sigloop *sig;
 
 	/* Errors and debug. */
 	tide_exception_cb exc_handler;
@@ -398,6 +405,33 @@ static inline unsigned tide__ts_drain(struct tide_loop *loop)
 }
 /* The backend saw the wake eventfd readable (epoll) or its read complete. */
 void tide__ts_woken(struct tide_loop *loop);
+/*
+ * Signals (signal.c). One process-wide handler per signal marks the signal
+ * pending for each loop that wants it and wakes the loop through its
+ * cross-thread door (the eventfd); the drain then takes the marks and
+ * queues one ready callback that runs the loop's handlers and watches.
+ *
+ * A watch is the library's own subscription (the subprocess code's
+ * SIGCHLD): cb(arg) runs on the loop thread like a handler, after every
+ * arrival of signo that follows the watch (coalesced in a burst), beside
+ * a user handler of the same signal and any other watch. Several watches
+ * of one signal and loop may coexist. tide__signal_watch returns 0 and the
+ * watch in *out, -EINVAL (a bad signo or cb), -ENOMEM, -ENOSPC (too many
+ * loops with signals), TIDE_ECLOSED or TIDE_EFORKED; its disposition rules
+ * are a handler's. A watch may be dropped from any callback of its loop,
+ * its own included; one still there when the loop is freed goes with it
+ * (its owner must not unwatch it after). NULL does nothing.
+ */
+struct tide__sigwatch;
+int tide__signal_watch(struct tide_loop *loop, int signo, tide_call_cb cb, void *arg, struct tide__sigwatch **out);
+void tide__signal_unwatch(struct tide__sigwatch *w);
+/* The drain's part: takes the signals marked for the loop (threadsafe.c). */
+void tide__signal_take(struct tide_loop *loop);
+/* close: the user's handlers go (asyncio's close removes them). */
+void tide__signal_close(struct tide_loop *loop);
+/* free: everything goes, the loop leaves the registry (before its eventfd closes). */
+void tide__signal_fini(struct tide_loop *loop);
+
 /* Report through the exception handler. */
 void tide__report(struct tide_loop *loop, const char *msg, int err, struct tide_future *fut, void *cb);
 

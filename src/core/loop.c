@@ -373,7 +373,15 @@ static uint64_t compute_wait(struct tide_loop *loop, uint64_t max_ns)
 	return w;
 }
 
-static int iterate(struct tide_loop *loop, uint64_t max_ns)
+/* The loop whose callbacks run on this thread (tide_get_running_loop). */
+static TIDE__TLS struct tide_loop *running_loop;
+
+TIDE_EXTERN struct tide_loop *tide_get_running_loop(void)
+{
+	return running_loop;
+}
+
+static int iterate_here(struct tide_loop *loop, uint64_t max_ns)
 {
 	unsigned n;
 	uint64_t wait;
@@ -409,6 +417,19 @@ static int iterate(struct tide_loop *loop, uint64_t max_ns)
 	n = run_ready(loop);
 	loop->stats.iterations++;
 	return (int)n;
+}
+
+/* One iteration, the loop running on this thread meanwhile (a callback
+ * may run another loop's iteration: the outer one is back after it). */
+static int iterate(struct tide_loop *loop, uint64_t max_ns)
+{
+	struct tide_loop *outer = running_loop;
+	int n;
+
+	running_loop = loop;
+	n = iterate_here(loop, max_ns);
+	running_loop = outer;
+	return n;
 }
 
 /*
@@ -680,6 +701,8 @@ static void close_held(struct tide_loop *loop)
 	/* Run what other threads already queued? asyncio drops it; so do we,
 	 * but the nodes themselves go back to their owners in tide__ts_fini. */
 	drop_handles(loop);
+	/* asyncio's close removes the signal handlers too. */
+	tide__signal_close(loop);
 	/* Relaxed: the flag publishes no other data (see struct tide_loop). */
 	atomic_store_explicit(&loop->closed, true, memory_order_relaxed);
 }
@@ -799,11 +822,14 @@ TIDE_EXTERN int tide_loop_new(const struct tide_loop_opts *opts, struct tide_loo
  */
 static void settle_net(struct tide_loop *loop)
 {
+	struct tide_loop *outer = running_loop;
 	int laps;
 
+	running_loop = loop;
 	for (laps = 0; loop->net_closing && laps < 1000; laps++)
 		if (!run_ready(loop))
 			loop->backend->wait(loop, 1000000);
+	running_loop = outer;
 }
 
 /* What tide_loop_shutdown waits for: tasks, closing transports and
@@ -902,6 +928,9 @@ TIDE_EXTERN int tide_loop_free(struct tide_loop *loop)
 			return -EBUSY;
 		}
 	}
+	/* Out of the signal registry before the eventfd its handler writes
+	 * closes (tide__ts_fini); the dispositions go back. */
+	tide__signal_fini(loop);
 	close_held(loop);
 	/* The teardown hub, top layer first: each frees what it hung on the
 	 * loop (the one place core names a higher layer; test/layering.sh). */

@@ -115,8 +115,12 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 	n = loop->ts_head;
 	loop->ts_head = NULL;
 	loop->ts_tailp = &loop->ts_head;
-	atomic_store_explicit(&loop->ts_nonempty, false, memory_order_relaxed);
+	/* seq_cst: ordered before the signal marks are read (signal.c). */
+	atomic_store(&loop->ts_nonempty, false);
 	pthread_mutex_unlock(&loop->ts_lock);
+	/* A signal handler sets ts_nonempty too, with no node. */
+	if (loop->sig)
+		tide__signal_take(loop);
 
 	for (; n; n = next) {
 		next = n->next;

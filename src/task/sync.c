@@ -3,7 +3,7 @@
  * sync.c: asyncio's synchronisation primitives for tasks: Lock, Event,
  * Condition, Semaphore and BoundedSemaphore, Queue (FIFO, LIFO, priority)
  * and Barrier, with the semantics of CPython's Lib/asyncio/locks.py and
- * queues.py.
+ * queues.py; and the wait for a signal (tide_signal_wait).
  *
  * Every wait is the same move: a waiter node on the waiting task's own stack
  * (a suspended task's stack stays put, so no allocation) joins a FIFO list
@@ -903,4 +903,32 @@ TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b)
 	}
 	tide__wl_wake_all(&b->waiters, UINT_MAX, 0);
 	return 0;
+}
+
+/* ------------------------------------------------------------ signals -- */
+
+static void signal_arrived(void *arg)
+{
+	tide__unpark(arg, 0);
+}
+
+/*
+ * A park on the library's own watch of signo (core's signal.c): the watch
+ * holds the disposition while the task waits, and goes when it is over,
+ * however it ends.
+ */
+TIDE_EXTERN int tide_signal_wait(int signo)
+{
+	struct tide__sigwatch *w;
+	struct tide__park park;
+	int err;
+
+	if ((err = tide__task_op_may_start()))
+		return err;
+	err = tide__signal_watch(tide_future_loop(tide_current_task()), signo, signal_arrived, &park, &w);
+	if (err)
+		return err;
+	err = tide__park(&park);
+	tide__signal_unwatch(w);
+	return err < 0 ? err : signo;
 }
