@@ -1054,7 +1054,10 @@ TIDE_EXTERN int tide_stream_set_deadline(struct tide_stream_writer *w, double wh
  * loop closed or freed: tide_loop_close removes the loop's handlers, as
  * asyncio's close does) the disposition the program had before the first
  * is restored. A child of fork(2) starts with the program's dispositions
- * back: the parent's loops are not its own.
+ * back: the parent's loops are not its own. Do not call sigaction(2) for
+ * a signal while a loop handles it: the library's handler would be
+ * replaced, and removing the last handler would later overwrite yours
+ * with the disposition saved at the first.
  */
 TIDE_EXTERN int tide_loop_add_signal_handler(struct tide_loop *loop, int signo, tide_call_cb cb, void *arg);
 /* 1 if a handler was removed, 0 if there was none; -EINVAL for a NULL

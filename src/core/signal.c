@@ -224,11 +224,18 @@ static int slot_sync(struct tide__sigloop *sl, int signo)
 			}
 		}
 	} else if (!wants(sl, signo) && have) {
-		atomic_fetch_and(&s->mask, ~bit);
-		/* A mark left would fire a handler added later for an old signal. */
-		atomic_fetch_and(&s->pending, ~bit);
+		/* The program's disposition goes back before the bit goes: a
+		 * signal in between meets one or the other, never neither (a
+		 * SIGTERM would vanish, where the default kills). */
 		if (--reg[signo].users == 0)
 			sigaction(signo, &reg[signo].old, NULL);
+		atomic_fetch_and(&s->mask, ~bit);
+		/* A mark left would fire a handler added later for an old
+		 * signal: wait out the handlers that saw the bit before it
+		 * went (they may mark still), then clear. */
+		while (atomic_load(&s->busy))
+			sched_yield();
+		atomic_fetch_and(&s->pending, ~bit);
 	}
 	return 0;
 }
