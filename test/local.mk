@@ -35,6 +35,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
+	test/subprocess \
 	test/slowclients test/signal
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -158,6 +159,13 @@ test_opts_LDADD = $(TEST_LDADD)
 test_fork_SOURCES = test/fork.c $(TEST_HELPERS)
 test_fork_CFLAGS = $(TEST_CFLAGS)
 test_fork_LDADD = $(TEST_LDADD)
+
+# Children spawned and reaped on the loop: every configuration, plus
+# io_uring with WAITID masked and the path without pidfds (a test hook of
+# src/io/spawn-hooks.h, hence the library's objects).
+test_subprocess_SOURCES = test/subprocess.c $(TEST_HELPERS)
+test_subprocess_CFLAGS = $(TEST_CFLAGS)
+test_subprocess_LDADD = $(TEST_INTERNAL_LDADD)
 
 # One loop driven by several threads in turn: each turn works fully, ops
 # and transports outlive the thread that started them, a second thread is
