@@ -500,6 +500,20 @@ START_TEST(test_bad_input)
 	o.size = 1;
 	ck_assert_int_eq(tide_create_subprocess_exec(loop, t, &o, &f), -EINVAL);
 	ck_assert_ptr_null(f);
+	/* NULL objects. */
+	ck_assert_int_eq(tide_process_pid(NULL), -EINVAL);
+	ck_assert_int_eq(tide_process_returncode(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(tide_process_kill(NULL), -EINVAL);
+	ck_assert_int_eq(tide_process_wait(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(tide_process_communicate(NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL), -EINVAL);
+	ck_assert_ptr_null(tide_process_stdout(NULL));
+	ck_assert_int_eq(tide_subprocess_transport_get_pid(NULL), -EINVAL);
+	ck_assert_int_eq(tide_subprocess_transport_get_returncode(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(tide_subprocess_transport_terminate(NULL), -EINVAL);
+	ck_assert_ptr_null(tide_subprocess_transport_get_pipe_transport(NULL, 1));
+	tide_subprocess_transport_close(NULL);
+	tide_subprocess_transport_unref(NULL);
+	tide_process_free(NULL);
 	close(fds[0]);
 	ck_assert_uint_eq(reaped(loop), 0);
 	ck_assert_int_eq(tide_loop_free(loop), 0);

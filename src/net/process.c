@@ -139,11 +139,13 @@ TIDE_EXTERN void tide_process_free(struct tide_process *p)
 
 TIDE_EXTERN pid_t tide_process_pid(const struct tide_process *p)
 {
-	return p->pid;
+	return p ? p->pid : -EINVAL;
 }
 
 TIDE_EXTERN int tide_process_returncode(const struct tide_process *p, int *code)
 {
+	if (!p)
+		return -EINVAL;
 	if (!p->exited)
 		return 0;
 	if (code)
@@ -153,17 +155,17 @@ TIDE_EXTERN int tide_process_returncode(const struct tide_process *p, int *code)
 
 TIDE_EXTERN struct tide_stream_writer *tide_process_stdin(const struct tide_process *p)
 {
-	return p->in;
+	return p ? p->in : NULL;
 }
 
 TIDE_EXTERN struct tide_stream_reader *tide_process_stdout(const struct tide_process *p)
 {
-	return p->out;
+	return p ? p->out : NULL;
 }
 
 TIDE_EXTERN struct tide_stream_reader *tide_process_stderr(const struct tide_process *p)
 {
-	return p->err;
+	return p ? p->err : NULL;
 }
 
 TIDE_EXTERN int tide_process_wait(struct tide_process *p, int *code)
@@ -323,15 +325,15 @@ TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *inp
 
 TIDE_EXTERN int tide_process_send_signal(struct tide_process *p, int signo)
 {
-	return tide__child_signal(p->child, signo);
+	return p ? tide__child_signal(p->child, signo) : -EINVAL;
 }
 
 TIDE_EXTERN int tide_process_terminate(struct tide_process *p)
 {
-	return tide__child_signal(p->child, SIGTERM);
+	return tide_process_send_signal(p, SIGTERM);
 }
 
 TIDE_EXTERN int tide_process_kill(struct tide_process *p)
 {
-	return tide__child_signal(p->child, SIGKILL);
+	return tide_process_send_signal(p, SIGKILL);
 }

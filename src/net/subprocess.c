@@ -348,7 +348,8 @@ TIDE_EXTERN int tide_subprocess_shell(struct tide_loop *loop, const struct tide_
 
 TIDE_EXTERN struct tide_subprocess_transport *tide_subprocess_transport_ref(struct tide_subprocess_transport *t)
 {
-	t->refs++;
+	if (t)
+		t->refs++;
 	return t;
 }
 
@@ -360,11 +361,13 @@ TIDE_EXTERN void tide_subprocess_transport_unref(struct tide_subprocess_transpor
 
 TIDE_EXTERN pid_t tide_subprocess_transport_get_pid(const struct tide_subprocess_transport *t)
 {
-	return t->pid;
+	return t ? t->pid : -EINVAL;
 }
 
 TIDE_EXTERN int tide_subprocess_transport_get_returncode(const struct tide_subprocess_transport *t, int *code)
 {
+	if (!t)
+		return -EINVAL;
 	if (!t->exited)
 		return 0;
 	if (code)
@@ -375,27 +378,27 @@ TIDE_EXTERN int tide_subprocess_transport_get_returncode(const struct tide_subpr
 TIDE_EXTERN struct tide_transport *tide_subprocess_transport_get_pipe_transport(const struct tide_subprocess_transport *t,
 										 int fd)
 {
-	return fd >= 0 && fd < 3 ? t->pipes[fd] : NULL;
+	return t && fd >= 0 && fd < 3 ? t->pipes[fd] : NULL;
 }
 
 TIDE_EXTERN int tide_subprocess_transport_send_signal(struct tide_subprocess_transport *t, int signo)
 {
-	return tide__child_signal(t->child, signo);
+	return t ? tide__child_signal(t->child, signo) : -EINVAL;
 }
 
 TIDE_EXTERN int tide_subprocess_transport_terminate(struct tide_subprocess_transport *t)
 {
-	return tide__child_signal(t->child, SIGTERM);
+	return tide_subprocess_transport_send_signal(t, SIGTERM);
 }
 
 TIDE_EXTERN int tide_subprocess_transport_kill(struct tide_subprocess_transport *t)
 {
-	return tide__child_signal(t->child, SIGKILL);
+	return tide_subprocess_transport_send_signal(t, SIGKILL);
 }
 
 TIDE_EXTERN void tide_subprocess_transport_close(struct tide_subprocess_transport *t)
 {
-	if (t->closed)
+	if (!t || t->closed)
 		return;
 	t->closed = true;
 	for (int i = 0; i < 3; i++)
