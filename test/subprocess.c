@@ -563,6 +563,55 @@ START_TEST(test_child_fds)
 }
 END_TEST
 
+/* Every fd the library made for the loop and the child is close-on-exec
+ * (the child closes the rest anyway: this is what other programs the
+ * process starts see). */
+static void open_fds(bool *open, int n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	memset(open, 0, (size_t)n * sizeof(*open));
+	while ((e = readdir(d)))
+		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && atoi(e->d_name) < n)
+			open[atoi(e->d_name)] = true;
+	/* The directory's own fd is gone once closed. */
+	open[dirfd(d)] = false;
+	closedir(d);
+}
+
+START_TEST(test_library_fds_cloexec)
+{
+	enum { N = 1024 };
+	static bool before[N], after[N];
+	const char *sl[] = { "sleep", "30", NULL };
+	struct tide_subprocess_opts o = opts_zero();
+	struct tide_loop *loop;
+	struct tide_process *p;
+	int made = 0;
+
+	open_fds(before, N);
+	loop = tt_loop_new();
+	o.stdio[0].mode = o.stdio[1].mode = o.stdio[2].mode = TIDE_STDIO_PIPE;
+	p = spawn(loop, sl, &o);
+	open_fds(after, N);
+	for (int fd = 0; fd < N; fd++) {
+		if (!after[fd] || before[fd])
+			continue;
+		made++;
+		ck_assert_msg(fcntl(fd, F_GETFD) & FD_CLOEXEC, "[%s] fd %d is not close-on-exec", tt_cfg->name, fd);
+	}
+	/* The loop's own, the child's pidfd (where it has one) and three pipes. */
+	ck_assert_int_ge(made, 4);
+	ck_assert_int_eq(tide_process_kill(p), 0);
+	RUN_UNTIL(loop, tide_process_returncode(p, NULL) == 1);
+	tide_process_free(p);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+	assert_no_children();
+}
+END_TEST
+
 /* The child's signal mask and dispositions: clean, though this thread
  * blocks SIGUSR1 and the process ignores SIGUSR2 and SIGPIPE. */
 static int64_t sigstate_task(void *arg)
@@ -1138,7 +1187,7 @@ int main(void)
 	const TTest *tests[] = {
 		test_exit_codes, test_shell, test_signals_returncode, test_exits_before_wait,
 		test_wait_cancelled_then_again, test_two_waiters, test_exec_errors, test_bad_input,
-		test_child_fds, test_child_signal_state, test_cwd_env, test_session_and_group,
+		test_child_fds, test_library_fds_cloexec, test_child_signal_state, test_cwd_env, test_session_and_group,
 		test_freed_before_exit, test_loop_freed_with_children, test_live_process_keeps_loop,
 		test_transport_callbacks, test_thousand_children, test_spawn_kill_cancel_cycles,
 		test_communicate_16mib, test_communicate_small, test_stdout_closed_early, test_transport_pipes,
