@@ -738,9 +738,8 @@ END_TEST
 START_TEST(test_loop_freed_with_children)
 {
 	struct tide_loop *loop = tt_loop_new();
-	const char *sl[] = { "sleep", "0.2", NULL };
+	const char *sl[] = { "sleep", "1", NULL };
 	pid_t pids[3];
-	int all, zombies;
 
 	for (int i = 0; i < 3; i++) {
 		struct tide_process *p = spawn(loop, sl, NULL);
@@ -749,8 +748,8 @@ START_TEST(test_loop_freed_with_children)
 		tide_process_free(p);
 	}
 	ck_assert_int_eq(tide_loop_free(loop), 0);
-	/* Running still: the loop killed none. */
-	scan_children(&all, &zombies);
+	/* Running still (or a zombie the reaper is about to take): the loop
+	 * killed none. */
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(kill(pids[i], 0), 0);
 	assert_no_children();
