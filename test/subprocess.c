@@ -1201,10 +1201,13 @@ int main(void)
 	if (ts.tc[TT_URING]) {
 		nowaitid = tt_tcase(&ts, cfg_nowaitid.name);
 		tcase_add_checked_fixture(nowaitid, setup_nowaitid, NULL);
-		for (size_t i = 0; i < ntests; i++)
+		/* Children without pidfds: SIGCHLD, then waitpid(pid, WNOHANG). */
+		nopidfd = tt_tcase(&ts, cfg_nopidfd.name);
+		tcase_add_checked_fixture(nopidfd, setup_nopidfd, NULL);
+		for (size_t i = 0; i < ntests; i++) {
 			tcase_add_test(nowaitid, tests[i]);
-		(void)nopidfd;
-		(void)setup_nopidfd;
+			tcase_add_test(nopidfd, tests[i]);
+		}
 	} else {
 		tt_skip(&ts, (int)(2 * ntests), ts.uring_why);
 	}

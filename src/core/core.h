@@ -241,6 +241,10 @@ struct tide_loop {
 	 * freed process's child is the loop's alone). */
 	struct tide__list children;
 	uint64_t live_children;
+	/* The SIGCHLD watch while children without a pidfd live, and
+	 * whether a scan of them is queued (io/op-proc.c). */
+	struct tide__sigwatch *sigchld;
+	bool sigchld_scan;
 	/* The net layer's per-loop state (buffer pools, ring-buffer lending),
 	 * made by the first transport or server; net_fini frees it. */
 	struct tide__net *net;

@@ -115,24 +115,78 @@ int tide__waitid_perform(struct tide__op *op)
 /* ------------------------------------------------ the SIGCHLD path -- */
 
 /*
- * Without a pidfd the op waits on the loop: the loop's SIGCHLD watch
- * (armed while such children live) scans them with waitpid(pid,
- * WNOHANG), each pid its own, never waitpid(-1).
+ * Without a pidfd the op waits on the loop: the loop's SIGCHLD watch,
+ * armed while such children live, scans them with waitpid(pid, WNOHANG),
+ * each pid its own, never waitpid(-1). A child that exited before the
+ * watch was armed sent its SIGCHLD to nobody: a scan is queued as the
+ * watch starts, and at each spawn.
  */
-static int sigchld_arm(struct tide_loop *loop)
+static void sigchld_scan(struct tide_loop *loop)
 {
-	(void)loop;
-	return -ENOSYS;
+	struct tide__op *done = NULL, **tailp = &done, *op;
+	struct tide__list *n;
+	bool waiting = false;
+	int r;
+
+	/* Reaped first, completed after: a completion may spawn or release. */
+	tide__list_for_each(n, &loop->children) {
+		op = &tide__list_entry(n, struct tide__child, link)->op;
+		if (op->path != TIDE_PATH_LOOP || !(op->flags & TIDE__OP_INFLIGHT))
+			continue;
+		r = tide__waitid_perform(op);
+		if (r == -EAGAIN) {
+			waiting = true;
+			continue;
+		}
+		op->res = r;
+		op->next = NULL;
+		*tailp = op;
+		tailp = &op->next;
+	}
+	while ((op = done)) {
+		done = op->next;
+		tide__op_complete(op, op->res);
+	}
+	/* The last one reaped: SIGCHLD goes back to its owner. */
+	if (!waiting && loop->sigchld && !loop->sigchld_scan) {
+		tide__signal_unwatch(loop->sigchld);
+		loop->sigchld = NULL;
+	}
+}
+
+/* The watch's callback, after SIGCHLD arrived. */
+static void sigchld_arrived(void *arg)
+{
+	sigchld_scan(arg);
+}
+
+/* The scan queued as a child's op starts. */
+static void sigchld_queued(void *arg)
+{
+	struct tide_loop *loop = arg;
+
+	loop->sigchld_scan = false;
+	sigchld_scan(loop);
+}
+
+/* The watch, before such a child's op starts (tide__child_spawn). */
+static int sigchld_watch(struct tide_loop *loop)
+{
+	if (loop->sigchld)
+		return 0;
+	return tide__signal_watch(loop, SIGCHLD, sigchld_arrived, loop, &loop->sigchld);
 }
 
 int tide__waitid_start(struct tide__op *op)
 {
-	int err;
+	struct tide_loop *loop = op->loop;
 
 	if (op->path != TIDE_PATH_LOOP)
 		return -EINPROGRESS;
-	if ((err = sigchld_arm(op->loop)))
-		return err;
+	/* Never inside the spawn call: the scan runs from the ready queue.
+	 * Without memory for it the next SIGCHLD scans. */
+	if (!loop->sigchld_scan && tide__call_soon_internal(loop, sigchld_queued, loop) == 0)
+		loop->sigchld_scan = true;
 	return -EINPROGRESS;
 }
 
@@ -210,6 +264,15 @@ int tide__child_spawn(struct tide_loop *loop, const struct tide__spawn_req *r, t
 	if (!(c = tide__calloc(1, sizeof(*c))))
 		return -ENOMEM;
 	if ((err = tide__spawn(r, &pid, &pidfd))) {
+		tide__free(c);
+		return err;
+	}
+	/* No pidfd: the loop must hear SIGCHLD, or the child cannot be
+	 * reaped; then it is not kept (killed and reaped here). */
+	if (pidfd < 0 && (err = sigchld_watch(loop))) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
 		tide__free(c);
 		return err;
 	}
@@ -365,6 +428,8 @@ void tide__children_abandon(struct tide_loop *loop)
 	size_t cnt = 0;
 	int laps;
 
+	/* tide__signal_fini freed the SIGCHLD watch already. */
+	loop->sigchld = NULL;
 	if (!loop->live_children)
 		return;
 	/* Each op's final completion first (the kernel holds the siginfo
