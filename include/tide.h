@@ -1217,15 +1217,22 @@ TIDE_EXTERN int tide_process_returncode(const struct tide_process *p, int *code)
 TIDE_EXTERN struct tide_stream_writer *tide_process_stdin(const struct tide_process *p);
 TIDE_EXTERN struct tide_stream_reader *tide_process_stdout(const struct tide_process *p);
 TIDE_EXTERN struct tide_stream_reader *tide_process_stderr(const struct tide_process *p);
-/* Inside a task: waits for the child to exit; its return code, or -ECANCELED (the child runs on). */
+/*
+ * Inside a task: waits for the child to exit; 0 with its return code in
+ * *code (may be NULL), or -ECANCELED (the child runs on, and a later wait
+ * still sees it end).
+ */
 TIDE_EXTERN int tide_process_wait(struct tide_process *p, int *code);
 /*
  * Inside a task: writes input (n bytes, may be NULL) to stdin and closes
  * it, reads stdout and stderr to EOF, and waits for the child, all at
  * once (no deadlock however much flows each way). *out and *err (when
  * those are PIPEs and the pointers are not NULL) get buffers from the
- * library's allocator, freed with tide_free(); their lengths in *outlen,
- * *errlen. Returns the child's return code in *code and 0, or -errno.
+ * library's allocator, freed with tide_free(), with a NUL after the
+ * bytes (NULL where that stream is not a PIPE); their lengths in *outlen,
+ * *errlen. Returns the child's return code in *code and 0, or -errno:
+ * -EINVAL for input without a stdin PIPE. A child that exits or closes
+ * its stdin before reading all the input is no error (asyncio's rule).
  */
 TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *input, size_t n, char **out,
 					 size_t *outlen, char **err, size_t *errlen, int *code);

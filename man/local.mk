@@ -12,7 +12,8 @@ dist_man7_MANS = man/tide.7
 # The family pages.
 TIDE_MAN3_PAGES = \
 	man/tide_barrier_new.3 man/tide_call_soon.3 man/tide_condition_new.3 man/tide_connect_read_pipe.3 \
-	man/tide_create_connection.3 man/tide_create_server.3 man/tide_event_new.3 \
+	man/tide_create_connection.3 man/tide_create_server.3 man/tide_create_subprocess_exec.3 \
+	man/tide_event_new.3 man/tide_subprocess_exec.3 \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
 	man/tide_loop_set_exception_handler.3 man/tide_op_read.3 \
@@ -32,7 +33,8 @@ TIDE_MAN3_LINKS = \
 	man/tide_condition_lock.3 man/tide_condition_notify.3 \
 	man/tide_condition_notify_all.3 man/tide_condition_wait.3 man/tide_connect.3 \
 	man/tide_connect_write_pipe.3 \
-	man/tide_create_datagram_endpoint.3 man/tide_create_unix_connection.3 \
+	man/tide_create_datagram_endpoint.3 man/tide_create_subprocess_shell.3 \
+	man/tide_create_unix_connection.3 \
 	man/tide_create_unix_server.3 man/tide_current_task.3 man/tide_event_clear.3 \
 	man/tide_event_free.3 man/tide_event_is_set.3 man/tide_event_set.3 \
 	man/tide_event_wait.3 man/tide_executor_free.3 man/tide_free.3 \
@@ -60,6 +62,10 @@ TIDE_MAN3_LINKS = \
 	man/tide_op_recv.3 man/tide_op_recvmsg.3 man/tide_op_send.3 \
 	man/tide_op_sendmsg.3 man/tide_op_shutdown.3 man/tide_op_timeout.3 \
 	man/tide_op_write.3 man/tide_open_unix_connection.3 man/tide_poll.3 \
+	man/tide_process_communicate.3 man/tide_process_free.3 man/tide_process_kill.3 \
+	man/tide_process_pid.3 man/tide_process_returncode.3 man/tide_process_send_signal.3 \
+	man/tide_process_stderr.3 man/tide_process_stdin.3 man/tide_process_stdout.3 \
+	man/tide_process_terminate.3 man/tide_process_wait.3 \
 	man/tide_queue_free.3 man/tide_queue_get.3 man/tide_queue_get_nowait.3 \
 	man/tide_queue_join.3 man/tide_queue_put.3 man/tide_queue_put_nowait.3 \
 	man/tide_queue_size.3 man/tide_queue_task_done.3 man/tide_read.3 \
@@ -79,6 +85,11 @@ TIDE_MAN3_LINKS = \
 	man/tide_stream_peek.3 man/tide_stream_readexactly.3 \
 	man/tide_stream_readline.3 man/tide_stream_readuntil.3 \
 	man/tide_stream_set_deadline.3 man/tide_stream_set_limit.3 \
+	man/tide_subprocess_shell.3 man/tide_subprocess_transport_close.3 \
+	man/tide_subprocess_transport_get_pid.3 man/tide_subprocess_transport_get_pipe_transport.3 \
+	man/tide_subprocess_transport_get_returncode.3 man/tide_subprocess_transport_kill.3 \
+	man/tide_subprocess_transport_ref.3 man/tide_subprocess_transport_send_signal.3 \
+	man/tide_subprocess_transport_terminate.3 man/tide_subprocess_transport_unref.3 \
 	man/tide_stream_set_timeouts.3 man/tide_stream_transport.3 \
 	man/tide_stream_wait_closed.3 man/tide_stream_write_eof.3 \
 	man/tide_stream_writelines.3 man/tide_task_cancel.3 \

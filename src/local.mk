@@ -14,9 +14,10 @@ TIDE_CORE = src/core/core.h src/core/list.h src/core/heap.h \
 	src/core/util.c src/core/loop.c src/core/timer.c src/core/threadsafe.c \
 	src/core/signal.c src/core/future.c
 # io: ops and the op table, the op families, the backends, the executor.
-TIDE_IO = src/io/io.h src/io/compat-uring.h \
+TIDE_IO = src/io/io.h src/io/compat-uring.h src/io/spawn-hooks.h \
 	src/io/io.c src/io/op.c src/io/opdef.c \
 	src/io/op-rw.c src/io/op-poll.c src/io/op-timeout.c src/io/op-net.c \
+	src/io/op-proc.c src/io/spawn.c \
 	src/io/backend-uring.c src/io/backend-epoll.c src/io/executor.c
 # task: coroutines and their switch, tasks, sync primitives, combinators.
 TIDE_TASK = src/task/task.h src/task/coro.h \
@@ -27,7 +28,7 @@ TIDE_TASK = src/task/task.h src/task/coro.h \
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
 	src/net/pbuf.c src/net/transport.c src/net/pipe.c src/net/datagram.c \
 	src/net/listener.c src/net/connect.c src/net/resolve.c src/net/stream.c \
-	src/net/timeouts.c
+	src/net/timeouts.c src/net/subprocess.c src/net/process.c
 src_libtide_internal_la_SOURCES = $(TIDE_CORE) $(TIDE_IO) $(TIDE_TASK) $(TIDE_NET)
 # The context switch: one small assembly file per architecture, or
 # ucontext (configure --with-coro=ucontext) anywhere else.

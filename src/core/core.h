@@ -235,6 +235,16 @@ struct tide_loop {
 	uint64_t ops_inflight;        /* ops the backend holds (user and internal) */
 	uint64_t live_net;            /* transports and servers not yet gone: their ops can complete */
 	uint64_t net_closing;         /* of those, the ones closing (freed servers): their ends are due */
+	/* Children the loop spawned and has not reaped yet (io/op-proc.c):
+	 * their reaping ops, which the SIGCHLD path scans and tide_loop_free
+	 * hands to a reaper thread. They never make free say -EBUSY (a
+	 * freed process's child is the loop's alone). */
+	struct tide__list children;
+	uint64_t live_children;
+	/* The SIGCHLD watch while children without a pidfd live, and
+	 * whether a scan of them is queued (io/op-proc.c). */
+	struct tide__sigwatch *sigchld;
+	bool sigchld_scan;
 	/* The net layer's per-loop state (buffer pools, ring-buffer lending),
 	 * made by the first transport or server; net_fini frees it. */
 	struct tide__net *net;
@@ -362,10 +372,11 @@ void tide__tasks_fini(struct tide_loop *loop);
 void tide__tasks_cancel_since(struct tide_loop *loop, uint64_t *mark);
 
 /* Whether a completion may come without any user callback queued: user ops
- * in flight or transports and servers alive (their ops complete). */
+ * in flight, transports and servers alive (their ops complete), or
+ * children not yet reaped. */
 static inline bool tide__io_pending(const struct tide_loop *loop)
 {
-	return loop->live_ops || loop->live_net;
+	return loop->live_ops || loop->live_net || loop->live_children;
 }
 /* Queue a handle at the tail of the ready queue; never fails (spills on ENOMEM). */
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h);

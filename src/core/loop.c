@@ -748,6 +748,7 @@ static int loop_new(const struct tide_loop_opts *opts, struct tide_loop **out)
 	loop->pid = getpid();
 	tide__hq_init(&loop->rq_spill);
 	tide__list_init(&loop->live_list);
+	tide__list_init(&loop->children);
 	tide__list_init(&loop->tasks);
 	tide__list_init(&loop->free_tasks);
 	loop->rq_mask = 1023;

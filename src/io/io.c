@@ -243,6 +243,9 @@ void tide__io_close(struct tide_loop *loop)
 			tide_executor_free(loop->default_ex);
 		loop->default_ex = NULL;
 	}
+	/* Children still running go to a reaper thread, their ops reaped
+	 * first, while the backend still runs. */
+	tide__children_abandon(loop);
 	/* Reap the loop's own read on the wake-up eventfd before any memory goes. */
 	tide__wake_disarm(loop);
 	loop->backend->fini(loop);

@@ -13,6 +13,8 @@
 
 #include "core/core.h"
 
+#include <signal.h>
+
 /* ------------------------------------------------------------------ ops -- */
 
 enum {
@@ -256,6 +258,75 @@ void tide__shutdown_prep(struct io_uring_sqe *sqe, struct tide__op *op);
 void tide__close_prep(struct io_uring_sqe *sqe, struct tide__op *op);
 void tide__accept_defined(struct tide__op *op, int res);
 void tide__recvmsg_defined(struct tide__op *op, int res);
+int tide__waitid_route(struct tide__op *op, bool native);
+int tide__waitid_start(struct tide__op *op);
+int tide__waitid_perform(struct tide__op *op);
+void tide__waitid_prep(struct io_uring_sqe *sqe, struct tide__op *op);
+void tide__waitid_cancel(struct tide__op *op);
+void tide__waitid_defined(struct tide__op *op, int res);
+
+/* ------------------------------------------------------------ children -- */
+
+/*
+ * What a child is started with (spawn.c). The caller resolved the options:
+ * every fd here is open, and stdio sources are 3 or above (dup'ed up), so
+ * that putting one into place never overwrites another.
+ */
+enum { TIDE__STDIO_KEEP = -1, TIDE__STDIO_TO_STDOUT = -2 };
+struct tide__spawn_req {
+	const char *const *argv;    /* argv[0] is looked up in PATH unless it holds a '/' */
+	const char *const *envp;    /* NULL: environ */
+	const char *cwd;            /* NULL: the parent's */
+	int stdio[3];               /* the fd each of 0, 1, 2 becomes, or TIDE__STDIO_KEEP, or
+				     * (2 only) TIDE__STDIO_TO_STDOUT */
+	const int *keep;            /* pass_fds: kept open, at the same numbers */
+	size_t nkeep;
+	bool setsid;                /* start_new_session */
+	bool setpgid;               /* setpgid(0, pgid) */
+	pid_t pgid;
+};
+
+/*
+ * Starts a child: its pid and a pidfd (close-on-exec), or -1 in *pidfd
+ * where the kernel gives none. A failed exec, chdir or dup is the
+ * return, -errno, with the child already reaped.
+ */
+int tide__spawn(const struct tide__spawn_req *r, pid_t *pid, int *pidfd);
+
+/*
+ * A child the loop reaps (op-proc.c). Its op is the waitid that reaps it:
+ * IORING_OP_WAITID on its pidfd, the pidfd's readiness then
+ * waitid(WNOHANG), or with no pidfd SIGCHLD then waitpid(pid, WNOHANG).
+ * The owner (a subprocess transport, a process) hears the exit through
+ * exited(), on the loop thread, never from inside tide__child_spawn;
+ * an owner that goes first releases the child, which the loop then reaps
+ * alone, or hands to a reaper thread at tide_loop_free.
+ */
+struct tide__child;
+typedef void (*tide__child_cb)(struct tide__child *c, void *owner);
+struct tide__child {
+	struct tide__op op;         /* the reaping op; fd is the pidfd, -1 without */
+	struct tide__list link;     /* in loop->children until reaped */
+	pid_t pid;
+	bool reaped;                /* code holds the return code; pid may be reused */
+	bool released;              /* the owner let go: the loop frees it once reaped */
+	int code;                   /* exit status, or minus the killing signal */
+	tide__child_cb exited;      /* the owner's, until released */
+	void *owner;
+	siginfo_t info;             /* the kernel's until the op completes (the exit is written here) */
+};
+
+/* Spawns (tide__spawn) and starts reaping; exited(c, owner) later. */
+int tide__child_spawn(struct tide_loop *loop, const struct tide__spawn_req *r, tide__child_cb exited, void *owner,
+		      struct tide__child **out);
+/* The owner lets go: freed now if reaped, else by the loop once reaped. */
+void tide__child_release(struct tide__child *c);
+/* Sends signo (pidfd_send_signal where there is a pidfd): 0, -ESRCH once
+ * reaped, -EINVAL for a bad signal. */
+int tide__child_signal(struct tide__child *c, int signo);
+/* tide_loop_free: cancels the reaping ops and hands the children left to
+ * a detached reaper thread (they run on, and are reaped when they exit). */
+void tide__children_abandon(struct tide_loop *loop);
 
 /* ------------------------------------------------------------- executor -- */
 

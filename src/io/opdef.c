@@ -110,10 +110,13 @@ const struct tide__opdef tide__opdefs[] = {
 		.fallback = TIDE__NO_PATH, .prep = tide__accept_ms_prep,
 	},
 	[TIDE_OP_WAITID] = {
-		/* A child's exit: the subprocess code's kind, not built yet. No
-		 * opcode, so never native, and without a path submitting it is
-		 * -EINVAL: its row only holds the kind's place in the table. */
-		.name = "waitid", .fallback = TIDE__NO_PATH,
+		/* A child's exit: IORING_OP_WAITID (6.7) on its pidfd, else the
+		 * pidfd's readiness then waitid(WNOHANG); a child without a
+		 * pidfd waits on the loop for SIGCHLD (route). */
+		.name = "waitid", .opcode = TIDE_IORING_OP_WAITID, .flags = TIDE__OPF_NEEDS_CANCEL,
+		.fallback = TIDE_PATH_READINESS, .events = POLLIN,
+		.route = tide__waitid_route, .start = tide__waitid_start, .perform = tide__waitid_perform,
+		.prep = tide__waitid_prep, .loop_cancel = tide__waitid_cancel, .defined = tide__waitid_defined,
 	},
 	[TIDE_OP_READ_MULTISHOT] = {
 		/* A pipe's reads from the provided-buffer ring (6.7): without it

@@ -327,6 +327,16 @@ void tide__set_nodelay(int fd);
 struct sockaddr_un;
 int tide__unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len);
 
+/*
+ * A child started from tide_subprocess_opts (subprocess.c, for the
+ * subprocess transport and process.c): the options checked and turned
+ * into a spawn request, the child spawned and reaped by the loop
+ * (exited(c, owner) at its exit). The parent's ends of the PIPE stdio
+ * come back in pipes[] (non-blocking, close-on-exec; -1 for the others).
+ */
+int tide__subprocess_start(struct tide_loop *loop, const char *const *argv, const struct tide_subprocess_opts *opts,
+			   tide__child_cb exited, void *owner, int pipes[3], struct tide__child **out);
+
 /* getaddrinfo's EAI_* as tide's error currency. */
 int tide__eai_error(int eai, int saved_errno);
 /* getaddrinfo, or the test hook of resolve-hooks.h when one is set: every
