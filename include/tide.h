@@ -1208,7 +1208,11 @@ TIDE_EXTERN int tide_create_subprocess_exec(struct tide_loop *loop, const char *
 					    const struct tide_subprocess_opts *opts, struct tide_future **out);
 TIDE_EXTERN int tide_create_subprocess_shell(struct tide_loop *loop, const char *cmd,
 					     const struct tide_subprocess_opts *opts, struct tide_future **out);
-/* Closes its pipes; the child runs on (and is reaped when it exits). */
+/*
+ * Closes its pipes; the child runs on (and is reaped when it exits).
+ * Tasks in tide_process_wait get -ECANCELED; a communicate under way is
+ * cancelled and returns -ECANCELED, and the process is freed as it returns.
+ */
 TIDE_EXTERN void tide_process_free(struct tide_process *p);
 TIDE_EXTERN pid_t tide_process_pid(const struct tide_process *p);
 /* 1 with *code once the child exited (negative: the killing signal), else 0. */
@@ -1233,6 +1237,9 @@ TIDE_EXTERN int tide_process_wait(struct tide_process *p, int *code);
  * *errlen. Returns the child's return code in *code and 0, or -errno:
  * -EINVAL for input without a stdin PIPE. A child that exits or closes
  * its stdin before reading all the input is no error (asyncio's rule).
+ * -EBUSY while another communicate of p is under way. Cancelled, it
+ * returns -ECANCELED at once, whatever the child does with its pipes;
+ * what was read is dropped, the child runs on.
  */
 TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *input, size_t n, char **out,
 					 size_t *outlen, char **err, size_t *errlen, int *code);

@@ -1050,6 +1050,80 @@ START_TEST(test_communicate_small)
 }
 END_TEST
 
+/* A communicate that another task cancels, or whose process another
+ * task frees, while the child keeps its pipes open and runs on. */
+struct comm_cancel {
+	struct tide_process *p;
+	int rc;
+	bool returned;
+};
+
+static int64_t comm_cancel_task(void *arg)
+{
+	struct comm_cancel *cc = arg;
+	char *out = NULL, *err = NULL;
+	size_t outlen = 0, errlen = 0;
+	int code = 0;
+
+	cc->rc = tide_process_communicate(cc->p, NULL, 0, &out, &outlen, &err, &errlen, &code);
+	cc->returned = true;
+	ck_assert_ptr_null(out);
+	ck_assert_ptr_null(err);
+	return 0;
+}
+
+static int64_t communicate_cancelled_task(void *arg)
+{
+	struct tide_loop **loopp = arg;
+	const char *sl[] = { "sleep", "30", NULL };
+	struct tide_subprocess_opts o = opts_zero();
+	struct comm_cancel cc = { 0 };
+	struct tide_future *t;
+	pid_t pid;
+	int code = 0;
+
+	/* Cancelled: it returns at once, the child runs on. */
+	o.stdio[0].mode = o.stdio[1].mode = o.stdio[2].mode = TIDE_STDIO_PIPE;
+	cc.p = spawn(*loopp, sl, &o);
+	ck_assert_int_eq(tide_task_spawn(*loopp, comm_cancel_task, &cc, NULL, &t), 0);
+	ck_assert_int_eq(tide_sleep(0.05), 0);
+	ck_assert(!cc.returned);
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	ck_assert_int_eq(tide_await(t), 0);
+	tide_future_unref(t);
+	ck_assert(cc.returned);
+	ck_assert_int_eq(cc.rc, -ECANCELED);
+	ck_assert_int_eq(tide_process_returncode(cc.p, NULL), 0);
+	ck_assert_int_eq(tide_process_kill(cc.p), 0);
+	ck_assert_int_eq(tide_process_wait(cc.p, &code), 0);
+	ck_assert_int_eq(code, -SIGKILL);
+	tide_process_free(cc.p);
+
+	/* The process freed under it: it returns -ECANCELED, frees it, and
+	 * the loop reaps the child, killed by pid (not reaped yet: still its). */
+	memset(&cc, 0, sizeof(cc));
+	cc.p = spawn(*loopp, sl, &o);
+	pid = tide_process_pid(cc.p);
+	ck_assert_int_eq(tide_task_spawn(*loopp, comm_cancel_task, &cc, NULL, &t), 0);
+	ck_assert_int_eq(tide_sleep(0.05), 0);
+	tide_process_free(cc.p);
+	ck_assert_int_eq(tide_await(t), 0);
+	tide_future_unref(t);
+	ck_assert(cc.returned);
+	ck_assert_int_eq(cc.rc, -ECANCELED);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	return 0;
+}
+
+START_TEST(test_communicate_cancelled)
+{
+	struct tide_loop *loop;
+
+	tt_run_main(&loop, communicate_cancelled_task, &loop);
+	assert_no_children();
+}
+END_TEST
+
 /* A child that closes its stdout and runs on: EOF first, exit later. */
 static int64_t stdout_closed_task(void *arg)
 {
@@ -1189,7 +1263,7 @@ int main(void)
 		test_child_fds, test_library_fds_cloexec, test_child_signal_state, test_cwd_env, test_session_and_group,
 		test_freed_before_exit, test_loop_freed_with_children, test_live_process_keeps_loop,
 		test_transport_callbacks, test_thousand_children, test_spawn_kill_cancel_cycles,
-		test_communicate_16mib, test_communicate_small, test_stdout_closed_early, test_transport_pipes,
+		test_communicate_16mib, test_communicate_small, test_communicate_cancelled, test_stdout_closed_early, test_transport_pipes,
 	};
 	const size_t ntests = sizeof(tests) / sizeof(tests[0]);
 	TCase *nowaitid, *nopidfd;

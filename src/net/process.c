@@ -29,7 +29,14 @@ struct tide_process {
 	struct tide__list waiters;   /* struct waiter, completed at exit */
 	struct tide_stream_writer *in;
 	struct tide_stream_reader *out, *err;
+	/* A communicate under way: its tasks (on its frame), which use the
+	 * streams. tide_process_free then cancels them and leaves the free
+	 * to the communicate (freed), which returns -ECANCELED. */
+	struct tide_future **comm;
+	bool freed;
 };
+
+static void proc_destroy(struct tide_process *p);
 
 static void proc_exited(struct tide__child *c, void *owner)
 {
@@ -117,7 +124,7 @@ TIDE_EXTERN void tide_process_free(struct tide_process *p)
 {
 	struct tide__list *n, *tmp;
 
-	if (!p)
+	if (!p || p->freed)
 		return;
 	/* Tasks still waiting end cancelled; the child runs on, the loop's. */
 	tide__list_for_each_safe(n, tmp, &p->waiters) {
@@ -126,6 +133,20 @@ TIDE_EXTERN void tide_process_free(struct tide_process *p)
 		tide__list_del(&w->link);
 		tide_future_cancel(w->f);
 	}
+	if (p->comm) {
+		/* The communicate's tasks read and write the streams: they end
+		 * first, and the communicate frees the rest. */
+		p->freed = true;
+		for (int i = 0; i < 3; i++)
+			if (p->comm[i])
+				tide_task_cancel(p->comm[i]);
+		return;
+	}
+	proc_destroy(p);
+}
+
+static void proc_destroy(struct tide_process *p)
+{
 	if (p->in)
 		tide_stream_free(NULL, p->in);
 	if (p->out)
@@ -260,10 +281,12 @@ TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *inp
 	int64_t r;
 	int rc = 0, i;
 
-	if (!p || (!input && n) || (n && !p->in))
+	if (!p || p->freed || (!input && n) || (n && !p->in))
 		return -EINVAL;
 	if (!tide_current_task())
 		return TIDE_ENOT_IN_TASK;
+	if (p->comm)
+		return -EBUSY;
 	memset(io, 0, sizeof(io));
 	for (i = 0; i < 3; i++)
 		io[i].p = p;
@@ -278,17 +301,21 @@ TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *inp
 			continue;
 		rc = tide_task_spawn(p->loop, fn[i], &io[i], NULL, &t[i]);
 	}
+	p->comm = t;
 	/* Every task is awaited to its end, even after a failure or a
-	 * cancel: they use this frame. */
+	 * cancel: they use this frame. A cancel of this task reaches the
+	 * one awaited (tide_await passes it on) and ends it: the others
+	 * are cancelled then too, or a child that keeps its pipes open
+	 * would hold the cancelled caller until it exits. */
 	for (i = 0; i < 3; i++) {
 		if (!t[i])
 			continue;
 		while (!tide_future_done(t[i])) {
 			r = tide_await(t[i]);
-			if (r == -ECANCELED && !tide_future_done(t[i])) {
-				rc = rc ? rc : -ECANCELED;
+			if (r == -ECANCELED && rc != -ECANCELED) {
+				rc = -ECANCELED;
 				for (int j = 0; j < 3; j++)
-					if (t[j])
+					if (t[j] && !tide_future_done(t[j]))
 						tide_task_cancel(t[j]);
 			}
 		}
@@ -298,6 +325,11 @@ TIDE_EXTERN int tide_process_communicate(struct tide_process *p, const void *inp
 		if (r < 0 && !rc)
 			rc = (int)r;
 		tide_future_unref(t[i]);
+	}
+	p->comm = NULL;
+	if (p->freed) {
+		proc_destroy(p);
+		rc = -ECANCELED;
 	}
 	if (!rc)
 		rc = tide_process_wait(p, code);
