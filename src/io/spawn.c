@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -241,6 +242,29 @@ static void reap_failed(pid_t pid, int pidfd)
 	while (r < 0 && errno == EINTR);
 }
 
+/*
+ * Whether waitid(P_PIDFD) works (5.4): clone gives pidfds from 5.2 and
+ * they poll from 5.3, but a pidfd the loop cannot reap by is worth
+ * nothing, so such kernels take the SIGCHLD path. Asked once: an fd
+ * never open (INT_MAX, past any RLIMIT_NOFILE) is EBADF where P_PIDFD is
+ * known, EINVAL where it is not (a negative one is EINVAL on both).
+ */
+static bool pidfd_waitable(void)
+{
+	static atomic_int known; /* 0 not asked, 1 yes, 2 no */
+	int k = atomic_load(&known);
+
+	if (!k) {
+		siginfo_t si;
+		int saved = errno;
+
+		k = waitid((idtype_t)P_PIDFD, (id_t)INT_MAX, &si, WEXITED | WNOHANG) < 0 && errno == EINVAL ? 2 : 1;
+		errno = saved;
+		atomic_store(&known, k);
+	}
+	return k == 1;
+}
+
 /* pidfd_open for a kernel (5.2) whose clone gave none; -1 where there is none. */
 static int open_pidfd(pid_t pid)
 {
@@ -255,7 +279,7 @@ int tide__spawn(const struct tide__spawn_req *r, pid_t *pidp, int *pidfdp)
 	unsigned long all = ~0ul, old;
 	struct rlimit rl;
 	int pidfd = -1, err = 0, saved = errno;
-	bool want_pidfd = !atomic_load(&no_pidfd_hook);
+	bool want_pidfd = !atomic_load(&no_pidfd_hook) && pidfd_waitable();
 	unsigned long flags;
 	char *stack;
 	pid_t pid;
