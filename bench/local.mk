@@ -8,7 +8,8 @@
 #   make bench BENCH_RESULTS=/tmp/r  write the results somewhere else
 #   TIDE_BACKEND=epoll make bench    measure the epoll backend
 #
-#   make bench-loop / bench-task     one group only (`make bench` runs both, in turn)
+#   make bench-loop / bench-task / bench-net / bench-proc   one group only
+#                                    (`make bench` runs them all, in turn)
 #
 # See bench/README.md for what each workload does and how the peers are built.
 
@@ -26,15 +27,19 @@ NET_BENCH_BINS = bench/echo-load bench/tide-echo bench/peers/epoll-peer bench/pe
 if HAVE_LIBUV
 NET_BENCH_BINS += bench/peers/uv-peer
 endif
-EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS)
+# Subprocesses and pipes against libuv, asyncio (bench/spawn.py) and raw
+# posix_spawn (issue 16): proc.{jsonl,md}.
+PROC_BENCH_BINS = bench/bench-proc
+EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS) $(PROC_BENCH_BINS)
 CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS) bench/echo-load bench/tide-echo \
-	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer
+	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer $(PROC_BENCH_BINS)
 EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py \
-	bench/net.sh bench/net-table.sh bench/net.gp bench/json.awk
+	bench/net.sh bench/net-table.sh bench/net.gp bench/json.awk bench/spawn.py
 # The committed results that README.md quotes and links to.
 EXTRA_DIST += bench/results/loop.jsonl bench/results/loop.md bench/results/loop.svg \
 	bench/results/task.jsonl bench/results/task.md \
-	bench/results/net.jsonl bench/results/net.md bench/results/net.svg
+	bench/results/net.jsonl bench/results/net.md bench/results/net.svg \
+	bench/results/proc.jsonl bench/results/proc.md
 
 # Benchmarks are always optimised, whatever CFLAGS the build uses for the
 # library (user CFLAGS come last on the command line and can still override).
@@ -72,6 +77,10 @@ if CORO_X86_64
 bench_bench_task_SOURCES += src/task/coro-x86_64.S
 bench_bench_task_CPPFLAGS += -DTIDE_BENCH_RAW_SWITCH=1
 endif
+bench_bench_proc_SOURCES = bench/bench-proc.c bench/bench.h
+bench_bench_proc_CPPFLAGS = $(AM_CPPFLAGS) -DTIDE_BENCH_SRCDIR='"$(abs_top_srcdir)/bench"'
+bench_bench_proc_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_proc_LDADD = $(BENCH_LDADD)
 
 # The networking programs: the load generator and the peers use no tide at
 # all (the peers link only their own library), tide-echo links libtide.
@@ -104,7 +113,7 @@ BENCH_RESULTS = $(top_srcdir)/bench/results
 # numbers, of course: run one at a time when the numbers matter.
 bench:
 	@$(MAKE) $(AM_MAKEFLAGS) bench-loop && $(MAKE) $(AM_MAKEFLAGS) bench-task && \
-	  $(MAKE) $(AM_MAKEFLAGS) bench-net
+	  $(MAKE) $(AM_MAKEFLAGS) bench-net && $(MAKE) $(AM_MAKEFLAGS) bench-proc
 
 bench-loop: $(BENCH_BINS)
 	@$(MKDIR_P) $(BENCH_RESULTS); \
@@ -168,7 +177,28 @@ bench-net: $(NET_BENCH_BINS)
 	@$(MKDIR_P) $(BENCH_RESULTS); \
 	PKG_CONFIG='$(PKG_CONFIG)' $(SHELL) $(top_srcdir)/bench/net.sh \
 	  --bin bench --out $(BENCH_RESULTS) --src $(top_srcdir)
-.PHONY: bench bench-loop bench-task bench-net
+# Subprocesses and pipes (bench/bench-proc.c): one program measures tide on
+# both backends and its three peers, rounds interleaved; one table row per
+# line, a column per peer (table.sh --wide). BENCH_REPS defaults to 9 here.
+bench-proc: $(PROC_BENCH_BINS)
+	@$(MKDIR_P) $(BENCH_RESULTS); \
+	out=$(BENCH_RESULTS); tmp=$$out/proc-$$$$; \
+	trap 'rm -f $$tmp.*.tmp' EXIT; \
+	if test -z "$(LIBUV_LIBS)"; then \
+	  echo "bench: libuv not found by configure: the libuv columns will be null"; fi; \
+	BENCH_PYTHON_SCRIPT=$(abs_top_srcdir)/bench/spawn.py \
+	  ./bench/bench-proc > $$tmp.jsonl.tmp || { echo "bench: bench/bench-proc failed" >&2; exit 1; }; \
+	cat $$tmp.jsonl.tmp; \
+	{ $(SHELL) $(top_srcdir)/bench/table.sh --wide $$tmp.jsonl.tmp; \
+	  echo; \
+	  echo "Made by \`make bench-proc\` on $$(date -u +%Y-%m-%d), $$(uname -sr)," \
+	       "$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')," \
+	       "$$(getconf _NPROCESSORS_ONLN) CPUs, libuv $$($(PKG_CONFIG) --modversion libuv 2>/dev/null || echo none)," \
+	       "$$($${BENCH_PYTHON:-python3} --version 2>&1 || echo 'no python3')."; \
+	} > $$tmp.md.tmp || exit 1; \
+	mv -f $$tmp.jsonl.tmp $$out/proc.jsonl; mv -f $$tmp.md.tmp $$out/proc.md; \
+	echo "bench: wrote $$out/proc.jsonl and $$out/proc.md"
+.PHONY: bench bench-loop bench-task bench-net bench-proc
 
 # bench/ab: one build folder against another, interleaved paired ratios
 # and callgrind counts (bench/ab/README.md); run by hand.

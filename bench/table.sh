@@ -6,6 +6,11 @@
 #   bench/table.sh --peers task.jsonl > task.md   one row per (workload, peer):
 #       every "ratio_<peer>" key of a line names a peer (bench-task's lines
 #       have several: ucontext, asyncio, libuv), and its "goal" is shown
+#   bench/table.sh --wide proc.jsonl > proc.md    one row per line, a column
+#       per peer (the "ratio_<peer>" keys of the first line that has some):
+#       "value (ratio, lo-hi)" where the line has the paired ratio's spread
+#       ("lo_<peer>", "hi_<peer>", bench-proc), "value (lo-hi)" where it
+#       has only a spread of the value itself
 # The JSON is the flat one-object-per-line form the bench programs print, so
 # POSIX awk (mawk is enough) reads it without jq.
 set -e
@@ -16,8 +21,11 @@ if [ "$1" = "--dat" ]; then
 elif [ "$1" = "--peers" ]; then
 	mode=peers
 	shift
+elif [ "$1" = "--wide" ]; then
+	mode=wide
+	shift
 fi
-[ $# -ge 1 ] || { echo "usage: $0 [--dat|--peers] FILE.jsonl" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 [--dat|--peers|--wide] FILE.jsonl" >&2; exit 2; }
 
 awk -v mode="$mode" "$(cat "$(dirname "$0")/json.awk")"'
 # Human-readable numbers: 12.3 M, 456.7 k, 0.000.
@@ -39,6 +47,41 @@ BEGIN {
 		print "| workload | unit | tide | peer | peer value | tide vs peer | goal |"
 		print "|---|---|---:|---|---:|---:|---|"
 	}
+}
+# A value and what goes with it: its paired ratio and the spread of that ratio,
+# or the spread of the value itself.
+function cell(line, key,    v, r, lo, hi, s) {
+	v = get(line, key); r = get(line, "ratio_" key)
+	lo = get(line, "lo_" key); hi = get(line, "hi_" key)
+	s = human(v)
+	if (r != "null")
+		s = s sprintf(" (%.2fx", r) (lo != "null" ? sprintf(", %.2f-%.2f", lo, hi) : "") ")"
+	else if (lo != "null")
+		s = s sprintf(" (%.2f-%.2f)", lo, hi)
+	return s
+}
+mode == "wide" && /^\{/ {
+	if (npeers == 0) {
+		rest = $0
+		while ((i = index(rest, "\"ratio_")) > 0) {
+			rest = substr(rest, i + 7)
+			peer[++npeers] = substr(rest, 1, index(rest, "\"") - 1)
+		}
+		if (npeers == 0)
+			next
+		printf "| workload | unit | tide |"
+		for (k = 1; k <= npeers; k++) printf " %s |", peer[k]
+		printf " goal |\n|---|---|---:|"
+		for (k = 1; k <= npeers; k++) printf "---:|"
+		printf "---|\n"
+	}
+	goal = get($0, "goal"); if (goal == "null") goal = ""
+	b = get($0, "backend")
+	if (!(b in seen)) { seen[b] = 1; backends = backends (backends == "" ? "" : ", ") b }
+	printf "| %s | %s | %s |", get($0, "bench"), get($0, "unit"), cell($0, "tide")
+	for (k = 1; k <= npeers; k++) printf " %s |", cell($0, peer[k])
+	printf " %s |\n", goal
+	next
 }
 mode == "peers" && /^\{/ {
 	b = get($0, "bench"); u = get($0, "unit"); t = get($0, "tide")
@@ -74,5 +117,7 @@ END {
 		printf "\ntide backend: %s. ratio = tide / libuv (higher is better for tide).\n", backend
 	if (mode == "peers" && backend != "")
 		printf "\ntide backend: %s. tide vs peer > 1 means tide wins: tide / peer for rates, peer / tide for costs (ns, KiB).\n", backend
+	if (mode == "wide" && backends != "")
+		printf "\ntide backends: %s (each row says which, as \"backend\" in its JSON line). In brackets: the median over the rounds of the paired ratio, > 1 when tide wins (tide / peer for rates, peer / tide for costs), and its min-max.\n", backends
 }
 ' "$1"

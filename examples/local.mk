@@ -2,7 +2,7 @@
 # The tutorial's examples, built with the library (not installed) and run by
 # ./quickstart demo.
 noinst_PROGRAMS += examples/seed-stopper examples/seed-future \
-	examples/seed-print-sum examples/seed-task
+	examples/seed-print-sum examples/seed-task examples/seed-zen
 examples_seed_stopper_SOURCES = examples/seed-stopper.c
 examples_seed_stopper_LDADD = src/libtide.la
 examples_seed_future_SOURCES = examples/seed-future.c
@@ -11,6 +11,10 @@ examples_seed_print_sum_SOURCES = examples/seed-print-sum.c
 examples_seed_print_sum_LDADD = src/libtide.la
 examples_seed_task_SOURCES = examples/seed-task.c
 examples_seed_task_LDADD = src/libtide.la
+# zen(): python3 -c "import this" read line by line (test/seed-zen.sh
+# checks it prints what python3 prints).
+examples_seed_zen_SOURCES = examples/seed-zen.c
+examples_seed_zen_LDADD = src/libtide.la
 
 # The tutorial's networking examples (echo over protocols and over streams),
 # and two servers for real clients: http-hello (wrk) and mini-redis

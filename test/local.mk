@@ -307,6 +307,12 @@ EXTRA_DIST += test/layering.sh
 TESTS += test/readme.sh
 EXTRA_DIST += test/readme.sh
 
+# The tutorial's zen() (examples/seed-zen) prints what python3 -c "import
+# this" prints, on both backends, and reports a missing or failing
+# interpreter.
+TESTS += test/seed-zen.sh
+EXTRA_DIST += test/seed-zen.sh
+
 # With -fcf-protection in CFLAGS: libtide.so keeps the IBT and SHSTK notes.
 TESTS += test/cet.sh
 EXTRA_DIST += test/cet.sh
