@@ -295,7 +295,7 @@ EXTRA_DIST += test/faults.sh
 # still connected is closed, exit 0, one summary line (bash's /dev/tcp as
 # the client).
 TESTS += test/stopsignals.sh
-EXTRA_DIST += test/stopsignals.sh
+EXTRA_DIST += test/stopsignals.sh test/servers.sh
 
 # The four layers of src/ (core < io < task < net) never reach up: calls
 # (nm -u of each object, but for the loop's teardown hub), includes, and

@@ -33,86 +33,15 @@ set -u
 
 top_builddir=${TIDE_TOP_BUILDDIR:-$PWD}
 ex=$top_builddir/examples
-me=test/realclients.sh
-
-checks=0
-failures=0
-config=none
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tide-realclients.XXXXXX") || exit 99
-server_pid=
-
-cleanup() {
-	[ -z "$server_pid" ] || kill -KILL "$server_pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# check NAME COMMAND...: one check, in Check's failure format when it fails.
-check() {
-	local name=$1
-	shift
-	checks=$((checks + 1))
-	if ! "$@"; then
-		failures=$((failures + 1))
-		echo "$me:${BASH_LINENO[0]}:F:$config:$name: failed: $*"
-		return 1
-	fi
-	return 0
-}
-
-# same NAME EXPECTED ACTUAL: check that two strings are equal, showing both.
-same() {
-	checks=$((checks + 1))
-	if [ "$2" != "$3" ]; then
-		failures=$((failures + 1))
-		echo "$me:${BASH_LINENO[0]}:F:$config:$1: expected $(printf '%q' "$2"), got $(printf '%q' "$3")"
-		return 1
-	fi
-	return 0
-}
-
-# start_server LOG CMD...: sets server_pid and port once "Serving on" shows.
-start_server() {
-	local log=$1 i
-	shift
-	: >"$log" # before the server opens it: sed reads it at once
-	"$@" >"$log" 2>&1 &
-	server_pid=$!
-	port=
-	for ((i = 0; i < 600; i++)); do
-		port=$(sed -n "s/^Serving on ('[^']*', \([0-9]*\).*/\1/p" "$log")
-		[ -n "$port" ] && break
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if ! check "start $(basename "$1")" [ -n "$port" ]; then
-		sed 's/^/  | /' "$log"
-		kill -KILL "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-		server_pid=
-		return 1
-	fi
-	if [ "${TIDE_TEST_REQUIRE_URING:-0}" = 1 ] && [ "$config" != epoll ]; then
-		check "io_uring required" grep -q 'backend io_uring' "$log"
-	fi
-	return 0
-}
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+servers_init realclients
 
 # stop_server LOG: SIGTERM, as Ctrl-C; the server must exit 0 within 30 s.
 stop_server() {
-	local log=$1 i rc=0
+	local log=$1
 	kill -TERM "$server_pid" 2>/dev/null
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$server_pid" 2>/dev/null; then
-		check "stop $(basename "$log" .log) in 30 s" false
-		kill -KILL "$server_pid" 2>/dev/null
-	fi
-	wait "$server_pid" || rc=$?
-	server_pid=
-	if ! check "$(basename "$log" .log) exits 0 on SIGTERM" [ $rc -eq 0 ]; then
+	await_exit "stop $(basename "$log" .log)"
+	if ! check "$(basename "$log" .log) exits 0 on SIGTERM" [ $server_rc -eq 0 ]; then
 		sed 's/^/  | /' "$log"
 	fi
 }

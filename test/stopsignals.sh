@@ -15,31 +15,8 @@ set -u
 
 top_builddir=${TIDE_TOP_BUILDDIR:-$PWD}
 ex=$top_builddir/examples
-me=test/stopsignals.sh
-checks=0
-failures=0
-config=none
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tide-stopsignals.XXXXXX") || exit 99
-server_pid=
-
-cleanup() {
-	[ -z "$server_pid" ] || kill -KILL "$server_pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# check NAME COMMAND...: one check, in Check's failure format when it fails.
-check() {
-	local name=$1
-	shift
-	checks=$((checks + 1))
-	if ! "$@"; then
-		failures=$((failures + 1))
-		echo "$me:${BASH_LINENO[0]}:F:$config:$name: failed: $*"
-		return 1
-	fi
-	return 0
-}
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+servers_init stopsignals
 
 if [ "${TIDE_EXAMPLES:-yes}" = no ] || [ ! -x "$ex/http-hello" ] || [ ! -x "$ex/mini-redis" ]; then
 	echo "Skipped: 72 checks: the example servers on SIGTERM and SIGINT: the examples are not built"
@@ -48,23 +25,8 @@ fi
 
 # one NAME SIGNAL REQUEST: the whole scenario for one server and signal.
 one() {
-	local name=$1 sig=$2 request=$3 log=$tmp/$1-$2.log port= i rc=0 line
-	: >"$log"
-	"$ex/$name" --port 0 --threads 2 >"$log" 2>&1 &
-	server_pid=$!
-	for ((i = 0; i < 600; i++)); do
-		port=$(sed -n "s/^Serving on ('[^']*', \([0-9]*\).*/\1/p" "$log")
-		[ -n "$port" ] && break
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if ! check "$name starts" [ -n "$port" ]; then
-		sed 's/^/  | /' "$log"
-		kill -KILL "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-		server_pid=
-		return
-	fi
+	local name=$1 sig=$2 request=$3 log=$tmp/$1-$2.log line
+	start_server "$log" "$ex/$name" --port 0 --threads 2 || return
 	# A client served, then gone.
 	exec 3<>"/dev/tcp/127.0.0.1/$port"
 	printf '%b' "$request" >&3
@@ -82,17 +44,8 @@ one() {
 	# The server closes it: the rest of its answer, then the end.
 	check "$name closes the open connection on $sig" timeout 10 cat <&4 >/dev/null
 	exec 4<&-
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$server_pid" 2>/dev/null; then
-		check "$name stops on $sig within 30 s" false
-		kill -KILL "$server_pid" 2>/dev/null
-	fi
-	wait "$server_pid" || rc=$?
-	server_pid=
-	check "$name exits 0 on $sig" [ $rc -eq 0 ] || sed 's/^/  | /' "$log"
+	await_exit "$name stops on $sig"
+	check "$name exits 0 on $sig" [ $server_rc -eq 0 ] || sed 's/^/  | /' "$log"
 	check "$name's summary on $sig" grep -qx "$name: stopped by $sig after 2 connections, 2 requests" "$log" ||
 		sed 's/^/  | /' "$log"
 }
