@@ -390,6 +390,24 @@ void on_made(struct tide_transport *t, void *p)
 		c->made_hook(c);
 }
 
+/* Pauses and resumes reading every millisecond: paused half of the time. */
+void toggle_cb(void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->lost || tide_transport_is_closing(c->t))
+		return;
+	if (c->rpaused) {
+		c->rpaused = 0;
+		ck_assert_int_eq(tide_transport_resume_reading(c->t), 0);
+	} else {
+		ck_assert_int_eq(tide_transport_pause_reading(c->t), 0);
+		c->rpaused = 1;
+		c->ntoggle++;
+	}
+	ck_assert_int_eq(tide_call_later(c->loop, 0.001, toggle_cb, c, &c->toggle_h), 0);
+}
+
 void after_data(struct conn *c)
 {
 	if (c->close_after && c->rxlen >= c->close_after && !tide_transport_is_closing(c->t))

@@ -151,6 +151,10 @@ void note(struct conn *c, char ev);
 void rx_append(struct conn *c, const void *data, size_t n);
 /* close_after: closes once that many bytes arrived. */
 void after_data(struct conn *c);
+/* A timer callback (arg: a conn) that pauses and resumes c's reading
+ * every millisecond, so it is paused half the time (counted in ntoggle),
+ * until c is lost or closing; cancel c->toggle_h when done. */
+void toggle_cb(void *arg);
 
 /* The callbacks of conn_ops, for protocols made of some of them. */
 void on_made(struct tide_transport *t, void *p);

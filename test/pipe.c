@@ -319,24 +319,6 @@ static void big_fill(struct conn *c)
 	}
 }
 
-/* Pauses and resumes reading every millisecond: paused half of the time. */
-static void toggle_cb(void *arg)
-{
-	struct conn *c = arg;
-
-	if (c->lost || tide_transport_is_closing(c->t))
-		return;
-	if (c->rpaused) {
-		c->rpaused = 0;
-		ck_assert_int_eq(tide_transport_resume_reading(c->t), 0);
-	} else {
-		ck_assert_int_eq(tide_transport_pause_reading(c->t), 0);
-		c->rpaused = 1;
-		c->ntoggle++;
-	}
-	ck_assert_int_eq(tide_call_later(c->loop, 0.001, toggle_cb, c, &c->toggle_h), 0);
-}
-
 /* 64 MiB from a write pipe transport to a read pipe transport, each way
  * of two pipes at once, the readers paused half the time. */
 START_TEST(test_64mib_both_ways)
