@@ -211,12 +211,8 @@ test_redis() {
 
 # ----------------------------------------------------------------- run --
 
-for config in io_uring io_uring-masked epoll; do
-	case $config in
-	io_uring) unset TIDE_BACKEND TIDE_DISABLE_OPS ;;
-	io_uring-masked) unset TIDE_BACKEND; export TIDE_DISABLE_OPS=all-optional ;;
-	epoll) unset TIDE_DISABLE_OPS; export TIDE_BACKEND=epoll ;;
-	esac
+for c in io_uring io_uring-masked epoll; do
+	use_config "$c"
 	echo "$me: configuration $config"
 	[ $have_wrk = no ] || test_http
 	[ $have_redis = no ] || test_redis

@@ -90,3 +90,14 @@ await_exit() {
 	wait "$server_pid" || server_rc=$?
 	server_pid=
 }
+
+# use_config CONFIG: the environment of one backend configuration
+# (io_uring, io_uring-masked or epoll), as the Check programs' TCases.
+use_config() {
+	config=$1
+	case $config in
+	io_uring) unset TIDE_BACKEND TIDE_DISABLE_OPS ;;
+	io_uring-masked) unset TIDE_BACKEND; export TIDE_DISABLE_OPS=all-optional ;;
+	epoll) unset TIDE_DISABLE_OPS; export TIDE_BACKEND=epoll ;;
+	esac
+}

@@ -50,12 +50,8 @@ one() {
 		sed 's/^/  | /' "$log"
 }
 
-for config in io_uring io_uring-masked epoll; do
-	case $config in
-	io_uring) unset TIDE_BACKEND TIDE_DISABLE_OPS ;;
-	io_uring-masked) unset TIDE_BACKEND; export TIDE_DISABLE_OPS=all-optional ;;
-	epoll) unset TIDE_DISABLE_OPS; export TIDE_BACKEND=epoll ;;
-	esac
+for c in io_uring io_uring-masked epoll; do
+	use_config "$c"
 	for sig in SIGTERM SIGINT; do
 		one http-hello $sig 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'
 		one mini-redis $sig 'PING\r\n'
