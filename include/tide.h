@@ -59,6 +59,25 @@ enum tide_error {
 	TIDE_ENOT_IN_TASK = -4108,   /* an await outside a task */
 	TIDE_EBROKEN_BARRIER = -4109, /* asyncio.BrokenBarrierError */
 	TIDE_EFORKED = -4110,        /* the loop belongs to the process this one was forked from */
+	TIDE_ETLS = -4111,           /* a TLS failure OpenSSL gave no reason for (asyncio's ssl.SSLError) */
+	TIDE_ESSL_CLOSED = -4112,    /* the TLS layer under the transport is gone (start_tls's old transport) */
+	/*
+	 * A peer certificate that failed verification (asyncio's
+	 * ssl.SSLCertVerificationError): TIDE_ETLS_VERIFY_BASE - X509_V_ERR_*
+	 * (TIDE_ETLS_VERIFY(X509_V_ERR_HOSTNAME_MISMATCH) for a wrong host,
+	 * ..._CERT_HAS_EXPIRED, ..._DEPTH_ZERO_SELF_SIGNED_CERT). tide_strerror()
+	 * gives X509_verify_cert_error_string().
+	 */
+	TIDE_ETLS_VERIFY_BASE = -4400,
+	/*
+	 * Any other TLS failure with OpenSSL's reason for it (ssl.SSLError):
+	 * TIDE_ETLS_BASE - the reason code of an SSL-library error, e.g.
+	 * TIDE_ETLS_REASON(SSL_R_UNEXPECTED_EOF_WHILE_READING) for a peer that
+	 * closed without close_notify, TIDE_ETLS_REASON(SSL_R_WRONG_VERSION_NUMBER)
+	 * for garbage instead of a ClientHello; alerts received are
+	 * SSL_AD_REASON_OFFSET + the alert. tide_strerror() gives OpenSSL's text.
+	 */
+	TIDE_ETLS_BASE = -5000,
 	/*
 	 * getaddrinfo's EAI_* codes (negative in glibc) map to
 	 * TIDE_EAI_BASE + EAI_*, e.g. TIDE_EAI_BASE + EAI_NONAME; EAI_SYSTEM
@@ -66,6 +85,8 @@ enum tide_error {
 	 */
 	TIDE_EAI_BASE = -4300,
 };
+#define TIDE_ETLS_VERIFY(x509_v_err) (TIDE_ETLS_VERIFY_BASE - (x509_v_err))
+#define TIDE_ETLS_REASON(ssl_r) (TIDE_ETLS_BASE - (ssl_r))
 
 /* A text for any result code: -errno or a tide code. Never NULL. */
 TIDE_EXTERN const char *tide_strerror(int err);
@@ -839,12 +860,16 @@ TIDE_EXTERN int tide_transport_sendto(struct tide_transport *t, const void *data
 				      const struct sockaddr *addr, socklen_t addrlen);
 
 /* Options of connections and servers; a NULL opts means the defaults. */
+struct tide_tls_opts;
 struct tide_server_opts {
 	size_t size;            /* sizeof(struct tide_server_opts) */
 	int backlog;            /* 0 means 100, as asyncio */
 	int no_reuse_address;   /* non-zero: no SO_REUSEADDR (asyncio sets it on Unix, and so do we) */
 	int reuse_port;         /* SO_REUSEPORT: several loops (threads) share the port */
 	int defer_serving;      /* non-zero: listen, but accept only after tide_server_start_serving */
+	/* TLS for every connection (asyncio's ssl=), see "TLS" below; NULL:
+	 * plain. Copied by the call (the context is referenced). */
+	const struct tide_tls_opts *tls;
 };
 
 /*
@@ -907,6 +932,130 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
 					      const struct tide_protocol_ops *ops, void *proto,
 					      struct tide_future **out);
 
+/* ------------------------------------------------------------------ TLS -- */
+
+/*
+ * TLS over OpenSSL 3 (asyncio's ssl= and sslproto): a TLS transport is a
+ * transport over the plain one, and its protocol sees plaintext only:
+ * connection_made after the handshake, data_received (or get_buffer /
+ * buffer_updated) with decrypted bytes, eof_received when the peer's
+ * close_notify came, connection_lost with the TLS error, if any (a peer
+ * that closes without close_notify is
+ * TIDE_ETLS_REASON(SSL_R_UNEXPECTED_EOF_WHILE_READING)). Every transport
+ * call works on it: write buffer sizes and marks count plaintext not yet
+ * encrypted and sent; pause_reading stops reading ciphertext;
+ * write_eof sends close_notify once the buffer is flushed (reading goes
+ * on); close flushes, sends close_notify and waits shutdown_timeout at
+ * most for the peer's, then closes the socket; abort closes at once.
+ * The timeouts and deadline of tide_transport_set_timeouts apply to the
+ * connection under it.
+ *
+ * A library built without OpenSSL (configure --without-openssl) returns
+ * -ENOTSUP from every call that takes TLS options or starts TLS;
+ * tide_tls_available() says which it is.
+ *
+ * The caller passes its own SSL_CTX, as asyncio takes an ssl.SSLContext,
+ * and tide configures nothing on it behind the caller's back, except: a
+ * server's ALPN list installs an ALPN selection callback on the context
+ * (OpenSSL has no per-connection one), which picks the first of the
+ * server's protocols the client offers and refuses the handshake
+ * (no_application_protocol) when none match. On each connection's SSL
+ * object tide sets SSL_OP_NO_RENEGOTIATION (renegotiation is refused, as
+ * asyncio's), the SNI name and the host to verify (SSL_set1_host), the
+ * client's ALPN list, and its own BIO. The context is referenced
+ * (SSL_CTX_up_ref) by each call that takes it, so the caller may free it
+ * once the call returned.
+ */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct tide_tls_opts {
+	size_t size;                 /* sizeof(struct tide_tls_opts) */
+	struct ssl_ctx_st *ctx;      /* required: the caller's context */
+	/*
+	 * A client's SNI name and the name its peer's certificate must carry
+	 * (asyncio's server_hostname). NULL: the host given to
+	 * create_connection / open_connection; a client context that verifies
+	 * its peer (SSL_VERIFY_PEER) without either (a unix connection,
+	 * start_tls) is -EINVAL. Ignored on the server side.
+	 */
+	const char *server_hostname;
+	/* ALPN protocols, in preference order, NULL-terminated ({"h2",
+	 * "http/1.1", NULL}); NULL: no ALPN. Each 1 to 255 bytes (else -EINVAL). */
+	const char *const *alpn;
+	/* Seconds; 0 means asyncio's defaults, 60 and 30; negative, NaN,
+	 * infinite or past 1e10 is -EINVAL. When the handshake times out the
+	 * connection is closed and the error is -ETIMEDOUT. */
+	double handshake_timeout;
+	double shutdown_timeout;
+};
+
+/* Options of a connection; NULL means the defaults (plain TCP). */
+struct tide_connect_opts {
+	size_t size;                      /* sizeof(struct tide_connect_opts) */
+	const struct tide_tls_opts *tls;  /* TLS (asyncio's ssl=); NULL: plain */
+};
+/*
+ * tide_create_connection / tide_create_unix_connection with options: with
+ * TLS, the future completes after the handshake, with the TLS transport,
+ * or with the handshake's error (a verification failure is
+ * TIDE_ETLS_VERIFY(why); connection_made was never called).
+ */
+TIDE_EXTERN int tide_create_connection_ex(struct tide_loop *loop, const char *host, int port,
+					  const struct tide_connect_opts *opts, const struct tide_protocol_ops *ops,
+					  void *proto, struct tide_future **out);
+TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const char *path,
+					       const struct tide_connect_opts *opts,
+					       const struct tide_protocol_ops *ops, void *proto,
+					       struct tide_future **out);
+/*
+ * asyncio's loop.start_tls: upgrades the open stream transport t
+ * (STARTTLS) to TLS, as a client (server_side 0) or a server, with ops and
+ * proto as the TLS transport's protocol. The future completes after the
+ * handshake with the TLS transport (held, and taken, as
+ * tide_create_connection's) or with the error, and t is closed then.
+ * From the call on, t belongs to the TLS layer: its protocol gets
+ * nothing more, and calls on it other than tide_transport_ref/unref and
+ * the getters return TIDE_ESSL_CLOSED. -EINVAL for a datagram or pipe
+ * transport, or one already under TLS; TIDE_ECLOSED once t is closing.
+ * Bytes t received but its protocol has not read are the first bytes of
+ * the handshake.
+ */
+TIDE_EXTERN int tide_start_tls(struct tide_transport *t, int server_side, const struct tide_tls_opts *tls,
+			       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
+/* 1 when the library was built with OpenSSL, else 0. */
+TIDE_EXTERN int tide_tls_available(void);
+/*
+ * asyncio's ssl.create_default_context(): a client context that trusts
+ * the system's certificates and verifies the peer and its host name,
+ * TLS 1.2 at least. *out is the caller's (SSL_CTX_free). 0, -ENOMEM,
+ * TIDE_ETLS..., -ENOTSUP without OpenSSL.
+ */
+TIDE_EXTERN int tide_tls_client_context_new(struct ssl_ctx_st **out);
+/*
+ * A server context from a PEM certificate chain file and a PEM private
+ * key file (key NULL: in the certificate file), TLS 1.2 at least. -ENOENT
+ * or -EACCES for a file that cannot be read, TIDE_ETLS_REASON(...) for
+ * one that is not a certificate or key, or a key that does not match.
+ */
+TIDE_EXTERN int tide_tls_server_context_new(const char *certfile, const char *keyfile, struct ssl_ctx_st **out);
+/*
+ * get_extra_info on a TLS transport (tide_transport_get_extra_info,
+ * tide_stream_get_extra_info) also answers, besides the plain ones:
+ *  - "ssl_object": the connection's SSL * (sizeof(void *) bytes), valid
+ *    until connection_lost returned; read it, do not drive it;
+ *  - "sslcontext": its SSL_CTX *;
+ *  - "peercert": the peer's certificate, DER-encoded (-ENOENT if none);
+ *  - "cipher": the cipher's name, a NUL-terminated string;
+ *  - "version": the protocol version, e.g. "TLSv1.3";
+ *  - "compression": -ENOENT (OpenSSL 3 does no TLS compression; asyncio
+ *    says None);
+ *  - "alpn_protocol": the protocol agreed on, NUL-terminated (-ENOENT if
+ *    none);
+ *  - "server_hostname": the name a client verified and sent as SNI, or
+ *    that a server received (-ENOENT if none).
+ * Strings are copied with their NUL into buf (*len in: its size, out: the
+ * length with the NUL); -ENOSPC if buf is short.
+ */
+
 /* --------------------------------------------------------------- streams -- */
 
 /*
@@ -928,6 +1077,22 @@ TIDE_EXTERN int tide_open_connection(const char *host, int port, struct tide_str
 				     struct tide_stream_writer **w);
 TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_reader **r,
 					  struct tide_stream_writer **w);
+/* The same with options (TLS): as tide_create_connection_ex; the call
+ * returns after the handshake. */
+TIDE_EXTERN int tide_open_connection_ex(const char *host, int port, const struct tide_connect_opts *opts,
+					struct tide_stream_reader **r, struct tide_stream_writer **w);
+TIDE_EXTERN int tide_open_unix_connection_ex(const char *path, const struct tide_connect_opts *opts,
+					     struct tide_stream_reader **r, struct tide_stream_writer **w);
+/*
+ * Inside a task: asyncio's StreamWriter.start_tls. Upgrades the pair's
+ * connection to TLS (STARTTLS) and returns after the handshake: 0, and
+ * the pair reads and writes through TLS from then on; or the error
+ * (-ETIMEDOUT, TIDE_ETLS_VERIFY(...), ...), after which the connection
+ * is closed. -EBUSY while a read is under way; bytes the reader holds
+ * are the first bytes of the handshake.
+ */
+TIDE_EXTERN int tide_stream_start_tls(struct tide_stream_reader *r, struct tide_stream_writer *w, int server_side,
+				      const struct tide_tls_opts *tls);
 /*
  * A task per connection runs handler(r, w, arg); the pair is closed and
  * freed when it returns. The future's ptr is the server, owned as
