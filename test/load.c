@@ -124,7 +124,7 @@ static void all_served(struct tide_loop *loop, const struct srv *s, size_t n)
 /* An echo server on loop (listen backlog), n echo_clients through it, all served. */
 static struct tide_server *echo_load(struct tide_loop *loop, int backlog, struct srv *s, size_t n, size_t base_len)
 {
-	struct tide_server_opts opts = { sizeof(opts), backlog, 0, 0, 0 };
+	struct tide_server_opts opts = {.size = sizeof(opts), .backlog = backlog};
 	struct tide_server *sv;
 
 	s->tmpl.echo = 1;
@@ -300,7 +300,7 @@ static int child_done(pid_t pid, int *status)
  */
 START_TEST(test_emfile)
 {
-	struct tide_server_opts opts = { sizeof(opts), 128, 0, 0, 0 };
+	struct tide_server_opts opts = {.size = sizeof(opts), .backlog = 128};
 	struct tide_loop *loop;
 	struct tide_loop_stats s0, s1;
 	struct srv s = { 0 };

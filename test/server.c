@@ -297,7 +297,7 @@ static int64_t serve_forever_body(void *arg)
 START_TEST(test_serve_forever_cancelled)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_server_opts opts = { sizeof(opts), 0, 0, 0, 1 };
+	struct tide_server_opts opts = {.size = sizeof(opts), .defer_serving = 1};
 	struct srv s = { 0 };
 	struct tide_server *sv;
 	struct tide_future *t;
@@ -327,7 +327,7 @@ END_TEST
 START_TEST(test_start_serving_later)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_server_opts opts = { sizeof(opts), 0, 0, 0, 1 };
+	struct tide_server_opts opts = {.size = sizeof(opts), .defer_serving = 1};
 	struct srv s = { 0 };
 	struct tide_server *sv;
 	struct conn *cli = conn_new();
