@@ -66,9 +66,10 @@ enum tide_error {
 	 * ssl.SSLCertVerificationError): TIDE_ETLS_VERIFY_BASE - X509_V_ERR_*
 	 * (TIDE_ETLS_VERIFY(X509_V_ERR_HOSTNAME_MISMATCH) for a wrong host,
 	 * ..._CERT_HAS_EXPIRED, ..._DEPTH_ZERO_SELF_SIGNED_CERT). tide_strerror()
-	 * gives X509_verify_cert_error_string().
+	 * gives X509_verify_cert_error_string(). (Below getaddrinfo's range,
+	 * whose GNU codes reach TIDE_EAI_BASE - 105.)
 	 */
-	TIDE_ETLS_VERIFY_BASE = -4400,
+	TIDE_ETLS_VERIFY_BASE = -4500,
 	/*
 	 * Any other TLS failure with OpenSSL's reason for it (ssl.SSLError):
 	 * TIDE_ETLS_BASE - the reason code of an SSL-library error, e.g.
