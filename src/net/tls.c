@@ -209,11 +209,19 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 static int map_error(struct tls *s, int e)
 {
 	unsigned long code;
-	int reason = 0;
+	int reason = 0, mismatch = 0;
 
-	while ((code = ERR_get_error()) != 0)
+	while ((code = ERR_get_error()) != 0) {
 		if (!reason && ERR_GET_LIB(code) == ERR_LIB_SSL)
 			reason = ERR_GET_REASON(code);
+		/* A key that is not the certificate's says so only in the
+		 * X509 library's words: it is the SSL library's reason. */
+		if (ERR_GET_LIB(code) == ERR_LIB_X509 &&
+		    (ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH || ERR_GET_REASON(code) == X509_R_KEY_TYPE_MISMATCH))
+			mismatch = 1;
+	}
+	if (!reason && mismatch)
+		reason = SSL_R_PRIVATE_KEY_MISMATCH;
 	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && s && s->ssl) {
 		long v = SSL_get_verify_result(s->ssl);
 
