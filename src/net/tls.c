@@ -693,14 +693,18 @@ static void pump_cb(void *arg)
 	tide_transport_unref(&s->t);
 }
 
-/* A pump runs soon (resume_reading, close): OpenSSL's pending record and pend first. */
+/*
+ * A pump runs soon (resume_reading, close): OpenSSL's pending record and
+ * pend first. An internal call: a close right before tide_loop_close
+ * still reads the peer's close_notify (and the reference comes back).
+ */
 static void queue_pump(struct tls *s)
 {
 	if (s->pump_queued || s->raw_lost)
 		return;
 	s->pump_queued = true;
 	tide_transport_ref(&s->t);
-	if (tide__ready_call(tloop(&s->t), pump_cb, s) < 0) {
+	if (tide__call_soon_internal(tloop(&s->t), pump_cb, s) < 0) {
 		s->pump_queued = false;
 		tide_transport_unref(&s->t);
 		tls_fail(s, -ENOMEM);
