@@ -66,9 +66,10 @@ enum tide_error {
 	 * ssl.SSLCertVerificationError): TIDE_ETLS_VERIFY_BASE - X509_V_ERR_*
 	 * (TIDE_ETLS_VERIFY(X509_V_ERR_HOSTNAME_MISMATCH) for a wrong host,
 	 * ..._CERT_HAS_EXPIRED, ..._DEPTH_ZERO_SELF_SIGNED_CERT). tide_strerror()
-	 * gives X509_verify_cert_error_string().
+	 * gives X509_verify_cert_error_string(). (Below getaddrinfo's range,
+	 * whose GNU codes reach TIDE_EAI_BASE - 105.)
 	 */
-	TIDE_ETLS_VERIFY_BASE = -4400,
+	TIDE_ETLS_VERIFY_BASE = -4500,
 	/*
 	 * Any other TLS failure with OpenSSL's reason for it (ssl.SSLError):
 	 * TIDE_ETLS_BASE - the reason code of an SSL-library error, e.g.
@@ -868,7 +869,9 @@ struct tide_server_opts {
 	int reuse_port;         /* SO_REUSEPORT: several loops (threads) share the port */
 	int defer_serving;      /* non-zero: listen, but accept only after tide_server_start_serving */
 	/* TLS for every connection (asyncio's ssl=), see "TLS" below; NULL:
-	 * plain. Copied by the call (the context is referenced). */
+	 * plain. Copied by the call (the context is referenced). The factory
+	 * is called after the handshake: a connection whose handshake fails
+	 * never makes a protocol. */
 	const struct tide_tls_opts *tls;
 };
 
@@ -946,7 +949,9 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
  * encrypted and sent; pause_reading stops reading ciphertext;
  * write_eof sends close_notify once the buffer is flushed (reading goes
  * on); close flushes, sends close_notify and waits shutdown_timeout at
- * most for the peer's, then closes the socket; abort closes at once.
+ * most for the peer's (or its EOF), then closes the socket (past the
+ * timeout it is aborted, and connection_lost says -ETIMEDOUT); abort
+ * closes at once.
  * The timeouts and deadline of tide_transport_set_timeouts apply to the
  * connection under it.
  *
@@ -1011,7 +1016,8 @@ TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const cha
  * (STARTTLS) to TLS, as a client (server_side 0) or a server, with ops and
  * proto as the TLS transport's protocol. The future completes after the
  * handshake with the TLS transport (held, and taken, as
- * tide_create_connection's) or with the error, and t is closed then.
+ * tide_create_connection's) or with the error, and then the connection
+ * is closed.
  * From the call on, t belongs to the TLS layer: its protocol gets
  * nothing more, and calls on it other than tide_transport_ref/unref and
  * the getters return TIDE_ESSL_CLOSED. -EINVAL for a datagram or pipe

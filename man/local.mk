@@ -18,12 +18,16 @@ TIDE_MAN3_PAGES = \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
 	man/tide_loop_set_exception_handler.3 man/tide_op_read.3 \
 	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_semaphore_new.3 \
-	man/tide_socket.3 man/tide_stream_read.3 man/tide_stream_write.3 \
+	man/tide_socket.3 man/tide_start_tls.3 man/tide_stream_read.3 man/tide_stream_write.3 \
 	man/tide_strerror.3 man/tide_task_spawn.3 man/tide_taskgroup_new.3 \
 	man/tide_timeout_enter.3 man/tide_transport_set_timeouts.3 man/tide_transport_write.3
 
 # The .so links: every exported function that is not a page's own name.
 TIDE_MAN3_LINKS = \
+	man/tide_create_connection_ex.3 man/tide_create_unix_connection_ex.3 \
+	man/tide_open_connection_ex.3 man/tide_open_unix_connection_ex.3 \
+	man/tide_stream_start_tls.3 man/tide_tls_available.3 \
+	man/tide_tls_client_context_new.3 man/tide_tls_server_context_new.3 \
 	man/tide_get_running_loop.3 man/tide_loop_remove_signal_handler.3 man/tide_signal_wait.3 \
 	man/tide_accept.3 man/tide_all_tasks.3 man/tide_as_completed_free.3 \
 	man/tide_as_completed_new.3 man/tide_as_completed_next.3 man/tide_await.3 \

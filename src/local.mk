@@ -23,12 +23,12 @@ TIDE_IO = src/io/io.h src/io/compat-uring.h src/io/spawn-hooks.h \
 TIDE_TASK = src/task/task.h src/task/coro.h \
 	src/task/coro.c src/task/task.c src/task/await.c src/task/sync.c \
 	src/task/combinators.c
-# net: buffer pools, stream and datagram transports, listeners, connecting,
-# resolving, streams.
+# net: buffer pools, stream and datagram transports, TLS, listeners,
+# connecting, resolving, streams.
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \
 	src/net/pbuf.c src/net/transport.c src/net/pipe.c src/net/datagram.c \
 	src/net/listener.c src/net/connect.c src/net/resolve.c src/net/stream.c \
-	src/net/timeouts.c src/net/subprocess.c src/net/process.c
+	src/net/timeouts.c src/net/subprocess.c src/net/process.c src/net/tls.c
 src_libtide_internal_la_SOURCES = $(TIDE_CORE) $(TIDE_IO) $(TIDE_TASK) $(TIDE_NET)
 # The context switch: one small assembly file per architecture, or
 # ucontext (configure --with-coro=ucontext) anywhere else.
@@ -38,8 +38,9 @@ endif
 if CORO_AARCH64
 src_libtide_internal_la_SOURCES += src/task/coro-aarch64.S
 endif
-src_libtide_internal_la_CFLAGS = $(AM_CFLAGS) $(TIDE_LIB_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS)
-src_libtide_internal_la_LIBADD = $(LIBURING_LIBS)
+src_libtide_internal_la_CFLAGS = $(AM_CFLAGS) $(TIDE_LIB_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(OPENSSL_CFLAGS)
+# OpenSSL (TLS, src/net/tls.c; tide_strerror's texts) when configure found it.
+src_libtide_internal_la_LIBADD = $(LIBURING_LIBS) $(OPENSSL_LIBS)
 
 lib_LTLIBRARIES = src/libtide.la
 src_libtide_la_SOURCES =

@@ -34,7 +34,7 @@ endif
 TESTS += test/realclients.sh
 
 if HAVE_CHECK
-TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
+TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts \
 	test/combinators test/stream-reader test/timer test/sockops \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
@@ -133,6 +133,23 @@ test_server_LDADD = $(NET_LDADD)
 # end, which it reaches through the library's objects.
 test_pipe_CFLAGS = $(TEST_CFLAGS)
 test_pipe_LDADD = $(NET_INTERNAL_LDADD)
+# TLS transports (src/net/tls.c) and streams over TLS, against
+# certificates made at start (test/tls-fixture.c): without OpenSSL the
+# program only says why it skips (77).
+test_tls_SOURCES = test/tls.c
+test_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
+test_tls_LDADD = $(NET_LDADD) $(OPENSSL_LIBS)
+if HAVE_OPENSSL
+test_tls_SOURCES += test/tls-fixture.c test/tls-fixture.h
+# test/tls-certs DIR: the fixture's PEM files written into DIR, for the
+# shell tests of real clients (openssl s_client, curl, openssl s_server).
+check_PROGRAMS += test/tls-certs
+test_tls_certs_SOURCES = test/tls-certs.c test/tls-fixture.c test/tls-fixture.h
+test_tls_certs_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+test_tls_certs_LDADD = $(OPENSSL_LIBS)
+else
+EXTRA_DIST += test/tls-certs.c test/tls-fixture.c test/tls-fixture.h
+endif
 # Datagram endpoints: echo, connected, error_received (ICMP, a queue to flush).
 test_datagram_CFLAGS = $(TEST_CFLAGS)
 test_datagram_LDADD = $(NET_LDADD)

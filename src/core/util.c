@@ -7,6 +7,11 @@
 #include "core/core.h"
 
 #include <netdb.h>
+#ifdef TIDE_HAVE_OPENSSL
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#endif
 
 #include <errno.h>
 #include <time.h>
@@ -80,10 +85,33 @@ TIDE_EXTERN const char *tide_strerror(int err)
 	case TIDE_ENOT_IN_TASK: return "not inside a task";
 	case TIDE_EBROKEN_BARRIER: return "broken barrier";
 	case TIDE_EFORKED: return "the loop belongs to the parent process (this process was forked after it was made): make a new loop";
+	case TIDE_ETLS: return "TLS error (OpenSSL gave no reason)";
+	case TIDE_ESSL_CLOSED: return "the transport is under a TLS transport now (start_tls took it)";
 	default: break;
 	}
-	if (err < TIDE_EAI_BASE && err >= TIDE_EAI_BASE - 200)
+	if (err < TIDE_EAI_BASE && err > TIDE_ETLS_VERIFY_BASE)
 		return gai_strerror(err - TIDE_EAI_BASE);
+	/* OpenSSL's texts, read from the library directly: the net layer's
+	 * TLS codes name them, and they are static strings. */
+	if (err < TIDE_ETLS_VERIFY_BASE && err > TIDE_ETLS_VERIFY_BASE - 500) {
+#ifdef TIDE_HAVE_OPENSSL
+		return X509_verify_cert_error_string(TIDE_ETLS_VERIFY_BASE - err);
+#else
+		return "TLS certificate verification failed";
+#endif
+	}
+	if (err < TIDE_ETLS_BASE && err > TIDE_ETLS_BASE - 0x800000) {
+#ifdef TIDE_HAVE_OPENSSL
+		const char *s;
+
+		/* The SSL library's texts load with it, maybe not yet. */
+		OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS, NULL);
+		s = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, TIDE_ETLS_BASE - err));
+		return s ? s : "TLS error (a reason OpenSSL has no text for)";
+#else
+		return "TLS error";
+#endif
+	}
 	if (err < 0 && err > -4096) {
 		/* strerrordesc_np is thread-safe and never formats into a shared buffer. */
 		const char *s = strerrordesc_np(-err);

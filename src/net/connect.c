@@ -63,6 +63,8 @@ struct conn_req {
 	bool cancelled;
 	struct sockaddr_un sun;      /* unix connections */
 	socklen_t sunlen;
+	struct tide__tls_conf *tls;  /* TLS (tide_create_connection_ex), or NULL */
+	struct tide_transport *hs;   /* the TLS transport whose handshake runs, or NULL */
 };
 
 static void conn_try_next(struct conn_req *r);
@@ -86,10 +88,45 @@ static void conn_req_end(struct conn_req *r, int err, struct tide_transport *t)
 {
 	if (r->list)
 		freeaddrinfo(r->list);
+	tide__tls_conf_unref(r->tls);
 	if (!tide_future_done(r->out))
 		tide__future_end_transport(r->out, err, t);
 	tide_future_unref(r->out);
 	tide__free(r);
+}
+
+/*
+ * The TLS handshake is over (err 0) or failed (the socket is closed by
+ * now): the future completes, before connection_made (asyncio's order).
+ * A cancel that came meanwhile refuses the connection.
+ */
+static int conn_tls_ready(struct tide_transport *tls, int err, void *arg)
+{
+	struct conn_req *r = arg;
+
+	r->hs = NULL;
+	if (!err && r->cancelled)
+		err = -ECANCELED;
+	conn_req_end(r, err, err ? NULL : tls);
+	return err;
+}
+
+/* TLS over the connected socket fd: the future waits for the handshake. */
+static void conn_start_tls(struct conn_req *r, int fd)
+{
+	struct tide_transport *raw;
+	int err;
+
+	if (tide__transport_new(r->loop, fd, TIDE__T_STREAM, NULL, NULL, NULL, &raw) < 0) {
+		conn_req_end(r, -ENOMEM, NULL);
+		return;
+	}
+	if ((err = tide__tls_wrap(raw, r->tls, r->ops, r->proto, conn_tls_ready, r, &r->hs)) < 0) {
+		tide__transport_discard(raw);
+		conn_req_end(r, err, NULL);
+		return;
+	}
+	tide__transport_start(raw);
 }
 
 static void conn_connected(struct tide_future *f, void *arg)
@@ -105,6 +142,10 @@ static void conn_connected(struct tide_future *f, void *arg)
 		r->fd = -1;
 		if (r->kind == TIDE__T_STREAM && !r->sunlen)
 			tide__set_nodelay(fd);
+		if (r->tls) {
+			conn_start_tls(r, fd);
+			return;
+		}
 		if (tide__transport_new(r->loop, fd, r->kind, r->ops, r->proto, NULL, &t) < 0) {
 			conn_req_end(r, -ENOMEM, NULL);
 			return;
@@ -221,6 +262,8 @@ static int conn_cancel_hook(struct tide_future *f, void *arg)
 	r->cancelled = true;
 	if (r->step)
 		tide_future_cancel(r->step);
+	if (r->hs)
+		tide__tls_cancel(r->hs, -ECANCELED);
 	return 1;
 }
 
@@ -248,14 +291,18 @@ static int conn_req_new(struct tide_loop *loop, const struct tide_protocol_ops *
 }
 
 static int connect_host(struct tide_loop *loop, const char *host, int port, int kind, const struct addrinfo *hints,
-			const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
+			struct tide__tls_conf *tls, const struct tide_protocol_ops *ops, void *proto,
+			struct tide_future **out)
 {
 	struct conn_req *r;
 	char portstr[16];
 	int err;
 
-	if ((err = conn_req_new(loop, ops, proto, kind, &r)))
+	if ((err = conn_req_new(loop, ops, proto, kind, &r))) {
+		tide__tls_conf_unref(tls);
 		return err;
+	}
+	r->tls = tls;
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	err = tide_getaddrinfo(loop, host, portstr, hints, &r->step);
 	if (!err)
@@ -265,6 +312,7 @@ static int connect_host(struct tide_loop *loop, const char *host, int port, int 
 			tide_future_unref(r->step);
 		r->out->cancel_hook = NULL;
 		tide_future_unref(r->out);
+		tide__tls_conf_unref(r->tls);
 		tide__free(r);
 		return err;
 	}
@@ -272,38 +320,76 @@ static int connect_host(struct tide_loop *loop, const char *host, int port, int 
 	return 0;
 }
 
-TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host, int port,
-				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
+/* The TLS of a connection's options, copied (NULL: plain), or the error. */
+static int conn_tls(const struct tide_connect_opts *opts, const char *host, struct tide__tls_conf **tls)
+{
+	const struct tide_tls_opts *o;
+
+	*tls = NULL;
+	if (TIDE__OPTS_BAD(opts))
+		return -EINVAL;
+	if (!(o = TIDE__OPT(opts, tls, NULL)))
+		return 0;
+	return tide__tls_conf_new(o, host, false, tls);
+}
+
+TIDE_EXTERN int tide_create_connection_ex(struct tide_loop *loop, const char *host, int port,
+					  const struct tide_connect_opts *opts, const struct tide_protocol_ops *ops,
+					  void *proto, struct tide_future **out)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct tide__tls_conf *tls;
 	int err;
 
 	if (!loop || !host || !out || port < 0 || port > 65535 || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if ((err = tide__loop_refuses(loop)))
+	if ((err = conn_tls(opts, host, &tls)))
 		return err;
-	return connect_host(loop, host, port, TIDE__T_STREAM, &hints, ops, proto, out);
+	if ((err = tide__loop_refuses(loop))) {
+		tide__tls_conf_unref(tls);
+		return err;
+	}
+	return connect_host(loop, host, port, TIDE__T_STREAM, &hints, tls, ops, proto, out);
 }
 
-TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *path,
-					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
+TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host, int port,
+				       const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
 {
+	return tide_create_connection_ex(loop, host, port, NULL, ops, proto, out);
+}
+
+TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const char *path,
+					       const struct tide_connect_opts *opts,
+					       const struct tide_protocol_ops *ops, void *proto,
+					       struct tide_future **out)
+{
+	struct tide__tls_conf *tls;
 	struct conn_req *r;
 	int err;
 
 	if (!loop || !out || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if ((err = tide__loop_refuses(loop)))
+	if ((err = conn_tls(opts, NULL, &tls)))
 		return err;
-	if ((err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r)))
+	if ((err = tide__loop_refuses(loop)) || (err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r))) {
+		tide__tls_conf_unref(tls);
 		return err;
+	}
+	r->tls = tls;
 	if ((err = tide__unix_addr(path, &r->sun, &r->sunlen))) {
 		r->out->cancel_hook = NULL;
 		tide_future_unref(r->out);
+		tide__tls_conf_unref(r->tls);
 		tide__free(r);
 		return err;
 	}
 	*out = tide_future_ref(r->out);
 	conn_try_next(r);
 	return 0;
+}
+
+TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *path,
+					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
+{
+	return tide_create_unix_connection_ex(loop, path, NULL, ops, proto, out);
 }

@@ -48,6 +48,7 @@ struct tide_server {
 	bool multishot;              /* listeners use multishot accept */
 	bool tcp;                    /* its connections get TCP_NODELAY */
 	char *unix_path;             /* unlinked on close */
+	struct tide__tls_conf *tls;  /* TLS for every connection (tls.c), or NULL */
 	struct tide__list conns;     /* connections it accepted, still open (srv_link) */
 	size_t nconns;
 	struct tide_future *closed_fut; /* wait_closed: done once closed and quiet */
@@ -83,6 +84,7 @@ static void server_dealloc(void *arg)
 		s->arg_free(s->arg);
 	s->loop->live_net--;
 	s->loop->net_closing--;
+	tide__tls_conf_unref(s->tls);
 	tide__free(s->ls);
 	tide__free(s->unix_path);
 	tide__free(s);
@@ -137,11 +139,59 @@ static void conn_gone(struct tide_transport *t, void *owner)
 
 /* ----------------------------------------------------------- accepting -- */
 
-static void new_conn(struct tide_server *s, int fd)
+/* The factory's protocol for a connection: bound to t, or < 0 (refused). */
+static int conn_protocol(struct tide_server *s, struct tide_transport *t)
 {
 	const struct tide_protocol_ops *ops = NULL;
-	struct tide_transport *t;
 	void *proto = NULL;
+
+	if (s->factory(&ops, &proto, s->arg) < 0)
+		return -ECONNREFUSED;
+	/* A table without its size cannot say which members it has; there is
+	 * nobody to return -EINVAL to, as create_connection does. */
+	tide__bug_on(ops && ops->size < sizeof(size_t),
+		     "protocol factory: ops->size is not set (sizeof(struct tide_protocol_ops))");
+	tide__transport_bind(t, ops, proto);
+	return 0;
+}
+
+/*
+ * A TLS connection's handshake is over: the factory is called only now,
+ * so a handshake that fails (a scanner, a client that does not trust the
+ * certificate) never makes a protocol, and connection_made comes with
+ * the peer verified and ALPN chosen. A failed one calls this with err
+ * once its socket is closed: nothing to do.
+ */
+static int tls_ready(struct tide_transport *tls, int err, void *arg)
+{
+	return err ? 0 : conn_protocol(arg, tls);
+}
+
+/*
+ * The server's list holds the TLS transport (close_clients sends its
+ * close_notify), from the accept on: wait_closed waits for handshakes
+ * under way too.
+ */
+static void new_tls_conn(struct tide_server *s, int fd)
+{
+	struct tide_transport *raw, *t;
+
+	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, NULL, NULL, NULL, &raw) < 0)
+		return;
+	if (tide__tls_wrap(raw, s->tls, NULL, NULL, tls_ready, s, &t) < 0) {
+		tide__transport_discard(raw);
+		return;
+	}
+	t->server = s;
+	t->gone = conn_gone;
+	tide__list_add_head(&s->conns, &t->srv_link);
+	s->nconns++;
+	tide__transport_start(raw);
+}
+
+static void new_conn(struct tide_server *s, int fd)
+{
+	struct tide_transport *t;
 
 	if (!s->serving) {
 		close(fd);
@@ -149,19 +199,18 @@ static void new_conn(struct tide_server *s, int fd)
 	}
 	if (s->tcp)
 		tide__set_nodelay(fd);
+	if (s->tls) {
+		new_tls_conn(s, fd);
+		return;
+	}
 	/* The transport before the protocol: once the factory made one,
 	 * nothing may fail, or the protocol object would leak. */
 	if (tide__transport_new(s->loop, fd, TIDE__T_STREAM, NULL, NULL, s, &t) < 0)
 		return;
-	if (s->factory(&ops, &proto, s->arg) < 0) {
+	if (conn_protocol(s, t) < 0) {
 		tide__transport_discard(t);
 		return;
 	}
-	/* A table without its size cannot say which members it has; there is
-	 * nobody to return -EINVAL to, as create_connection does. */
-	tide__bug_on(ops && ops->size < sizeof(size_t),
-		     "protocol factory: ops->size is not set (sizeof(struct tide_protocol_ops))");
-	tide__transport_bind(t, ops, proto);
 	t->gone = conn_gone;
 	tide__list_add_head(&s->conns, &t->srv_link);
 	s->nconns++;
@@ -479,12 +528,21 @@ fail:
 static int server_alloc(struct tide_loop *loop, const struct tide_server_opts *opts, tide_protocol_factory_cb factory,
 			void *arg, size_t nmax, struct tide_server **out)
 {
-	struct tide_server *s = tide__calloc(1, sizeof(*s));
+	const struct tide_tls_opts *tls = TIDE__OPT(opts, tls, NULL);
+	struct tide__tls_conf *conf = NULL;
+	struct tide_server *s;
+	int err;
 
+	/* The TLS options are copied now (the caller's may go at return). */
+	if (tls && (err = tide__tls_conf_new(tls, NULL, true, &conf)))
+		return err;
+	s = tide__calloc(1, sizeof(*s));
 	if (!s || !(s->ls = tide__calloc(nmax ? nmax : 1, sizeof(*s->ls)))) {
+		tide__tls_conf_unref(conf);
 		tide__free(s);
 		return -ENOMEM;
 	}
+	s->tls = conf;
 	s->cap = nmax ? nmax : 1;
 	s->loop = loop;
 	tide__list_init(&s->conns);

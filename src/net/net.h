@@ -17,11 +17,19 @@
 
 struct tide_server;
 
-enum { TIDE__T_STREAM, TIDE__T_DGRAM };
+/*
+ * A transport's kind: a socket stream (pipes too), a datagram endpoint,
+ * or a TLS transport (tls.c), which is the app's side of a TLS
+ * connection over a stream transport: the public calls test the kind at
+ * their top and hand a TLS transport to tls.c.
+ */
+enum { TIDE__T_STREAM, TIDE__T_DGRAM, TIDE__T_TLS };
 
 /* The readiness paths' one read (and a datagram's largest). */
 #define TIDE__READ_CHUNK (64 * 1024)
 #define TIDE__WB_CLASSES 17 /* write-buffer pools: 64 B to 4 MiB (pbuf.c) */
+/* The most plaintext one TLS record carries (2^14 bytes). */
+#define TIDE__TLS_RECORD 16384
 
 /*
  * The net layer's per-loop state (pbuf.c), hung on the loop by the first
@@ -40,6 +48,11 @@ struct tide__net {
 	unsigned wbuf_pooled[TIDE__WB_CLASSES];
 	size_t wbuf_big;            /* bytes the pools above 4 KiB keep */
 	char *rbuf;                 /* readiness-path receive buffer shared by every transport */
+	/* The plaintext a TLS record decrypts to, for a protocol that is not
+	 * a buffered one (tls.c; TIDE__TLS_RECORD bytes), and whether a
+	 * delivery is reading it. */
+	char *tls_buf;
+	bool tls_buf_busy;
 	/* Zero-copy sends: the bytes of those awaiting their notification,
 	 * loop-wide; after one failed for want of lockable memory
 	 * (zc_nomem), sends copy until those bytes fall below zc_nomem_mark
@@ -99,7 +112,7 @@ struct tide_transport {
 	uint32_t refs;              /* the open connection holds one; users may add theirs */
 	int fd;                     /* the socket, closed by the loop after the last op */
 	int error;                  /* the first fatal error, reported by connection_lost */
-	unsigned kind : 1;          /* TIDE__T_STREAM or TIDE__T_DGRAM */
+	unsigned kind : 2;          /* TIDE__T_STREAM, TIDE__T_DGRAM or TIDE__T_TLS */
 	unsigned multishot : 1;     /* reads come from a multishot recv on the buffer ring */
 	unsigned direct_send : 1;   /* readiness paths: try send(2) at write time */
 	unsigned reading : 1;       /* the user wants data (pause_reading clears it) */
@@ -124,6 +137,8 @@ struct tide_transport {
 	unsigned pipe_rd : 1;       /* a read pipe: writing is -EOPNOTSUPP (else a write pipe, whose
 				     * read op watches for its reader going away) */
 	unsigned arming : 1;        /* a pipe's read op is being submitted (see pipe_read_arm) */
+	unsigned tls_raw : 1;       /* the stream under a TLS transport (tls.c): its public calls
+				     * say TIDE_ESSL_CLOSED, tls.c drives it through tide__t_* */
 	uint16_t rd_run;            /* full ring buffers in a row this iteration, or small reads in a row */
 	uint32_t rd_iter;           /* the loop iteration of the last full ring buffer */
 	const struct tide_protocol_ops *ops;
@@ -295,6 +310,63 @@ void tide__t_maybe_pause(struct tide_transport *t);
 void tide__t_maybe_resume(struct tide_transport *t);
 int tide__t_new_op(struct tide_transport *t, int kind, tide__op_done_cb done, struct tide__op **out);
 void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op);
+/*
+ * The calls tls.c makes on the stream under a TLS transport, whose
+ * public calls refuse it (tls_raw): a write (all of it or none, as
+ * tide_transport_write), close, pause and resume reading, the
+ * write-buffer marks and size, timeouts and deadline.
+ */
+int tide__t_writev(struct tide_transport *t, const struct iovec *iov, int iovcnt);
+void tide__t_close(struct tide_transport *t);
+int tide__t_pause_reading(struct tide_transport *t);
+int tide__t_resume_reading(struct tide_transport *t);
+int tide__t_set_limits(struct tide_transport *t, size_t high, size_t low);
+size_t tide__t_wsize(const struct tide_transport *t);
+int tide__t_set_timeouts(struct tide_transport *t, const struct tide_timeouts *to);
+int tide__t_set_deadline(struct tide_transport *t, double when);
+
+/*
+ * TLS (tls.c): a TLS transport (kind TIDE__T_TLS) over a stream
+ * transport, asyncio's sslproto shape. The options of a call are copied
+ * into a conf (the context referenced, the ALPN list in wire format),
+ * which a server shares among its connections. tide__tls_wrap puts a new
+ * TLS transport over raw (which it takes over: its protocol becomes
+ * tls.c's) and starts the handshake once raw is started (new
+ * connections: tide__transport_start(raw)) or at once (start_tls). When
+ * the handshake is over, ready(tls, 0, arg) runs first (a client's future
+ * completes, a server calls its factory and binds the protocol: a
+ * negative return refuses the connection), then connection_made; a
+ * handshake that fails calls ready(tls, err, arg) once the socket is
+ * closed, and the protocol never hears of it. Without OpenSSL every one
+ * of these says -ENOTSUP.
+ */
+struct tide__tls_conf;
+typedef int (*tide__tls_ready_cb)(struct tide_transport *tls, int err, void *arg);
+int tide__tls_conf_new(const struct tide_tls_opts *o, const char *host, bool server, struct tide__tls_conf **out);
+void tide__tls_conf_unref(struct tide__tls_conf *c);
+int tide__tls_wrap(struct tide_transport *raw, struct tide__tls_conf *conf, const struct tide_protocol_ops *ops,
+		   void *proto, tide__tls_ready_cb ready, void *arg, struct tide_transport **out);
+/* A handshake under way ends with err (a create_connection cancelled). */
+void tide__tls_cancel(struct tide_transport *tls, int err);
+/* tide_start_tls with early bytes (a stream reader's): the first of the handshake. */
+int tide__tls_start(struct tide_transport *t, int server_side, const struct tide_tls_opts *o,
+		    const struct tide_protocol_ops *ops, void *proto, const void *early, size_t nearly,
+		    struct tide_future **out);
+/* The public transport calls on a TLS transport. */
+int tide__tls_writev(struct tide_transport *t, const struct iovec *iov, int iovcnt);
+int tide__tls_write_eof(struct tide_transport *t);
+void tide__tls_close(struct tide_transport *t);
+void tide__tls_abort(struct tide_transport *t);
+int tide__tls_pause_reading(struct tide_transport *t);
+int tide__tls_resume_reading(struct tide_transport *t);
+int tide__tls_set_limits(struct tide_transport *t, size_t high, size_t low);
+size_t tide__tls_wsize(const struct tide_transport *t);
+int tide__tls_get_extra_info(const struct tide_transport *t, const char *name, void *buf, socklen_t *len);
+/* The stream under it, or NULL once it is gone. */
+struct tide_transport *tide__tls_raw(const struct tide_transport *t);
+/* Its last reference went. */
+void tide__tls_free(struct tide_transport *t);
+
 /*
  * Connection timeouts (timeouts.c). Traffic only sets a bit (one
  * instruction, no branch: cheaper than testing whether timeouts are set):

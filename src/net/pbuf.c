@@ -40,6 +40,7 @@ static void net_fini(struct tide_loop *loop)
 
 	tide__wbuf_pool_trim(net, 0);
 	tide__free(net->rbuf);
+	tide__free(net->tls_buf);
 	tide__free(net);
 	loop->net = NULL;
 	loop->net_fini = NULL;

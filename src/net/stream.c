@@ -585,6 +585,13 @@ static void proto_connection_made(struct tide_transport *t, void *proto)
 {
 	struct stream *s = proto;
 
+	if (s->made) {
+		/* tide_stream_start_tls: the TLS transport takes the place of
+		 * the one under it, and the connection's reference goes on. */
+		tide_transport_unref(s->t);
+		s->t = tide_transport_ref(t);
+		return;
+	}
 	s->t = tide_transport_ref(t);
 	tide__transport_set_keep(s->t, stream_keep);
 	s->made = true;
@@ -1228,8 +1235,8 @@ TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stre
 
 /* ----------------------------------------------------------- connecting -- */
 
-static int open_common(const char *host, int port, const char *path, struct tide_stream_reader **rp,
-		       struct tide_stream_writer **wp)
+static int open_common(const char *host, int port, const char *path, const struct tide_connect_opts *opts,
+		       struct tide_stream_reader **rp, struct tide_stream_writer **wp)
 {
 	struct tide_future *task = tide_current_task();
 	struct tide_future *f = NULL;
@@ -1249,9 +1256,9 @@ static int open_common(const char *host, int port, const char *path, struct tide
 	if (!(s = stream_new(loop)))
 		return -ENOMEM;
 	if (path)
-		err = tide_create_unix_connection(loop, path, &stream_proto_ops, s, &f);
+		err = tide_create_unix_connection_ex(loop, path, opts, &stream_proto_ops, s, &f);
 	else
-		err = tide_create_connection(loop, host, port, &stream_proto_ops, s, &f);
+		err = tide_create_connection_ex(loop, host, port, opts, &stream_proto_ops, s, &f);
 	if (err) {
 		stream_unref(s);
 		return err;
@@ -1277,7 +1284,7 @@ static int open_common(const char *host, int port, const char *path, struct tide
 TIDE_EXTERN int tide_open_connection(const char *host, int port, struct tide_stream_reader **r,
 				     struct tide_stream_writer **w)
 {
-	return open_common(host, port, NULL, r, w);
+	return open_common(host, port, NULL, NULL, r, w);
 }
 
 TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_reader **r,
@@ -1285,7 +1292,88 @@ TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_r
 {
 	if (!path)
 		return -EINVAL;
-	return open_common(NULL, 0, path, r, w);
+	return open_common(NULL, 0, path, NULL, r, w);
+}
+
+TIDE_EXTERN int tide_open_connection_ex(const char *host, int port, const struct tide_connect_opts *opts,
+					struct tide_stream_reader **r, struct tide_stream_writer **w)
+{
+	return open_common(host, port, NULL, opts, r, w);
+}
+
+TIDE_EXTERN int tide_open_unix_connection_ex(const char *path, const struct tide_connect_opts *opts,
+					     struct tide_stream_reader **r, struct tide_stream_writer **w)
+{
+	if (!path)
+		return -EINVAL;
+	return open_common(NULL, 0, path, opts, r, w);
+}
+
+/*
+ * asyncio's StreamWriter.start_tls: the pair's transport goes under a TLS
+ * one (tide__tls_start), whose connection_made puts it in s->t
+ * (proto_connection_made). The read call it makes (reader_begin) keeps
+ * other reads out meanwhile, and what the reader holds becomes the first
+ * bytes of the handshake. A failure closes the connection: the transport
+ * under TLS tells its protocol nothing more, so the pair ends here as
+ * connection_lost would end it.
+ */
+TIDE_EXTERN int tide_stream_start_tls(struct tide_stream_reader *r, struct tide_stream_writer *w, int server_side,
+				      const struct tide_tls_opts *tls)
+{
+	struct tide_transport *old;
+	struct tide_future *f = NULL;
+	struct stream *s;
+	void *tp = NULL;
+	int64_t rc;
+	int err;
+
+	if (!r || !w || of_reader(r) != of_writer(w) || !tls)
+		return -EINVAL;
+	s = of_reader(r);
+	if ((err = may_wait(s)))
+		return err;
+	if (s->lost)
+		return lost_result(s, TIDE_ECLOSED);
+	if (!s->t)
+		return -ENOTCONN;
+	if (tide_transport_is_closing(s->t))
+		return TIDE_ECLOSED;
+	if ((err = reader_begin(r, false, &s)))
+		return err;
+	old = s->t;
+	err = tide__tls_start(old, server_side, tls, &stream_proto_ops, s, rlen(r) ? r->buf + r->head : NULL, rlen(r),
+			      &f);
+	if (err) {
+		reader_end(s);
+		return err;
+	}
+	/* The held bytes are the TLS layer's now, and its reading is its own. */
+	consume(r, rlen(r));
+	r->paused = false;
+	rc = tide_await(f);
+	err = tide_future_result(f, NULL, &tp);
+	tide_future_unref(f);
+	if (s->t != old) {
+		/* The TLS transport is the pair's (its connection_made ran);
+		 * a cancel that came after the handshake closes it. */
+		if (rc < 0)
+			tide_transport_close(s->t);
+		reader_end(s);
+		return rc < 0 ? (int)rc : 0;
+	}
+	if (rc >= 0)
+		rc = err ? err : -EPROTO;
+	if (!s->lost) {
+		s->lost = true;
+		s->lost_err = (int)rc;
+		feed_eof(s, (int)rc);
+		tide__wl_wake_all(&s->w.drainers, UINT_MAX, (int)rc);
+		tide__wl_wake_all(&s->w.closers, UINT_MAX, (int)rc);
+		stream_unref(s); /* the connection's */
+	}
+	reader_end(s);
+	return (int)rc;
 }
 
 /* ---------------------------------------------------------------- pipes -- */

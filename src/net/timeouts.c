@@ -172,7 +172,29 @@ static int dl_update(struct tide_transport *t, const struct tide__tdl *n, uint64
 	return 0;
 }
 
+/*
+ * A TLS transport's timeouts are those of the connection under it (the
+ * stream tls.c drives), which the public calls refuse on its own.
+ */
+static int tls_redirect(struct tide_transport **t)
+{
+	if ((*t)->tls_raw)
+		return TIDE_ESSL_CLOSED;
+	if (!(*t = tide__tls_raw(*t)))
+		return TIDE_ECLOSED;
+	return 0;
+}
+
 TIDE_EXTERN int tide_transport_set_timeouts(struct tide_transport *t, const struct tide_timeouts *to)
+{
+	int err;
+
+	if (t && TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw) && (err = tls_redirect(&t)))
+		return err;
+	return tide__t_set_timeouts(t, to);
+}
+
+int tide__t_set_timeouts(struct tide_transport *t, const struct tide_timeouts *to)
 {
 	struct tide__tdl n;
 	uint64_t idle = 0, write = 0;
@@ -195,6 +217,15 @@ TIDE_EXTERN int tide_transport_set_timeouts(struct tide_transport *t, const stru
 }
 
 TIDE_EXTERN int tide_transport_set_deadline(struct tide_transport *t, double when)
+{
+	int err;
+
+	if (t && TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw) && (err = tls_redirect(&t)))
+		return err;
+	return tide__t_set_deadline(t, when);
+}
+
+int tide__t_set_deadline(struct tide_transport *t, double when)
 {
 	struct tide__tdl n;
 	uint64_t ns = 0;

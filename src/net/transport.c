@@ -53,6 +53,7 @@
 
 static void write_kick(struct tide_transport *t);
 static void on_eof(struct tide_transport *t);
+static void t_abort(struct tide_transport *t);
 
 /* ---------------------------------------------------------- helpers -- */
 
@@ -128,7 +129,7 @@ void tide__t_fatal(struct tide_transport *t, int err)
 	/* After an abort, what the cancelled ops say is not news. */
 	if (!t->error && !t->aborted)
 		t->error = err;
-	tide_transport_abort(t);
+	t_abort(t);
 }
 
 /* ------------------------------------------------------------- reading -- */
@@ -183,6 +184,13 @@ static void feed(struct tide_transport *t, const char *data, size_t n)
 			PROTO_CB(t, buffer_updated)(t, k, t->proto);
 		data += k;
 		n -= k;
+		/* start_tls from inside buffer_updated: the rest is the TLS
+		 * layer's (its protocol is not a buffered one). */
+		if (TIDE__UNLIKELY(t->tls_raw)) {
+			if (n && PROTO_CB(t, data_received))
+				PROTO_CB(t, data_received)(t, data, n, t->proto);
+			return;
+		}
 		/* Paused in the middle: the rest waits for resume_reading. */
 		if (n && !t->reading && !t->closing) {
 			if (held_append(t, data, n) < 0)
@@ -284,7 +292,7 @@ static void on_eof(struct tide_transport *t)
 	/* keep: half-closed, the protocol may still write (asyncio's rule);
 	 * a read pipe has nothing to write: it closes all the same. */
 	if (!keep || t->pipe)
-		tide_transport_close(t);
+		tide__t_close(t);
 }
 
 /*
@@ -758,15 +766,11 @@ static TIDE__OUTLINE ssize_t send_now(struct tide_transport *t, const struct iov
 	return r;
 }
 
-static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovcnt)
+static TIDE__INLINE int write_body(struct tide_transport *t, const struct iovec *iov, int iovcnt)
 {
 	size_t total = 0, skip = 0;
 	int i;
 
-	if (!t || (iovcnt && !iov) || iovcnt < 0)
-		return -EINVAL;
-	if (t->kind != TIDE__T_STREAM || t->pipe_rd)
-		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
 		return TIDE_ECLOSED;
 	/* A forked child's send(2) would go out on the parent's connection. */
@@ -845,6 +849,30 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 	return 0;
 }
 
+/*
+ * The public write: a TLS transport, the stream under one and a read pipe
+ * share the one test of the kind's neighbour bits, so a socket's write
+ * pays nothing for them.
+ */
+static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovcnt)
+{
+	if (!t || (iovcnt && !iov) || iovcnt < 0)
+		return -EINVAL;
+	if (TIDE__UNLIKELY(t->kind != TIDE__T_STREAM || t->pipe_rd || t->tls_raw)) {
+		if (t->tls_raw)
+			return TIDE_ESSL_CLOSED;
+		if (t->kind == TIDE__T_TLS)
+			return tide__tls_writev(t, iov, iovcnt);
+		return -EOPNOTSUPP;
+	}
+	return write_body(t, iov, iovcnt);
+}
+
+int tide__t_writev(struct tide_transport *t, const struct iovec *iov, int iovcnt)
+{
+	return write_body(t, iov, iovcnt);
+}
+
 TIDE_EXTERN int tide_transport_write(struct tide_transport *t, const void *data, size_t n)
 {
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = n };
@@ -861,6 +889,8 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw))
+		return t->tls_raw ? TIDE_ESSL_CLOSED : tide__tls_write_eof(t);
 	if (t->kind != TIDE__T_STREAM || t->pipe_rd)
 		return -EOPNOTSUPP;
 	if (t->closing || t->lost)
@@ -883,7 +913,7 @@ TIDE_EXTERN int tide_transport_write_eof(struct tide_transport *t)
 
 TIDE_EXTERN int tide_transport_can_write_eof(const struct tide_transport *t)
 {
-	return t && t->kind == TIDE__T_STREAM && !t->pipe_rd;
+	return t && (t->kind == TIDE__T_TLS || (t->kind == TIDE__T_STREAM && !t->pipe_rd));
 }
 
 /* -------------------------------------------------------- closing, end -- */
@@ -938,7 +968,19 @@ static void set_closing(struct tide_transport *t)
 
 TIDE_EXTERN void tide_transport_close(struct tide_transport *t)
 {
-	if (!t || t->closing)
+	if (!t)
+		return;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw)) {
+		if (!t->tls_raw)
+			tide__tls_close(t);
+		return;
+	}
+	tide__t_close(t);
+}
+
+void tide__t_close(struct tide_transport *t)
+{
+	if (t->closing)
 		return;
 	set_closing(t);
 	if (t->rop_busy)
@@ -950,10 +992,20 @@ TIDE_EXTERN void tide_transport_close(struct tide_transport *t)
 
 TIDE_EXTERN void tide_transport_abort(struct tide_transport *t)
 {
-	struct tide__dgram *d;
-
 	if (!t)
 		return;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw)) {
+		if (!t->tls_raw)
+			tide__tls_abort(t);
+		return;
+	}
+	t_abort(t);
+}
+
+static void t_abort(struct tide_transport *t)
+{
+	struct tide__dgram *d;
+
 	set_closing(t);
 	t->aborted = 1;
 	t->wb.len = 0;
@@ -1008,6 +1060,13 @@ TIDE_EXTERN int tide_transport_pause_reading(struct tide_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw))
+		return t->tls_raw ? TIDE_ESSL_CLOSED : tide__tls_pause_reading(t);
+	return tide__t_pause_reading(t);
+}
+
+int tide__t_pause_reading(struct tide_transport *t)
+{
 	if (write_pipe(t))
 		return -EOPNOTSUPP;
 	if (t->closing)
@@ -1024,6 +1083,13 @@ TIDE_EXTERN int tide_transport_resume_reading(struct tide_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw))
+		return t->tls_raw ? TIDE_ESSL_CLOSED : tide__tls_resume_reading(t);
+	return tide__t_resume_reading(t);
+}
+
+int tide__t_resume_reading(struct tide_transport *t)
+{
 	if (write_pipe(t))
 		return -EOPNOTSUPP;
 	if (t->closing || t->reading)
@@ -1046,6 +1112,13 @@ TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t,
 {
 	if (!t)
 		return -EINVAL;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS || t->tls_raw))
+		return t->tls_raw ? TIDE_ESSL_CLOSED : tide__tls_set_limits(t, high, low);
+	return tide__t_set_limits(t, high, low);
+}
+
+int tide__t_set_limits(struct tide_transport *t, size_t high, size_t low)
+{
 	/* 0 is asyncio's None: high defaults to 4 * low, or 64 KiB. */
 	if (!high)
 		high = !low ? DEFAULT_HIGH : low > SIZE_MAX / 4 ? SIZE_MAX : 4 * low;
@@ -1062,7 +1135,14 @@ TIDE_EXTERN int tide_transport_set_write_buffer_limits(struct tide_transport *t,
 
 TIDE_EXTERN size_t tide_transport_get_write_buffer_size(const struct tide_transport *t)
 {
+	if (t && TIDE__UNLIKELY(t->kind == TIDE__T_TLS))
+		return tide__tls_wsize(t);
 	return t ? wsize(t) : 0;
+}
+
+size_t tide__t_wsize(const struct tide_transport *t)
+{
+	return wsize(t);
 }
 
 TIDE_EXTERN void tide_transport_get_write_buffer_limits(const struct tide_transport *t, size_t *high, size_t *low)
@@ -1082,6 +1162,8 @@ TIDE_EXTERN int tide_transport_get_extra_info(const struct tide_transport *t, co
 
 	if (!t || !name || !buf || !len)
 		return -EINVAL;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS))
+		return tide__tls_get_extra_info(t, name, buf, len);
 	if (!strcmp(name, "socket") || !strcmp(name, "pipe")) {
 		/* A pipe transport's fd is its "pipe" (asyncio's pipe
 		 * transports have no "socket", even over one). */
@@ -1135,6 +1217,10 @@ TIDE_EXTERN void tide_transport_unref(struct tide_transport *t)
 
 	if (!t || --t->refs)
 		return;
+	if (TIDE__UNLIKELY(t->kind == TIDE__T_TLS)) {
+		tide__tls_free(t);
+		return;
+	}
 	tide__bug_on(t->rop_busy || t->wop, "transport freed with an op in flight");
 	if (t->dl)
 		tide__t_timeouts_free(t);
