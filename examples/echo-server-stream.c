@@ -34,6 +34,9 @@
  * Python does, without callbacks. The pair is closed and freed when the
  * handler returns. Default 127.0.0.1 port 8888 as the tutorial; --port 0
  * takes a free port; --once stops after the first client.
+ *
+ * tls-echo-server is this file built with EX_TLS (tls-echo-server.c):
+ * the same server over TLS (tide_start_server with TLS options).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,14 @@
 
 #include "net-common.h"
 #include "tide.h"
+
+/* tls-echo-server.c is this file with EX_TLS defined: the same over TLS. */
+#ifdef EX_TLS
+#include "tls-common.h"
+#define NAME "tls-echo-server"
+#else
+#define NAME "echo-server-stream"
+#endif
 
 static struct tide_loop *loop;
 static int once; /* --once: stop after the first connection */
@@ -57,7 +68,7 @@ static int64_t handle_echo(struct tide_stream_reader *reader, struct tide_stream
 	/* data = await reader.read(100) */
 	n = tide_stream_read(reader, data, sizeof(data));
 	if (n < 0) {
-		fprintf(stderr, "echo-server-stream: read: %s\n", tide_strerror((int)n));
+		fprintf(stderr, NAME ": read: %s\n", tide_strerror((int)n));
 		err = (int)n;
 		goto out;
 	}
@@ -71,7 +82,7 @@ static int64_t handle_echo(struct tide_stream_reader *reader, struct tide_stream
 	if (err == 0)
 		err = tide_stream_drain(writer);
 	if (err < 0)
-		fprintf(stderr, "echo-server-stream: write: %s\n", tide_strerror(err));
+		fprintf(stderr, NAME ": write: %s\n", tide_strerror(err));
 
 	printf("Close the client socket\n");
 	tide_stream_close(writer);
@@ -83,30 +94,57 @@ out:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: echo-server-stream [--host H] [--port P] [--once]\n"
-		   "  --host H  listen on H (default 127.0.0.1)\n"
+#ifdef EX_TLS
+	fprintf(f, "usage: " NAME " [--host H] [--port P] [--once]\n"
+		   "       %*s[--cert FILE [--key FILE] | --write-cert FILE]\n",
+		(int)sizeof(NAME), "");
+#else
+	fprintf(f, "usage: " NAME " [--host H] [--port P] [--once]\n");
+#endif
+	fprintf(f, "  --host H  listen on H (default 127.0.0.1)\n"
 		   "  --port P  listen on port P (default 8888; 0: a free port)\n"
 		   "  --once    exit after the first client\n");
+#ifdef EX_TLS
+	fprintf(f, "  --cert FILE  the certificate chain to serve (PEM)\n"
+		   "  --key FILE   its private key (PEM; default: in the --cert file)\n"
+		   "  --write-cert FILE  without --cert a self-signed certificate for localhost\n"
+		   "               and 127.0.0.1 is made at start: write it to FILE (PEM)\n");
+#endif
 }
 
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
 	int port = 8888, rc, err;
-	const struct ex_args args = { .usage = usage, .host = &host, .port = &port, .once = &once };
+	struct ex_args args = { .usage = usage, .host = &host, .port = &port, .once = &once };
 	struct tide_future *coro = NULL;
+	const struct tide_server_opts *opts = NULL;
+#ifdef EX_TLS
+	struct ex_tls_args targs = { 0 };
+	struct tide_tls_opts tls = { .size = sizeof(tls) };
+	struct tide_server_opts sopts = { .size = sizeof(sopts), .tls = &tls };
 
+	args.tls = &targs;
+	opts = &sopts;
+#endif
 	rc = ex_parse_args(argc, argv, &args);
 	if (rc >= 0)
 		return rc;
-	if (ex_loop_open("echo-server-stream", 1, &loop) < 0)
+	if (ex_loop_open(NAME, 1, &loop) < 0)
 		return 1;
+#ifdef EX_TLS
+	if (ex_tls_server_context(NAME, &targs, &tls.ctx) < 0)
+		return ex_loop_done(NAME, loop, -1);
+#endif
 
 	/* coro = asyncio.start_server(handle_echo, '127.0.0.1', 8888) */
-	err = tide_start_server(loop, &host, 1, port, NULL, handle_echo, NULL, &coro);
+	err = tide_start_server(loop, &host, 1, port, opts, handle_echo, NULL, &coro);
+#ifdef EX_TLS
+	SSL_CTX_free(tls.ctx); /* the server holds its own reference */
+#endif
 	/* server = loop.run_until_complete(coro), then loop.run_forever()
 	 * until Ctrl-C or, with --once, the first client is served. Ctrl-C
 	 * aborts the connections still open; after --once's client, whose
 	 * echo may still be leaving, the close is a graceful one. */
-	return ex_run_server(loop, "echo-server-stream", "start_server", err, coro, !once);
+	return ex_run_server(loop, NAME, "start_server", err, coro, !once);
 }

@@ -53,6 +53,9 @@
  * header is formatted once a second per loop by a timer, not per response.
  * When the client does not read its answers, pause_writing stops reading
  * its requests until the write buffer drains.
+ *
+ * https-hello is this file built with EX_TLS (https-hello.c): the same
+ * server over TLS, with --cert/--key or a self-signed certificate.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +66,14 @@
 #include "http-parse.h"
 #include "net-common.h"
 #include "tide.h"
+
+/* https-hello.c is this file with EX_TLS defined: the same server over TLS. */
+#ifdef EX_TLS
+#include "tls-common.h"
+#define NAME "https-hello"
+#else
+#define NAME "http-hello"
+#endif
 
 static const char body[] = "Hello, World!";
 
@@ -191,9 +202,15 @@ static void loop_fini(struct ex_worker *ew)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: http-hello [--host H] [--port P] [--threads N] [--idle-timeout S]\n"
-		   "                  [--request-timeout S] [--max-clients N] [--max-buffered BYTES]\n"
-		   "  --host H     listen on H (default: every interface)\n"
+	/* The second line lines up under the first option. */
+	int indent = (int)sizeof("usage: " NAME);
+
+	fprintf(f, "usage: " NAME " [--host H] [--port P] [--threads N] [--idle-timeout S]\n"
+		   "%*s[--request-timeout S] [--max-clients N] [--max-buffered BYTES]\n", indent, "");
+#ifdef EX_TLS
+	fprintf(f, "%*s[--cert FILE [--key FILE] | --write-cert FILE]\n", indent, "");
+#endif
+	fprintf(f, "  --host H     listen on H (default: every interface)\n"
 		   "  --port P     listen on port P (default 8888; 0: a free port)\n"
 		   "  --threads N  N loops in N threads sharing the port (default 1)\n"
 		   "  --idle-timeout S     close a connection after S seconds without traffic\n"
@@ -204,8 +221,17 @@ static void usage(FILE *f)
 		   "  --max-clients N      connections at once; more are answered 503 and closed\n"
 		   "                       (default: the fd limit less 32, at most 10000)\n"
 		   "  --max-buffered BYTES incomplete requests held over all connections; a\n"
-		   "                       connection that needs more is closed (default 64m)\n"
-		   "Request headers: at most 8 KiB (431); bodies: at most 1 MiB (413), dropped.\n");
+		   "                       connection that needs more is closed (default 64m)\n");
+#ifdef EX_TLS
+	fprintf(f, "  --cert FILE  the certificate chain to serve (PEM)\n"
+		   "  --key FILE   its private key (PEM; default: in the --cert file)\n"
+		   "  --write-cert FILE    without --cert a self-signed certificate for localhost\n"
+		   "                       and 127.0.0.1 is made at start (its SHA-256\n"
+		   "                       fingerprint printed): write it to FILE (PEM) for\n"
+		   "                       clients to trust (curl --cacert FILE)\n"
+		   "ALPN: http/1.1 only (a client offering only other protocols is refused).\n");
+#endif
+	fprintf(f, "Request headers: at most 8 KiB (431); bodies: at most 1 MiB (413), dropped.\n");
 }
 
 static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: tide\r\n"
@@ -213,18 +239,36 @@ static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: ti
 
 int main(int argc, char **argv)
 {
-	struct ex_serve_opts o = { .name = "http-hello", .port = 8888, .threads = 1,
+	struct ex_serve_opts o = { .name = NAME, .port = 8888, .threads = 1,
 				   .answer = answer_request, .state_size = sizeof(struct http_state),
 				   .loop_init = loop_init, .loop_fini = loop_fini,
 				   .idle_timeout = 60, .request_timeout = 10, .refuse = refuse_503,
 				   .max_pending_total = 64 << 20 };
-	const struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
-				      .threads = &o.threads, .idle_timeout = &o.idle_timeout,
-				      .request_timeout = &o.request_timeout, .max_clients = &o.max_clients,
-				      .max_buffered = &o.max_pending_total };
-	int rc = ex_parse_args(argc, argv, &args);
+	struct ex_args args = { .usage = usage, .host = &o.host, .port = &o.port,
+				.threads = &o.threads, .idle_timeout = &o.idle_timeout,
+				.request_timeout = &o.request_timeout, .max_clients = &o.max_clients,
+				.max_buffered = &o.max_pending_total };
+	int rc;
+#ifdef EX_TLS
+	/* HTTP/1.1 is all this server speaks: ALPN says so. */
+	static const char *const alpn[] = { "http/1.1", NULL };
+	struct ex_tls_args targs = { 0 };
+	struct tide_tls_opts tls = { .size = sizeof(tls), .alpn = alpn };
 
+	args.tls = &targs;
+#endif
+	rc = ex_parse_args(argc, argv, &args);
 	if (rc >= 0)
 		return rc;
+#ifdef EX_TLS
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (ex_tls_server_context(NAME, &targs, &tls.ctx) < 0)
+		return 1;
+	o.tls = &tls;
+	rc = ex_serve(&o);
+	SSL_CTX_free(tls.ctx);
+	return rc;
+#else
 	return ex_serve(&o);
+#endif
 }

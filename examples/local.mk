@@ -40,6 +40,29 @@ examples_http_hello_LDADD = $(NET_EXAMPLES_LDADD)
 examples_mini_redis_SOURCES = examples/mini-redis.c examples/resp-parse.c examples/resp-parse.h $(NET_COMMON)
 examples_mini_redis_LDADD = $(NET_EXAMPLES_LDADD)
 
+# The same over TLS, with OpenSSL only: https-hello, tls-echo-server and
+# tls-echo-client are http-hello.c, echo-server-stream.c and
+# echo-client-stream.c built with EX_TLS (each file includes its plain
+# one), and tls-common.c makes their contexts (a self-signed certificate
+# by default). ./quickstart demo runs them; test/tls-realclients.sh
+# drives them with curl and openssl s_client / s_server.
+if HAVE_OPENSSL
+TLS_EXAMPLES = examples/https-hello examples/tls-echo-server examples/tls-echo-client
+noinst_PROGRAMS += $(TLS_EXAMPLES)
+TLS_COMMON = examples/tls-common.c examples/tls-common.h $(NET_COMMON)
+TLS_EXAMPLES_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
+TLS_EXAMPLES_LDADD = src/libtide.la $(OPENSSL_LIBS) -lpthread
+examples_https_hello_SOURCES = examples/https-hello.c examples/http-parse.c examples/http-parse.h $(TLS_COMMON)
+examples_https_hello_CPPFLAGS = $(TLS_EXAMPLES_CPPFLAGS)
+examples_https_hello_LDADD = $(TLS_EXAMPLES_LDADD)
+examples_tls_echo_server_SOURCES = examples/tls-echo-server.c $(TLS_COMMON)
+examples_tls_echo_server_CPPFLAGS = $(TLS_EXAMPLES_CPPFLAGS)
+examples_tls_echo_server_LDADD = $(TLS_EXAMPLES_LDADD)
+examples_tls_echo_client_SOURCES = examples/tls-echo-client.c $(TLS_COMMON)
+examples_tls_echo_client_CPPFLAGS = $(TLS_EXAMPLES_CPPFLAGS)
+examples_tls_echo_client_LDADD = $(TLS_EXAMPLES_LDADD)
+endif
+
 # README.md's opening example, verbatim (test/readme.sh checks that the two
 # agree and that it echoes).
 noinst_PROGRAMS += examples/readme-echo

@@ -91,6 +91,33 @@ static int parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+/* One of the TLS options (--cert FILE...); 1 if s was one. */
+static int parse_tls_opt(struct ex_tls_args *t, const char *s, const char *v, int *bad)
+{
+	const char **target = NULL;
+
+	if (!t)
+		return 0;
+	if (t->client) {
+		if (!strcmp(s, "--cafile"))
+			target = &t->cafile;
+		else if (!strcmp(s, "--server-name"))
+			target = &t->server_name;
+	} else {
+		if (!strcmp(s, "--cert"))
+			target = &t->cert;
+		else if (!strcmp(s, "--key"))
+			target = &t->key;
+		else if (!strcmp(s, "--write-cert"))
+			target = &t->write_cert;
+	}
+	if (!target)
+		return 0;
+	*bad = !v || !*v;
+	*target = v;
+	return 1;
+}
+
 /* One of the example's own byte-count options (--name BYTES); 1 if s was one. */
 static int parse_size_opt(const struct ex_args *a, const char *s, const char *v, int *bad)
 {
@@ -130,7 +157,8 @@ int ex_parse_args(int argc, char **argv, const struct ex_args *a)
 		} else if (a->max_buffered && !strcmp(s, "--max-buffered") && i + 1 < argc) {
 			if (parse_size(argv[++i], a->max_buffered) < 0)
 				goto usage;
-		} else if (parse_size_opt(a, s, i + 1 < argc ? argv[i + 1] : NULL, &bad)) {
+		} else if (parse_size_opt(a, s, i + 1 < argc ? argv[i + 1] : NULL, &bad) ||
+			   parse_tls_opt(a->tls, s, i + 1 < argc ? argv[i + 1] : NULL, &bad)) {
 			if (bad)
 				goto usage;
 			i++;
@@ -145,6 +173,9 @@ int ex_parse_args(int argc, char **argv, const struct ex_args *a)
 			goto usage;
 		}
 	}
+	/* A key is a certificate's; a certificate written is one made here. */
+	if (a->tls && ((a->tls->key && !a->tls->cert) || (a->tls->write_cert && a->tls->cert)))
+		goto usage;
 	return -1;
 usage:
 	a->usage(stderr);
@@ -684,7 +715,7 @@ static int worker_start(struct ex_worker *w)
 {
 	const struct ex_serve_opts *o = w->opts;
 	struct tide_server_opts sopts = { .size = sizeof(sopts),
-					  .reuse_port = o->threads > 1 };
+					  .reuse_port = o->threads > 1, .tls = o->tls };
 	struct tide_future *f;
 	void *ptr = NULL;
 	int err;

@@ -6,7 +6,8 @@
  * - ex_parse_args(): the examples' options (--host, --port, --once,
  *   --threads, MESSAGE, the servers' limits: --idle-timeout,
  *   --request-timeout, --max-clients, --max-buffered and byte counts of
- *   their own), parsed strictly, one table per example.
+ *   their own, the TLS examples' certificates), parsed strictly, one table
+ *   per example.
  * - ex_repr(): Python's repr() of a decoded str, because the tutorial prints
  *   '{!r}'.format(message) and the examples print exactly what it prints.
  * - ex_format_addr(): a socket address as Python's socket module gives it:
@@ -47,6 +48,21 @@ struct ex_size_opt {
 };
 
 /*
+ * The TLS examples' options (https-hello, tls-echo-server, tls-echo-client;
+ * tls-common.c makes their context). A server takes --cert FILE and --key
+ * FILE (PEM; no --key: the key is in the certificate's file) or, without
+ * them, makes a self-signed certificate, which --write-cert FILE writes
+ * out. A client takes --cafile FILE (more certificates to trust) and
+ * --server-name NAME (the name its peer's certificate must carry, and SNI;
+ * default: --host).
+ */
+struct ex_tls_args {
+	int client;               /* takes a client's options, not a server's */
+	const char *cert, *key, *write_cert;
+	const char *cafile, *server_name;
+};
+
+/*
  * An example's options: a NULL target means the example has no such
  * option (it is then a usage error).
  */
@@ -63,6 +79,7 @@ struct ex_args {
 	int *max_clients;         /* --max-clients N, >= 1 */
 	size_t *max_buffered;     /* --max-buffered BYTES, at least 1 */
 	const struct ex_size_opt *sizes; /* more options, up to one with a NULL name */
+	struct ex_tls_args *tls;  /* the TLS options (NULL: none) */
 };
 
 /*
@@ -217,6 +234,8 @@ struct ex_serve_opts {
 	 * refuse (if not NULL) and is closed. */
 	int max_clients;
 	const char *refuse;
+	/* TLS on every connection (https-hello); NULL: plain. */
+	const struct tide_tls_opts *tls;
 	/* Per loop, before its server exists / after it is closed (may be NULL). */
 	int (*loop_init)(struct ex_worker *w);
 	void (*loop_fini)(struct ex_worker *w);

@@ -308,6 +308,18 @@ EXTRA_DIST += test/realclients.sh
 
 EXTRA_DIST += test/faults.sh
 
+# The TLS examples (https-hello, tls-echo-server, tls-echo-client) against
+# curl and the openssl command (s_client, s_server -rev), with
+# certificates the script makes, on each backend configuration; skipped
+# (77) without OpenSSL, the examples, or those two commands.
+TESTS += test/tls-realclients.sh
+EXTRA_DIST += test/tls-realclients.sh
+if HAVE_OPENSSL
+AM_TESTS_ENVIRONMENT += TIDE_OPENSSL=yes; export TIDE_OPENSSL;
+else
+AM_TESTS_ENVIRONMENT += TIDE_OPENSSL=no; export TIDE_OPENSSL;
+endif
+
 # The example servers stop gracefully on SIGTERM and SIGINT: a client
 # still connected is closed, exit 0, one summary line (bash's /dev/tcp as
 # the client).

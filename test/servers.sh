@@ -22,6 +22,16 @@ servers_cleanup() {
 	rm -rf "$tmp"
 }
 
+# servers_summary: Check's summary line of the counters; the script's
+# exit status (1 if a check failed).
+servers_summary() {
+	local pct=100
+	[ $checks -eq 0 ] || pct=$(((checks - failures) * 100 / checks))
+	echo "$pct%: Checks: $checks, Failures: $failures, Errors: 0"
+	[ $failures -eq 0 ] || exit 1
+	exit 0
+}
+
 # check NAME COMMAND...: one check, in Check's failure format when it fails.
 check() {
 	local name=$1

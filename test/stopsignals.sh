@@ -58,7 +58,4 @@ for c in io_uring io_uring-masked epoll; do
 	done
 done
 
-pct=100
-[ $checks -eq 0 ] || pct=$(((checks - failures) * 100 / checks))
-echo "$pct%: Checks: $checks, Failures: $failures, Errors: 0"
-[ $failures -eq 0 ]
+servers_summary
