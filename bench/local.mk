@@ -10,6 +10,8 @@
 #
 #   make bench-loop / bench-task / bench-net / bench-proc   one group only
 #                                    (`make bench` runs them all, in turn)
+#   make bench-tls                   TLS against nginx, OpenSSL and asyncio
+#                                    (not part of `make bench`: needs nginx)
 #
 # See bench/README.md for what each workload does and how the peers are built.
 
@@ -30,11 +32,25 @@ endif
 # Subprocesses and pipes against libuv, asyncio (bench/spawn.py) and raw
 # posix_spawn (issue 16): proc.{jsonl,md}.
 PROC_BENCH_BINS = bench/bench-proc
-EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS) $(PROC_BENCH_BINS)
+# TLS (bench-tls, issue 17): tide's TLS servers against nginx, a raw
+# OpenSSL echo on epoll and asyncio, driven by wrk and bench/tls-load
+# (bench/tls.sh; results tls.{jsonl,md}). Needs OpenSSL 3 at configure.
+TLS_BENCH_BINS = bench/echo-load bench/tide-echo
+if HAVE_OPENSSL
+TLS_BENCH_BINS += bench/tls-load bench/peers/tls-epoll-peer
+endif
+TLS_BENCH_EXAMPLES =
+if ENABLE_EXAMPLES
+TLS_BENCH_EXAMPLES += examples/http-hello
+endif
+EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS) $(PROC_BENCH_BINS) \
+	bench/tls-load bench/peers/tls-epoll-peer
 CLEANFILES += $(BENCH_BINS) $(TASK_BENCH_BINS) bench/echo-load bench/tide-echo \
-	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer $(PROC_BENCH_BINS)
+	bench/peers/epoll-peer bench/peers/uring-peer bench/peers/uv-peer $(PROC_BENCH_BINS) \
+	bench/tls-load bench/peers/tls-epoll-peer
 EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py \
-	bench/net.sh bench/net-table.sh bench/net.gp bench/json.awk bench/spawn.py
+	bench/net.sh bench/net-table.sh bench/net.gp bench/json.awk bench/spawn.py \
+	bench/tls.sh bench/peers/tls-echo.py bench/peers/nginx.conf.in
 # The committed results that README.md quotes and links to.
 EXTRA_DIST += bench/results/loop.jsonl bench/results/loop.md bench/results/loop.svg \
 	bench/results/task.jsonl bench/results/task.md \
@@ -94,6 +110,12 @@ bench_peers_epoll_peer_CFLAGS = $(AM_CFLAGS) -O2
 bench_peers_uring_peer_SOURCES = bench/peers/uring.c bench/peers/peer.h
 bench_peers_uring_peer_CFLAGS = $(AM_CFLAGS) -O2 $(LIBURING_CFLAGS)
 bench_peers_uring_peer_LDADD = $(LIBURING_LIBS)
+bench_tls_load_SOURCES = bench/tls-load.c
+bench_tls_load_CFLAGS = $(AM_CFLAGS) -O2 $(OPENSSL_CFLAGS)
+bench_tls_load_LDADD = $(OPENSSL_LIBS)
+bench_peers_tls_epoll_peer_SOURCES = bench/peers/tls-epoll.c bench/peers/peer.h
+bench_peers_tls_epoll_peer_CFLAGS = $(AM_CFLAGS) -O2 $(OPENSSL_CFLAGS)
+bench_peers_tls_epoll_peer_LDADD = $(OPENSSL_LIBS)
 if HAVE_LIBUV
 bench_peers_uv_peer_SOURCES = bench/peers/uv.c bench/peers/peer.h
 bench_peers_uv_peer_CFLAGS = $(AM_CFLAGS) -O2 $(LIBUV_CFLAGS)
@@ -199,6 +221,17 @@ bench-proc: $(PROC_BENCH_BINS)
 	mv -f $$tmp.jsonl.tmp $$out/proc.jsonl; mv -f $$tmp.md.tmp $$out/proc.md; \
 	echo "bench: wrote $$out/proc.jsonl and $$out/proc.md"
 .PHONY: bench bench-loop bench-task bench-net bench-proc
+
+# TLS (bench/tls.sh): every server in turn, rounds interleaved, paired
+# ratios; TLS_REPS, TLS_SECTIONS, TLS_STEAL_MAX... are described there and
+# in bench/README.md. Not part of `make bench`: it needs nginx (tls.sh
+# installs Debian's nginx-light when run as root, else skips those cells).
+bench-tls: $(TLS_BENCH_BINS) $(TLS_BENCH_EXAMPLES)
+	@if test -z "$(OPENSSL_LIBS)"; then \
+	  echo "bench-tls: configure found no OpenSSL 3 (apt-get install libssl-dev): skipped" >&2; exit 0; fi; \
+	$(MKDIR_P) $(BENCH_RESULTS); \
+	$(SHELL) $(top_srcdir)/bench/tls.sh --bin bench --ex examples --out $(BENCH_RESULTS) --src $(top_srcdir)
+.PHONY: bench-tls
 
 # bench/ab: one build folder against another, interleaved paired ratios
 # and callgrind counts (bench/ab/README.md); run by hand.
