@@ -13,7 +13,7 @@
 #              tide's TLS echo (bench/tide-echo --cert), a raw OpenSSL echo
 #              on epoll (bench/peers/tls-epoll-peer), Python asyncio's
 #              (bench/peers/tls-echo.py), and tide's plain echo (tls-load --plain)
-#   handshake  bench/tls-load --handshake: 16 connections at a time, each a
+#   handshake  bench/tls-load --handshake: 32 connections at a time, each a
 #              full handshake (or a resumed one, from the newest session
 #              ticket), one request with "Connection: close", the server's
 #              close; against https-hello and nginx
@@ -265,7 +265,7 @@ run_cell() {
 	handshake_full|handshake_resumed)
 		resume=
 		[ "$cw" = handshake_resumed ] && resume=--resume
-		line=$($load_pin "$tload" --port "$port" --handshake --conc 16 $resume \
+		line=$($load_pin "$tload" --port "$port" --handshake --conc 32 $resume \
 			--duration "$dur" --warmup "$warm" --server-pid "$mpid" | grep '^{')
 		w1=$(now_ns); p1=$("$eload" --proc "$mpid"); s1=$(sample)
 		;;
