@@ -19,6 +19,11 @@
  * same port (SO_REUSEPORT through tide_server_opts.reuse_port): the kernel
  * spreads the connections.
  *
+ * --cert FILE --key FILE serves TLS (tide_server_opts.tls, with the context
+ * tide_tls_server_context_new makes from the PEM files) on any of the APIs:
+ * the handlers see plaintext, so the same code measures tide's TLS layer
+ * (bench/tls.sh).
+ *
  * --idle-timeout S gives each connection that idle timeout
  * (tide_transport_set_timeouts, tide_stream_set_timeouts), to measure what
  * a timeout costs per message.
@@ -241,6 +246,13 @@ static void *serve(void *unused)
 	so.size = sizeof(so);
 	so.backlog = 4096;
 	so.reuse_port = args.threads > 1;
+	struct tide_tls_opts tls;
+	memset(&tls, 0, sizeof(tls));
+	if (args.cert) {
+		tls.size = sizeof(tls);
+		CHECK(tide_tls_server_context_new(args.cert, args.key, &tls.ctx));
+		so.tls = &tls; /* copied, and the context referenced, by the call */
+	}
 	static const char *const hosts[] = {"127.0.0.1"};
 	struct tide_future *f;
 	if (!strncmp(args.api, "stream", 6))

@@ -36,12 +36,14 @@ struct peer_args {
 	const char *api;  /* tide-echo only: protocol, buffered, stream */
 	int threads;      /* tide-echo only */
 	double idle_timeout; /* tide-echo only: each connection's idle timeout (0: none) */
+	const char *cert, *key; /* tide-echo only: serve TLS with this PEM chain and key */
 };
 
 static void peer_usage(const char *prog, int tide)
 {
 	fprintf(stderr, "usage: %s --port P [--mode echo|http]%s\n", prog,
-		tide ? " --api protocol|buffered|stream [--threads N] [--idle-timeout S]" : "");
+		tide ? " --api protocol|buffered|stream [--threads N] [--idle-timeout S]\n"
+		       "       [--cert FILE --key FILE]" : "");
 	exit(2);
 }
 
@@ -66,11 +68,15 @@ static inline void peer_parse_args(int argc, char **argv, struct peer_args *a, i
 			a->threads = atoi(v);
 		else if (tide && !strcmp(argv[i], "--idle-timeout") && v)
 			a->idle_timeout = atof(v);
+		else if (tide && !strcmp(argv[i], "--cert") && v)
+			a->cert = v;
+		else if (tide && !strcmp(argv[i], "--key") && v)
+			a->key = v;
 		else
 			peer_usage(argv[0], tide);
 		i++;
 	}
-	if (a->port < 0 || a->port > 65535 || a->threads < 1 || !(a->idle_timeout >= 0))
+	if (a->port < 0 || a->port > 65535 || a->threads < 1 || !(a->idle_timeout >= 0) || !a->cert != !a->key)
 		peer_usage(argv[0], tide);
 }
 
