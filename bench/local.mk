@@ -42,6 +42,9 @@ endif
 TLS_BENCH_EXAMPLES =
 if ENABLE_EXAMPLES
 TLS_BENCH_EXAMPLES += examples/http-hello
+if HAVE_OPENSSL
+TLS_BENCH_EXAMPLES += examples/https-hello
+endif
 endif
 EXTRA_PROGRAMS += $(BENCH_BINS) $(TASK_BENCH_BINS) $(NET_BENCH_BINS) $(PROC_BENCH_BINS) \
 	bench/tls-load bench/peers/tls-epoll-peer
