@@ -35,7 +35,7 @@ PROC_BENCH_BINS = bench/bench-proc
 # TLS (bench-tls, issue 17): tide's TLS servers against nginx, a raw
 # OpenSSL echo on epoll and asyncio, driven by wrk and bench/tls-load
 # (bench/tls.sh; results tls.{jsonl,md}). Needs OpenSSL 3 at configure.
-TLS_BENCH_BINS = bench/echo-load bench/tide-echo
+TLS_BENCH_BINS = bench/echo-load bench/tide-echo bench/peers/epoll-peer
 if HAVE_OPENSSL
 TLS_BENCH_BINS += bench/tls-load bench/peers/tls-epoll-peer
 endif

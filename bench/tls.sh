@@ -12,7 +12,9 @@
 #   echo       bench/tls-load: 100 connections x 4 KiB messages against
 #              tide's TLS echo (bench/tide-echo --cert), a raw OpenSSL echo
 #              on epoll (bench/peers/tls-epoll-peer), Python asyncio's
-#              (bench/peers/tls-echo.py), and tide's plain echo (tls-load --plain)
+#              (bench/peers/tls-echo.py), and two plain echoes (tls-load --plain):
+#              tide's and raw epoll's (bench/peers/epoll-peer), for the TLS/plain
+#              ratio of tide and of the raw floor
 #   handshake  bench/tls-load --handshake: 32 connections at a time, each a
 #              full handshake (or a resumed one, from the newest session
 #              ticket), one request with "Connection: close", the server's
@@ -145,7 +147,7 @@ suite=TLS_AES_128_GCM_SHA256
 
 # Whether server $1 runs TLS.
 is_tls() {
-	case $1 in tide-http|nginx-http|tide-plain) return 1 ;; esac
+	case $1 in tide-http|nginx-http|tide-plain|epoll-plain) return 1 ;; esac
 	return 0
 }
 
@@ -159,6 +161,7 @@ server_cmd() {
 	tide-plain) echo "$bin/tide-echo --api protocol --port $2" ;;
 	openssl-epoll) echo "$bin/peers/tls-epoll-peer --port $2 --cert $cert --key $key" ;;
 	python-asyncio) echo "$python $src/bench/peers/tls-echo.py --port $2 --cert $cert --key $key" ;;
+	epoll-plain) echo "$bin/peers/epoll-peer --mode echo --port $2" ;;
 	*) return 1 ;;
 	esac
 }
@@ -295,7 +298,7 @@ jget() {
 section_servers() {
 	case $1 in
 	https) s="tide-https nginx-https tide-http nginx-http" ;;
-	echo) s="tide-tls openssl-epoll python-asyncio tide-plain" ;;
+	echo) s="tide-tls openssl-epoll python-asyncio tide-plain epoll-plain" ;;
 	handshake) s="tide-https nginx-https" ;;
 	esac
 	[ -z "${TLS_SERVERS:-}" ] && { echo "$s"; return; }
@@ -420,6 +423,7 @@ BEGIN { nk = split("cpu_us_per_op user_us_per_op ops_per_s server_cpu_pct steal_
 	R[++nr] = "echo_100c_4KiB tide-tls tide-plain cpu TLS echo CPU per message <= 2x plain: <= 2"
 	R[++nr] = "echo_100c_4KiB openssl-epoll tide-tls cpu -"
 	R[++nr] = "echo_100c_4KiB python-asyncio tide-tls cpu -"
+	R[++nr] = "echo_100c_4KiB openssl-epoll epoll-plain cpu -"
 	R[++nr] = "handshake_full nginx-https tide-https cpu -"
 	R[++nr] = "handshake_full tide-https nginx-https rate handshakes/s >= nginx: >= 1"
 	R[++nr] = "handshake_resumed nginx-https tide-https cpu -"
