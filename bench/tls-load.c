@@ -200,9 +200,13 @@ struct conn {
 	size_t wlen;      /* a write that would block: retried with this length */
 	uint32_t shift;
 	uint64_t sent, goal, recvd, issued, done;
+	uint64_t t_issue;   /* when the message in flight was queued */
+	uint64_t done0;     /* done when the measurement started */
 };
 
 static uint64_t measured;
+static uint64_t max_wait_ns; /* the longest any message waited for its echo */
+static int stalled;          /* connections with no echo while measured */
 
 static void set_out(struct conn *c, int on)
 {
@@ -268,8 +272,9 @@ static void conn_flush(struct conn *c)
 	set_out(c, 0);
 }
 
-static void conn_issue(struct conn *c)
+static void conn_issue(struct conn *c, uint64_t t)
 {
+	c->t_issue = t;
 	c->issued++;
 	c->goal += opt.size;
 }
@@ -310,12 +315,17 @@ static void conn_readable(struct conn *c, int sending)
 		}
 		c->recvd += (uint64_t)n;
 		int issued = 0;
+		uint64_t t = 0;
 		while (c->done < c->issued && c->recvd >= (c->done + 1) * opt.size) {
+			if (!t)
+				t = now_ns();
+			if (measuring && t - c->t_issue > max_wait_ns)
+				max_wait_ns = t - c->t_issue;
 			c->done++;
 			if (measuring)
 				measured++;
 			if (sending) {
-				conn_issue(c);
+				conn_issue(c, t);
 				issued = 1;
 			}
 		}
@@ -361,7 +371,7 @@ static int run_echo(const struct sockaddr_in *sin, uint64_t *t_meas, uint64_t *c
 	}
 	uint64_t start = now_ns();
 	for (int i = 0; i < opt.conns; i++) {
-		conn_issue(&conns[i]);
+		conn_issue(&conns[i], start);
 		conn_flush(&conns[i]);
 	}
 	uint64_t t0 = start + (uint64_t)(opt.warmup * 1e9), t1 = t0 + (uint64_t)(opt.duration * 1e9);
@@ -376,6 +386,8 @@ static int run_echo(const struct sockaddr_in *sin, uint64_t *t_meas, uint64_t *c
 				proc_user_sys_ns(opt.server_pid, &ut[0], &st[0]);
 			}
 			self[0] = self_cpu_ns();
+			for (int i = 0; i < opt.conns; i++)
+				conns[i].done0 = conns[i].done;
 		}
 		if (t >= t1)
 			break;
@@ -401,6 +413,15 @@ static int run_echo(const struct sockaddr_in *sin, uint64_t *t_meas, uint64_t *c
 		proc_user_sys_ns(opt.server_pid, &ut[1], &st[1]);
 	}
 	self[1] = self_cpu_ns();
+	/* A message still waiting counts too; a connection that completed
+	 * nothing while measured is a stall (the server lost a wakeup, or
+	 * this machine did not run it). */
+	for (int i = 0; i < opt.conns; i++) {
+		struct conn *c = &conns[i];
+		if (!c->dead && c->done < c->issued && t_meas[1] - c->t_issue > max_wait_ns)
+			max_wait_ns = t_meas[1] - c->t_issue;
+		stalled += !c->dead && c->done == c->done0;
+	}
 	return 0;
 }
 
@@ -692,7 +713,8 @@ int main(int argc, char **argv)
 		printf("{\"conc\":%d,\"resume\":%d,\"resumed\":%llu,", opt.conc, opt.resume,
 		       (unsigned long long)hs_resumed);
 	else
-		printf("{\"conns\":%d,\"size\":%zu,\"tls\":%d,", opt.conns, opt.size, !opt.plain);
+		printf("{\"conns\":%d,\"size\":%zu,\"tls\":%d,\"max_wait_ms\":%.1f,\"stalled_conns\":%d,", opt.conns,
+		       opt.size, !opt.plain, (double)max_wait_ns / 1e6, stalled);
 	printf("\"cipher\":\"%s\",\"version\":\"%s\",\"seconds\":%.3f,\"ops\":%llu,\"ops_per_s\":%.1f,"
 	       "\"errors\":%llu,\"load_cpu_pct\":%.1f",
 	       cipher, version, secs, (unsigned long long)ops, secs > 0 ? (double)ops / secs : 0.0,
