@@ -58,7 +58,8 @@ EXTRA_DIST += bench/README.md bench/table.sh bench/loop.gp bench/pingpong.py \
 EXTRA_DIST += bench/results/loop.jsonl bench/results/loop.md bench/results/loop.svg \
 	bench/results/task.jsonl bench/results/task.md \
 	bench/results/net.jsonl bench/results/net.md bench/results/net.svg \
-	bench/results/proc.jsonl bench/results/proc.md
+	bench/results/proc.jsonl bench/results/proc.md \
+	bench/results/tls.jsonl bench/results/tls.md
 
 # Benchmarks are always optimised, whatever CFLAGS the build uses for the
 # library (user CFLAGS come last on the command line and can still override).
