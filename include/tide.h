@@ -280,7 +280,11 @@ struct tide_handle {
 /*
  * Schedule cb(arg). out may be NULL. Returns 0, -EINVAL (cb NULL, delay or
  * when not a finite number), TIDE_ECLOSED, -ENOMEM. A negative delay, or a
- * when in the past, runs on the next iteration, as in asyncio.
+ * when in the past, runs on the next iteration, as in asyncio, and such
+ * timers run in the order of their deadlines (call_later(-1) after
+ * call_later(-2)). Ready callbacks run in one FIFO with
+ * tide_call_soon_threadsafe's: a call_soon runs after every threadsafe
+ * call queued before it.
  */
 TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *arg, struct tide_handle *out);
 TIDE_EXTERN int tide_call_later(struct tide_loop *loop, double delay, tide_call_cb cb, void *arg, struct tide_handle *out);
@@ -314,17 +318,24 @@ TIDE_EXTERN int tide_future_new(struct tide_loop *loop, struct tide_future **out
 TIDE_EXTERN struct tide_future *tide_future_ref(struct tide_future *fut);
 TIDE_EXTERN void tide_future_unref(struct tide_future *fut);
 TIDE_EXTERN struct tide_loop *tide_future_loop(const struct tide_future *fut);
-/* Setting the outcome of a done future is a caller bug: it asserts. */
-TIDE_EXTERN void tide_future_set_result(struct tide_future *fut, int64_t value, void *ptr);
+/*
+ * Set the outcome: 0; TIDE_EINVALID_STATE for a done future (asyncio's
+ * InvalidStateError), -EPERM for a task (its outcome is its body's:
+ * asyncio's RuntimeError), -EINVAL for a NULL fut or an err >= 0. On an
+ * error nothing changed.
+ */
+TIDE_EXTERN int tide_future_set_result(struct tide_future *fut, int64_t value, void *ptr);
 /* err < 0. -ECANCELED makes the future cancelled. */
-TIDE_EXTERN void tide_future_set_error(struct tide_future *fut, int err);
+TIDE_EXTERN int tide_future_set_error(struct tide_future *fut, int err);
 /*
  * Returns 1 if the future is cancelled, or its cancellation was requested
  * from the operation behind it (an op or an executor job that has not
  * started): that future becomes done once the operation answers, with
  * -ECANCELED, or with the result that completed while the cancel was in
  * flight, which is never dropped. Returns 0 if it was done already or the
- * operation can no longer be cancelled (a job already running).
+ * operation can no longer be cancelled (a job already running). On a done
+ * future it also marks its error as retrieved, as asyncio's cancel()
+ * stops the "never retrieved" report.
  */
 TIDE_EXTERN int tide_future_cancel(struct tide_future *fut);
 TIDE_EXTERN int tide_future_done(const struct tide_future *fut);
@@ -536,15 +547,24 @@ TIDE_EXTERN int tide_gather(struct tide_loop *loop, struct tide_future *const *f
 
 enum tide_return_when { TIDE_ALL_COMPLETED, TIDE_FIRST_COMPLETED, TIDE_FIRST_EXCEPTION };
 /*
+ * asyncio's timeout=None: no timeout, for tide_wait, tide_wait_for,
+ * tide_as_completed_new, tide_timeout_enter and tide_timeout_reschedule.
+ * As in asyncio, a timeout of 0 or below (or a deadline already past) is
+ * one that has expired, never "none".
+ */
+#define TIDE_TIMEOUT_NONE (__builtin_inf())
+/*
  * asyncio.wait, inside a task: returns how many of futs are done when
- * `when` is met or timeout seconds passed (timeout < 0: none), or
+ * `when` is met or timeout seconds passed (TIDE_TIMEOUT_NONE: none), or
  * -ECANCELED. Nothing is cancelled on timeout.
  */
 TIDE_EXTERN int tide_wait(struct tide_future *const *futs, size_t n, enum tide_return_when when, double timeout);
 /*
  * asyncio.wait_for, inside a task: fut's outcome; on timeout fut is
  * cancelled, waited for, and -ETIMEDOUT returned (its result, should it win
- * the race, is returned instead).
+ * the race, is returned instead). A timeout <= 0 cancels a fut that is not
+ * done at once, before it runs again (a task not started never runs its
+ * body), as asyncio.
  */
 TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout);
 /* asyncio.shield: *out mirrors fut; cancelling *out leaves fut running. */
@@ -562,7 +582,9 @@ TIDE_EXTERN void tide_as_completed_free(struct tide_as_completed *it);
  * asyncio.timeout, inside a task: awaits after tide_timeout_enter return
  * -ECANCELED once the deadline passed; tide_timeout_exit then returns
  * -ETIMEDOUT (0 if it did not expire). reschedule moves the deadline
- * (loop time; < 0: never).
+ * (loop time; TIDE_TIMEOUT_NONE: never). A deadline already past (a delay
+ * <= 0) expires before anything else the loop runs next, as asyncio's
+ * call_soon of it: around tide_sleep(0) or tide_yield() too.
  */
 struct tide_timeout;
 TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out);

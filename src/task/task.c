@@ -14,6 +14,7 @@
  */
 #include "task/coro.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 
@@ -162,8 +163,26 @@ static void task_suspend(struct tide__task *t)
 
 /* ------------------------------------------------------------- spawning -- */
 
+/* Debug mode's slow-callback report: a task's step is named as asyncio
+ * names a Task ("<Task pending name='Task-1' coro=<body>>"). */
+static int task_describe(tide_call_cb fn, void *arg, char *buf, size_t cap)
+{
+	struct tide__task *t = arg;
+	Dl_info info;
+	const char *body = NULL;
+
+	if (fn != task_step && fn != step_soon)
+		return 0;
+	if (dladdr((void *)t->fn, &info) && info.dli_sname && info.dli_saddr == (void *)t->fn)
+		body = info.dli_sname;
+	return snprintf(buf, cap, "<Task %s name='%s' coro=<%s %p>>", t->finished ? "finished" : "pending",
+			task_name(t), body ? body : "body", (void *)t->fn);
+}
+
 static int ensure_sched(struct tide_loop *loop)
 {
+	/* Atomic: loops on several threads store the same value. */
+	__atomic_store_n(&tide__describe_hook, task_describe, __ATOMIC_RELAXED);
 	if (loop->sched)
 		return 0;
 	loop->sched = tide__calloc(1, sizeof(struct tide__coro));

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conformance/asyncio.c: cases ported from CPython 3.11's Lib/test/test_asyncio,
+ * each named <python module>__<python test>, run on every backend
+ * configuration. test/conformance/README.md maps each Python test to its case.
+ *
+ * These are the cases where tide's order or state differed from asyncio's
+ * (issue 18): the FIFO of call_soon and call_soon_threadsafe, negative
+ * delays, the slow-task report, cancel() on a done future, a task's outcome
+ * set from outside, wait_for and timeout scopes at or past their deadline.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../helpers.h"
+
+/* ------------------------------------------------------------- events -- */
+
+struct order {
+	struct tide_loop *loop;
+	const char *got[8];
+	int n;
+	int stop_at;
+};
+
+static struct order g_order;
+
+static void record_cb(void *arg)
+{
+	struct order *o = &g_order;
+
+	if (o->n < 8)
+		o->got[o->n++] = arg;
+	if (o->n >= o->stop_at)
+		tide_loop_stop(o->loop);
+}
+
+static void order_init(struct tide_loop *loop, int stop_at)
+{
+	memset(&g_order, 0, sizeof(g_order));
+	g_order.loop = loop;
+	g_order.stop_at = stop_at;
+}
+
+static sem_t g_posted;
+
+static void *threadsafe_thread(void *arg)
+{
+	ck_assert_int_eq(tide_call_soon_threadsafe(arg, record_cb, "hello"), 0);
+	sem_post(&g_posted);
+	return NULL;
+}
+
+/* test_events.test_call_soon_threadsafe: a threadsafe call made (in
+ * another thread) before a call_soon runs first. */
+START_TEST(test_events__test_call_soon_threadsafe)
+{
+	struct tide_loop *loop = tt_loop_new();
+	pthread_t th;
+
+	order_init(loop, 2);
+	sem_init(&g_posted, 0, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, threadsafe_thread, loop), 0);
+	sem_wait(&g_posted);
+	ck_assert_int_eq(tide_call_soon(loop, record_cb, "world", NULL), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(g_order.n, 2);
+	ck_assert_str_eq(g_order.got[0], "hello");
+	ck_assert_str_eq(g_order.got[1], "world");
+	sem_destroy(&g_posted);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* test_events.test_call_soon_threadsafe_same_thread */
+START_TEST(test_events__test_call_soon_threadsafe_same_thread)
+{
+	struct tide_loop *loop = tt_loop_new();
+
+	order_init(loop, 2);
+	ck_assert_int_eq(tide_call_soon_threadsafe(loop, record_cb, "hello"), 0);
+	ck_assert_int_eq(tide_call_soon(loop, record_cb, "world", NULL), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_int_eq(g_order.n, 2);
+	ck_assert_str_eq(g_order.got[0], "hello");
+	ck_assert_str_eq(g_order.got[1], "world");
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* The same order from inside a running callback, and for a call_soon
+ * made by the library (a future's done callback) after the threadsafe
+ * call. */
+static void future_done_cb(struct tide_future *f, void *arg)
+{
+	(void)f;
+	record_cb(arg);
+}
+
+static void inside_cb(void *arg)
+{
+	struct tide_future *f = arg;
+
+	ck_assert_int_eq(tide_call_soon_threadsafe(g_order.loop, record_cb, "threadsafe"), 0);
+	ck_assert_int_eq(tide_future_set_result(f, 0, NULL), 0);
+	ck_assert_int_eq(tide_call_soon(g_order.loop, record_cb, "soon", NULL), 0);
+}
+
+START_TEST(test_events__test_call_soon_threadsafe_same_thread_running)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f;
+
+	order_init(loop, 3);
+	ck_assert_int_eq(tide_future_new(loop, &f), 0);
+	ck_assert_int_eq(tide_future_add_done_callback(f, future_done_cb, "done"), 0);
+	ck_assert_int_eq(tide_call_soon(loop, inside_cb, f, NULL), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_int_eq(g_order.n, 3);
+	ck_assert_str_eq(g_order.got[0], "threadsafe");
+	ck_assert_str_eq(g_order.got[1], "done");
+	ck_assert_str_eq(g_order.got[2], "soon");
+	tide_future_unref(f);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* -------------------------------------------------------- base_events -- */
+
+/* test_base_events.test_call_later_negative_delays */
+START_TEST(test_base_events__test_call_later_negative_delays)
+{
+	struct tide_loop *loop = tt_loop_new();
+
+	order_init(loop, 3);
+	ck_assert_int_eq(tide_call_later(loop, -1, record_cb, "a", NULL), 0);
+	ck_assert_int_eq(tide_call_later(loop, -2, record_cb, "b", NULL), 0);
+	ck_assert_int_eq(tide_call_later(loop, 0, record_cb, "c", NULL), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_int_eq(g_order.n, 3);
+	ck_assert_str_eq(g_order.got[0], "b");
+	ck_assert_str_eq(g_order.got[1], "a");
+	ck_assert_str_eq(g_order.got[2], "c");
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static char g_msg[512];
+static int g_reports;
+
+static void keep_report(struct tide_loop *loop, const struct tide_error_context *ctx, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	g_reports++;
+	snprintf(g_msg, sizeof(g_msg), "%s", ctx->message ? ctx->message : "");
+}
+
+static void stop_loop_cb(void *arg)
+{
+	tide_loop_stop(arg);
+}
+
+static int64_t stop_loop_coro(void *arg)
+{
+	tide_loop_stop(arg);
+	return 0;
+}
+
+/* test_base_events.test_log_slow_callbacks: a slow callback is named as
+ * asyncio's Handle, a slow task step as its Task. */
+START_TEST(test_base_events__test_log_slow_callbacks)
+{
+	struct tide_loop_opts opts;
+	struct tide_task_opts topts = {.size = sizeof(topts), .name = "stop-loop"};
+	struct tide_loop *loop;
+	struct tide_future *t;
+
+	tt_opts_init(&opts);
+	opts.debug = 1;
+	opts.slow_callback_duration = 1e-9;
+	loop = tt_loop_new_opts(&opts);
+	tide_loop_set_exception_handler(loop, keep_report, NULL);
+
+	g_reports = 0;
+	ck_assert_int_eq(tide_call_soon(loop, stop_loop_cb, loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_int_ge(g_reports, 1);
+	ck_assert_msg(strncmp(g_msg, "Executing <callback ", 20) == 0, "message: '%s'", g_msg);
+	ck_assert_msg(strstr(g_msg, " took ") && strstr(g_msg, " seconds"), "message: '%s'", g_msg);
+
+	ck_assert_int_eq(tide_task_spawn(loop, stop_loop_coro, loop, &topts, &t), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_msg(strncmp(g_msg, "Executing <Task ", 16) == 0, "message: '%s'", g_msg);
+	ck_assert_msg(strstr(g_msg, "name='stop-loop'"), "message: '%s'", g_msg);
+	ck_assert_msg(strstr(g_msg, " took ") && strstr(g_msg, " seconds"), "message: '%s'", g_msg);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ futures -- */
+
+/* test_futures.test_tb_logger_not_called_after_cancel: cancel() on a
+ * future done with an error marks the error retrieved (no "never
+ * retrieved" report in debug mode). */
+START_TEST(test_futures__test_tb_logger_not_called_after_cancel)
+{
+	struct tide_loop_opts opts;
+	struct tide_loop *loop;
+	struct tide_future *f;
+
+	tt_opts_init(&opts);
+	opts.debug = 1;
+	loop = tt_loop_new_opts(&opts);
+	tide_loop_set_exception_handler(loop, keep_report, NULL);
+	g_reports = 0;
+	ck_assert_int_eq(tide_future_new(loop, &f), 0);
+	ck_assert_int_eq(tide_future_set_error(f, -EIO), 0);
+	ck_assert_int_eq(tide_future_cancel(f), 0);
+	tide_future_unref(f);
+	ck_assert_int_eq(g_reports, 0);
+
+	/* Without the cancel, the report comes (what the case above rules out). */
+	ck_assert_int_eq(tide_future_new(loop, &f), 0);
+	ck_assert_int_eq(tide_future_set_error(f, -EIO), 0);
+	tide_future_unref(f);
+	ck_assert_int_eq(g_reports, 1);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* -------------------------------------------------------------- tasks -- */
+
+static int g_body_ran;
+
+static int64_t body_42(void *arg)
+{
+	(void)arg;
+	g_body_ran++;
+	return 42;
+}
+
+/* test_tasks.test_task_set_methods: a task's outcome is its body's:
+ * set_result and set_error are refused, before the body ran and after. */
+START_TEST(test_tasks__test_task_set_methods)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+	int64_t v = 0;
+
+	g_body_ran = 0;
+	ck_assert_int_eq(tide_task_spawn(loop, body_42, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_future_set_result(t, 7, NULL), -EPERM);
+	ck_assert_int_eq(tide_future_set_error(t, -EIO), -EPERM);
+	ck_assert(!tide_future_done(t));
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0);
+	ck_assert_int_eq(g_body_ran, 1);
+	ck_assert_int_eq(tide_future_result(t, &v, NULL), 0);
+	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(tide_future_set_result(t, 7, NULL), -EPERM);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ waitfor -- */
+
+static double g_timeout;
+
+static int64_t wait_for_unstarted(void *arg)
+{
+	struct tide_future *child;
+	int64_t r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_task_spawn(tide_future_loop(tide_current_task()), body_42, NULL, NULL, &child), 0);
+	r = tide_wait_for(child, g_timeout);
+	ck_assert(tide_future_cancelled(child));
+	tide_future_unref(child);
+	return r;
+}
+
+/* test_waitfor.test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started */
+START_TEST(test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started)
+{
+	static const double timeouts[] = {0, -1, -1e9};
+	struct tide_loop *loop = tt_loop_new();
+
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		struct tide_future *t;
+		int64_t v = 0;
+
+		g_body_ran = 0;
+		g_timeout = timeouts[i];
+		ck_assert_int_eq(tide_task_spawn(loop, wait_for_unstarted, NULL, NULL, &t), 0);
+		/* The task's body returned -ETIMEDOUT: its error. */
+		ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ETIMEDOUT);
+		ck_assert_int_eq(tide_future_result(t, &v, NULL), -ETIMEDOUT);
+		ck_assert_int_eq(g_body_ran, 0);
+		tide_future_unref(t);
+	}
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* ----------------------------------------------------------- timeouts -- */
+
+static int64_t past_sleep_zero(void *arg)
+{
+	struct tide_timeout *to;
+
+	ck_assert_int_eq(tide_timeout_enter(*(double *)arg, &to), 0);
+	ck_assert_int_eq(tide_sleep(0), -ECANCELED);
+	return tide_timeout_exit(to);
+}
+
+static void run_scope(double delay)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+	int64_t v = 0;
+
+	(void)v;
+	ck_assert_int_eq(tide_task_spawn(loop, past_sleep_zero, &delay, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ETIMEDOUT);
+	ck_assert_int_eq(tide_future_result(t, &v, NULL), -ETIMEDOUT);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+
+/* test_timeouts.test_timeout_in_the_past_sleep_zero */
+START_TEST(test_timeouts__test_timeout_in_the_past_sleep_zero)
+{
+	run_scope(-11);
+}
+END_TEST
+
+/* test_timeouts.test_timeout_zero_sleep_zero */
+START_TEST(test_timeouts__test_timeout_zero_sleep_zero)
+{
+	run_scope(0);
+}
+END_TEST
+
+static int64_t none_scope(void *arg)
+{
+	struct tide_timeout *to;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &to), 0);
+	ck_assert_int_eq(tide_sleep(0.01), 0);
+	ck_assert_int_eq(tide_timeout_reschedule(to, TIDE_TIMEOUT_NONE), 0);
+	ck_assert_int_eq(tide_sleep(0), 0);
+	ck_assert_int_eq(tide_timeout_expired(to), 0);
+	return tide_timeout_exit(to);
+}
+
+/* test_timeouts.test_timeout_none: asyncio's None is TIDE_TIMEOUT_NONE. */
+START_TEST(test_timeouts__test_timeout_none)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+	int64_t v = -1;
+
+	ck_assert_int_eq(tide_task_spawn(loop, none_scope, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0);
+	ck_assert_int_eq(tide_future_result(t, &v, NULL), 0);
+	ck_assert_int_eq(v, 0);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+int main(void)
+{
+	struct tt_suite ts;
+
+	tt_suite_init(&ts, "conformance-asyncio", 30);
+	tt_add(&ts, test_events__test_call_soon_threadsafe);
+	tt_add(&ts, test_events__test_call_soon_threadsafe_same_thread);
+	tt_add(&ts, test_events__test_call_soon_threadsafe_same_thread_running);
+	tt_add(&ts, test_base_events__test_call_later_negative_delays);
+	tt_add(&ts, test_base_events__test_log_slow_callbacks);
+	tt_add(&ts, test_futures__test_tb_logger_not_called_after_cancel);
+	tt_add(&ts, test_tasks__test_task_set_methods);
+	tt_add(&ts, test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started);
+	tt_add(&ts, test_timeouts__test_timeout_in_the_past_sleep_zero);
+	tt_add(&ts, test_timeouts__test_timeout_zero_sleep_zero);
+	tt_add(&ts, test_timeouts__test_timeout_none);
+	return tt_run(&ts);
+}
