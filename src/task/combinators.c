@@ -80,12 +80,13 @@ static int check_futures(struct tide_loop *loop, struct tide_future *const *futs
 	return 0;
 }
 
-/* A timeout in seconds: < 0 or +inf is none (*none set), NaN is invalid. */
+/* A timeout in seconds: +inf (TIDE_TIMEOUT_NONE) is none (*none set),
+ * NaN is invalid; <= 0 has expired (asyncio). */
 static int check_timeout(double timeout, bool *none)
 {
 	if (isnan(timeout))
 		return -EINVAL;
-	*none = timeout < 0 || isinf(timeout);
+	*none = isinf(timeout) && timeout > 0;
 	return 0;
 }
 
@@ -359,6 +360,24 @@ static int64_t await_inner(struct tide_future *fut)
  * forwards that to fut and resumes us only once fut is done; a result that
  * won the race is returned, a cancellation becomes -ETIMEDOUT.
  */
+/*
+ * asyncio's wait_for with a timeout <= 0: fut is cancelled before it can
+ * run again (a task that has not started never runs its body) and waited
+ * for. -ETIMEDOUT when the cancellation took; -ECANCELED when our own
+ * task was cancelled meanwhile (its count went up); else fut's outcome.
+ */
+static int64_t cancel_and_wait(struct tide_future *me, struct tide_future *fut)
+{
+	int before = tide_task_cancelling(me);
+	int64_t r;
+
+	tide_future_cancel(fut);
+	r = await_inner(fut);
+	if (r == -ECANCELED && tide_future_cancelled(fut) && tide_task_cancelling(me) == before)
+		return -ETIMEDOUT;
+	return r;
+}
+
 TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout)
 {
 	struct tide_future *me = tide_current_task();
@@ -378,6 +397,8 @@ TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout)
 	/* A done future is never waited for, even with timeout 0 (asyncio). */
 	if (tide_future_done(fut))
 		return outcome(fut);
+	if (timeout <= 0)
+		return cancel_and_wait(me, fut);
 	if ((err = tide_timeout_enter(timeout, &t)))
 		return err;
 	r = await_inner(fut);
@@ -601,15 +622,21 @@ static void timeout_fire(void *arg)
 	tide_task_cancel(t->task);
 }
 
-/* Arms the deadline at loop time `when` (< 0 or +inf: none). */
+/* Arms the deadline at loop time `when` (+inf: none). */
 static int timeout_arm(struct tide_timeout *t, double when)
 {
+	struct tide_loop *loop = t->task->loop;
+
 	tide_handle_cancel(&t->timer);
 	t->timer.slot = NULL;
-	if (when < 0 || isinf(when))
+	if (isinf(when) && when > 0)
 		return 0;
-	/* A deadline already past fires on the next iteration (call_at's rule). */
-	return tide_call_at(t->task->loop, when, timeout_fire, t, &t->timer);
+	/* A deadline already past expires through call_soon (asyncio's
+	 * reschedule): ahead of what is queued after this, such as the
+	 * task's own next step in a tide_sleep(0). */
+	if (when <= tide_loop_time(loop))
+		return tide_call_soon(loop, timeout_fire, t, &t->timer);
+	return tide_call_at(loop, when, timeout_fire, t, &t->timer);
 }
 
 TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out)
@@ -628,7 +655,7 @@ TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out)
 	t->task = tide_future_ref(me);
 	t->cancelling = tide_task_cancelling(me);
 	t->state = TS_ENTERED;
-	if ((err = timeout_arm(t, none ? -1 : tide_loop_time(me->loop) + delay))) {
+	if ((err = timeout_arm(t, none ? TIDE_TIMEOUT_NONE : tide_loop_time(me->loop) + delay))) {
 		tide_future_unref(t->task);
 		tide__free(t);
 		return err;
