@@ -14,6 +14,10 @@
 #include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "../helpers.h"
 
@@ -376,6 +380,88 @@ START_TEST(test_timeouts__test_timeout_none)
 }
 END_TEST
 
+/* ----------------------------------------------------- selector_events -- */
+
+struct weof {
+	struct tide_loop *loop;
+	int made, lost, lost_err;
+};
+static struct weof g_weof;
+
+static void weof_made(struct tide_transport *t, void *proto)
+{
+	(void)proto;
+	g_weof.made++;
+	ck_assert_int_eq(tide_transport_write(t, "data", 4), 0);
+	ck_assert_int_eq(tide_transport_write_eof(t), 0);
+	tide_transport_close(t);
+}
+
+static void weof_lost(struct tide_transport *t, int err, void *proto)
+{
+	(void)t;
+	(void)proto;
+	g_weof.lost++;
+	g_weof.lost_err = err;
+	tide_loop_stop(g_weof.loop);
+}
+
+static const struct tide_protocol_ops weof_ops = {
+	.size = sizeof(weof_ops), .connection_made = weof_made, .connection_lost = weof_lost,
+};
+
+static int weof_factory(const struct tide_protocol_ops **ops, void **proto, void *arg)
+{
+	(void)arg;
+	*ops = &weof_ops;
+	*proto = NULL;
+	return 0;
+}
+
+static void weof_give_up(void *arg)
+{
+	tide_loop_stop(arg);
+}
+
+/* test_selector_events.test_write_eof: write_eof then close in the same
+ * step ends the connection (connection_lost) while the peer keeps its
+ * socket open and silent, on every path (the cancel of the read side
+ * must not be lost where the async-cancel opcode is masked). */
+START_TEST(test_selector_events__test_write_eof)
+{
+	static const char *const hosts[] = {"127.0.0.1"};
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *sf;
+	struct tide_server *srv;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char buf[16];
+	int fd;
+
+	memset(&g_weof, 0, sizeof(g_weof));
+	g_weof.loop = loop;
+	ck_assert_int_eq(tide_create_server(loop, hosts, 1, 0, NULL, weof_factory, NULL, &sf), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, sf), 0);
+	srv = tide_future_take_ptr(sf);
+	tide_future_unref(sf);
+	sin.sin_port = htons((uint16_t)tide_server_port(srv));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(tide_call_later(loop, 10, weof_give_up, loop, NULL), 0);
+	ck_assert_int_eq(tide_loop_run(loop), 0);
+	ck_assert_int_eq(g_weof.made, 1);
+	ck_assert_msg(g_weof.lost == 1, "connection_lost did not come while the peer stayed open");
+	ck_assert_int_eq(g_weof.lost_err, 0);
+	/* The peer got the bytes, then EOF. */
+	ck_assert_int_eq(recv(fd, buf, sizeof(buf), MSG_WAITALL), 4);
+	ck_assert_int_eq(memcmp(buf, "data", 4), 0);
+	close(fd);
+	tide_server_free(srv);
+	ck_assert_int_eq(tide_loop_shutdown(loop, 10), 0);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 int main(void)
 {
 	struct tt_suite ts;
@@ -392,5 +478,6 @@ int main(void)
 	tt_add(&ts, test_timeouts__test_timeout_in_the_past_sleep_zero);
 	tt_add(&ts, test_timeouts__test_timeout_zero_sleep_zero);
 	tt_add(&ts, test_timeouts__test_timeout_none);
+	tt_add(&ts, test_selector_events__test_write_eof);
 	return tt_run(&ts);
 }
