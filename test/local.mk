@@ -39,7 +39,7 @@ TIDE_TESTS = test/task test/loop test/load test/transport test/timeouts \
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients test/signal test/conformance/asyncio
+	test/slowclients test/signal test/conformance/asyncio test/cancel
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -69,6 +69,10 @@ test_conformance_asyncio_SOURCES = test/conformance/asyncio.c $(TEST_HELPERS)
 test_conformance_asyncio_CFLAGS = $(TEST_CFLAGS)
 test_conformance_asyncio_LDADD = $(TEST_LDADD)
 EXTRA_DIST += test/conformance/README.md
+
+test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
+test_cancel_CFLAGS = $(TEST_CFLAGS)
+test_cancel_LDADD = $(TEST_LDADD)
 
 test_future_SOURCES = test/future.c $(TEST_HELPERS)
 test_future_CFLAGS = $(TEST_CFLAGS)
