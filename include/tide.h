@@ -589,6 +589,9 @@ TIDE_EXTERN void tide_as_completed_free(struct tide_as_completed *it);
 struct tide_timeout;
 TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out);
 TIDE_EXTERN int tide_timeout_reschedule(struct tide_timeout *t, double when);
+/* asyncio's Timeout.when(): the deadline in loop time into *when
+ * (TIDE_TIMEOUT_NONE for none). 0, or -EINVAL. */
+TIDE_EXTERN int tide_timeout_when(const struct tide_timeout *t, double *when);
 TIDE_EXTERN int tide_timeout_expired(const struct tide_timeout *t);
 TIDE_EXTERN int tide_timeout_exit(struct tide_timeout *t);
 
@@ -671,6 +674,12 @@ TIDE_EXTERN void tide_barrier_free(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_wait(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_abort(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b);
+/* asyncio's Barrier.parties, n_waiting (parties waiting in the round
+ * being filled; 0 while one drains) and broken (1 after abort, until
+ * reset). -EINVAL for a NULL b. */
+TIDE_EXTERN int tide_barrier_parties(const struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_n_waiting(const struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_broken(const struct tide_barrier *b);
 
 /* ------------------------------------------------------------- sockets -- */
 

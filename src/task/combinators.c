@@ -609,6 +609,7 @@ enum { TS_ENTERED, TS_EXPIRING, TS_EXPIRED };
 struct tide_timeout {
 	struct tide_future *task;  /* the task inside the scope (a reference) */
 	struct tide_handle timer;  /* the deadline's callback, slot NULL when none */
+	double when;               /* the deadline in loop time, or TIDE_TIMEOUT_NONE */
 	int cancelling;            /* the task's cancelling() count at entry */
 	int state;                 /* TS_* */
 };
@@ -629,6 +630,7 @@ static int timeout_arm(struct tide_timeout *t, double when)
 
 	tide_handle_cancel(&t->timer);
 	t->timer.slot = NULL;
+	t->when = when;
 	if (isinf(when) && when > 0)
 		return 0;
 	/* A deadline already past expires through call_soon (asyncio's
@@ -672,6 +674,14 @@ TIDE_EXTERN int tide_timeout_reschedule(struct tide_timeout *t, double when)
 	if (t->state != TS_ENTERED)
 		return TIDE_EINVALID_STATE;
 	return timeout_arm(t, when);
+}
+
+TIDE_EXTERN int tide_timeout_when(const struct tide_timeout *t, double *when)
+{
+	if (!t || !when)
+		return -EINVAL;
+	*when = t->when;
+	return 0;
 }
 
 TIDE_EXTERN int tide_timeout_expired(const struct tide_timeout *t)

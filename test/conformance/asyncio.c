@@ -354,9 +354,12 @@ END_TEST
 static int64_t none_scope(void *arg)
 {
 	struct tide_timeout *to;
+	double when = 0;
 
 	(void)arg;
 	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &to), 0);
+	ck_assert_int_eq(tide_timeout_when(to, &when), 0);
+	ck_assert(when == TIDE_TIMEOUT_NONE);
 	ck_assert_int_eq(tide_sleep(0.01), 0);
 	ck_assert_int_eq(tide_timeout_reschedule(to, TIDE_TIMEOUT_NONE), 0);
 	ck_assert_int_eq(tide_sleep(0), 0);
@@ -364,8 +367,9 @@ static int64_t none_scope(void *arg)
 	return tide_timeout_exit(to);
 }
 
-/* test_timeouts.test_timeout_none: asyncio's None is TIDE_TIMEOUT_NONE. */
-START_TEST(test_timeouts__test_timeout_none)
+/* test_timeouts.test_timeout_disabled: asyncio's None is TIDE_TIMEOUT_NONE
+ * (and when() says so). */
+START_TEST(test_timeouts__test_timeout_disabled)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
@@ -376,6 +380,126 @@ START_TEST(test_timeouts__test_timeout_none)
 	ck_assert_int_eq(tide_future_result(t, &v, NULL), 0);
 	ck_assert_int_eq(v, 0);
 	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t at_scope(void *arg)
+{
+	struct tide_loop *loop = tide_future_loop(tide_current_task());
+	double deadline = tide_loop_time(loop) + 0.01, when = 0;
+	struct tide_timeout *to;
+	int r;
+
+	(void)arg;
+	/* asyncio.timeout_at(deadline) is timeout(None) rescheduled to it. */
+	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &to), 0);
+	ck_assert_int_eq(tide_timeout_reschedule(to, deadline), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_expired(to), 1);
+	ck_assert_int_eq(tide_timeout_when(to, &when), 0);
+	ck_assert(when == deadline);
+	r = tide_timeout_exit(to);
+	ck_assert_int_eq(tide_timeout_when(NULL, &when), -EINVAL);
+	return r;
+}
+
+/* test_timeouts.test_timeout_at_basic */
+START_TEST(test_timeouts__test_timeout_at_basic)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_task_spawn(loop, at_scope, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ETIMEDOUT);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* -------------------------------------------------------------- locks -- */
+
+#define N_PARTIES 5
+
+/* test_locks.BarrierTests.test_barrier_parties */
+START_TEST(test_locks__test_barrier_parties)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_barrier *b;
+
+	ck_assert_int_eq(tide_barrier_new(loop, 0, &b), -EINVAL);
+	ck_assert_int_eq(tide_barrier_new(loop, N_PARTIES, &b), 0);
+	ck_assert_int_eq(tide_barrier_parties(b), N_PARTIES);
+	ck_assert_int_eq(tide_barrier_n_waiting(b), 0);
+	ck_assert_int_eq(tide_barrier_broken(b), 0);
+	ck_assert_int_eq(tide_barrier_parties(NULL), -EINVAL);
+	ck_assert_int_eq(tide_barrier_n_waiting(NULL), -EINVAL);
+	ck_assert_int_eq(tide_barrier_broken(NULL), -EINVAL);
+	tide_barrier_free(b);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static struct tide_barrier *g_barrier;
+
+static int64_t barrier_waiter(void *arg)
+{
+	(void)arg;
+	return tide_barrier_wait(g_barrier);
+}
+
+/* test_locks.BarrierTests.test_filling_task_by_task: n_waiting counts the
+ * parties as they arrive; the round that is complete drains. */
+START_TEST(test_locks__test_filling_task_by_task)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t[N_PARTIES];
+
+	ck_assert_int_eq(tide_barrier_new(loop, N_PARTIES, &g_barrier), 0);
+	for (int i = 0; i < N_PARTIES - 1; i++) {
+		ck_assert_int_eq(tide_task_spawn(loop, barrier_waiter, NULL, NULL, &t[i]), 0);
+		ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+		ck_assert_int_eq(tide_barrier_n_waiting(g_barrier), i + 1);
+	}
+	ck_assert_int_eq(tide_task_spawn(loop, barrier_waiter, NULL, NULL, &t[N_PARTIES - 1]), 0);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	/* The last one came: draining, nobody counts as waiting. */
+	ck_assert_int_eq(tide_barrier_n_waiting(g_barrier), 0);
+	for (int i = 0; i < N_PARTIES; i++) {
+		int64_t v = -1;
+		ck_assert_int_eq(tide_loop_run_until_complete(loop, t[i]), 0);
+		ck_assert_int_eq(tide_future_result(t[i], &v, NULL), 0);
+		ck_assert_int_eq(v, i);
+		tide_future_unref(t[i]);
+	}
+	ck_assert_int_eq(tide_barrier_n_waiting(g_barrier), 0);
+	ck_assert_int_eq(tide_barrier_broken(g_barrier), 0);
+	tide_barrier_free(g_barrier);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* test_locks.BarrierTests.test_abort_barrier */
+START_TEST(test_locks__test_abort_barrier)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t[2];
+
+	ck_assert_int_eq(tide_barrier_new(loop, N_PARTIES, &g_barrier), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(tide_task_spawn(loop, barrier_waiter, NULL, NULL, &t[i]), 0);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(tide_barrier_n_waiting(g_barrier), 2);
+	ck_assert_int_eq(tide_barrier_abort(g_barrier), 0);
+	ck_assert_int_eq(tide_barrier_broken(g_barrier), 1);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(tide_loop_run_until_complete(loop, t[i]), TIDE_EBROKEN_BARRIER);
+		tide_future_unref(t[i]);
+	}
+	ck_assert_int_eq(tide_barrier_broken(g_barrier), 1);
+	ck_assert_int_eq(tide_barrier_reset(g_barrier), 0);
+	ck_assert_int_eq(tide_barrier_broken(g_barrier), 0);
+	tide_barrier_free(g_barrier);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 END_TEST
@@ -477,7 +601,11 @@ int main(void)
 	tt_add(&ts, test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started);
 	tt_add(&ts, test_timeouts__test_timeout_in_the_past_sleep_zero);
 	tt_add(&ts, test_timeouts__test_timeout_zero_sleep_zero);
-	tt_add(&ts, test_timeouts__test_timeout_none);
+	tt_add(&ts, test_timeouts__test_timeout_disabled);
+	tt_add(&ts, test_timeouts__test_timeout_at_basic);
+	tt_add(&ts, test_locks__test_barrier_parties);
+	tt_add(&ts, test_locks__test_filling_task_by_task);
+	tt_add(&ts, test_locks__test_abort_barrier);
 	tt_add(&ts, test_selector_events__test_write_eof);
 	return tt_run(&ts);
 }
