@@ -338,6 +338,20 @@ TIDE_EXTERN int tide_future_set_error(struct tide_future *fut, int err);
  * stops the "never retrieved" report.
  */
 TIDE_EXTERN int tide_future_cancel(struct tide_future *fut);
+/*
+ * asyncio's cancel(msg): cancels as tide_future_cancel, the cancellation
+ * carrying msg (copied; NULL: none), which tide_future_cancel_message
+ * then gives: asyncio's CancelledError(msg). On a task the message goes
+ * to the future the task waits on too, and the body can read it while it
+ * handles -ECANCELED (tide_future_cancel_message(tide_current_task())).
+ * Returns as tide_future_cancel, or -ENOMEM (nothing cancelled). On a
+ * done future the message is left as it was.
+ */
+TIDE_EXTERN int tide_future_cancel_msg(struct tide_future *fut, const char *msg);
+/* The message of the last tide_future_cancel_msg on fut, or NULL; valid
+ * while fut is (until its last reference goes) and no other cancel_msg
+ * replaces it. */
+TIDE_EXTERN const char *tide_future_cancel_message(const struct tide_future *fut);
 TIDE_EXTERN int tide_future_done(const struct tide_future *fut);
 TIDE_EXTERN int tide_future_cancelled(const struct tide_future *fut);
 /*

@@ -504,6 +504,7 @@ struct tide_future {
 	void *cancel_arg;
 	void (*ptr_release)(void *ptr); /* frees ptr (or drops its reference) when the future goes */
 	struct tide_future *ptr_owner; /* ptr is this future's (a shield's inner): held, taken from it */
+	char *cancel_msg;           /* tide_future_cancel_msg's message (a copy), or NULL */
 	/* What a future-headed object (a task) plugs in: NULL for a plain future. */
 	const struct tide__future_hooks *hooks;
 	/* Last: a task's fields that every step touches follow it (task.c). */
@@ -515,6 +516,8 @@ static inline uint32_t tide__future_refs(const struct tide_future *f)
 	return f->refs;
 }
 
+/* Sets the message a cancel of f carries (a copy; NULL clears). 0 or -ENOMEM. */
+int tide__future_set_cancel_msg(struct tide_future *f, const char *msg);
 /* Shared by futures and tasks: a fresh pending future owned by loop. */
 void tide__future_init(struct tide_loop *loop, struct tide_future *f);
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */

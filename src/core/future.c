@@ -68,6 +68,8 @@ static void future_free(struct tide_future *f)
 		f->ptr_release(f->ptr);
 	if (f->ptr_owner)
 		tide_future_unref(f->ptr_owner);
+	tide__free(f->cancel_msg);
+	f->cancel_msg = NULL;
 	if (f->hooks) {
 		f->hooks->release(f);
 		return;
@@ -201,6 +203,40 @@ TIDE_EXTERN int tide_future_cancel(struct tide_future *f)
 	}
 	tide_future_set_error(f, -ECANCELED);
 	return 1;
+}
+
+/* The message a cancel carries (a copy), set before the cancel: a task
+ * hands it to the future it waits on. msg NULL clears it. */
+int tide__future_set_cancel_msg(struct tide_future *f, const char *msg)
+{
+	char *copy = NULL;
+
+	if (msg) {
+		size_t n = strlen(msg) + 1;
+
+		if (!(copy = tide__malloc(n)))
+			return -ENOMEM;
+		memcpy(copy, msg, n);
+	}
+	tide__free(f->cancel_msg);
+	f->cancel_msg = copy;
+	return 0;
+}
+
+TIDE_EXTERN int tide_future_cancel_msg(struct tide_future *f, const char *msg)
+{
+	int err;
+
+	if (!f || f->state != TIDE__F_PENDING)
+		return tide_future_cancel(f);
+	if ((err = tide__future_set_cancel_msg(f, msg)))
+		return err;
+	return tide_future_cancel(f);
+}
+
+TIDE_EXTERN const char *tide_future_cancel_message(const struct tide_future *f)
+{
+	return f ? f->cancel_msg : NULL;
 }
 
 TIDE_EXTERN int tide_future_done(const struct tide_future *f)

@@ -482,6 +482,9 @@ TIDE_EXTERN int tide_task_cancel(struct tide_future *task)
 	/* asyncio: a waited-on future that takes the cancel carries it (the
 	 * await wakes with -ECANCELED, or an op's raced data); otherwise the
 	 * task owes it and its next resumption gets it. */
+	/* asyncio: the waited-on future is cancelled with the task's message. */
+	if (t->waiting && t->fut.cancel_msg && !tide_future_done(t->waiting))
+		(void)tide__future_set_cancel_msg(t->waiting, t->fut.cancel_msg);
 	if (t->waiting && tide_future_cancel(t->waiting)) {
 		t->cancel_delegated = true;
 		return 1;

@@ -272,6 +272,124 @@ START_TEST(test_tasks__test_task_set_methods)
 }
 END_TEST
 
+/* test_futures.test_future_cancel_message_getter */
+START_TEST(test_futures__test_future_cancel_message_getter)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *f;
+
+	ck_assert_int_eq(tide_future_new(loop, &f), 0);
+	ck_assert_ptr_null(tide_future_cancel_message(f));
+	ck_assert_int_eq(tide_future_cancel_msg(f, "my message"), 1);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, f), -ECANCELED);
+	ck_assert_str_eq(tide_future_cancel_message(f), "my message");
+	/* Done: a later cancel leaves the message. */
+	ck_assert_int_eq(tide_future_cancel_msg(f, "other"), 0);
+	ck_assert_str_eq(tide_future_cancel_message(f), "my message");
+	tide_future_unref(f);
+	ck_assert_ptr_null(tide_future_cancel_message(NULL));
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t sleep_10(void *arg)
+{
+	(void)arg;
+	return tide_sleep(10);
+}
+
+/* test_tasks.test_task_cancel_message_getter: the message of a task
+ * cancelled before it ran. */
+START_TEST(test_tasks__test_task_cancel_message_getter)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_task_spawn(loop, sleep_10, NULL, NULL, &t), 0);
+	ck_assert_ptr_null(tide_future_cancel_message(t));
+	ck_assert_int_eq(tide_future_cancel_msg(t, "my message"), 1);
+	ck_assert_str_eq(tide_future_cancel_message(t), "my message");
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ECANCELED);
+	ck_assert_str_eq(tide_future_cancel_message(t), "my message");
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static const char *g_inner_msg;
+static char g_seen[64];
+
+static int64_t sleep_and_see(void *arg)
+{
+	int64_t r = tide_sleep(10);
+	const char *m = tide_future_cancel_message(tide_current_task());
+
+	(void)arg;
+	/* What the body sees while it handles the cancellation. */
+	snprintf(g_seen, sizeof(g_seen), "%s", m ? m : "(none)");
+	return r;
+}
+
+static int64_t cancel_then_result(void *arg)
+{
+	struct tide_loop *loop = tide_future_loop(tide_current_task());
+	struct tide_future *inner;
+	int64_t r;
+
+	ck_assert_int_eq(tide_task_spawn(loop, sleep_and_see, NULL, NULL, &inner), 0);
+	if (arg) /* the _before_starting_task variant leaves the sleep out */
+		ck_assert_int_eq(tide_sleep(0), 0);
+	ck_assert_int_eq(tide_future_cancel_msg(inner, g_inner_msg), 1);
+	ck_assert_int_eq(tide_wait(&inner, 1, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), 1);
+	r = tide_future_result(inner, NULL, NULL);
+	ck_assert_int_eq(r, -ECANCELED);
+	if (g_inner_msg)
+		ck_assert_str_eq(tide_future_cancel_message(inner), g_inner_msg);
+	else
+		ck_assert_ptr_null(tide_future_cancel_message(inner));
+	tide_future_unref(inner);
+	return r;
+}
+
+/* test_tasks.test_cancel_with_message_then_future_result: cases (), (None,)
+ * and ('my message',) (C has no non-string message). */
+START_TEST(test_tasks__test_cancel_with_message_then_future_result)
+{
+	static const char *const msgs[] = {NULL, "my message"};
+	struct tide_loop *loop = tt_loop_new();
+
+	for (size_t i = 0; i < 2; i++) {
+		struct tide_future *t;
+
+		g_inner_msg = msgs[i];
+		g_seen[0] = 0;
+		ck_assert_int_eq(tide_task_spawn(loop, cancel_then_result, "sleep first", NULL, &t), 0);
+		ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ECANCELED);
+		/* The inner body ran and saw the message while cancelled. */
+		ck_assert_str_eq(g_seen, msgs[i] ? msgs[i] : "(none)");
+		tide_future_unref(t);
+	}
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* test_tasks.test_cancel_with_message_before_starting_task: the body
+ * never runs, the message is kept. */
+START_TEST(test_tasks__test_cancel_with_message_before_starting_task)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	g_inner_msg = "my message";
+	snprintf(g_seen, sizeof(g_seen), "not run");
+	ck_assert_int_eq(tide_task_spawn(loop, cancel_then_result, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ECANCELED);
+	ck_assert_str_eq(g_seen, "not run");
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ waitfor -- */
 
 static double g_timeout;
@@ -598,6 +716,10 @@ int main(void)
 	tt_add(&ts, test_base_events__test_log_slow_callbacks);
 	tt_add(&ts, test_futures__test_tb_logger_not_called_after_cancel);
 	tt_add(&ts, test_tasks__test_task_set_methods);
+	tt_add(&ts, test_futures__test_future_cancel_message_getter);
+	tt_add(&ts, test_tasks__test_task_cancel_message_getter);
+	tt_add(&ts, test_tasks__test_cancel_with_message_then_future_result);
+	tt_add(&ts, test_tasks__test_cancel_with_message_before_starting_task);
 	tt_add(&ts, test_waitfor__test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started);
 	tt_add(&ts, test_timeouts__test_timeout_in_the_past_sleep_zero);
 	tt_add(&ts, test_timeouts__test_timeout_zero_sleep_zero);
