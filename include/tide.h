@@ -612,13 +612,29 @@ TIDE_EXTERN int tide_timeout_exit(struct tide_timeout *t);
 /*
  * asyncio.TaskGroup: spawn children; wait (inside a task) waits for all.
  * The first child to fail cancels the others; wait returns that error (0
- * if none). free after wait.
+ * if none), or the body's own (tide_taskgroup_abort). free after wait.
  */
 struct tide_taskgroup;
 TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup **out);
 TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_cb fn, void *arg,
 				     const struct tide_task_opts *opts, struct tide_future **out);
 TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg);
+/*
+ * The group's body failed with err (< 0), as an exception raised inside
+ * asyncio's `async with TaskGroup()` body: the children are cancelled,
+ * and tide_taskgroup_wait returns err, kept apart from the children's
+ * errors. 0; -EINVAL (err >= 0, a freed tg); TIDE_EINVALID_STATE once
+ * wait began. A second abort keeps the first err.
+ */
+TIDE_EXTERN int tide_taskgroup_abort(struct tide_taskgroup *tg, int err);
+/*
+ * asyncio's ExceptionGroup: the errors of every child that failed (not
+ * those cancelled), in the order they ended, up to cap of them into errs;
+ * returns how many there are (so cap 0 asks the count). The body's error
+ * is not among them. -EINVAL for a NULL tg (or errs with cap > 0);
+ * -ENOMEM when one could not be kept for want of memory.
+ */
+TIDE_EXTERN ssize_t tide_taskgroup_errors(const struct tide_taskgroup *tg, int *errs, size_t cap);
 TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg);
 
 /* ----------------------------------------------------- synchronisation -- */

@@ -731,6 +731,10 @@ struct tide_taskgroup {
 	struct tide_future *parent; /* the task the group belongs to (a reference), or NULL until wait */
 	int base_cancelling;        /* the parent's cancelling() count when it joined */
 	int error;                  /* the first child's error, 0 if none */
+	int body_error;             /* the body's own (tide_taskgroup_abort), 0 if none */
+	int *errs;                  /* every child's error, in the order they ended */
+	size_t nerrs, errs_cap;
+	bool errs_short;            /* no memory to keep one of them */
 	struct tide_future *wake;   /* the parent parked in wait, or NULL */
 	bool aborting;              /* children were cancelled: no more spawns */
 	bool parent_cancel_requested; /* we cancelled the parent: wait uncancels it */
@@ -741,8 +745,30 @@ struct tide_taskgroup {
 
 static void tg_unref(struct tide_taskgroup *tg)
 {
-	if (--tg->refs == 0)
+	if (--tg->refs == 0) {
+		tide__free(tg->errs);
 		tide__free(tg);
+	}
+}
+
+/* asyncio's _errors: one more child's error. */
+static void tg_keep_error(struct tide_taskgroup *tg, int err)
+{
+	if (tg->nerrs == tg->errs_cap) {
+		size_t cap = tg->errs_cap ? 2 * tg->errs_cap : 4;
+		int *e = tide__malloc(cap * sizeof(*e));
+
+		if (!e) {
+			tg->errs_short = true;
+			return;
+		}
+		if (tg->nerrs)
+			memcpy(e, tg->errs, tg->nerrs * sizeof(*e));
+		tide__free(tg->errs);
+		tg->errs = e;
+		tg->errs_cap = cap;
+	}
+	tg->errs[tg->nerrs++] = err;
 }
 
 /* asyncio's _abort: cancel every child still running. */
@@ -779,6 +805,8 @@ static void tg_child_done(struct tide_future *task, void *arg)
 	} else {
 		if (err && !tg->error)
 			tg->error = err;
+		if (err)
+			tg_keep_error(tg, err);
 		if (err && !tg->aborting && !tg->parent_cancel_requested) {
 			tg_abort(tg);
 			/* Interrupt the parent's body, as asyncio does; inside wait the
@@ -875,7 +903,7 @@ TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg)
 		return -EINVAL;
 	}
 	if (tg->finished)
-		return tg->error;
+		return tg->body_error ? tg->body_error : tg->error;
 	tg->waiting = true;
 	/* The body was cancelled from outside (asyncio's __aexit__ seeing a
 	 * CancelledError): more requests than at entry, beyond our own. */
@@ -910,7 +938,33 @@ TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg)
 	tg->finished = true;
 	if (!tg->error && propagate)
 		tg->error = -ECANCELED;
-	return tg->error;
+	return tg->body_error ? tg->body_error : tg->error;
+}
+
+TIDE_EXTERN int tide_taskgroup_abort(struct tide_taskgroup *tg, int err)
+{
+	if (!tg || tg->freed || err >= 0)
+		return -EINVAL;
+	if (tg->finished || tg->waiting)
+		return TIDE_EINVALID_STATE;
+	if (!tg->body_error)
+		tg->body_error = err;
+	if (!tg->aborting)
+		tg_abort(tg);
+	return 0;
+}
+
+TIDE_EXTERN ssize_t tide_taskgroup_errors(const struct tide_taskgroup *tg, int *errs, size_t cap)
+{
+	if (!tg || (cap && !errs))
+		return -EINVAL;
+	if (tg->errs_short)
+		return -ENOMEM;
+	if (cap > tg->nerrs)
+		cap = tg->nerrs;
+	if (cap)
+		memcpy(errs, tg->errs, cap * sizeof(*errs));
+	return (ssize_t)tg->nerrs;
 }
 
 TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg)

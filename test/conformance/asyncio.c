@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -390,6 +391,175 @@ START_TEST(test_tasks__test_cancel_with_message_before_starting_task)
 }
 END_TEST
 
+/* --------------------------------------------------------- taskgroups -- */
+
+static int64_t fail_after(void *arg)
+{
+	ck_assert_int_eq(tide_sleep(0.01), 0);
+	return (int64_t)(intptr_t)arg;
+}
+
+static int g_t2_cancelled;
+
+static int64_t sleep_long_note_cancel(void *arg)
+{
+	int64_t r = tide_sleep(10);
+
+	(void)arg;
+	if (r == -ECANCELED)
+		g_t2_cancelled = 1;
+	return r;
+}
+
+static struct tide_future *g_t2;
+
+static int64_t tg04_runner(void *arg)
+{
+	struct tide_taskgroup *g;
+	int errs[4], r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_new(tide_future_loop(tide_current_task()), &g), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, fail_after, (void *)(intptr_t)-EDOM, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_long_note_cancel, NULL, NULL, &g_t2), 0);
+	r = tide_taskgroup_wait(g);
+	ck_assert_int_eq(tide_taskgroup_errors(g, errs, 4), 1);
+	ck_assert_int_eq(errs[0], -EDOM);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_04: one child fails, the other is
+ * cancelled; the group's errors are the failure alone. */
+START_TEST(test_taskgroups__test_taskgroup_04)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	g_t2_cancelled = 0;
+	ck_assert_int_eq(tide_task_spawn(loop, tg04_runner, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -EDOM);
+	ck_assert_int_eq(g_t2_cancelled, 1);
+	ck_assert(tide_future_cancelled(g_t2));
+	tide_future_unref(g_t2);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static struct tide_future *g_c1, *g_c2;
+
+static int64_t tg09_runner(void *arg)
+{
+	struct tide_taskgroup *g;
+	int r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_new(tide_future_loop(tide_current_task()), &g), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_10, NULL, NULL, &g_c1), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_10, NULL, NULL, &g_c2), 0);
+	ck_assert_int_eq(tide_sleep(0.01), 0);
+	/* The body's own failure (asyncio: 1 / 0 inside the async with). */
+	ck_assert_int_eq(tide_taskgroup_abort(g, -EDOM), 0);
+	r = tide_taskgroup_wait(g);
+	ck_assert_int_eq(tide_taskgroup_errors(g, NULL, 0), 0);
+	ck_assert_int_eq(tide_taskgroup_abort(g, -EIO), TIDE_EINVALID_STATE);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_09: the body fails; the children are
+ * cancelled; the body's error is the group's, apart from the children's. */
+START_TEST(test_taskgroups__test_taskgroup_09)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_task_spawn(loop, tg09_runner, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -EDOM);
+	ck_assert(tide_future_cancelled(g_c1));
+	ck_assert(tide_future_cancelled(g_c2));
+	tide_future_unref(g_c1);
+	tide_future_unref(g_c2);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t tg19_runner(void *arg)
+{
+	struct tide_taskgroup *g;
+	int errs[4], r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_new(tide_future_loop(tide_current_task()), &g), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, fail_after, (void *)(intptr_t)-EDOM, NULL, NULL), 0);
+	/* nested(): interrupted by the child's failure, it fails itself. */
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_taskgroup_abort(g, -EPROTO), 0);
+	r = tide_taskgroup_wait(g);
+	ck_assert_int_eq(tide_taskgroup_errors(g, errs, 4), 1);
+	ck_assert_int_eq(errs[0], -EDOM);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_19: {MyExc, ZeroDivisionError}: the
+ * body's error (wait's result) and the child's (in errors), both kept. */
+START_TEST(test_taskgroups__test_taskgroup_19)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_task_spawn(loop, tg19_runner, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -EPROTO);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t fail_now(void *arg)
+{
+	return (int64_t)(intptr_t)arg;
+}
+
+static int64_t all_errors_runner(void *arg)
+{
+	struct tide_taskgroup *g;
+	int errs[4], r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_new(tide_future_loop(tide_current_task()), &g), 0);
+	/* Three that fail in the same iteration, before any cancel can land. */
+	ck_assert_int_eq(tide_taskgroup_spawn(g, fail_now, (void *)(intptr_t)-EDOM, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, fail_now, (void *)(intptr_t)-EIO, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, fail_now, (void *)(intptr_t)-ERANGE, NULL, NULL), 0);
+	r = tide_taskgroup_wait(g);
+	ck_assert_int_eq(tide_taskgroup_errors(g, errs, 2), 3);
+	ck_assert_int_eq(errs[0], -EDOM);
+	ck_assert_int_eq(errs[1], -EIO);
+	ck_assert_int_eq(tide_taskgroup_errors(g, errs, 4), 3);
+	ck_assert_int_eq(errs[2], -ERANGE);
+	ck_assert_int_eq(tide_taskgroup_errors(NULL, errs, 4), -EINVAL);
+	ck_assert_int_eq(tide_taskgroup_errors(g, NULL, 1), -EINVAL);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+/* tide's own (asyncio's ExceptionGroup has them all): every child error
+ * is kept, in the order the children ended; wait returns the first. */
+START_TEST(test_taskgroups__tide_all_child_errors_kept)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_task_spawn(loop, all_errors_runner, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -EDOM);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ waitfor -- */
 
 static double g_timeout;
@@ -716,6 +886,10 @@ int main(void)
 	tt_add(&ts, test_base_events__test_log_slow_callbacks);
 	tt_add(&ts, test_futures__test_tb_logger_not_called_after_cancel);
 	tt_add(&ts, test_tasks__test_task_set_methods);
+	tt_add(&ts, test_taskgroups__test_taskgroup_04);
+	tt_add(&ts, test_taskgroups__test_taskgroup_09);
+	tt_add(&ts, test_taskgroups__test_taskgroup_19);
+	tt_add(&ts, test_taskgroups__tide_all_child_errors_kept);
 	tt_add(&ts, test_futures__test_future_cancel_message_getter);
 	tt_add(&ts, test_tasks__test_task_cancel_message_getter);
 	tt_add(&ts, test_tasks__test_cancel_with_message_then_future_result);
