@@ -555,6 +555,13 @@ TIDE_EXTERN int tide_poll(int fd, unsigned events);
  * asyncio.gather: *out completes when every future is done. Without
  * return_exceptions the first error fails *out at once (the others go on).
  * Cancelling *out cancels every child. Results stay in the children.
+ * tide has one cancelled state: a child whose error is -ECANCELED (a task
+ * whose body returned it, a future set_error(-ECANCELED)) is cancelled,
+ * and a gather that takes it without return_exceptions is cancelled too,
+ * where asyncio tells a future cancelled from one failed with a
+ * CancelledError it was given. A C error code has no type to tell them
+ * by; a child that must fail without reading as cancelled returns
+ * another code.
  */
 TIDE_EXTERN int tide_gather(struct tide_loop *loop, struct tide_future *const *futs, size_t n,
 			    int return_exceptions, struct tide_future **out);
