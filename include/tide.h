@@ -1234,6 +1234,27 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
  * soon, as with any io_uring provided buffer.
  */
 TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **data);
+/*
+ * asyncio's read(-1): every byte until EOF, in one buffer the library
+ * allocates (*data, freed with tide_free(); also for 0 bytes). Returns
+ * the count, or the connection's error, -ECANCELED, -ENOMEM, -EBUSY as
+ * read; then *data is NULL and the bytes it had taken are back in the
+ * reader (nothing is lost). It reads past the limit: the limit bounds a
+ * separator's search, not this.
+ */
+TIDE_EXTERN ssize_t tide_stream_read_all(struct tide_stream_reader *r, void **data);
+/*
+ * asyncio's StreamReader made by hand, for a protocol of the caller's to
+ * feed: feed_data (copied; TIDE_EINVALID_STATE after feed_eof, -ENOMEM),
+ * feed_eof, and set_exception (err < 0: reads return it once the bytes
+ * before it are read). limit 0 is the default 64 KiB. Free with
+ * tide_stream_free(r, NULL). The feed calls are -EINVAL on a reader a
+ * connection feeds.
+ */
+TIDE_EXTERN int tide_stream_reader_new(struct tide_loop *loop, size_t limit, struct tide_stream_reader **out);
+TIDE_EXTERN int tide_stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n);
+TIDE_EXTERN int tide_stream_feed_eof(struct tide_stream_reader *r);
+TIDE_EXTERN int tide_stream_set_exception(struct tide_stream_reader *r, int err);
 /* Drops the first n buffered bytes (what peek showed): 0, -EINVAL past
  * what is buffered, -EBUSY while a read is under way (waits, or was woken
  * and has not run). */

@@ -31,6 +31,8 @@ TIDE_MAN3_LINKS = \
 	man/tide_barrier_parties.3 man/tide_barrier_n_waiting.3 man/tide_barrier_broken.3 \
 	man/tide_timeout_when.3 man/tide_future_cancel_msg.3 man/tide_future_cancel_message.3 \
 	man/tide_taskgroup_abort.3 man/tide_taskgroup_errors.3 \
+	man/tide_stream_read_all.3 man/tide_stream_reader_new.3 man/tide_stream_feed_data.3 \
+	man/tide_stream_feed_eof.3 man/tide_stream_set_exception.3 \
 	man/tide_barrier_wait.3 man/tide_call_at.3 man/tide_call_later.3 \
 	man/tide_call_soon_threadsafe.3 man/tide_close.3 man/tide_condition_free.3 \
 	man/tide_condition_lock.3 man/tide_condition_notify.3 \

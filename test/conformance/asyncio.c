@@ -792,6 +792,160 @@ START_TEST(test_locks__test_abort_barrier)
 }
 END_TEST
 
+/* ------------------------------------------------------------ streams -- */
+
+static struct tide_stream_reader *g_rd;
+
+static void feed_chunks(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(tide_stream_feed_data(g_rd, "chunk1\n", 7), 0);
+	ck_assert_int_eq(tide_stream_feed_data(g_rd, "chunk2", 6), 0);
+	ck_assert_int_eq(tide_stream_feed_eof(g_rd), 0);
+}
+
+static int64_t read_all_body(void *arg)
+{
+	void *data = NULL;
+	ssize_t n = tide_stream_read_all(g_rd, &data);
+
+	(void)arg;
+	if (n >= 0) {
+		ck_assert_int_eq(n, 13);
+		ck_assert_int_eq(memcmp(data, "chunk1\nchunk2", 13), 0);
+		tide_free(data);
+	} else {
+		ck_assert_ptr_null(data);
+	}
+	return n;
+}
+
+/* test_streams.test_read_until_eof: read(-1) is tide_stream_read_all. */
+START_TEST(test_streams__test_read_until_eof)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_stream_reader_new(loop, 0, &g_rd), 0);
+	ck_assert_int_eq(tide_task_spawn(loop, read_all_body, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_call_soon(loop, feed_chunks, NULL, NULL), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0);
+	ck_assert_int_eq(tide_stream_at_eof(g_rd), 1);
+	/* Fed after EOF: refused, as asyncio asserts. */
+	ck_assert_int_eq(tide_stream_feed_data(g_rd, "x", 1), TIDE_EINVALID_STATE);
+	tide_future_unref(t);
+	tide_stream_free(g_rd, NULL);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static void feed_one_then_cancel(void *arg)
+{
+	ck_assert_int_eq(tide_stream_feed_data(g_rd, "part", 4), 0);
+	ck_assert_int_eq(tide_future_cancel(arg), 1);
+}
+
+static int64_t read_back(void *arg)
+{
+	char buf[8];
+
+	(void)arg;
+	ck_assert_int_eq(tide_stream_readexactly(g_rd, buf, 4, NULL), 4);
+	ck_assert_int_eq(memcmp(buf, "part", 4), 0);
+	return 0;
+}
+
+/* tide's own: a read_all cancelled after bytes came gives them back. */
+START_TEST(test_streams__tide_read_all_cancelled_loses_nothing)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_stream_reader_new(loop, 0, &g_rd), 0);
+	ck_assert_int_eq(tide_task_spawn(loop, read_all_body, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(tide_call_soon(loop, feed_one_then_cancel, t, NULL), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ECANCELED);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_task_spawn(loop, read_back, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0);
+	tide_future_unref(t);
+	tide_stream_free(g_rd, NULL);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t read_two(void *arg)
+{
+	char buf[2];
+	ssize_t n = tide_stream_read(g_rd, buf, 2);
+
+	if (n == 2)
+		ck_assert_int_eq(memcmp(buf, arg, 2), 0);
+	return n;
+}
+
+/* test_streams.test_read_exception, differing on purpose: asyncio's next
+ * read raises at once; tide's reads first give the bytes that came before
+ * the error (tide never drops received bytes), then the error. */
+START_TEST(test_streams__test_read_exception)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_stream_reader_new(loop, 0, &g_rd), 0);
+	ck_assert_int_eq(tide_stream_feed_data(g_rd, "line\n", 5), 0);
+	ck_assert_int_eq(tide_task_spawn(loop, read_two, "li", NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_stream_set_exception(g_rd, -EINVAL), 0);
+	ck_assert_int_eq(tide_stream_set_exception(g_rd, 0), -EINVAL);
+	ck_assert_int_eq(tide_task_spawn(loop, read_two, "ne", NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_task_spawn(loop, read_two, "\n?", NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), 0); /* "\n": 1 byte */
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_task_spawn(loop, read_two, "", NULL, &t), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -EINVAL);
+	tide_future_unref(t);
+	tide_stream_free(g_rd, NULL);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t readline_body(void *arg)
+{
+	char buf[64];
+
+	(void)arg;
+	return tide_stream_readline(g_rd, buf, sizeof(buf));
+}
+
+static void set_err(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(tide_stream_set_exception(g_rd, -EPROTO), 0);
+}
+
+/* test_streams.test_exception_waiter */
+START_TEST(test_streams__test_exception_waiter)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	ck_assert_int_eq(tide_stream_reader_new(loop, 0, &g_rd), 0);
+	ck_assert_int_eq(tide_task_spawn(loop, readline_body, NULL, NULL, &t), 0);
+	ck_assert_int_eq(tide_call_soon(loop, set_err, NULL, NULL), 0);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -EPROTO);
+	tide_future_unref(t);
+	tide_stream_free(g_rd, NULL);
+	ck_assert_int_eq(tide_stream_reader_new(NULL, 0, &g_rd), -EINVAL);
+	ck_assert_int_eq(tide_stream_feed_eof(NULL), -EINVAL);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 /* ----------------------------------------------------- selector_events -- */
 
 struct weof {
@@ -903,5 +1057,9 @@ int main(void)
 	tt_add(&ts, test_locks__test_filling_task_by_task);
 	tt_add(&ts, test_locks__test_abort_barrier);
 	tt_add(&ts, test_selector_events__test_write_eof);
+	tt_add(&ts, test_streams__test_read_until_eof);
+	tt_add(&ts, test_streams__tide_read_all_cancelled_loses_nothing);
+	tt_add(&ts, test_streams__test_read_exception);
+	tt_add(&ts, test_streams__test_exception_waiter);
 	return tt_run(&ts);
 }
