@@ -332,8 +332,10 @@ TIDE_EXTERN int tide_future_set_error(struct tide_future *fut, int err);
  * from the operation behind it (an op or an executor job that has not
  * started): that future becomes done once the operation answers, with
  * -ECANCELED, or with the result that completed while the cancel was in
- * flight, which is never dropped. Returns 0 if it was done already or the
- * operation can no longer be cancelled (a job already running). On a done
+ * flight, which is never dropped. An executor job already running is
+ * cancelled at once and left to finish (tide_run_in_executor). Returns 0
+ * if it was done already or the operation can no longer be cancelled (a
+ * running job of TIDE_JOB_CANCEL_QUEUED_ONLY). On a done
  * future it also marks its error as retrieved, as asyncio's cancel()
  * stops the "never retrieved" report.
  */
@@ -463,9 +465,29 @@ TIDE_EXTERN int tide_executor_free(struct tide_executor *ex);
 /*
  * Runs fn(arg) on ex (NULL: the loop's default executor, made on first use)
  * and completes *out on the loop thread. A job cancelled before it starts
- * never runs.
+ * never runs. Cancelling *out once the job runs is asyncio's: the future
+ * is cancelled at once and the worker finishes the job, whose result is
+ * dropped; arg must stay valid until then. The job counts as the loop's
+ * until it returns (tide_loop_free says -EBUSY, tide_loop_shutdown waits).
  */
 TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg, struct tide_future **out);
+/* struct tide_job_opts.flags */
+enum {
+	/*
+	 * concurrent.futures's cancel: once the job runs, tide_future_cancel
+	 * refuses (returns 0) and the future completes with the job's
+	 * outcome, so whoever awaits it knows the job is over (a task whose
+	 * job writes into its stack).
+	 */
+	TIDE_JOB_CANCEL_QUEUED_ONLY = 1u << 0,
+};
+struct tide_job_opts {
+	size_t size;      /* sizeof(struct tide_job_opts) */
+	unsigned flags;   /* TIDE_JOB_*; an unknown bit is -EINVAL */
+};
+/* tide_run_in_executor with options (NULL: the same as it). */
+TIDE_EXTERN int tide_run_in_executor_ex(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg,
+					const struct tide_job_opts *opts, struct tide_future **out);
 /* The loop does not own ex: the caller frees it after the loop stops using it. */
 TIDE_EXTERN int tide_loop_set_default_executor(struct tide_loop *loop, struct tide_executor *ex);
 /*

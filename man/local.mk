@@ -70,7 +70,7 @@ TIDE_MAN3_LINKS = \
 	man/tide_queue_join.3 man/tide_queue_put.3 man/tide_queue_put_nowait.3 \
 	man/tide_queue_size.3 man/tide_queue_task_done.3 man/tide_read.3 \
 	man/tide_recv.3 man/tide_recvmsg.3 man/tide_replace_allocator.3 \
-	man/tide_run_in_executor.3 man/tide_semaphore_acquire.3 \
+	man/tide_run_in_executor.3 man/tide_run_in_executor_ex.3 man/tide_semaphore_acquire.3 \
 	man/tide_semaphore_free.3 man/tide_semaphore_locked.3 \
 	man/tide_semaphore_release.3 man/tide_semaphore_value.3 man/tide_send.3 \
 	man/tide_sendmsg.3 man/tide_server_close.3 man/tide_server_close_clients.3 \
