@@ -17,7 +17,7 @@ TIDE_MAN3_PAGES = \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
 	man/tide_loop_set_exception_handler.3 man/tide_op_read.3 \
-	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_semaphore_new.3 \
+	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_run_coroutine_threadsafe.3 man/tide_semaphore_new.3 \
 	man/tide_socket.3 man/tide_stream_read.3 man/tide_stream_write.3 \
 	man/tide_strerror.3 man/tide_task_spawn.3 man/tide_taskgroup_new.3 \
 	man/tide_timeout_enter.3 man/tide_transport_set_timeouts.3 man/tide_transport_write.3
@@ -29,7 +29,8 @@ TIDE_MAN3_LINKS = \
 	man/tide_as_completed_new.3 man/tide_as_completed_next.3 man/tide_await.3 \
 	man/tide_barrier_abort.3 man/tide_barrier_free.3 man/tide_barrier_reset.3 \
 	man/tide_barrier_wait.3 man/tide_call_at.3 man/tide_call_later.3 \
-	man/tide_call_soon_threadsafe.3 man/tide_close.3 man/tide_condition_free.3 \
+	man/tide_call_soon_threadsafe.3 man/tide_cfuture_cancel.3 man/tide_cfuture_done.3 \
+	man/tide_cfuture_free.3 man/tide_cfuture_wait.3 man/tide_close.3 man/tide_condition_free.3 \
 	man/tide_condition_lock.3 man/tide_condition_notify.3 \
 	man/tide_condition_notify_all.3 man/tide_condition_wait.3 man/tide_connect.3 \
 	man/tide_connect_write_pipe.3 \
