@@ -8,7 +8,8 @@
  * never used to report an error across this API.
  *
  * Threading: a loop is driven by one thread at a time. While it runs, only
- * tide_call_soon_threadsafe() and the executor may be used from other
+ * tide_call_soon_threadsafe(), tide_run_coroutine_threadsafe() (and its
+ * handle's tide_cfuture_* calls) and the executor may be used from other
  * threads. The thread may change between runs (asyncio's rule): a loop run
  * by one thread can be run by another later, fully, and freed by any; a
  * run, shutdown, close or free from a second thread while one runs the
@@ -332,8 +333,10 @@ TIDE_EXTERN int tide_future_set_error(struct tide_future *fut, int err);
  * from the operation behind it (an op or an executor job that has not
  * started): that future becomes done once the operation answers, with
  * -ECANCELED, or with the result that completed while the cancel was in
- * flight, which is never dropped. Returns 0 if it was done already or the
- * operation can no longer be cancelled (a job already running). On a done
+ * flight, which is never dropped. An executor job already running is
+ * cancelled at once and left to finish (tide_run_in_executor). Returns 0
+ * if it was done already or the operation can no longer be cancelled (a
+ * running job of TIDE_JOB_CANCEL_QUEUED_ONLY). On a done
  * future it also marks its error as retrieved, as asyncio's cancel()
  * stops the "never retrieved" report.
  */
@@ -477,9 +480,29 @@ TIDE_EXTERN int tide_executor_free(struct tide_executor *ex);
 /*
  * Runs fn(arg) on ex (NULL: the loop's default executor, made on first use)
  * and completes *out on the loop thread. A job cancelled before it starts
- * never runs.
+ * never runs. Cancelling *out once the job runs is asyncio's: the future
+ * is cancelled at once and the worker finishes the job, whose result is
+ * dropped; arg must stay valid until then. The job counts as the loop's
+ * until it returns (tide_loop_free says -EBUSY, tide_loop_shutdown waits).
  */
 TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg, struct tide_future **out);
+/* struct tide_job_opts.flags */
+enum {
+	/*
+	 * concurrent.futures's cancel: once the job runs, tide_future_cancel
+	 * refuses (returns 0) and the future completes with the job's
+	 * outcome, so whoever awaits it knows the job is over (a task whose
+	 * job writes into its stack).
+	 */
+	TIDE_JOB_CANCEL_QUEUED_ONLY = 1u << 0,
+};
+struct tide_job_opts {
+	size_t size;      /* sizeof(struct tide_job_opts) */
+	unsigned flags;   /* TIDE_JOB_*; an unknown bit is -EINVAL */
+};
+/* tide_run_in_executor with options (NULL: the same as it). */
+TIDE_EXTERN int tide_run_in_executor_ex(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg,
+					const struct tide_job_opts *opts, struct tide_future **out);
 /* The loop does not own ex: the caller frees it after the loop stops using it. */
 TIDE_EXTERN int tide_loop_set_default_executor(struct tide_loop *loop, struct tide_executor *ex);
 /*
@@ -542,6 +565,52 @@ TIDE_EXTERN int tide_task_set_name(struct tide_future *task, const char *name);
  * references taken); returns how many there are in all.
  */
 TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **out, size_t cap);
+
+/*
+ * asyncio.run_coroutine_threadsafe: from any thread, starts fn(arg) as a
+ * task of loop (running on another thread, or not yet) and gives a handle
+ * that any thread can wait on, concurrent.futures.Future's role. The
+ * start goes through the loop's threadsafe door: the task is spawned on
+ * the loop's thread (opts as tide_task_spawn's, copied now). Returns 0
+ * with *out, -EINVAL (NULL loop, fn or out; a bad opts size or
+ * stack_size), -ENOMEM, TIDE_ECLOSED (a closed loop) or TIDE_EFORKED.
+ * The loop must exist for the call, as for tide_call_soon_threadsafe.
+ *
+ * The handle completes with the task's outcome; with TIDE_ECLOSED if the
+ * loop is closed or freed before the task could start; with the spawn's
+ * error (-ENOMEM), also reported to the loop's exception handler, if the
+ * task could not be made. Once started, the task is the loop's as any
+ * other: tide_loop_shutdown cancels it (-ECANCELED); a loop closed
+ * without that strands it, and so its handle.
+ */
+struct tide_cfuture;
+TIDE_EXTERN int tide_run_coroutine_threadsafe(struct tide_loop *loop, tide_task_cb fn, void *arg,
+					      const struct tide_task_opts *opts, struct tide_cfuture **out);
+/*
+ * Waits at most timeout seconds (TIDE_TIMEOUT_NONE: no limit; <= 0: only
+ * looks) for the handle: 0 with the task's value in *value (may be NULL),
+ * the task's error, -ECANCELED, or -ETIMEDOUT while it is not done (the
+ * task's own -ETIMEDOUT is told apart by tide_cfuture_done). -EINVAL for
+ * a NULL cf or a NaN timeout; -EDEADLK when called, with a timeout, from
+ * a callback or task of the loop that runs the task, which would never
+ * finish meanwhile. From any thread, several at once.
+ */
+TIDE_EXTERN int tide_cfuture_wait(struct tide_cfuture *cf, double timeout, int64_t *value);
+/*
+ * From any thread: completes the handle with -ECANCELED at once and
+ * cancels the task on its loop (tide_task_cancel there; a task not yet
+ * started never runs its body). 1, or 0 if the handle was done already;
+ * -EINVAL for NULL.
+ */
+TIDE_EXTERN int tide_cfuture_cancel(struct tide_cfuture *cf);
+/* 1 once the handle is done (cancelled included), else 0. */
+TIDE_EXTERN int tide_cfuture_done(struct tide_cfuture *cf);
+/*
+ * From any thread, once no thread waits on it: lets the handle go. A task
+ * still running goes on, its result dropped; the memory goes with
+ * whichever of the two sides is last. NULL does nothing.
+ */
+TIDE_EXTERN void tide_cfuture_free(struct tide_cfuture *cf);
 
 /* Awaitable ops, for tasks: the tide_op_* call, awaited. Bytes (or the
  * poll mask, or 0) or -errno; -ECANCELED when the task is cancelled. */

@@ -17,7 +17,7 @@ TIDE_MAN3_PAGES = \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
 	man/tide_loop_set_exception_handler.3 man/tide_op_read.3 \
-	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_semaphore_new.3 \
+	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_run_coroutine_threadsafe.3 man/tide_semaphore_new.3 \
 	man/tide_socket.3 man/tide_stream_read.3 man/tide_stream_write.3 \
 	man/tide_strerror.3 man/tide_task_spawn.3 man/tide_taskgroup_new.3 \
 	man/tide_timeout_enter.3 man/tide_transport_set_timeouts.3 man/tide_transport_write.3
@@ -34,7 +34,8 @@ TIDE_MAN3_LINKS = \
 	man/tide_stream_read_all.3 man/tide_stream_reader_new.3 man/tide_stream_feed_data.3 \
 	man/tide_stream_feed_eof.3 man/tide_stream_set_exception.3 \
 	man/tide_barrier_wait.3 man/tide_call_at.3 man/tide_call_later.3 \
-	man/tide_call_soon_threadsafe.3 man/tide_close.3 man/tide_condition_free.3 \
+	man/tide_call_soon_threadsafe.3 man/tide_cfuture_cancel.3 man/tide_cfuture_done.3 \
+	man/tide_cfuture_free.3 man/tide_cfuture_wait.3 man/tide_close.3 man/tide_condition_free.3 \
 	man/tide_condition_lock.3 man/tide_condition_notify.3 \
 	man/tide_condition_notify_all.3 man/tide_condition_wait.3 man/tide_connect.3 \
 	man/tide_connect_write_pipe.3 \
@@ -75,7 +76,7 @@ TIDE_MAN3_LINKS = \
 	man/tide_queue_join.3 man/tide_queue_put.3 man/tide_queue_put_nowait.3 \
 	man/tide_queue_size.3 man/tide_queue_task_done.3 man/tide_read.3 \
 	man/tide_recv.3 man/tide_recvmsg.3 man/tide_replace_allocator.3 \
-	man/tide_run_in_executor.3 man/tide_semaphore_acquire.3 \
+	man/tide_run_in_executor.3 man/tide_run_in_executor_ex.3 man/tide_semaphore_acquire.3 \
 	man/tide_semaphore_free.3 man/tide_semaphore_locked.3 \
 	man/tide_semaphore_release.3 man/tide_semaphore_value.3 man/tide_send.3 \
 	man/tide_sendmsg.3 man/tide_server_close.3 man/tide_server_close_clients.3 \

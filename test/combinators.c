@@ -757,12 +757,15 @@ static void release_slow_job_done(struct tide_future *f, void *arg)
 	release_slow_job(arg);
 }
 
-/* Starts j on the default executor and returns once a worker runs it. */
+/* Starts j on the default executor and returns once a worker runs it:
+ * an inner future that refuses the cancel once running
+ * (TIDE_JOB_CANCEL_QUEUED_ONLY; by default asyncio's cancel would take). */
 static struct tide_future *start_slow_job(struct slow_job *j)
 {
+	struct tide_job_opts jo = { sizeof(jo), TIDE_JOB_CANCEL_QUEUED_ONLY };
 	struct tide_future *f;
 
-	ck_assert_int_eq(tide_run_in_executor(g_loop, NULL, slow_job_body, j, &f), 0);
+	ck_assert_int_eq(tide_run_in_executor_ex(g_loop, NULL, slow_job_body, j, &jo, &f), 0);
 	while (!atomic_load(&j->started))
 		ck_assert_int_eq(tide_sleep(0.001), 0);
 	return f;
@@ -770,7 +773,7 @@ static struct tide_future *start_slow_job(struct slow_job *j)
 
 TASK_TEST(test_wait_for_uncancellable_inner)
 {
-	/* An executor job already running refuses the cancel: wait_for waits
+	/* An executor job already running refuses the cancel (QUEUED_ONLY): wait_for waits
 	 * for it, and its result wins. */
 	struct slow_job j = { .ms = 50, .result = 77 };
 	struct tide_future *f = start_slow_job(&j);

@@ -22,6 +22,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+static void run_call(struct tide__tsnode *n);
+
 int tide__ts_init(struct tide_loop *loop)
 {
 	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -47,11 +49,18 @@ void tide__ts_fini(struct tide_loop *loop)
 		pthread_mutex_lock(&loop->ts_lock);
 		pthread_mutex_unlock(&loop->ts_lock);
 	}
-	/* Nodes still queued are call_soon_threadsafe calls dropped by close
-	 * (executor jobs keep the loop busy until delivered). */
+	/* Nodes still queued are call_soon_threadsafe calls, dropped by
+	 * close, and the nodes of a tide_run_coroutine_threadsafe (its start
+	 * or a cancel of it), whose run sees the closed loop and lets its
+	 * handle go (the start completes it with TIDE_ECLOSED). Executor jobs
+	 * keep the loop busy until delivered: none is here. In a forked child
+	 * every node is the parent's business: only call nodes' memory goes. */
 	while ((n = loop->ts_head)) {
 		loop->ts_head = n->next;
-		tide__free(n);
+		if (n->run == run_call)
+			tide__free(n);
+		else if (!forked)
+			n->run(n);
 	}
 	while ((n = loop->ts_free)) {
 		loop->ts_free = n->next;

@@ -41,6 +41,9 @@ struct tide__task {
 	uint64_t number;              /* "Task-N" */
 	char *name;                   /* set by the user, or NULL */
 	char autoname[24];            /* "Task-N", formatted on first use */
+	/* Called as the task ends, right after its future completes (cfuture.c). */
+	void (*on_finish)(struct tide_future *task, void *arg);
+	void *on_finish_arg;
 };
 
 /* The running task of this thread (tasks never run nested). */
@@ -135,6 +138,8 @@ static void task_finish(struct tide__task *t)
 		ret = -ECANCELED;
 	t->must_cancel = false;
 	tide__future_complete_res(&t->fut, ret);
+	if (t->on_finish)
+		t->on_finish(&t->fut, t->on_finish_arg);
 	/* The loop's reference, held while the body could still run. */
 	tide_future_unref(&t->fut);
 }
@@ -250,6 +255,14 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *a
 	tide_future_ref(&t->fut);
 	*out = &t->fut;
 	return 0;
+}
+
+void tide__task_on_finish(struct tide_future *task, void (*cb)(struct tide_future *task, void *arg), void *arg)
+{
+	struct tide__task *t = task_of(task);
+
+	t->on_finish = cb;
+	t->on_finish_arg = arg;
 }
 
 /* A task's memory goes back when its future's last reference does. */

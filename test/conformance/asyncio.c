@@ -134,6 +134,62 @@ START_TEST(test_events__test_call_soon_threadsafe_same_thread_running)
 }
 END_TEST
 
+/* test_events.test_run_in_executor_cancel: a job cancelled while it runs.
+ * asyncio cancels the future at once and lets the thread finish; the
+ * default executor's shutdown waits for it, and after close the job's end
+ * reaches nothing (asyncio patches call_soon and call_soon_threadsafe to
+ * see that; here the future stays as the cancel left it, no callback of
+ * the closed loop runs, and free succeeds). */
+static sem_t g_job_started;
+
+static int64_t sleeping_job(void *arg)
+{
+	(void)arg;
+	sem_post(&g_job_started);
+	tt_sleep_ms(50);
+	return 1;
+}
+
+static int g_done_calls;
+
+static void count_done_cb(struct tide_future *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	g_done_calls++;
+}
+
+START_TEST(test_events__test_run_in_executor_cancel)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_loop_stats st;
+	struct tide_future *f;
+	uint64_t callbacks;
+
+	sem_init(&g_job_started, 0, 0);
+	g_done_calls = 0;
+	ck_assert_int_eq(tide_run_in_executor(loop, NULL, sleeping_job, NULL, &f), 0);
+	sem_wait(&g_job_started);
+	ck_assert_int_eq(tide_future_cancel(f), 1);
+	ck_assert_int_eq(tide_future_cancelled(f), 1);
+	ck_assert_int_eq(tide_future_add_done_callback(f, count_done_cb, NULL), 0);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(g_done_calls, 1);
+	ck_assert_int_eq(tide_loop_shutdown_default_executor(loop), 0);
+	tt_stats(loop, &st);
+	callbacks = st.callbacks;
+	ck_assert_int_eq(tide_loop_close(loop), 0);
+	tt_sleep_ms(400);
+	tt_stats(loop, &st);
+	ck_assert_uint_eq(st.callbacks, callbacks);
+	ck_assert_int_eq(tide_future_cancelled(f), 1);
+	ck_assert_int_eq(g_done_calls, 1);
+	tide_future_unref(f);
+	sem_destroy(&g_job_started);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 /* -------------------------------------------------------- base_events -- */
 
 /* test_base_events.test_call_later_negative_delays */
@@ -1036,6 +1092,7 @@ int main(void)
 	tt_add(&ts, test_events__test_call_soon_threadsafe);
 	tt_add(&ts, test_events__test_call_soon_threadsafe_same_thread);
 	tt_add(&ts, test_events__test_call_soon_threadsafe_same_thread_running);
+	tt_add(&ts, test_events__test_run_in_executor_cancel);
 	tt_add(&ts, test_base_events__test_call_later_negative_delays);
 	tt_add(&ts, test_base_events__test_log_slow_callbacks);
 	tt_add(&ts, test_futures__test_tb_logger_not_called_after_cancel);
