@@ -8,7 +8,8 @@
  * never used to report an error across this API.
  *
  * Threading: a loop is driven by one thread at a time. While it runs, only
- * tide_call_soon_threadsafe() and the executor may be used from other
+ * tide_call_soon_threadsafe(), tide_run_coroutine_threadsafe() (and its
+ * handle's tide_cfuture_* calls) and the executor may be used from other
  * threads. The thread may change between runs (asyncio's rule): a loop run
  * by one thread can be run by another later, fully, and freed by any; a
  * run, shutdown, close or free from a second thread while one runs the
@@ -281,7 +282,11 @@ struct tide_handle {
 /*
  * Schedule cb(arg). out may be NULL. Returns 0, -EINVAL (cb NULL, delay or
  * when not a finite number), TIDE_ECLOSED, -ENOMEM. A negative delay, or a
- * when in the past, runs on the next iteration, as in asyncio.
+ * when in the past, runs on the next iteration, as in asyncio, and such
+ * timers run in the order of their deadlines (call_later(-1) after
+ * call_later(-2)). Ready callbacks run in one FIFO with
+ * tide_call_soon_threadsafe's: a call_soon runs after every threadsafe
+ * call queued before it.
  */
 TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *arg, struct tide_handle *out);
 TIDE_EXTERN int tide_call_later(struct tide_loop *loop, double delay, tide_call_cb cb, void *arg, struct tide_handle *out);
@@ -315,19 +320,42 @@ TIDE_EXTERN int tide_future_new(struct tide_loop *loop, struct tide_future **out
 TIDE_EXTERN struct tide_future *tide_future_ref(struct tide_future *fut);
 TIDE_EXTERN void tide_future_unref(struct tide_future *fut);
 TIDE_EXTERN struct tide_loop *tide_future_loop(const struct tide_future *fut);
-/* Setting the outcome of a done future is a caller bug: it asserts. */
-TIDE_EXTERN void tide_future_set_result(struct tide_future *fut, int64_t value, void *ptr);
+/*
+ * Set the outcome: 0; TIDE_EINVALID_STATE for a done future (asyncio's
+ * InvalidStateError), -EPERM for a task (its outcome is its body's:
+ * asyncio's RuntimeError), -EINVAL for a NULL fut or an err >= 0. On an
+ * error nothing changed.
+ */
+TIDE_EXTERN int tide_future_set_result(struct tide_future *fut, int64_t value, void *ptr);
 /* err < 0. -ECANCELED makes the future cancelled. */
-TIDE_EXTERN void tide_future_set_error(struct tide_future *fut, int err);
+TIDE_EXTERN int tide_future_set_error(struct tide_future *fut, int err);
 /*
  * Returns 1 if the future is cancelled, or its cancellation was requested
  * from the operation behind it (an op or an executor job that has not
  * started): that future becomes done once the operation answers, with
  * -ECANCELED, or with the result that completed while the cancel was in
- * flight, which is never dropped. Returns 0 if it was done already or the
- * operation can no longer be cancelled (a job already running).
+ * flight, which is never dropped. An executor job already running is
+ * cancelled at once and left to finish (tide_run_in_executor). Returns 0
+ * if it was done already or the operation can no longer be cancelled (a
+ * running job of TIDE_JOB_CANCEL_QUEUED_ONLY). On a done
+ * future it also marks its error as retrieved, as asyncio's cancel()
+ * stops the "never retrieved" report.
  */
 TIDE_EXTERN int tide_future_cancel(struct tide_future *fut);
+/*
+ * asyncio's cancel(msg): cancels as tide_future_cancel, the cancellation
+ * carrying msg (copied; NULL: none), which tide_future_cancel_message
+ * then gives: asyncio's CancelledError(msg). On a task the message goes
+ * to the future the task waits on too, and the body can read it while it
+ * handles -ECANCELED (tide_future_cancel_message(tide_current_task())).
+ * Returns as tide_future_cancel, or -ENOMEM (nothing cancelled). On a
+ * done future the message is left as it was.
+ */
+TIDE_EXTERN int tide_future_cancel_msg(struct tide_future *fut, const char *msg);
+/* The message of the last tide_future_cancel_msg on fut, or NULL; valid
+ * while fut is (until its last reference goes) and no other cancel_msg
+ * replaces it. */
+TIDE_EXTERN const char *tide_future_cancel_message(const struct tide_future *fut);
 TIDE_EXTERN int tide_future_done(const struct tide_future *fut);
 TIDE_EXTERN int tide_future_cancelled(const struct tide_future *fut);
 /*
@@ -453,9 +481,29 @@ TIDE_EXTERN int tide_executor_free(struct tide_executor *ex);
 /*
  * Runs fn(arg) on ex (NULL: the loop's default executor, made on first use)
  * and completes *out on the loop thread. A job cancelled before it starts
- * never runs.
+ * never runs. Cancelling *out once the job runs is asyncio's: the future
+ * is cancelled at once and the worker finishes the job, whose result is
+ * dropped; arg must stay valid until then. The job counts as the loop's
+ * until it returns (tide_loop_free says -EBUSY, tide_loop_shutdown waits).
  */
 TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg, struct tide_future **out);
+/* struct tide_job_opts.flags */
+enum {
+	/*
+	 * concurrent.futures's cancel: once the job runs, tide_future_cancel
+	 * refuses (returns 0) and the future completes with the job's
+	 * outcome, so whoever awaits it knows the job is over (a task whose
+	 * job writes into its stack).
+	 */
+	TIDE_JOB_CANCEL_QUEUED_ONLY = 1u << 0,
+};
+struct tide_job_opts {
+	size_t size;      /* sizeof(struct tide_job_opts) */
+	unsigned flags;   /* TIDE_JOB_*; an unknown bit is -EINVAL */
+};
+/* tide_run_in_executor with options (NULL: the same as it). */
+TIDE_EXTERN int tide_run_in_executor_ex(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg,
+					const struct tide_job_opts *opts, struct tide_future **out);
 /* The loop does not own ex: the caller frees it after the loop stops using it. */
 TIDE_EXTERN int tide_loop_set_default_executor(struct tide_loop *loop, struct tide_executor *ex);
 /*
@@ -519,6 +567,52 @@ TIDE_EXTERN int tide_task_set_name(struct tide_future *task, const char *name);
  */
 TIDE_EXTERN size_t tide_all_tasks(struct tide_loop *loop, struct tide_future **out, size_t cap);
 
+/*
+ * asyncio.run_coroutine_threadsafe: from any thread, starts fn(arg) as a
+ * task of loop (running on another thread, or not yet) and gives a handle
+ * that any thread can wait on, concurrent.futures.Future's role. The
+ * start goes through the loop's threadsafe door: the task is spawned on
+ * the loop's thread (opts as tide_task_spawn's, copied now). Returns 0
+ * with *out, -EINVAL (NULL loop, fn or out; a bad opts size or
+ * stack_size), -ENOMEM, TIDE_ECLOSED (a closed loop) or TIDE_EFORKED.
+ * The loop must exist for the call, as for tide_call_soon_threadsafe.
+ *
+ * The handle completes with the task's outcome; with TIDE_ECLOSED if the
+ * loop is closed or freed before the task could start; with the spawn's
+ * error (-ENOMEM), also reported to the loop's exception handler, if the
+ * task could not be made. Once started, the task is the loop's as any
+ * other: tide_loop_shutdown cancels it (-ECANCELED); a loop closed
+ * without that strands it, and so its handle.
+ */
+struct tide_cfuture;
+TIDE_EXTERN int tide_run_coroutine_threadsafe(struct tide_loop *loop, tide_task_cb fn, void *arg,
+					      const struct tide_task_opts *opts, struct tide_cfuture **out);
+/*
+ * Waits at most timeout seconds (TIDE_TIMEOUT_NONE: no limit; <= 0: only
+ * looks) for the handle: 0 with the task's value in *value (may be NULL),
+ * the task's error, -ECANCELED, or -ETIMEDOUT while it is not done (the
+ * task's own -ETIMEDOUT is told apart by tide_cfuture_done). -EINVAL for
+ * a NULL cf or a NaN timeout; -EDEADLK when called, with a timeout, from
+ * a callback or task of the loop that runs the task, which would never
+ * finish meanwhile. From any thread, several at once.
+ */
+TIDE_EXTERN int tide_cfuture_wait(struct tide_cfuture *cf, double timeout, int64_t *value);
+/*
+ * From any thread: completes the handle with -ECANCELED at once and
+ * cancels the task on its loop (tide_task_cancel there; a task not yet
+ * started never runs its body). 1, or 0 if the handle was done already;
+ * -EINVAL for NULL.
+ */
+TIDE_EXTERN int tide_cfuture_cancel(struct tide_cfuture *cf);
+/* 1 once the handle is done (cancelled included), else 0. */
+TIDE_EXTERN int tide_cfuture_done(struct tide_cfuture *cf);
+/*
+ * From any thread, once no thread waits on it: lets the handle go. A task
+ * still running goes on, its result dropped; the memory goes with
+ * whichever of the two sides is last. NULL does nothing.
+ */
+TIDE_EXTERN void tide_cfuture_free(struct tide_cfuture *cf);
+
 /* Awaitable ops, for tasks: the tide_op_* call, awaited. Bytes (or the
  * poll mask, or 0) or -errno; -ECANCELED when the task is cancelled. */
 TIDE_EXTERN ssize_t tide_read(int fd, void *buf, size_t n, int64_t off);
@@ -531,21 +625,37 @@ TIDE_EXTERN int tide_poll(int fd, unsigned events);
  * asyncio.gather: *out completes when every future is done. Without
  * return_exceptions the first error fails *out at once (the others go on).
  * Cancelling *out cancels every child. Results stay in the children.
+ * tide has one cancelled state: a child whose error is -ECANCELED (a task
+ * whose body returned it, a future set_error(-ECANCELED)) is cancelled,
+ * and a gather that takes it without return_exceptions is cancelled too,
+ * where asyncio tells a future cancelled from one failed with a
+ * CancelledError it was given. A C error code has no type to tell them
+ * by; a child that must fail without reading as cancelled returns
+ * another code.
  */
 TIDE_EXTERN int tide_gather(struct tide_loop *loop, struct tide_future *const *futs, size_t n,
 			    int return_exceptions, struct tide_future **out);
 
 enum tide_return_when { TIDE_ALL_COMPLETED, TIDE_FIRST_COMPLETED, TIDE_FIRST_EXCEPTION };
 /*
+ * asyncio's timeout=None: no timeout, for tide_wait, tide_wait_for,
+ * tide_as_completed_new, tide_timeout_enter and tide_timeout_reschedule.
+ * As in asyncio, a timeout of 0 or below (or a deadline already past) is
+ * one that has expired, never "none".
+ */
+#define TIDE_TIMEOUT_NONE (__builtin_inf())
+/*
  * asyncio.wait, inside a task: returns how many of futs are done when
- * `when` is met or timeout seconds passed (timeout < 0: none), or
+ * `when` is met or timeout seconds passed (TIDE_TIMEOUT_NONE: none), or
  * -ECANCELED. Nothing is cancelled on timeout.
  */
 TIDE_EXTERN int tide_wait(struct tide_future *const *futs, size_t n, enum tide_return_when when, double timeout);
 /*
  * asyncio.wait_for, inside a task: fut's outcome; on timeout fut is
  * cancelled, waited for, and -ETIMEDOUT returned (its result, should it win
- * the race, is returned instead).
+ * the race, is returned instead). A timeout <= 0 cancels a fut that is not
+ * done at once, before it runs again (a task not started never runs its
+ * body), as asyncio.
  */
 TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout);
 /* asyncio.shield: *out mirrors fut; cancelling *out leaves fut running. */
@@ -563,24 +673,45 @@ TIDE_EXTERN void tide_as_completed_free(struct tide_as_completed *it);
  * asyncio.timeout, inside a task: awaits after tide_timeout_enter return
  * -ECANCELED once the deadline passed; tide_timeout_exit then returns
  * -ETIMEDOUT (0 if it did not expire). reschedule moves the deadline
- * (loop time; < 0: never).
+ * (loop time; TIDE_TIMEOUT_NONE: never). A deadline already past (a delay
+ * <= 0) expires before anything else the loop runs next, as asyncio's
+ * call_soon of it: around tide_sleep(0) or tide_yield() too.
  */
 struct tide_timeout;
 TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out);
 TIDE_EXTERN int tide_timeout_reschedule(struct tide_timeout *t, double when);
+/* asyncio's Timeout.when(): the deadline in loop time into *when
+ * (TIDE_TIMEOUT_NONE for none). 0, or -EINVAL. */
+TIDE_EXTERN int tide_timeout_when(const struct tide_timeout *t, double *when);
 TIDE_EXTERN int tide_timeout_expired(const struct tide_timeout *t);
 TIDE_EXTERN int tide_timeout_exit(struct tide_timeout *t);
 
 /*
  * asyncio.TaskGroup: spawn children; wait (inside a task) waits for all.
  * The first child to fail cancels the others; wait returns that error (0
- * if none). free after wait.
+ * if none), or the body's own (tide_taskgroup_abort). free after wait.
  */
 struct tide_taskgroup;
 TIDE_EXTERN int tide_taskgroup_new(struct tide_loop *loop, struct tide_taskgroup **out);
 TIDE_EXTERN int tide_taskgroup_spawn(struct tide_taskgroup *tg, tide_task_cb fn, void *arg,
 				     const struct tide_task_opts *opts, struct tide_future **out);
 TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg);
+/*
+ * The group's body failed with err (< 0), as an exception raised inside
+ * asyncio's `async with TaskGroup()` body: the children are cancelled,
+ * and tide_taskgroup_wait returns err, kept apart from the children's
+ * errors. 0; -EINVAL (err >= 0, a freed tg); TIDE_EINVALID_STATE once
+ * wait began. A second abort keeps the first err.
+ */
+TIDE_EXTERN int tide_taskgroup_abort(struct tide_taskgroup *tg, int err);
+/*
+ * asyncio's ExceptionGroup: the errors of every child that failed (not
+ * those cancelled), in the order they ended, up to cap of them into errs;
+ * returns how many there are (so cap 0 asks the count). The body's error
+ * is not among them. -EINVAL for a NULL tg (or errs with cap > 0);
+ * -ENOMEM when one could not be kept for want of memory.
+ */
+TIDE_EXTERN ssize_t tide_taskgroup_errors(const struct tide_taskgroup *tg, int *errs, size_t cap);
 TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg);
 
 /* ----------------------------------------------------- synchronisation -- */
@@ -650,6 +781,12 @@ TIDE_EXTERN void tide_barrier_free(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_wait(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_abort(struct tide_barrier *b);
 TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b);
+/* asyncio's Barrier.parties, n_waiting (parties waiting in the round
+ * being filled; 0 while one drains) and broken (1 after abort, until
+ * reset). -EINVAL for a NULL b. */
+TIDE_EXTERN int tide_barrier_parties(const struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_n_waiting(const struct tide_barrier *b);
+TIDE_EXTERN int tide_barrier_broken(const struct tide_barrier *b);
 
 /* ------------------------------------------------------------- sockets -- */
 
@@ -1172,6 +1309,27 @@ TIDE_EXTERN ssize_t tide_stream_readline(struct tide_stream_reader *r, void *buf
  * soon, as with any io_uring provided buffer.
  */
 TIDE_EXTERN ssize_t tide_stream_peek(struct tide_stream_reader *r, const void **data);
+/*
+ * asyncio's read(-1): every byte until EOF, in one buffer the library
+ * allocates (*data, freed with tide_free(); also for 0 bytes). Returns
+ * the count, or the connection's error, -ECANCELED, -ENOMEM, -EBUSY as
+ * read; then *data is NULL and the bytes it had taken are back in the
+ * reader (nothing is lost). It reads past the limit: the limit bounds a
+ * separator's search, not this.
+ */
+TIDE_EXTERN ssize_t tide_stream_read_all(struct tide_stream_reader *r, void **data);
+/*
+ * asyncio's StreamReader made by hand, for a protocol of the caller's to
+ * feed: feed_data (copied; TIDE_EINVALID_STATE after feed_eof, -ENOMEM),
+ * feed_eof, and set_exception (err < 0: reads return it once the bytes
+ * before it are read). limit 0 is the default 64 KiB. Free with
+ * tide_stream_free(r, NULL). The feed calls are -EINVAL on a reader a
+ * connection feeds.
+ */
+TIDE_EXTERN int tide_stream_reader_new(struct tide_loop *loop, size_t limit, struct tide_stream_reader **out);
+TIDE_EXTERN int tide_stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n);
+TIDE_EXTERN int tide_stream_feed_eof(struct tide_stream_reader *r);
+TIDE_EXTERN int tide_stream_set_exception(struct tide_stream_reader *r, int err);
 /* Drops the first n buffered bytes (what peek showed): 0, -EINVAL past
  * what is buffered, -EBUSY while a read is under way (waits, or was woken
  * and has not run). */

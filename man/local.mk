@@ -17,7 +17,7 @@ TIDE_MAN3_PAGES = \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
 	man/tide_loop_set_exception_handler.3 man/tide_op_read.3 \
-	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_semaphore_new.3 \
+	man/tide_open_connection.3 man/tide_queue_new.3 man/tide_run_coroutine_threadsafe.3 man/tide_semaphore_new.3 \
 	man/tide_socket.3 man/tide_start_tls.3 man/tide_stream_read.3 man/tide_stream_write.3 \
 	man/tide_strerror.3 man/tide_task_spawn.3 man/tide_taskgroup_new.3 \
 	man/tide_timeout_enter.3 man/tide_transport_set_timeouts.3 man/tide_transport_write.3
@@ -32,8 +32,14 @@ TIDE_MAN3_LINKS = \
 	man/tide_accept.3 man/tide_all_tasks.3 man/tide_as_completed_free.3 \
 	man/tide_as_completed_new.3 man/tide_as_completed_next.3 man/tide_await.3 \
 	man/tide_barrier_abort.3 man/tide_barrier_free.3 man/tide_barrier_reset.3 \
+	man/tide_barrier_parties.3 man/tide_barrier_n_waiting.3 man/tide_barrier_broken.3 \
+	man/tide_timeout_when.3 man/tide_future_cancel_msg.3 man/tide_future_cancel_message.3 \
+	man/tide_taskgroup_abort.3 man/tide_taskgroup_errors.3 \
+	man/tide_stream_read_all.3 man/tide_stream_reader_new.3 man/tide_stream_feed_data.3 \
+	man/tide_stream_feed_eof.3 man/tide_stream_set_exception.3 \
 	man/tide_barrier_wait.3 man/tide_call_at.3 man/tide_call_later.3 \
-	man/tide_call_soon_threadsafe.3 man/tide_close.3 man/tide_condition_free.3 \
+	man/tide_call_soon_threadsafe.3 man/tide_cfuture_cancel.3 man/tide_cfuture_done.3 \
+	man/tide_cfuture_free.3 man/tide_cfuture_wait.3 man/tide_close.3 man/tide_condition_free.3 \
 	man/tide_condition_lock.3 man/tide_condition_notify.3 \
 	man/tide_condition_notify_all.3 man/tide_condition_wait.3 man/tide_connect.3 \
 	man/tide_connect_write_pipe.3 \
@@ -74,7 +80,7 @@ TIDE_MAN3_LINKS = \
 	man/tide_queue_join.3 man/tide_queue_put.3 man/tide_queue_put_nowait.3 \
 	man/tide_queue_size.3 man/tide_queue_task_done.3 man/tide_read.3 \
 	man/tide_recv.3 man/tide_recvmsg.3 man/tide_replace_allocator.3 \
-	man/tide_run_in_executor.3 man/tide_semaphore_acquire.3 \
+	man/tide_run_in_executor.3 man/tide_run_in_executor_ex.3 man/tide_semaphore_acquire.3 \
 	man/tide_semaphore_free.3 man/tide_semaphore_locked.3 \
 	man/tide_semaphore_release.3 man/tide_semaphore_value.3 man/tide_send.3 \
 	man/tide_sendmsg.3 man/tide_server_close.3 man/tide_server_close_clients.3 \

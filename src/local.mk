@@ -22,7 +22,7 @@ TIDE_IO = src/io/io.h src/io/compat-uring.h src/io/spawn-hooks.h \
 # task: coroutines and their switch, tasks, sync primitives, combinators.
 TIDE_TASK = src/task/task.h src/task/coro.h \
 	src/task/coro.c src/task/task.c src/task/await.c src/task/sync.c \
-	src/task/combinators.c
+	src/task/combinators.c src/task/cfuture.c
 # net: buffer pools, stream and datagram transports, TLS, listeners,
 # connecting, resolving, streams.
 TIDE_NET = src/net/net.h src/net/resolve-hooks.h src/net/stream-hooks.h \

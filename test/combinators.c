@@ -454,7 +454,7 @@ TASK_TEST(test_wait_all_completed)
 
 	for (i = 0; i < 3; i++)
 		t[i] = spawn(&j[i]);
-	ck_assert_int_eq(tide_wait(t, 3, TIDE_ALL_COMPLETED, -1), 3);
+	ck_assert_int_eq(tide_wait(t, 3, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), 3);
 	ck_assert(now() - t0 >= 0.029);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(tide_future_done(t[i]), 1);
@@ -472,7 +472,7 @@ TASK_TEST(test_wait_first_completed)
 
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
-	ck_assert_int_eq(tide_wait(t, 2, TIDE_FIRST_COMPLETED, -1), 1);
+	ck_assert_int_eq(tide_wait(t, 2, TIDE_FIRST_COMPLETED, TIDE_TIMEOUT_NONE), 1);
 	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(tide_future_done(t[0]), 1);
 	/* Nothing is cancelled by wait. */
@@ -495,7 +495,7 @@ TASK_TEST(test_wait_first_exception)
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
 	t[2] = spawn(&c);
-	ck_assert_int_eq(tide_wait(t, 3, TIDE_FIRST_EXCEPTION, -1), 2);
+	ck_assert_int_eq(tide_wait(t, 3, TIDE_FIRST_EXCEPTION, TIDE_TIMEOUT_NONE), 2);
 	ck_assert(now() - t0 < TT_HANG_S);
 	ck_assert_int_eq(tide_future_error(t[1]), -EIO);
 	ck_assert_int_eq(tide_future_done(t[2]), 0);
@@ -517,7 +517,7 @@ TASK_TEST(test_wait_first_exception_none)
 	t[2] = plain();
 	ls = (struct later_set){ .f = t[2], .err = -ECANCELED };
 	set_later(&ls, 0.005);
-	ck_assert_int_eq(tide_wait(t, 3, TIDE_FIRST_EXCEPTION, -1), 3);
+	ck_assert_int_eq(tide_wait(t, 3, TIDE_FIRST_EXCEPTION, TIDE_TIMEOUT_NONE), 3);
 	ck_assert_int_eq(tt_result(t[1]), 2);
 	reap(t[0]);
 	reap(t[1]);
@@ -571,7 +571,7 @@ static int64_t wait_task_body(void *arg)
 {
 	struct wait_task *w = arg;
 
-	w->r = tide_wait(w->futs, w->n, TIDE_ALL_COMPLETED, -1);
+	w->r = tide_wait(w->futs, w->n, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE);
 	return 0;
 }
 
@@ -599,10 +599,10 @@ TASK_TEST(test_wait_invalid)
 {
 	struct tide_future *f = plain(), *arr[2] = { f, NULL };
 
-	ck_assert_int_eq(tide_wait(arr, 0, TIDE_ALL_COMPLETED, -1), -EINVAL);
-	ck_assert_int_eq(tide_wait(NULL, 1, TIDE_ALL_COMPLETED, -1), -EINVAL);
-	ck_assert_int_eq(tide_wait(arr, 2, TIDE_ALL_COMPLETED, -1), -EINVAL);
-	ck_assert_int_eq(tide_wait(arr, 1, (enum tide_return_when)7, -1), -EINVAL);
+	ck_assert_int_eq(tide_wait(arr, 0, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), -EINVAL);
+	ck_assert_int_eq(tide_wait(NULL, 1, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), -EINVAL);
+	ck_assert_int_eq(tide_wait(arr, 2, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), -EINVAL);
+	ck_assert_int_eq(tide_wait(arr, 1, (enum tide_return_when)7, TIDE_TIMEOUT_NONE), -EINVAL);
 	ck_assert_int_eq(tide_wait(arr, 1, TIDE_ALL_COMPLETED, NAN), -EINVAL);
 	tide_future_unref(f);
 	return 0;
@@ -618,10 +618,10 @@ START_TEST(test_outside_task)
 	count_begin();
 	g_loop = tt_loop_new();
 	ck_assert_int_eq(tide_future_new(g_loop, &f), 0);
-	ck_assert_int_eq(tide_wait(&f, 1, TIDE_ALL_COMPLETED, -1), TIDE_ENOT_IN_TASK);
+	ck_assert_int_eq(tide_wait(&f, 1, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), TIDE_ENOT_IN_TASK);
 	ck_assert_int_eq(tide_wait_for(f, 1), TIDE_ENOT_IN_TASK);
 	ck_assert_int_eq(tide_timeout_enter(1, &t), TIDE_ENOT_IN_TASK);
-	ck_assert_int_eq(tide_as_completed_new(&f, 1, -1, &it), 0);
+	ck_assert_int_eq(tide_as_completed_new(&f, 1, TIDE_TIMEOUT_NONE, &it), 0);
 	ck_assert_int_eq(tide_as_completed_next(it, &f), TIDE_ENOT_IN_TASK);
 	tide_as_completed_free(it);
 	ck_assert_int_eq(tide_taskgroup_new(g_loop, &tg), 0);
@@ -633,7 +633,7 @@ START_TEST(test_outside_task)
 	ck_assert_int_eq(tide_timeout_expired(NULL), -EINVAL);
 	ck_assert_int_eq(tide_shield(NULL, &f), -EINVAL);
 	ck_assert_int_eq(tide_shield(f, NULL), -EINVAL);
-	ck_assert_int_eq(tide_as_completed_new(NULL, 1, -1, &it), -EINVAL);
+	ck_assert_int_eq(tide_as_completed_new(NULL, 1, TIDE_TIMEOUT_NONE, &it), -EINVAL);
 	ck_assert_int_eq(tide_taskgroup_new(NULL, &tg), -EINVAL);
 	ck_assert_int_eq(tide_taskgroup_spawn(NULL, NULL, NULL, NULL, NULL), -EINVAL);
 	tide_as_completed_free(NULL);
@@ -664,7 +664,7 @@ TASK_TEST(test_wait_for_result)
 	a.delay = 0.01;
 	a.result = 3;
 	t = spawn(&a);
-	ck_assert_int_eq(tide_wait_for(t, -1), 3);
+	ck_assert_int_eq(tide_wait_for(t, TIDE_TIMEOUT_NONE), 3);
 	reap(t);
 	ck_assert_int_eq(tide_task_cancelling(tide_current_task()), 0);
 	return 0;
@@ -757,12 +757,15 @@ static void release_slow_job_done(struct tide_future *f, void *arg)
 	release_slow_job(arg);
 }
 
-/* Starts j on the default executor and returns once a worker runs it. */
+/* Starts j on the default executor and returns once a worker runs it:
+ * an inner future that refuses the cancel once running
+ * (TIDE_JOB_CANCEL_QUEUED_ONLY; by default asyncio's cancel would take). */
 static struct tide_future *start_slow_job(struct slow_job *j)
 {
+	struct tide_job_opts jo = { sizeof(jo), TIDE_JOB_CANCEL_QUEUED_ONLY };
 	struct tide_future *f;
 
-	ck_assert_int_eq(tide_run_in_executor(g_loop, NULL, slow_job_body, j, &f), 0);
+	ck_assert_int_eq(tide_run_in_executor_ex(g_loop, NULL, slow_job_body, j, &jo, &f), 0);
 	while (!atomic_load(&j->started))
 		ck_assert_int_eq(tide_sleep(0.001), 0);
 	return f;
@@ -770,7 +773,7 @@ static struct tide_future *start_slow_job(struct slow_job *j)
 
 TASK_TEST(test_wait_for_uncancellable_inner)
 {
-	/* An executor job already running refuses the cancel: wait_for waits
+	/* An executor job already running refuses the cancel (QUEUED_ONLY): wait_for waits
 	 * for it, and its result wins. */
 	struct slow_job j = { .ms = 50, .result = 77 };
 	struct tide_future *f = start_slow_job(&j);
@@ -989,7 +992,7 @@ TASK_TEST(test_as_completed_order)
 	 */
 	for (i = 0; i < 3; i++)
 		t[order[i]] = spawn(&j[order[i]]);
-	ck_assert_int_eq(tide_as_completed_new(t, 3, -1, &it), 0);
+	ck_assert_int_eq(tide_as_completed_new(t, 3, TIDE_TIMEOUT_NONE, &it), 0);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(tide_as_completed_next(it, &next), 0);
 		ck_assert_ptr_eq(next, t[order[i]]);
@@ -1088,7 +1091,7 @@ TASK_TEST(test_as_completed_cancel_and_free_early)
 	gate(&b);
 	t[0] = spawn(&a);
 	t[1] = spawn(&b);
-	ck_assert_int_eq(tide_as_completed_new(t, 2, -1, &at.it), 0);
+	ck_assert_int_eq(tide_as_completed_new(t, 2, TIDE_TIMEOUT_NONE, &at.it), 0);
 	ck_assert_int_eq(tide_task_spawn(g_loop, ac_task_body, &at, NULL, &waiter), 0);
 	ck_assert_int_eq(tide_sleep(0.005), 0);
 	/* A second task on the same iterator is refused while one waits. */
@@ -1153,7 +1156,7 @@ TASK_TEST(test_timeout_not_expired)
 	ck_assert_int_eq(tide_sleep(0.1), 0);
 	ck_assert_int_eq(tide_task_cancelling(me), 0);
 	/* No deadline at all. */
-	ck_assert_int_eq(tide_timeout_enter(-1, &t), 0);
+	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &t), 0);
 	ck_assert_int_eq(tide_sleep(0.01), 0);
 	ck_assert_int_eq(tide_timeout_exit(t), 0);
 	ck_assert_int_eq(tide_timeout_enter(INFINITY, &t), 0);
@@ -1184,12 +1187,12 @@ TASK_TEST(test_timeout_reschedule)
 	ck_assert_int_eq(tide_timeout_exit(t), -ETIMEDOUT);
 	/* Never. */
 	ck_assert_int_eq(tide_timeout_enter(0.01, &t), 0);
-	ck_assert_int_eq(tide_timeout_reschedule(t, -1), 0);
+	ck_assert_int_eq(tide_timeout_reschedule(t, TIDE_TIMEOUT_NONE), 0);
 	ck_assert_int_eq(tide_sleep(0.03), 0);
 	ck_assert_int_eq(tide_timeout_reschedule(t, NAN), -EINVAL);
 	ck_assert_int_eq(tide_timeout_exit(t), 0);
 	/* In the past: expires at the next iteration. */
-	ck_assert_int_eq(tide_timeout_enter(-1, &t), 0);
+	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &t), 0);
 	ck_assert_int_eq(tide_timeout_reschedule(t, now() - 1), 0);
 	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
 	ck_assert_int_eq(tide_timeout_exit(t), -ETIMEDOUT);

@@ -2,7 +2,9 @@
 /*
  * test/executor.c: run_in_executor on every backend configuration: results
  * and errors delivered on the loop thread, many jobs, a job cancelled before
- * it starts never runs, the thread limit, custom and default executors, and
+ * it starts never runs, one cancelled while it runs (asyncio's: its future
+ * at once, the job left to finish; or refused, TIDE_JOB_CANCEL_QUEUED_ONLY),
+ * the thread limit, custom and default executors, and
  * shutdown_default_executor.
  */
 #include "config.h"
@@ -191,16 +193,19 @@ START_TEST(test_cancel_before_start)
 	struct tide_executor *ex;
 	struct tide_future *fb, *fv, *fafter;
 
+	struct tide_job_opts jo = { sizeof(jo), TIDE_JOB_CANCEL_QUEUED_ONLY };
+
 	ck_assert_int_eq(tide_executor_new(&eo, &ex), 0);
 	gate_set(0);
-	ck_assert_int_eq(tide_run_in_executor(loop, ex, blocker_job, (void *)11, &fb), 0);
+	ck_assert_int_eq(tide_run_in_executor_ex(loop, ex, blocker_job, (void *)11, &jo, &fb), 0);
 	wait_started();
-	ck_assert_int_eq(tide_run_in_executor(loop, ex, victim_job, NULL, &fv), 0);
+	ck_assert_int_eq(tide_run_in_executor_ex(loop, ex, victim_job, NULL, &jo, &fv), 0);
 	ck_assert_int_eq(tide_run_in_executor(loop, ex, error_job, (void *)12, &fafter), 0);
 	/* Queued behind the blocker: the cancel takes. */
 	ck_assert_int_eq(tide_future_cancel(fv), 1);
-	/* The running job can no longer be cancelled. */
+	/* TIDE_JOB_CANCEL_QUEUED_ONLY: the running job refuses the cancel. */
 	ck_assert_int_eq(tide_future_cancel(fb), 0);
+	ck_assert_int_eq(tide_future_done(fb), 0);
 	gate_set(1);
 	tt_run_until_complete(loop, fb, 0);
 	ck_assert_int_eq(tt_result(fb), 11);
@@ -215,6 +220,94 @@ START_TEST(test_cancel_before_start)
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 	ck_assert_int_eq(tide_executor_free(ex), 0);
 	ck_assert_int_eq(atomic_load(&victim_ran), 0);
+}
+END_TEST
+
+/* asyncio's cancel of a running job: the future is cancelled at once, the
+ * worker finishes the job (its result dropped), and the loop counts the job
+ * until it lands. */
+START_TEST(test_cancel_running_abandons)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *fb;
+
+	gate_set(0);
+	atomic_store(&blocker_started, 0);
+	ck_assert_int_eq(tide_run_in_executor(loop, NULL, blocker_job, (void *)21, &fb), 0);
+	wait_started();
+	ck_assert_int_eq(tide_future_cancel(fb), 1);
+	/* Done now, without a loop iteration, and cancelled. */
+	ck_assert_int_eq(tide_future_done(fb), 1);
+	ck_assert_int_eq(tide_future_cancelled(fb), 1);
+	ck_assert_int_eq(tide_future_cancel(fb), 0);
+	tide_future_unref(fb);
+	/* The job still runs: the loop is busy with it. */
+	ck_assert_int_eq(tide_loop_free(loop), -EBUSY);
+	ck_assert_int_ge(tide_loop_run_once(loop, 0.01), 0);
+	ck_assert_int_eq(tide_loop_free(loop), -EBUSY);
+	gate_set(1);
+	/* shutdown waits for the job to land; then free succeeds. */
+	ck_assert_int_eq(tide_loop_shutdown(loop, TT_HANG_S), 0);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* A task awaiting a running job is cancelled promptly: its await returns
+ * -ECANCELED while the job still sleeps behind the closed gate. */
+static struct tide_future *g_job_fut;
+
+static int64_t await_job_task(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(tide_run_in_executor(tide_future_loop(tide_current_task()), NULL, blocker_job, (void *)22,
+					      &g_job_fut), 0);
+	return tide_await(g_job_fut);
+}
+
+START_TEST(test_cancel_task_awaiting_running_job)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	gate_set(0);
+	atomic_store(&blocker_started, 0);
+	g_job_fut = NULL;
+	ck_assert_int_eq(tide_task_spawn(loop, await_job_task, NULL, NULL, &t), 0);
+	RUN_UNTIL(loop, atomic_load(&blocker_started));
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	RUN_UNTIL_FOR(loop, tide_future_done(t), TT_HANG_S);
+	ck_assert_int_eq(tide_future_cancelled(t), 1);
+	/* The gate is still shut: the job runs on. */
+	ck_assert_int_eq(gate_open, 0);
+	ck_assert_int_eq(tide_future_cancelled(g_job_fut), 1);
+	tide_future_unref(g_job_fut);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), -EBUSY);
+	gate_set(1);
+	ck_assert_int_eq(tide_loop_shutdown(loop, TT_HANG_S), 0);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+START_TEST(test_job_opts_bad)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_job_opts jo = { sizeof(jo), 1u << 1 };
+	struct tide_future *f = NULL;
+
+	ck_assert_int_eq(tide_run_in_executor_ex(loop, NULL, error_job, NULL, &jo, &f), -EINVAL);
+	jo.size = 1;
+	jo.flags = 0;
+	ck_assert_int_eq(tide_run_in_executor_ex(loop, NULL, error_job, NULL, &jo, &f), -EINVAL);
+	ck_assert_ptr_null(f);
+	/* A zeroed struct but for its size is NULL opts. */
+	jo.size = sizeof(jo);
+	ck_assert_int_eq(tide_run_in_executor_ex(loop, NULL, error_job, (void *)7, &jo, &f), 0);
+	tt_run_until_complete(loop, f, 0);
+	ck_assert_int_eq(tt_result(f), 7);
+	tide_future_unref(f);
+	ck_assert_int_eq(tide_loop_shutdown_default_executor(loop), 0);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
 END_TEST
 
@@ -428,19 +521,22 @@ static int64_t race_job(void *arg)
 	return i + 1;
 }
 
-START_TEST(test_cancel_races_start)
+static void cancel_races_start(unsigned flags)
 {
 	struct tide_loop_opts opts;
 	struct tide_loop *loop;
 	static struct tide_future *futs[RACE];
 	static int cret[RACE];
+	struct tide_job_opts jo = { sizeof(jo), flags };
 	int n_cancelled = 0, n_ran = 0;
 
 	tt_opts_init(&opts);
 	opts.executor_threads = 4;
 	loop = tt_loop_new_opts(&opts);
+	for (int i = 0; i < RACE; i++)
+		atomic_store(&race_ran[i], 0);
 	for (int i = 0; i < RACE; i++) {
-		ck_assert_int_eq(tide_run_in_executor(loop, NULL, race_job, (void *)(intptr_t)i, &futs[i]), 0);
+		ck_assert_int_eq(tide_run_in_executor_ex(loop, NULL, race_job, (void *)(intptr_t)i, &jo, &futs[i]), 0);
 		if (i % 2)
 			cret[i] = tide_future_cancel(futs[i]);
 		else
@@ -461,16 +557,33 @@ START_TEST(test_cancel_races_start)
 		}
 	}
 	ck_assert_int_eq(tide_loop_shutdown_default_executor(loop), 0);
+	/* Abandoned jobs land on the next iteration. */
+	ck_assert_int_eq(tide_loop_shutdown(loop, TT_HANG_S), 0);
 	for (int i = 0; i < RACE; i++) {
-		/* Cancelled jobs never ran; completed ones ran exactly once. */
-		ck_assert_int_eq(atomic_load(&race_ran[i]), tide_future_cancelled(futs[i]) ? 0 : 1);
+		if (flags & TIDE_JOB_CANCEL_QUEUED_ONLY) {
+			/* Cancelled jobs never ran; completed ones ran exactly once. */
+			ck_assert_int_eq(atomic_load(&race_ran[i]), tide_future_cancelled(futs[i]) ? 0 : 1);
+		} else {
+			/* asyncio's: a cancel always takes; the job ran at most once. */
+			ck_assert_int_le(atomic_load(&race_ran[i]), 1);
+			if (!tide_future_cancelled(futs[i]))
+				ck_assert_int_eq(atomic_load(&race_ran[i]), 1);
+			if (i % 2)
+				ck_assert_int_eq(cret[i], 1);
+		}
 		if (cret[i] == 0)
 			ck_assert_int_eq(tide_future_cancelled(futs[i]), 0);
 		tide_future_unref(futs[i]);
 	}
-	printf("[%s] cancel vs start: %d cancelled, %d ran\n", tt_cfg->name, n_cancelled, n_ran);
+	printf("[%s] cancel vs start (flags %u): %d cancelled, %d ran\n", tt_cfg->name, flags, n_cancelled, n_ran);
 	ck_assert_int_eq(n_cancelled + n_ran, RACE);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+
+START_TEST(test_cancel_races_start)
+{
+	cancel_races_start(TIDE_JOB_CANCEL_QUEUED_ONLY);
+	cancel_races_start(0);
 }
 END_TEST
 
@@ -501,6 +614,9 @@ int main(void)
 	tt_add(&ts, test_job_errors);
 	tt_add(&ts, test_many_jobs);
 	tt_add(&ts, test_cancel_before_start);
+	tt_add(&ts, test_cancel_running_abandons);
+	tt_add(&ts, test_cancel_task_awaiting_running_job);
+	tt_add(&ts, test_job_opts_bad);
 	tt_add(&ts, test_executor_thread_limit);
 	tt_add(&ts, test_default_executor_threads_option);
 	tt_add(&ts, test_executor_free_waits);

@@ -39,7 +39,7 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients test/signal
+	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/cancel
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -63,6 +63,21 @@ test_loop_LDADD = $(TEST_LDADD)
 test_timer_SOURCES = test/timer.c $(TEST_HELPERS)
 test_timer_CFLAGS = $(TEST_CFLAGS)
 test_timer_LDADD = $(TEST_LDADD)
+
+# Cases ported from CPython's test_asyncio (test/conformance/README.md).
+test_conformance_asyncio_SOURCES = test/conformance/asyncio.c $(TEST_HELPERS)
+test_conformance_asyncio_CFLAGS = $(TEST_CFLAGS)
+test_conformance_asyncio_LDADD = $(TEST_LDADD)
+EXTRA_DIST += test/conformance/README.md
+# asyncio.run_coroutine_threadsafe (test_tasks' RunCoroutineThreadsafeTests)
+# and the handle's lifetimes across threads.
+test_conformance_threadsafe_SOURCES = test/conformance/threadsafe.c $(TEST_HELPERS)
+test_conformance_threadsafe_CFLAGS = $(TEST_CFLAGS)
+test_conformance_threadsafe_LDADD = $(TEST_LDADD)
+
+test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
+test_cancel_CFLAGS = $(TEST_CFLAGS)
+test_cancel_LDADD = $(TEST_LDADD)
 
 test_future_SOURCES = test/future.c $(TEST_HELPERS)
 test_future_CFLAGS = $(TEST_CFLAGS)
@@ -282,7 +297,8 @@ CLEANFILES += test/*.memcheck.log
 # (their handler knocks on the same door). Only these
 # are built and run, so CI's TSan build stays short; any report fails
 # the program (TSan exits 66), and nothing of tide's is suppressed.
-TSAN_TESTS = test/loop test/executor test/threads test/fork test/signal
+TSAN_TESTS = test/loop test/executor test/threads test/fork test/signal test/conformance/asyncio \
+	test/conformance/threadsafe
 if ENABLE_TSAN
 check-tsan:
 	$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(TSAN_TESTS)' check_PROGRAMS='$(TSAN_TESTS)'

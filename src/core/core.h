@@ -274,6 +274,7 @@ struct tide_loop {
 	struct tide__tsnode *ts_free; /* recycled call_soon_threadsafe nodes */
 	atomic_bool ts_nonempty;      /* lock-free hint that ts_head is non-empty */
 	atomic_bool ts_wake_pending;  /* an eventfd write is pending: later producers skip theirs */
+	bool ts_draining;             /* tide__ts_drain_slow is moving the queue (loop thread) */
 	int wake_fd;                  /* eventfd that wakes a sleeping backend */
 	uint64_t wake_buf;            /* the wake op's read target (owned by the loop) */
 	struct tide__op *wake_op;     /* internal read on wake_fd, re-armed on completion */
@@ -378,10 +379,16 @@ static inline bool tide__io_pending(const struct tide_loop *loop)
 {
 	return loop->live_ops || loop->live_net || loop->live_children;
 }
+/* Debug mode's slow-callback report asks this hook (the task layer's)
+ * to describe fn(arg): > 0 when it wrote a description into buf. */
+extern int (*tide__describe_hook)(tide_call_cb fn, void *arg, char *buf, size_t cap);
 /* Queue a handle at the tail of the ready queue; never fails (spills on ENOMEM). */
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h);
 /* Queue a plain callback; -ENOMEM if the ring cannot grow. */
 int tide__ready_call(struct tide_loop *loop, tide_call_cb fn, void *arg);
+/* The same without first taking the calls other threads queued (the
+ * drain's own push, which keeps the queue's order). */
+int tide__ready_call_nots(struct tide_loop *loop, tide_call_cb fn, void *arg);
 /* The same, never failing: a handle goes through the spill list when the
  * ring cannot grow (aborts only if no handle can be had either). */
 void tide__ready_call_must(struct tide_loop *loop, tide_call_cb fn, void *arg);
@@ -413,6 +420,20 @@ static inline unsigned tide__ts_drain(struct tide_loop *loop)
 	if (TIDE__LIKELY(!atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed)))
 		return 0;
 	return tide__ts_drain_slow(loop);
+}
+/*
+ * asyncio's one FIFO: a call queued on the loop's thread goes after every
+ * call_soon_threadsafe call queued before it (from that thread, or from
+ * another that happened before). So whatever queues a ready callback
+ * first moves those calls into the ready queue, when there are any: a
+ * relaxed load inline, the move out of line. Other nodes (executor
+ * completions) wait for the iteration's drain: they run code.
+ */
+void tide__ts_take_calls(struct tide_loop *loop);
+static inline void tide__ts_take_calls_maybe(struct tide_loop *loop)
+{
+	if (TIDE__UNLIKELY(atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed)))
+		tide__ts_take_calls(loop);
 }
 /* The backend saw the wake eventfd readable (epoll) or its read complete. */
 void tide__ts_woken(struct tide_loop *loop);
@@ -483,6 +504,7 @@ struct tide_future {
 	void *cancel_arg;
 	void (*ptr_release)(void *ptr); /* frees ptr (or drops its reference) when the future goes */
 	struct tide_future *ptr_owner; /* ptr is this future's (a shield's inner): held, taken from it */
+	char *cancel_msg;           /* tide_future_cancel_msg's message (a copy), or NULL */
 	/* What a future-headed object (a task) plugs in: NULL for a plain future. */
 	const struct tide__future_hooks *hooks;
 	/* Last: a task's fields that every step touches follow it (task.c). */
@@ -494,6 +516,8 @@ static inline uint32_t tide__future_refs(const struct tide_future *f)
 	return f->refs;
 }
 
+/* Sets the message a cancel of f carries (a copy; NULL clears). 0 or -ENOMEM. */
+int tide__future_set_cancel_msg(struct tide_future *f, const char *msg);
 /* Shared by futures and tasks: a fresh pending future owned by loop. */
 void tide__future_init(struct tide_loop *loop, struct tide_future *f);
 /* Complete with the CQE convention: res >= 0 result, -ECANCELED cancelled, else error. */

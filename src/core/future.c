@@ -68,6 +68,8 @@ static void future_free(struct tide_future *f)
 		f->ptr_release(f->ptr);
 	if (f->ptr_owner)
 		tide_future_unref(f->ptr_owner);
+	tide__free(f->cancel_msg);
+	f->cancel_msg = NULL;
 	if (f->hooks) {
 		f->hooks->release(f);
 		return;
@@ -120,38 +122,72 @@ static void schedule_callbacks(struct tide_future *f)
 	}
 }
 
-TIDE_EXTERN void tide_future_set_result(struct tide_future *f, int64_t value, void *ptr)
+/* The outcome, set: by the calls below once they checked, and by a task's
+ * end (tide__future_complete_res), which alone may set a task's. */
+static void future_finish(struct tide_future *f, int64_t value, void *ptr, int err)
 {
-	tide__bug_on(!f || f->refs == 0, "tide_future_set_result on a freed future");
-	tide__bug_on(f->state != TIDE__F_PENDING, "tide_future_set_result on a done future (InvalidStateError)");
 	f->value = value;
 	f->ptr = ptr;
-	f->state = TIDE__F_DONE;
-	schedule_callbacks(f);
-}
-
-TIDE_EXTERN void tide_future_set_error(struct tide_future *f, int err)
-{
-	tide__bug_on(!f || f->refs == 0, "tide_future_set_error on a freed future");
-	tide__bug_on(f->state != TIDE__F_PENDING, "tide_future_set_error on a done future (InvalidStateError)");
-	tide__bug_on(err >= 0, "tide_future_set_error needs a negative error code");
 	f->error = err;
 	f->state = err == -ECANCELED ? TIDE__F_CANCELLED : TIDE__F_DONE;
 	schedule_callbacks(f);
 }
 
+/* What a caller may not set: a done future's outcome (asyncio's
+ * InvalidStateError), a task's (its body's return is; RuntimeError). */
+static int settable(const struct tide_future *f)
+{
+	if (!f)
+		return -EINVAL;
+	tide__bug_on(f->refs == 0, "setting the outcome of a freed future");
+	if (f->hooks)
+		return -EPERM;
+	if (f->state != TIDE__F_PENDING)
+		return TIDE_EINVALID_STATE;
+	return 0;
+}
+
+TIDE_EXTERN int tide_future_set_result(struct tide_future *f, int64_t value, void *ptr)
+{
+	int err = settable(f);
+
+	if (err)
+		return err;
+	future_finish(f, value, ptr, 0);
+	return 0;
+}
+
+TIDE_EXTERN int tide_future_set_error(struct tide_future *f, int err)
+{
+	int bad = settable(f);
+
+	if (bad)
+		return bad;
+	if (err >= 0)
+		return -EINVAL;
+	future_finish(f, 0, NULL, err);
+	return 0;
+}
+
 void tide__future_complete_res(struct tide_future *f, int64_t res)
 {
+	tide__bug_on(f->state != TIDE__F_PENDING, "completing a done future");
 	if (res >= 0)
-		tide_future_set_result(f, res, NULL);
+		future_finish(f, res, NULL, 0);
 	else
-		tide_future_set_error(f, (int)res);
+		future_finish(f, 0, NULL, (int)res);
 }
 
 TIDE_EXTERN int tide_future_cancel(struct tide_future *f)
 {
-	if (!f || f->state != TIDE__F_PENDING)
+	if (!f)
 		return 0;
+	if (f->state != TIDE__F_PENDING) {
+		/* asyncio: cancel() stops the traceback logger even when it
+		 * returns False; whoever cancels has dealt with the outcome. */
+		f->error_retrieved = true;
+		return 0;
+	}
 	/* A task is cancelled through its body, as asyncio's Task.cancel. */
 	if (f->hooks)
 		return f->hooks->cancel(f);
@@ -167,6 +203,40 @@ TIDE_EXTERN int tide_future_cancel(struct tide_future *f)
 	}
 	tide_future_set_error(f, -ECANCELED);
 	return 1;
+}
+
+/* The message a cancel carries (a copy), set before the cancel: a task
+ * hands it to the future it waits on. msg NULL clears it. */
+int tide__future_set_cancel_msg(struct tide_future *f, const char *msg)
+{
+	char *copy = NULL;
+
+	if (msg) {
+		size_t n = strlen(msg) + 1;
+
+		if (!(copy = tide__malloc(n)))
+			return -ENOMEM;
+		memcpy(copy, msg, n);
+	}
+	tide__free(f->cancel_msg);
+	f->cancel_msg = copy;
+	return 0;
+}
+
+TIDE_EXTERN int tide_future_cancel_msg(struct tide_future *f, const char *msg)
+{
+	int err;
+
+	if (!f || f->state != TIDE__F_PENDING)
+		return tide_future_cancel(f);
+	if ((err = tide__future_set_cancel_msg(f, msg)))
+		return err;
+	return tide_future_cancel(f);
+}
+
+TIDE_EXTERN const char *tide_future_cancel_message(const struct tide_future *f)
+{
+	return f ? f->cancel_msg : NULL;
 }
 
 TIDE_EXTERN int tide_future_done(const struct tide_future *f)

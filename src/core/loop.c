@@ -89,7 +89,7 @@ static __attribute__((noinline)) int ring_grow(struct tide_loop *loop)
 	return 0;
 }
 
-static inline int ring_push(struct tide_loop *loop, tide_call_cb fn, void *arg)
+static inline int ring_push_nots(struct tide_loop *loop, tide_call_cb fn, void *arg)
 {
 	struct tide__entry *e;
 
@@ -99,6 +99,17 @@ static inline int ring_push(struct tide_loop *loop, tide_call_cb fn, void *arg)
 	e->fn = fn;
 	e->arg = arg;
 	return 0;
+}
+
+static inline int ring_push(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	tide__ts_take_calls_maybe(loop);
+	return ring_push_nots(loop, fn, arg);
+}
+
+int tide__ready_call_nots(struct tide_loop *loop, tide_call_cb fn, void *arg)
+{
+	return ring_push_nots(loop, fn, arg);
 }
 
 void tide__ready_push(struct tide_loop *loop, struct tide__handle *h)
@@ -188,8 +199,10 @@ TIDE_EXTERN int tide_call_soon(struct tide_loop *loop, tide_call_cb cb, void *ar
 {
 	/* The hot path is a leaf with no frame: without a handle to hand out
 	 * and with room in the ring, a call is two words stored. Everything
-	 * else (checks that fail, growth, handles) is a tail call. */
-	if (TIDE__LIKELY(loop && cb && !out && !tide__loop_closed(loop))) {
+	 * else (checks that fail, growth, handles, calls from other threads
+	 * to take first) is a tail call. */
+	if (TIDE__LIKELY(loop && cb && !out && !tide__loop_closed(loop) &&
+			 !atomic_load_explicit(&loop->ts_nonempty, memory_order_relaxed))) {
 		uint32_t t = loop->rq_tail;
 		if (TIDE__LIKELY(t - loop->rq_head <= loop->rq_mask)) {
 			struct tide__entry *e = &loop->rq[t & loop->rq_mask];
@@ -258,18 +271,25 @@ void tide__report(struct tide_loop *loop, const char *msg, int err, struct tide_
 	tide_loop_call_exception_handler(loop, &ctx);
 }
 
-/* Debug mode: name a slow callback the way asyncio's repr of a Handle does. */
-static __attribute__((noinline)) void report_slow(struct tide_loop *loop, void *fn, uint64_t ns)
+int (*tide__describe_hook)(tide_call_cb fn, void *arg, char *buf, size_t cap);
+
+/* Debug mode: name a slow callback the way asyncio's repr of a Handle
+ * does, or the task it stepped (the task layer's describe hook). */
+static __attribute__((noinline)) void report_slow(struct tide_loop *loop, tide_call_cb fn, void *arg, uint64_t ns)
 {
-	char msg[256];
+	char msg[384], what[256];
 	Dl_info info;
 	const char *name = NULL;
 
-	if (dladdr(fn, &info) && info.dli_sname && info.dli_saddr == fn)
-		name = info.dli_sname;
-	snprintf(msg, sizeof(msg), "Executing <callback %p%s%s> took %.3f seconds", fn,
-		 name ? " " : "", name ? name : "", (double)ns / 1e9);
-	tide__report(loop, msg, 0, NULL, fn);
+	int (*describe)(tide_call_cb, void *, char *, size_t) = __atomic_load_n(&tide__describe_hook, __ATOMIC_RELAXED);
+
+	if (!describe || describe(fn, arg, what, sizeof(what)) <= 0) {
+		if (dladdr((void *)fn, &info) && info.dli_sname && info.dli_saddr == (void *)fn)
+			name = info.dli_sname;
+		snprintf(what, sizeof(what), "<callback %p%s%s>", (void *)fn, name ? " " : "", name ? name : "");
+	}
+	snprintf(msg, sizeof(msg), "Executing %s took %.3f seconds", what, (double)ns / 1e9);
+	tide__report(loop, msg, 0, NULL, (void *)fn);
 }
 
 /* --------------------------------------------------------- iteration -- */
@@ -299,7 +319,7 @@ static unsigned run_handle(struct tide_loop *loop, struct tide__handle *h)
 	else
 		fn.call(arg);
 	if (TIDE__UNLIKELY(loop->debug) && (dt = tide__clock_ns() - t0) >= loop->slow_ns)
-		report_slow(loop, (void *)fn.call, dt);
+		report_slow(loop, fn.call, arg, dt);
 	if (fut)
 		tide_future_unref(fut);
 	loop->stats.timers_fired += !!(flags & TIDE__H_FIRED);
@@ -312,7 +332,7 @@ static void run_timed(struct tide_loop *loop, tide_call_cb fn, void *arg)
 
 	fn(arg);
 	if ((dt = tide__clock_ns() - t0) >= loop->slow_ns)
-		report_slow(loop, (void *)fn, dt);
+		report_slow(loop, fn, arg, dt);
 }
 
 /* Runs the snapshot of ready callbacks; returns how many ran. */

@@ -22,6 +22,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+static void run_call(struct tide__tsnode *n);
+
 int tide__ts_init(struct tide_loop *loop)
 {
 	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -47,11 +49,18 @@ void tide__ts_fini(struct tide_loop *loop)
 		pthread_mutex_lock(&loop->ts_lock);
 		pthread_mutex_unlock(&loop->ts_lock);
 	}
-	/* Nodes still queued are call_soon_threadsafe calls dropped by close
-	 * (executor jobs keep the loop busy until delivered). */
+	/* Nodes still queued are call_soon_threadsafe calls, dropped by
+	 * close, and the nodes of a tide_run_coroutine_threadsafe (its start
+	 * or a cancel of it), whose run sees the closed loop and lets its
+	 * handle go (the start completes it with TIDE_ECLOSED). Executor jobs
+	 * keep the loop busy until delivered: none is here. In a forked child
+	 * every node is the parent's business: only call nodes' memory goes. */
 	while ((n = loop->ts_head)) {
 		loop->ts_head = n->next;
-		tide__free(n);
+		if (n->run == run_call)
+			tide__free(n);
+		else if (!forked)
+			n->run(n);
 	}
 	while ((n = loop->ts_free)) {
 		loop->ts_free = n->next;
@@ -106,6 +115,57 @@ static void run_call(struct tide__tsnode *n)
 	(void)n;
 }
 
+/* A call node becomes a ready entry (dropped on a closed loop, as
+ * asyncio's close drops _ready). */
+static void call_to_ready(struct tide_loop *loop, struct tide__tsnode *n)
+{
+	if (tide__loop_closed(loop))
+		return;
+	if (tide__ready_call_nots(loop, n->cb, n->arg) == 0)
+		loop->stats.threadsafe_calls++;
+	else
+		tide__report(loop, "call_soon_threadsafe: out of memory, callback dropped", -ENOMEM, NULL,
+			     (void *)n->cb);
+}
+
+void tide__ts_take_calls(struct tide_loop *loop)
+{
+	struct tide__tsnode *n, *next, *calls = NULL, **calls_tailp = &calls, *rest = NULL, **rest_tailp = &rest;
+
+	/* The drain is moving the queue in order: what came since waits for
+	 * the next one, behind what the drain holds. */
+	if (loop->ts_draining)
+		return;
+	pthread_mutex_lock(&loop->ts_lock);
+	for (n = loop->ts_head; n; n = next) {
+		next = n->next;
+		if (n->run == run_call) {
+			*calls_tailp = n;
+			calls_tailp = &n->next;
+		} else {
+			*rest_tailp = n;
+			rest_tailp = &n->next;
+		}
+	}
+	*calls_tailp = NULL;
+	*rest_tailp = NULL;
+	loop->ts_head = rest;
+	loop->ts_tailp = rest ? rest_tailp : &loop->ts_head;
+	/* The flag also stands for signals (signal.c): only a loop without
+	 * them may clear it here, the drain looks at both. */
+	if (!rest && !loop->sig)
+		atomic_store_explicit(&loop->ts_nonempty, false, memory_order_relaxed);
+	pthread_mutex_unlock(&loop->ts_lock);
+	if (!calls)
+		return;
+	for (n = calls; n; n = n->next)
+		call_to_ready(loop, n);
+	pthread_mutex_lock(&loop->ts_lock);
+	*calls_tailp = loop->ts_free;
+	loop->ts_free = calls;
+	pthread_mutex_unlock(&loop->ts_lock);
+}
+
 unsigned tide__ts_drain_slow(struct tide_loop *loop)
 {
 	struct tide__tsnode *n, *next, *spent = NULL, **spent_tailp = &spent;
@@ -118,6 +178,9 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 	/* seq_cst: ordered before the signal marks are read (signal.c). */
 	atomic_store(&loop->ts_nonempty, false);
 	pthread_mutex_unlock(&loop->ts_lock);
+	/* From here what queues a ready call leaves the queue to the next
+	 * drain: the nodes taken now go first, in order. */
+	loop->ts_draining = true;
 	/* A signal handler sets ts_nonempty too, with no node. */
 	if (loop->sig)
 		tide__signal_take(loop);
@@ -126,20 +189,14 @@ unsigned tide__ts_drain_slow(struct tide_loop *loop)
 		next = n->next;
 		count++;
 		if (n->run == run_call) {
-			if (tide__loop_closed(loop)) {
-				/* Dropped, as asyncio's close drops _ready. */
-			} else if (tide__ready_call(loop, n->cb, n->arg) == 0) {
-				loop->stats.threadsafe_calls++;
-			} else {
-				tide__report(loop, "call_soon_threadsafe: out of memory, callback dropped",
-					     -ENOMEM, NULL, (void *)n->cb);
-			}
+			call_to_ready(loop, n);
 			*spent_tailp = n;
 			spent_tailp = &n->next;
 		} else {
 			n->run(n);
 		}
 	}
+	loop->ts_draining = false;
 	if (spent) {
 		/* Give the call nodes back in one batch: producers reuse them. */
 		*spent_tailp = NULL;

@@ -58,14 +58,19 @@ int tide__seconds_to_ns(double s, uint64_t *ns)
 TIDE_EXTERN int tide_call_later(struct tide_loop *loop, double delay, tide_call_cb cb, void *arg,
 				struct tide_handle *out)
 {
-	uint64_t ns;
-	int err = tide__seconds_to_ns(delay, &ns);
+	uint64_t ns, now;
+	int err = tide__seconds_to_ns(delay < 0 ? -delay : delay, &ns);
 
 	if (err)
 		return err;
 	/* A fresh clock, not the cached one: a slow callback must not make a
-	 * later timer fire before `delay` has passed since this call. */
-	return tide__schedule(loop, cb, arg, true, tide__clock_ns() + ns, out);
+	 * later timer fire before `delay` has passed since this call. A
+	 * negative delay is a deadline in the past, kept as such (asyncio):
+	 * such timers fire in the order of their deadlines, not of arming. */
+	now = tide__clock_ns();
+	if (delay < 0)
+		return tide__schedule(loop, cb, arg, true, ns < now ? now - ns : 0, out);
+	return tide__schedule(loop, cb, arg, true, now + ns, out);
 }
 
 TIDE_EXTERN int tide_call_at(struct tide_loop *loop, double when, tide_call_cb cb, void *arg,

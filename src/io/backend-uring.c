@@ -30,6 +30,11 @@
 #define CQE_BATCH 128
 /* user_data of SQEs whose CQE carries nothing to deliver (cancel requests). */
 #define UD_IGNORE 0
+/* user_data of a POLL_REMOVE (the cancel where ASYNC_CANCEL is missing or
+ * masked), whose result is looked at: -EALREADY means the poll was busy
+ * with a wake-up, which may re-arm it, and the cancel must go again. Ops
+ * are aligned, so 1 is no op's address. */
+#define UD_POLL_REMOVE 1
 
 struct uring_bd {
 	struct io_uring ring;
@@ -43,6 +48,12 @@ struct uring_bd {
 	struct tide__op *backlog;   /* ops that found no SQE even after a flush */
 	struct tide__op **backlog_tailp;
 	struct tide__op *cancel_backlog; /* in-flight ops whose cancel SQE found no room */
+	/* In-flight ops a POLL_REMOVE went for (linked through next, as the
+	 * backlog is: free while in flight), until their final completion;
+	 * after a POLL_REMOVE came back -EALREADY (poll_retry) they all get
+	 * another one, since which op it was for cannot be told safely. */
+	struct tide__op *poll_removing;
+	bool poll_retry;
 	/* The provided-buffer ring (group 0) multishot receives draw from. */
 	struct io_uring_buf_ring *br; /* the ring the kernel reads buffer addresses from */
 	char *pbufs;                /* count * size bytes, touched only as the kernel fills them */
@@ -522,13 +533,20 @@ static bool prep_cancel(struct tide_loop *loop, struct uring_bd *bd, struct tide
 
 	if (!sqe)
 		return false;
-	if (op->path == TIDE_PATH_URING && tide__opdefs[op->kind].cancel_opcode == IORING_OP_TIMEOUT_REMOVE)
+	/* TIMEOUT_REMOVE and ASYNC_CANCEL never lose a cancel: when they
+	 * miss (-ENOENT, -EALREADY, -EBUSY) the op is completing already. */
+	if (op->path == TIDE_PATH_URING && tide__opdefs[op->kind].cancel_opcode == IORING_OP_TIMEOUT_REMOVE) {
 		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
-	else if (bd->have_async_cancel)
+		io_uring_sqe_set_data64(sqe, UD_IGNORE);
+	} else if (bd->have_async_cancel) {
 		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-	else
+		io_uring_sqe_set_data64(sqe, UD_IGNORE);
+	} else {
 		io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)op);
-	io_uring_sqe_set_data64(sqe, UD_IGNORE);
+		io_uring_sqe_set_data64(sqe, UD_POLL_REMOVE);
+		op->next = bd->poll_removing;
+		bd->poll_removing = op;
+	}
 	loop->stats.ops_submitted[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
 	return true;
 }
@@ -543,18 +561,35 @@ static void drain_cancel_backlog(struct tide_loop *loop, struct uring_bd *bd)
 	}
 }
 
-/* A final completion takes its op off the cancel backlog: a cancel aimed
- * at it later would hit whatever reuses its memory. */
+/* A final completion takes its op off the cancel backlog and the
+ * POLL_REMOVE list: a cancel aimed at it later would hit whatever reuses
+ * its memory. */
 static void cancel_backlog_forget(struct uring_bd *bd, struct tide__op *op)
 {
-	struct tide__op **pp;
+	struct tide__op **lists[] = {&bd->cancel_backlog, &bd->poll_removing}, **pp;
 
-	for (pp = &bd->cancel_backlog; *pp; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			op->next = NULL;
-			return;
-		}
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (pp = lists[i]; *pp; pp = &(*pp)->next)
+			if (*pp == op) {
+				*pp = op->next;
+				op->next = NULL;
+				return;
+			}
+}
+
+/* A POLL_REMOVE came back -EALREADY: every op still waiting for its
+ * POLL_REMOVE's effect gets another (the kernel tells which are gone by
+ * -ENOENT; their final completions took them off the list). */
+static void poll_remove_again(struct uring_bd *bd)
+{
+	struct tide__op *op;
+
+	bd->poll_retry = false;
+	while ((op = bd->poll_removing)) {
+		bd->poll_removing = op->next;
+		op->next = bd->cancel_backlog;
+		bd->cancel_backlog = op;
+	}
 }
 
 /*
@@ -590,6 +625,16 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		return; /* liburing's own wait timeout on kernels without EXT_ARG */
 	if (ud == UD_IGNORE) {
 		loop->stats.ops_completed[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
+		return;
+	}
+	if (ud == UD_POLL_REMOVE) {
+		loop->stats.ops_completed[TIDE_OP_CANCEL][TIDE_PATH_URING]++;
+		/* The poll was busy with a wake-up (its task work owns it): if
+		 * what woke it is gone when it looks, it re-arms, and this
+		 * cancel would be lost. 0 (removed) and -ENOENT (completing,
+		 * or done) need nothing more. */
+		if (res == -EALREADY)
+			bd->poll_retry = true;
 		return;
 	}
 	/* A multishot receive's data is in a ring buffer: the op gets its
@@ -631,7 +676,7 @@ static void handle_cqe(struct tide_loop *loop, struct uring_bd *bd, uint64_t ud,
 		}
 		res = (uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED ? TIDE__ZC_COPIED : 0;
 	}
-	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL))
+	if (TIDE__UNLIKELY(bd->cancel_backlog != NULL || bd->poll_removing != NULL))
 		cancel_backlog_forget(bd, op);
 	if (orphaned(bd, op, res)) {
 		resubmit_orphan(loop, bd, op);
@@ -766,6 +811,8 @@ static int uring_wait(struct tide_loop *loop, uint64_t timeout_ns)
 
 	note_driver(bd);
 	drain_backlog(loop, bd);
+	if (TIDE__UNLIKELY(bd->poll_retry))
+		poll_remove_again(bd);
 	drain_cancel_backlog(loop, bd);
 	if (timeout_ns == 0) {
 		/* Callbacks are waiting: reap without sleeping, or not at all

@@ -7,9 +7,13 @@
  * Workers are started lazily up to the maximum, as ThreadPoolExecutor does.
  * A job's result crosses back to its loop through the loop's threadsafe
  * queue, so futures are only ever touched on their loop's thread. The hard
- * part is cancellation: a job is cancellable exactly while it is queued,
- * decided under the executor's lock, so a cancelled job never runs and a
- * started job always delivers its result.
+ * part is cancellation: whether a job is still queued is decided under the
+ * executor's lock, so a job cancelled there never runs. A started job
+ * always comes back to its loop: a cancel then completes its future at
+ * once (asyncio's) and the job, cut off from the future, stays counted in
+ * live_jobs until the worker delivers it, when its memory goes back; or,
+ * for TIDE_JOB_CANCEL_QUEUED_ONLY, the cancel is refused and the future
+ * gets the job's result (concurrent.futures's).
  */
 #include "io/io.h"
 
@@ -264,13 +268,18 @@ static void job_free(struct tide_loop *loop, struct tide__job *job)
 	loop->free_jobs = job;
 }
 
-/* On the loop thread: the user job's result completes its future. */
+/* On the loop thread: the user job's result completes its future, unless
+ * a cancel cut the two apart while it ran (the result is dropped). */
 static void user_job_delivered(struct tide__tsnode *n)
 {
 	struct tide__job *job = (struct tide__job *)n;
 	struct tide_future *f = job->fut;
 
 	job->loop->live_jobs--;
+	if (!f) {
+		job_free(job->loop, job);
+		return;
+	}
 	f->cancel_hook = NULL;
 	tide__future_complete_res(f, job->result);
 	tide_future_unref(f);
@@ -280,24 +289,42 @@ static void user_job_delivered(struct tide__tsnode *n)
 static int user_job_cancel(struct tide_future *f, void *arg)
 {
 	struct tide__job *job = arg;
+	bool queued = tide__executor_unqueue(job);
 
-	if (!tide__executor_unqueue(job))
-		return 0; /* running: concurrent.futures refuses too */
+	if (!queued && job->queued_only)
+		return 0; /* running: concurrent.futures refuses */
 	f->cancel_hook = NULL;
 	tide_future_set_error(f, -ECANCELED);
 	tide_future_unref(f);
-	job_free(job->loop, job);
+	if (queued) {
+		job_free(job->loop, job);
+	} else {
+		/* Running, or done with its delivery on the way: asyncio
+		 * cancels its future now and lets the thread finish. The job
+		 * lives (and counts in live_jobs) until user_job_delivered. */
+		job->fut = NULL;
+	}
 	return 1;
 }
 
 TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg,
 				     struct tide_future **out)
 {
+	return tide_run_in_executor_ex(loop, ex, fn, arg, NULL, out);
+}
+
+TIDE_EXTERN int tide_run_in_executor_ex(struct tide_loop *loop, struct tide_executor *ex, tide_job_cb fn, void *arg,
+					const struct tide_job_opts *opts, struct tide_future **out)
+{
 	struct tide__job *job;
 	struct tide_future *f;
+	unsigned flags;
 	int err;
 
-	if (!loop || !fn || !out)
+	if (!loop || !fn || !out || TIDE__OPTS_BAD(opts))
+		return -EINVAL;
+	flags = TIDE__OPT(opts, flags, 0u);
+	if (flags & ~(unsigned)TIDE_JOB_CANCEL_QUEUED_ONLY)
 		return -EINVAL;
 	if ((err = tide__loop_refuses(loop)))
 		return err;
@@ -314,6 +341,7 @@ TIDE_EXTERN int tide_run_in_executor(struct tide_loop *loop, struct tide_executo
 	job->fn = fn;
 	job->arg = arg;
 	job->fut = tide_future_ref(f);
+	job->queued_only = flags & TIDE_JOB_CANCEL_QUEUED_ONLY;
 	err = tide__executor_submit(loop, ex, job);
 	if (err) {
 		tide_future_unref(f);

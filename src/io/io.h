@@ -343,6 +343,7 @@ struct tide__job {
 	struct tide_future *fut;    /* user job: the future (a reference) */
 	int64_t result;
 	int state;                  /* queued, running or cancelled (under the executor's lock) */
+	bool queued_only;           /* TIDE_JOB_CANCEL_QUEUED_ONLY: a running job refuses cancel */
 };
 
 int tide__executor_submit(struct tide_loop *loop, struct tide_executor *ex, struct tide__job *job);

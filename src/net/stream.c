@@ -1593,6 +1593,129 @@ TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path,
 	return start_common(loop, NULL, 0, 0, path, opts, handler, arg, out);
 }
 
+/* ------------------------------------------------- readers fed by hand -- */
+
+TIDE_EXTERN int tide_stream_reader_new(struct tide_loop *loop, size_t limit, struct tide_stream_reader **out)
+{
+	struct stream *s;
+	int err;
+
+	if (!loop || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (tide__loop_closed(loop))
+		return TIDE_ECLOSED;
+	if (!(s = stream_new(loop)))
+		return -ENOMEM;
+	if (limit && (err = tide_stream_set_limit(&s->r, limit))) {
+		stream_unref(s);
+		return err;
+	}
+	*out = &s->r;
+	return 0;
+}
+
+/* Only a reader without a connection is fed by hand: a connection's
+ * reader has its bytes from the connection. */
+static struct stream *fed_stream(struct tide_stream_reader *r)
+{
+	struct stream *s = r ? of_reader(r) : NULL;
+
+	return s && !s->t && !s->srv ? s : NULL;
+}
+
+TIDE_EXTERN int tide_stream_feed_data(struct tide_stream_reader *r, const void *data, size_t n)
+{
+	struct stream *s = fed_stream(r);
+
+	if (!s || (!data && n))
+		return -EINVAL;
+	/* asyncio asserts "feed_data after feed_eof". */
+	if (r->eof)
+		return TIDE_EINVALID_STATE;
+	feed_data(s, data, n);
+	return r->err == -ENOMEM ? -ENOMEM : 0;
+}
+
+TIDE_EXTERN int tide_stream_feed_eof(struct tide_stream_reader *r)
+{
+	struct stream *s = fed_stream(r);
+
+	if (!s)
+		return -EINVAL;
+	feed_eof(s, 0);
+	return 0;
+}
+
+TIDE_EXTERN int tide_stream_set_exception(struct tide_stream_reader *r, int err)
+{
+	struct stream *s = fed_stream(r);
+
+	if (!s || err >= 0)
+		return -EINVAL;
+	feed_eof(s, err);
+	return 0;
+}
+
+/*
+ * asyncio's read(-1): everything until EOF, in one buffer. Cancelled, or
+ * failed by the connection, the bytes it took go back in front of the
+ * reader, so nothing is lost.
+ */
+TIDE_EXTERN ssize_t tide_stream_read_all(struct tide_stream_reader *r, void **data)
+{
+	struct stream *s;
+	char *buf = NULL, *nb;
+	size_t len = 0, cap = 0, m;
+	ssize_t rc;
+
+	if (!r || !data)
+		return -EINVAL;
+	*data = NULL;
+	if ((rc = reader_begin(r, false, &s)))
+		return rc;
+	for (;;) {
+		while (!rlen(r) && !r->eof)
+			if ((rc = reader_wait(s, NULL, 0)) < 0)
+				goto fail;
+		if (!(m = rlen(r))) {
+			if ((rc = eof_result(r)) < 0)
+				goto fail;
+			break;
+		}
+		if (m > (size_t)SSIZE_MAX - len) {
+			rc = -EOVERFLOW;
+			goto fail;
+		}
+		if (cap - len < m) {
+			size_t want = cap ? 2 * cap : 64 * 1024;
+
+			while (want < len + m)
+				want *= 2;
+			if (!(nb = tide__realloc(buf, want))) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+			cap = want;
+		}
+		len += take(s, buf + len, m);
+	}
+	reader_end(s);
+	/* Empty at EOF: a buffer of 0 bytes all the same, so *data is
+	 * always the caller's to free. */
+	if (!buf && !(buf = tide__malloc(1)))
+		return -ENOMEM;
+	*data = buf;
+	return (ssize_t)len;
+fail:
+	if (len && put_back(s, buf, len) < 0)
+		rc = -ENOMEM; /* no room to give them back: they are lost, say so */
+	tide__free(buf);
+	reader_end(s);
+	return rc;
+}
+
 /* ---------------------------------------------------------- test hooks -- */
 
 int tide__stream_pair_new(struct tide_loop *loop, struct tide_stream_reader **r, struct tide_stream_writer **w)

@@ -80,12 +80,13 @@ static int check_futures(struct tide_loop *loop, struct tide_future *const *futs
 	return 0;
 }
 
-/* A timeout in seconds: < 0 or +inf is none (*none set), NaN is invalid. */
+/* A timeout in seconds: +inf (TIDE_TIMEOUT_NONE) is none (*none set),
+ * NaN is invalid; <= 0 has expired (asyncio). */
 static int check_timeout(double timeout, bool *none)
 {
 	if (isnan(timeout))
 		return -EINVAL;
-	*none = timeout < 0 || isinf(timeout);
+	*none = isinf(timeout) && timeout > 0;
 	return 0;
 }
 
@@ -359,6 +360,24 @@ static int64_t await_inner(struct tide_future *fut)
  * forwards that to fut and resumes us only once fut is done; a result that
  * won the race is returned, a cancellation becomes -ETIMEDOUT.
  */
+/*
+ * asyncio's wait_for with a timeout <= 0: fut is cancelled before it can
+ * run again (a task that has not started never runs its body) and waited
+ * for. -ETIMEDOUT when the cancellation took; -ECANCELED when our own
+ * task was cancelled meanwhile (its count went up); else fut's outcome.
+ */
+static int64_t cancel_and_wait(struct tide_future *me, struct tide_future *fut)
+{
+	int before = tide_task_cancelling(me);
+	int64_t r;
+
+	tide_future_cancel(fut);
+	r = await_inner(fut);
+	if (r == -ECANCELED && tide_future_cancelled(fut) && tide_task_cancelling(me) == before)
+		return -ETIMEDOUT;
+	return r;
+}
+
 TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout)
 {
 	struct tide_future *me = tide_current_task();
@@ -378,6 +397,8 @@ TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout)
 	/* A done future is never waited for, even with timeout 0 (asyncio). */
 	if (tide_future_done(fut))
 		return outcome(fut);
+	if (timeout <= 0)
+		return cancel_and_wait(me, fut);
 	if ((err = tide_timeout_enter(timeout, &t)))
 		return err;
 	r = await_inner(fut);
@@ -588,6 +609,7 @@ enum { TS_ENTERED, TS_EXPIRING, TS_EXPIRED };
 struct tide_timeout {
 	struct tide_future *task;  /* the task inside the scope (a reference) */
 	struct tide_handle timer;  /* the deadline's callback, slot NULL when none */
+	double when;               /* the deadline in loop time, or TIDE_TIMEOUT_NONE */
 	int cancelling;            /* the task's cancelling() count at entry */
 	int state;                 /* TS_* */
 };
@@ -601,15 +623,22 @@ static void timeout_fire(void *arg)
 	tide_task_cancel(t->task);
 }
 
-/* Arms the deadline at loop time `when` (< 0 or +inf: none). */
+/* Arms the deadline at loop time `when` (+inf: none). */
 static int timeout_arm(struct tide_timeout *t, double when)
 {
+	struct tide_loop *loop = t->task->loop;
+
 	tide_handle_cancel(&t->timer);
 	t->timer.slot = NULL;
-	if (when < 0 || isinf(when))
+	t->when = when;
+	if (isinf(when) && when > 0)
 		return 0;
-	/* A deadline already past fires on the next iteration (call_at's rule). */
-	return tide_call_at(t->task->loop, when, timeout_fire, t, &t->timer);
+	/* A deadline already past expires through call_soon (asyncio's
+	 * reschedule): ahead of what is queued after this, such as the
+	 * task's own next step in a tide_sleep(0). */
+	if (when <= tide_loop_time(loop))
+		return tide_call_soon(loop, timeout_fire, t, &t->timer);
+	return tide_call_at(loop, when, timeout_fire, t, &t->timer);
 }
 
 TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out)
@@ -628,7 +657,7 @@ TIDE_EXTERN int tide_timeout_enter(double delay, struct tide_timeout **out)
 	t->task = tide_future_ref(me);
 	t->cancelling = tide_task_cancelling(me);
 	t->state = TS_ENTERED;
-	if ((err = timeout_arm(t, none ? -1 : tide_loop_time(me->loop) + delay))) {
+	if ((err = timeout_arm(t, none ? TIDE_TIMEOUT_NONE : tide_loop_time(me->loop) + delay))) {
 		tide_future_unref(t->task);
 		tide__free(t);
 		return err;
@@ -645,6 +674,14 @@ TIDE_EXTERN int tide_timeout_reschedule(struct tide_timeout *t, double when)
 	if (t->state != TS_ENTERED)
 		return TIDE_EINVALID_STATE;
 	return timeout_arm(t, when);
+}
+
+TIDE_EXTERN int tide_timeout_when(const struct tide_timeout *t, double *when)
+{
+	if (!t || !when)
+		return -EINVAL;
+	*when = t->when;
+	return 0;
 }
 
 TIDE_EXTERN int tide_timeout_expired(const struct tide_timeout *t)
@@ -694,6 +731,10 @@ struct tide_taskgroup {
 	struct tide_future *parent; /* the task the group belongs to (a reference), or NULL until wait */
 	int base_cancelling;        /* the parent's cancelling() count when it joined */
 	int error;                  /* the first child's error, 0 if none */
+	int body_error;             /* the body's own (tide_taskgroup_abort), 0 if none */
+	int *errs;                  /* every child's error, in the order they ended */
+	size_t nerrs, errs_cap;
+	bool errs_short;            /* no memory to keep one of them */
 	struct tide_future *wake;   /* the parent parked in wait, or NULL */
 	bool aborting;              /* children were cancelled: no more spawns */
 	bool parent_cancel_requested; /* we cancelled the parent: wait uncancels it */
@@ -704,8 +745,30 @@ struct tide_taskgroup {
 
 static void tg_unref(struct tide_taskgroup *tg)
 {
-	if (--tg->refs == 0)
+	if (--tg->refs == 0) {
+		tide__free(tg->errs);
 		tide__free(tg);
+	}
+}
+
+/* asyncio's _errors: one more child's error. */
+static void tg_keep_error(struct tide_taskgroup *tg, int err)
+{
+	if (tg->nerrs == tg->errs_cap) {
+		size_t cap = tg->errs_cap ? 2 * tg->errs_cap : 4;
+		int *e = tide__malloc(cap * sizeof(*e));
+
+		if (!e) {
+			tg->errs_short = true;
+			return;
+		}
+		if (tg->nerrs)
+			memcpy(e, tg->errs, tg->nerrs * sizeof(*e));
+		tide__free(tg->errs);
+		tg->errs = e;
+		tg->errs_cap = cap;
+	}
+	tg->errs[tg->nerrs++] = err;
 }
 
 /* asyncio's _abort: cancel every child still running. */
@@ -742,6 +805,8 @@ static void tg_child_done(struct tide_future *task, void *arg)
 	} else {
 		if (err && !tg->error)
 			tg->error = err;
+		if (err)
+			tg_keep_error(tg, err);
 		if (err && !tg->aborting && !tg->parent_cancel_requested) {
 			tg_abort(tg);
 			/* Interrupt the parent's body, as asyncio does; inside wait the
@@ -838,7 +903,7 @@ TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg)
 		return -EINVAL;
 	}
 	if (tg->finished)
-		return tg->error;
+		return tg->body_error ? tg->body_error : tg->error;
 	tg->waiting = true;
 	/* The body was cancelled from outside (asyncio's __aexit__ seeing a
 	 * CancelledError): more requests than at entry, beyond our own. */
@@ -873,7 +938,33 @@ TIDE_EXTERN int tide_taskgroup_wait(struct tide_taskgroup *tg)
 	tg->finished = true;
 	if (!tg->error && propagate)
 		tg->error = -ECANCELED;
-	return tg->error;
+	return tg->body_error ? tg->body_error : tg->error;
+}
+
+TIDE_EXTERN int tide_taskgroup_abort(struct tide_taskgroup *tg, int err)
+{
+	if (!tg || tg->freed || err >= 0)
+		return -EINVAL;
+	if (tg->finished || tg->waiting)
+		return TIDE_EINVALID_STATE;
+	if (!tg->body_error)
+		tg->body_error = err;
+	if (!tg->aborting)
+		tg_abort(tg);
+	return 0;
+}
+
+TIDE_EXTERN ssize_t tide_taskgroup_errors(const struct tide_taskgroup *tg, int *errs, size_t cap)
+{
+	if (!tg || (cap && !errs))
+		return -EINVAL;
+	if (tg->errs_short)
+		return -ENOMEM;
+	if (cap > tg->nerrs)
+		cap = tg->nerrs;
+	if (cap)
+		memcpy(errs, tg->errs, cap * sizeof(*errs));
+	return (ssize_t)tg->nerrs;
 }
 
 TIDE_EXTERN void tide_taskgroup_free(struct tide_taskgroup *tg)

@@ -905,6 +905,23 @@ TIDE_EXTERN int tide_barrier_reset(struct tide_barrier *b)
 	return 0;
 }
 
+TIDE_EXTERN int tide_barrier_parties(const struct tide_barrier *b)
+{
+	return b ? (int)b->parties : -EINVAL;
+}
+
+TIDE_EXTERN int tide_barrier_n_waiting(const struct tide_barrier *b)
+{
+	if (!b)
+		return -EINVAL;
+	return b->state == B_FILLING ? (int)b->count : 0;
+}
+
+TIDE_EXTERN int tide_barrier_broken(const struct tide_barrier *b)
+{
+	return b ? b->state == B_BROKEN : -EINVAL;
+}
+
 /* ------------------------------------------------------------ signals -- */
 
 static void signal_arrived(void *arg)

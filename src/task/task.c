@@ -14,6 +14,7 @@
  */
 #include "task/coro.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 
@@ -40,6 +41,9 @@ struct tide__task {
 	uint64_t number;              /* "Task-N" */
 	char *name;                   /* set by the user, or NULL */
 	char autoname[24];            /* "Task-N", formatted on first use */
+	/* Called as the task ends, right after its future completes (cfuture.c). */
+	void (*on_finish)(struct tide_future *task, void *arg);
+	void *on_finish_arg;
 };
 
 /* The running task of this thread (tasks never run nested). */
@@ -134,6 +138,8 @@ static void task_finish(struct tide__task *t)
 		ret = -ECANCELED;
 	t->must_cancel = false;
 	tide__future_complete_res(&t->fut, ret);
+	if (t->on_finish)
+		t->on_finish(&t->fut, t->on_finish_arg);
 	/* The loop's reference, held while the body could still run. */
 	tide_future_unref(&t->fut);
 }
@@ -162,8 +168,26 @@ static void task_suspend(struct tide__task *t)
 
 /* ------------------------------------------------------------- spawning -- */
 
+/* Debug mode's slow-callback report: a task's step is named as asyncio
+ * names a Task ("<Task pending name='Task-1' coro=<body>>"). */
+static int task_describe(tide_call_cb fn, void *arg, char *buf, size_t cap)
+{
+	struct tide__task *t = arg;
+	Dl_info info;
+	const char *body = NULL;
+
+	if (fn != task_step && fn != step_soon)
+		return 0;
+	if (dladdr((void *)t->fn, &info) && info.dli_sname && info.dli_saddr == (void *)t->fn)
+		body = info.dli_sname;
+	return snprintf(buf, cap, "<Task %s name='%s' coro=<%s %p>>", t->finished ? "finished" : "pending",
+			task_name(t), body ? body : "body", (void *)t->fn);
+}
+
 static int ensure_sched(struct tide_loop *loop)
 {
+	/* Atomic: loops on several threads store the same value. */
+	__atomic_store_n(&tide__describe_hook, task_describe, __ATOMIC_RELAXED);
 	if (loop->sched)
 		return 0;
 	loop->sched = tide__calloc(1, sizeof(struct tide__coro));
@@ -231,6 +255,14 @@ TIDE_EXTERN int tide_task_spawn(struct tide_loop *loop, tide_task_cb fn, void *a
 	tide_future_ref(&t->fut);
 	*out = &t->fut;
 	return 0;
+}
+
+void tide__task_on_finish(struct tide_future *task, void (*cb)(struct tide_future *task, void *arg), void *arg)
+{
+	struct tide__task *t = task_of(task);
+
+	t->on_finish = cb;
+	t->on_finish_arg = arg;
 }
 
 /* A task's memory goes back when its future's last reference does. */
@@ -463,6 +495,9 @@ TIDE_EXTERN int tide_task_cancel(struct tide_future *task)
 	/* asyncio: a waited-on future that takes the cancel carries it (the
 	 * await wakes with -ECANCELED, or an op's raced data); otherwise the
 	 * task owes it and its next resumption gets it. */
+	/* asyncio: the waited-on future is cancelled with the task's message. */
+	if (t->waiting && t->fut.cancel_msg && !tide_future_done(t->waiting))
+		(void)tide__future_set_cancel_msg(t->waiting, t->fut.cancel_msg);
 	if (t->waiting && tide_future_cancel(t->waiting)) {
 		t->cancel_delegated = true;
 		return 1;

@@ -16,6 +16,13 @@
 
 /* ---------------------------------------------------------------- tasks -- */
 
+/*
+ * cb(task, arg) runs on the loop thread as task ends, right after its
+ * future completed and before its done callbacks: synchronously, so that
+ * a closed loop, which drops callbacks, cannot lose it (cfuture.c).
+ */
+void tide__task_on_finish(struct tide_future *task, void (*cb)(struct tide_future *task, void *arg), void *arg);
+
 /* Whether the running task may start an op: TIDE_ENOT_IN_TASK outside a
  * task, -ECANCELED (taken) when a cancellation is owed to it, else 0. */
 int tide__task_op_may_start(void);
