@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -108,7 +109,6 @@ struct spawn_ctx {
 	char *const *envp;
 	int *keep;               /* pass_fds, sorted, without duplicates */
 	size_t nkeep;
-	unsigned maxfd;          /* where closing ends without close_range */
 	int err;                 /* the child's errno when it failed, else 0 */
 };
 
@@ -121,13 +121,21 @@ struct k_sigaction {
 	unsigned long mask;
 };
 
-CHILD_CODE static void child_close_from(unsigned lo, unsigned hi, unsigned maxfd)
+CHILD_CODE static void child_close_from(unsigned lo, unsigned hi)
 {
+	struct {
+		uint64_t cur, max;
+	} rl; /* the kernel's struct rlimit64 */
+	unsigned maxfd = 1u << 20;
+
 	if (lo > hi)
 		return;
 	if (syscall(SYS_close_range, lo, hi, 0) == 0)
 		return;
-	/* Before 5.9: one close per number, up to the fd limit. */
+	/* Before 5.9: one close per number, up to the fd limit, asked here
+	 * so that kernels with close_range never pay for it. */
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.cur < maxfd)
+		maxfd = (unsigned)rl.cur;
 	for (unsigned fd = lo; fd <= hi && fd < maxfd; fd++)
 		syscall(SYS_close, fd);
 }
@@ -166,10 +174,10 @@ CHILD_CODE static int child_main(void *arg)
 			continue;
 		if (syscall(SYS_fcntl, x->keep[k], F_SETFD, 0) < 0)
 			goto fail;
-		child_close_from(lo, (unsigned)x->keep[k] - 1, x->maxfd);
+		child_close_from(lo, (unsigned)x->keep[k] - 1);
 		lo = (unsigned)x->keep[k] + 1;
 	}
-	child_close_from(lo, ~0u, x->maxfd);
+	child_close_from(lo, ~0u);
 	if (r->cwd && syscall(SYS_chdir, r->cwd) < 0)
 		goto fail;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
@@ -320,7 +328,6 @@ int tide__spawn(const struct tide__spawn_req *r, pid_t *pidp, int *pidfdp)
 {
 	struct spawn_ctx x = { .r = r };
 	unsigned long all = ~0ul, old;
-	struct rlimit rl;
 	int pidfd = -1, err = 0, saved = errno;
 	bool want_pidfd = !atomic_load(&no_pidfd_hook) && pidfd_waitable();
 	unsigned long flags;
@@ -345,7 +352,6 @@ int tide__spawn(const struct tide__spawn_req *r, pid_t *pidp, int *pidfdp)
 			if (!i || x.keep[i] != x.keep[x.nkeep - 1])
 				x.keep[x.nkeep++] = x.keep[i];
 	}
-	x.maxfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1u << 20 ? (unsigned)rl.rlim_cur : 1u << 20;
 	if (!(stack = child_stack(&kept))) {
 		err = -ENOMEM;
 		goto out;
