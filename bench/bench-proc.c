@@ -47,6 +47,9 @@
  * the kept rounds of the paired ratio tide / peer for rates, peer / tide
  * for costs (> 1: tide wins), "lo_<peer>" and "hi_<peer>" its min and max;
  * "tide" and the peers' keys are the medians of each side's values.
+ * "posix_spawn_vs_asyncio" is the same paired ratio of raw posix_spawn to
+ * asyncio: on the spawn workload, the bound the child's own exec puts on
+ * any library's lead over asyncio.
  *
  * Environment: BENCH_REPS (default 9 here), BENCH_SCALE, BENCH_ONLY (spawn,
  * pipe), BENCH_NO_PEER, BENCH_SIDES (a comma-separated list of the sides to
@@ -831,14 +834,43 @@ static double median_of(double *v, int n)
 }
 
 /*
+ * The median over the kept rounds of side a's paired ratio to side b (a / b
+ * for rates, b / a for costs: > 1 when a wins), its min in *lo and max in
+ * *hi; NAN where no round has both.
+ */
+static double paired_ratio(const struct workload *w, int ph, int a, int b, enum metric m, double scale, double *lo,
+			   double *hi)
+{
+	double ratios[MAX_ROUNDS], med;
+	int q = 0;
+
+	for (int i = 0; i < w->kept; i++) {
+		double x = metric_value(&w->v[ph][a][i], m, scale);
+		double y = metric_value(&w->v[ph][b][i], m, scale);
+		if (!isnan(x) && !isnan(y) && x > 0 && y > 0)
+			ratios[q++] = m == M_RATE ? x / y : y / x;
+	}
+	*lo = *hi = NAN;
+	if (!q)
+		return NAN;
+	med = bench_median(ratios, q); /* sorts */
+	*lo = ratios[0];
+	*hi = ratios[q - 1];
+	return med;
+}
+
+/*
  * One JSON line: side `me` (tide or tide_protocol) as "tide", every peer by
  * name, the paired ratios. scale divides the count (bytes -> MiB or GiB).
+ * "posix_spawn_vs_asyncio" is raw posix_spawn's own paired ratio to asyncio
+ * (with "lo_" and "hi_"): how far any library in C can get ahead of asyncio
+ * where the child's work dominates.
  */
 static void emit(const struct workload *w, int ph, int me, const char *bench, const char *unit, enum metric m,
 		 double scale, const char *goal, const char *extra)
 {
 	static const int peers[] = { SIDE_LIBUV, SIDE_ASYNCIO, SIDE_POSIX };
-	double vals[MAX_ROUNDS], ratios[MAX_ROUNDS];
+	double vals[MAX_ROUNDS], lo, hi, med;
 	int n = w->kept;
 
 	printf("{\"bench\":\"%s\",\"unit\":\"%s\",\"api\":\"%s\"", bench, unit, me % 2 ? "protocol" : "task");
@@ -851,20 +883,9 @@ static void emit(const struct workload *w, int ph, int me, const char *bench, co
 		bench_print_num(side_names[peers[p]], median_of(vals, n));
 	}
 	for (size_t p = 0; p < sizeof(peers) / sizeof(peers[0]); p++) {
-		int q = 0;
 		char key[48];
-		for (int i = 0; i < n; i++) {
-			double t = metric_value(&w->v[ph][me][i], m, scale);
-			double o = metric_value(&w->v[ph][peers[p]][i], m, scale);
-			if (!isnan(t) && !isnan(o) && t > 0 && o > 0)
-				ratios[q++] = m == M_RATE ? t / o : o / t;
-		}
-		double lo = NAN, hi = NAN, med = NAN;
-		if (q) {
-			med = bench_median(ratios, q); /* sorts */
-			lo = ratios[0];
-			hi = ratios[q - 1];
-		}
+
+		med = paired_ratio(w, ph, me, peers[p], m, scale, &lo, &hi);
 		snprintf(key, sizeof(key), "ratio_%s", side_names[peers[p]]);
 		if (isnan(med))
 			printf(",\"%s\":null", key);
@@ -875,6 +896,10 @@ static void emit(const struct workload *w, int ph, int me, const char *bench, co
 		snprintf(key, sizeof(key), "hi_%s", side_names[peers[p]]);
 		bench_print_num(key, hi);
 	}
+	med = paired_ratio(w, ph, SIDE_POSIX, SIDE_ASYNCIO, m, scale, &lo, &hi);
+	bench_print_num("posix_spawn_vs_asyncio", med);
+	bench_print_num("lo_posix_spawn_vs_asyncio", lo);
+	bench_print_num("hi_posix_spawn_vs_asyncio", hi);
 	if (goal)
 		printf(",\"goal\":\"%s\"", goal);
 	printf(",\"backend\":\"%s\",\"reps\":%d,\"stat\":\"median of paired ratios\"", side_backend[me], n);

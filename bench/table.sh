@@ -10,7 +10,9 @@
 #       per peer (the "ratio_<peer>" keys of the first line that has some):
 #       "value (ratio, lo-hi)" where the line has the paired ratio's spread
 #       ("lo_<peer>", "hi_<peer>", bench-proc), "value (lo-hi)" where it
-#       has only a spread of the value itself
+#       has only a spread of the value itself; then a column "posix_spawn
+#       vs asyncio" where the lines have "posix_spawn_vs_asyncio" (raw
+#       posix_spawn's own paired ratio to asyncio, and its spread)
 # The JSON is the flat one-object-per-line form the bench programs print, so
 # POSIX awk (mawk is enough) reads it without jq.
 set -e
@@ -69,10 +71,13 @@ mode == "wide" && /^\{/ {
 		}
 		if (npeers == 0)
 			next
+		ceiling = get($0, "posix_spawn_vs_asyncio") != "null"
 		printf "| workload | unit | tide |"
 		for (k = 1; k <= npeers; k++) printf " %s |", peer[k]
+		if (ceiling) printf " posix_spawn vs asyncio |"
 		printf " goal |\n|---|---|---:|"
 		for (k = 1; k <= npeers; k++) printf "---:|"
+		if (ceiling) printf "---:|"
 		printf "---|\n"
 	}
 	goal = get($0, "goal"); if (goal == "null") goal = ""
@@ -80,6 +85,13 @@ mode == "wide" && /^\{/ {
 	if (!(b in seen)) { seen[b] = 1; backends = backends (backends == "" ? "" : ", ") b }
 	printf "| %s | %s | %s |", get($0, "bench"), get($0, "unit"), cell($0, "tide")
 	for (k = 1; k <= npeers; k++) printf " %s |", cell($0, peer[k])
+	if (ceiling) {
+		r = get($0, "posix_spawn_vs_asyncio"); lo = get($0, "lo_posix_spawn_vs_asyncio")
+		if (r == "null")
+			printf " |"
+		else
+			printf " %.2fx%s |", r, (lo != "null" ? sprintf(" (%.2f-%.2f)", lo, get($0, "hi_posix_spawn_vs_asyncio")) : "")
+	}
 	printf " %s |\n", goal
 	next
 }
@@ -119,5 +131,7 @@ END {
 		printf "\ntide backend: %s. tide vs peer > 1 means tide wins: tide / peer for rates, peer / tide for costs (ns, KiB).\n", backend
 	if (mode == "wide" && backends != "")
 		printf "\ntide backends: %s (each row says which, as \"backend\" in its JSON line). In brackets: the median over the rounds of the paired ratio, > 1 when tide wins (tide / peer for rates, peer / tide for costs), and its min-max.\n", backends
+	if (mode == "wide" && ceiling)
+		printf "posix_spawn vs asyncio: raw posix_spawn'"'"'s own paired ratio to asyncio, the same way (> 1 when posix_spawn wins).\n"
 }
 ' "$1"

@@ -907,6 +907,78 @@ START_TEST(test_thousand_children)
 }
 END_TEST
 
+/*
+ * Several threads spawning at once, each on a loop of its own: each
+ * thread keeps one child stack (src/io/spawn.c), which CLONE_VFORK makes
+ * safe for that thread's children only, so children of different threads
+ * must never share one. Each child exits with a code of its own, and
+ * every eighth program is missing: its errno comes back through the
+ * memory the child shares with the thread that spawned it.
+ */
+#define SPAWN_THREADS 4
+#define THREAD_SPAWNS 24
+struct spawner {
+	struct tide_loop *loop;
+	int idx;
+	int good;     /* children that exited with their own code */
+	int missing;  /* spawns of the missing program refused with -ENOENT */
+};
+
+static int64_t spawner_task(void *arg)
+{
+	struct spawner *s = arg;
+	const char *missing[] = { "/nonexistent/tide-no-such-program", NULL };
+
+	for (int i = 0; i < THREAD_SPAWNS; i++) {
+		struct tide_future *f = NULL;
+		struct tide_process *p;
+		char script[32];
+		const char *sh[] = { "/bin/sh", "-c", script, NULL };
+		int want = s->idx * 32 + i, code = -1;
+
+		if (i % 8 == 7) {
+			s->missing += tide_create_subprocess_exec(s->loop, missing, NULL, &f) == -ENOENT && !f;
+			continue;
+		}
+		snprintf(script, sizeof(script), "exit %d", want);
+		p = spawn(s->loop, sh, NULL);
+		if (tide_process_wait(p, &code) == 0 && code == want)
+			s->good++;
+		tide_process_free(p);
+	}
+	return 0;
+}
+
+static void *spawner_main(void *arg)
+{
+	struct spawner *s = arg;
+
+	tt_run_main(&s->loop, spawner_task, s);
+	return NULL;
+}
+
+START_TEST(test_threads_spawn_at_once)
+{
+	struct spawner s[SPAWN_THREADS];
+	pthread_t th[SPAWN_THREADS];
+	int i;
+
+	memset(s, 0, sizeof(s));
+	for (i = 0; i < SPAWN_THREADS; i++) {
+		s[i].idx = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, spawner_main, &s[i]), 0);
+	}
+	for (i = 0; i < SPAWN_THREADS; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < SPAWN_THREADS; i++) {
+		ck_assert_msg(s[i].good == THREAD_SPAWNS - THREAD_SPAWNS / 8, "[%s] thread %d: %d of %d children exited right",
+			      tt_cfg->name, i, s[i].good, THREAD_SPAWNS - THREAD_SPAWNS / 8);
+		ck_assert_int_eq(s[i].missing, THREAD_SPAWNS / 8);
+	}
+	assert_no_children();
+}
+END_TEST
+
 /* Spawn, kill, start a wait and cancel it, many times over; a second
  * wait on each sees the exit; no zombie after. */
 #define CYCLES 10000
@@ -1262,7 +1334,7 @@ int main(void)
 		test_wait_cancelled_then_again, test_two_waiters, test_exec_errors, test_bad_input,
 		test_child_fds, test_library_fds_cloexec, test_child_signal_state, test_cwd_env, test_session_and_group,
 		test_freed_before_exit, test_loop_freed_with_children, test_live_process_keeps_loop,
-		test_transport_callbacks, test_thousand_children, test_spawn_kill_cancel_cycles,
+		test_transport_callbacks, test_thousand_children, test_threads_spawn_at_once, test_spawn_kill_cancel_cycles,
 		test_communicate_16mib, test_communicate_small, test_communicate_cancelled, test_stdout_closed_early, test_transport_pipes,
 	};
 	const size_t ntests = sizeof(tests) / sizeof(tests[0]);

@@ -2,10 +2,11 @@
 /*
  * spawn.c: starting a child process, at the system-call level (under
  * tide_subprocess_exec and tide_create_subprocess_exec). One clone with
- * CLONE_VM | CLONE_VFORK | CLONE_PIDFD on a small stack of its own: the
- * child shares the parent's memory until it execs, so the parent's page
- * tables are never copied (a parent with 1 GiB resident spawns as fast as
- * a small one), the pidfd comes with the child (no window in which the
+ * CLONE_VM | CLONE_VFORK | CLONE_PIDFD on a small stack of its own (one
+ * per thread, kept): the child shares the parent's memory until it
+ * execs, so the parent's page tables are never copied (a parent with
+ * 1 GiB resident spawns as fast as a small one), the pidfd comes with
+ * the child (no window in which the
  * pid could be reaped and reused), and an exec that fails reports its
  * errno through the shared memory before the parent resumes. DESIGN.md
  * has the measurement against fork and posix_spawn.
@@ -23,9 +24,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -44,6 +47,47 @@ extern char **environ;
 /* The child's own stack: its frames and the kernel's signal frame never
  * reach this (signals are blocked until exec). */
 #define CHILD_STACK (64 * 1024)
+
+/*
+ * One child stack per thread, mapped at its first spawn and kept until
+ * the thread exits (the key's destructor unmaps it). CLONE_VFORK
+ * suspends the calling thread until its child has exec'd (on its own new
+ * memory from then on) or exited, so no two children of one thread ever
+ * run on it; another thread's children have that thread's stack. A
+ * mapping per spawn (mmap, the child faulting its pages in, munmap) cost
+ * the parent about 40 % more CPU a spawn (DESIGN.md has the figures).
+ */
+static pthread_key_t stack_key;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+static bool stack_keyed;
+
+static void stack_unmap(void *stack)
+{
+	munmap(stack, CHILD_STACK);
+}
+
+static void stack_key_make(void)
+{
+	stack_keyed = pthread_key_create(&stack_key, stack_unmap) == 0;
+}
+
+/* This thread's child stack, or NULL without memory; *kept false when it
+ * could not be kept (no key): the caller unmaps it after the clone. */
+static char *child_stack(bool *kept)
+{
+	char *stack;
+
+	pthread_once(&stack_once, stack_key_make);
+	if (stack_keyed && (stack = pthread_getspecific(stack_key))) {
+		*kept = true;
+		return stack;
+	}
+	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return NULL;
+	*kept = stack_keyed && pthread_setspecific(stack_key, stack) == 0;
+	return stack;
+}
 
 /* The child runs on the parent's memory: nothing a sanitizer instruments
  * (its shadow writes would outlive the child's stack), never inlined into
@@ -65,7 +109,6 @@ struct spawn_ctx {
 	char *const *envp;
 	int *keep;               /* pass_fds, sorted, without duplicates */
 	size_t nkeep;
-	unsigned maxfd;          /* where closing ends without close_range */
 	int err;                 /* the child's errno when it failed, else 0 */
 };
 
@@ -78,13 +121,21 @@ struct k_sigaction {
 	unsigned long mask;
 };
 
-CHILD_CODE static void child_close_from(unsigned lo, unsigned hi, unsigned maxfd)
+CHILD_CODE static void child_close_from(unsigned lo, unsigned hi)
 {
+	struct {
+		uint64_t cur, max;
+	} rl; /* the kernel's struct rlimit64 */
+	unsigned maxfd = 1u << 20;
+
 	if (lo > hi)
 		return;
 	if (syscall(SYS_close_range, lo, hi, 0) == 0)
 		return;
-	/* Before 5.9: one close per number, up to the fd limit. */
+	/* Before 5.9: one close per number, up to the fd limit, asked here
+	 * so that kernels with close_range never pay for it. */
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.cur < maxfd)
+		maxfd = (unsigned)rl.cur;
 	for (unsigned fd = lo; fd <= hi && fd < maxfd; fd++)
 		syscall(SYS_close, fd);
 }
@@ -123,10 +174,10 @@ CHILD_CODE static int child_main(void *arg)
 			continue;
 		if (syscall(SYS_fcntl, x->keep[k], F_SETFD, 0) < 0)
 			goto fail;
-		child_close_from(lo, (unsigned)x->keep[k] - 1, x->maxfd);
+		child_close_from(lo, (unsigned)x->keep[k] - 1);
 		lo = (unsigned)x->keep[k] + 1;
 	}
-	child_close_from(lo, ~0u, x->maxfd);
+	child_close_from(lo, ~0u);
 	if (r->cwd && syscall(SYS_chdir, r->cwd) < 0)
 		goto fail;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
@@ -277,10 +328,10 @@ int tide__spawn(const struct tide__spawn_req *r, pid_t *pidp, int *pidfdp)
 {
 	struct spawn_ctx x = { .r = r };
 	unsigned long all = ~0ul, old;
-	struct rlimit rl;
 	int pidfd = -1, err = 0, saved = errno;
 	bool want_pidfd = !atomic_load(&no_pidfd_hook) && pidfd_waitable();
 	unsigned long flags;
+	bool kept;
 	char *stack;
 	pid_t pid;
 	size_t i;
@@ -301,9 +352,7 @@ int tide__spawn(const struct tide__spawn_req *r, pid_t *pidp, int *pidfdp)
 			if (!i || x.keep[i] != x.keep[x.nkeep - 1])
 				x.keep[x.nkeep++] = x.keep[i];
 	}
-	x.maxfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1u << 20 ? (unsigned)rl.rlim_cur : 1u << 20;
-	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
+	if (!(stack = child_stack(&kept))) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -322,7 +371,8 @@ int tide__spawn(const struct tide__spawn_req *r, pid_t *pidp, int *pidfdp)
 	if (pid < 0)
 		err = -errno;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
-	munmap(stack, CHILD_STACK);
+	if (!kept)
+		munmap(stack, CHILD_STACK);
 	if (err)
 		goto out;
 	if (!want_pidfd)
