@@ -66,7 +66,7 @@ FUZZ_BINS = $(FUZZ_TARGETS:=-fuzzer)
 
 test/fuzz/obj/%.o: $(top_srcdir)/%.c $(FUZZ_DEPS_H)
 	@$(MKDIR_P) $(@D)
-	$(AM_V_CC)$(FUZZ_CC) $(DEFS) $(FUZZ_CPPFLAGS) $(LIBURING_CFLAGS) $(FUZZ_CFLAGS) \
+	$(AM_V_CC)$(FUZZ_CC) $(DEFS) $(FUZZ_CPPFLAGS) $(LIBURING_CFLAGS) $(OPENSSL_CFLAGS) $(FUZZ_CFLAGS) \
 	  -fsanitize=fuzzer-no-link -c -o $@ $<
 test/fuzz/obj/%.o: $(top_srcdir)/%.S
 	@$(MKDIR_P) $(@D)
@@ -75,7 +75,7 @@ test/fuzz/libtide-fuzz.a: $(FUZZ_LIB_OBJECTS)
 	$(AM_V_AR)rm -f $@ && $(AR) cr $@ $(FUZZ_LIB_OBJECTS)
 test/fuzz/%-fuzzer: $(top_srcdir)/test/fuzz/%.c $(FUZZ_COMMON) $(FUZZ_DEPS_H) test/fuzz/libtide-fuzz.a
 	$(AM_V_CCLD)$(FUZZ_CC) $(DEFS) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ \
-	  $< $(FUZZ_COMMON) test/fuzz/libtide-fuzz.a $(LIBURING_LIBS) $(LIBS)
+	  $< $(FUZZ_COMMON) test/fuzz/libtide-fuzz.a $(LIBURING_LIBS) $(OPENSSL_LIBS) $(LIBS)
 
 fuzz:
 	@probe=test/fuzz/probe-$$$$; $(MKDIR_P) test/fuzz; \
