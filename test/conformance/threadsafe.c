@@ -94,7 +94,7 @@ static void finish(struct tide_loop *loop)
 START_TEST(test_tasks__test_run_coroutine_threadsafe)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct target_args t = { .add = { 1, 2 }, .timeout = TIDE_TIMEOUT_NONE };
+	struct target_args t = { .add = { .a = 1, .b = 2 }, .timeout = TIDE_TIMEOUT_NONE };
 	int64_t v = 0;
 
 	ck_assert_int_eq(run_target(loop, &t, &v), 0);
@@ -107,7 +107,7 @@ END_TEST
 START_TEST(test_tasks__test_run_coroutine_threadsafe_with_exception)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct target_args t = { .add = { 1, 2, .fail = true }, .timeout = TIDE_TIMEOUT_NONE };
+	struct target_args t = { .add = { .a = 1, .b = 2, .fail = true }, .timeout = TIDE_TIMEOUT_NONE };
 
 	ck_assert_int_eq(run_target(loop, &t, NULL), -EIO);
 	finish(loop);
@@ -119,7 +119,7 @@ END_TEST
 START_TEST(test_tasks__test_run_coroutine_threadsafe_with_timeout)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct target_args t = { .add = { 1, 2 }, .timeout = 0 };
+	struct target_args t = { .add = { .a = 1, .b = 2 }, .timeout = 0 };
 
 	ck_assert_int_eq(run_target(loop, &t, NULL), -ETIMEDOUT);
 	/* No pending task left (add has been cancelled). */
@@ -132,7 +132,7 @@ END_TEST
 START_TEST(test_tasks__test_run_coroutine_threadsafe_task_cancelled)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct target_args t = { .add = { 1, 2, .cancel = true }, .timeout = TIDE_TIMEOUT_NONE };
+	struct target_args t = { .add = { .a = 1, .b = 2, .cancel = true }, .timeout = TIDE_TIMEOUT_NONE };
 
 	ck_assert_int_eq(run_target(loop, &t, NULL), -ECANCELED);
 	finish(loop);
@@ -157,7 +157,7 @@ static void count_handler(struct tide_loop *loop, const struct tide_error_contex
 
 START_TEST(test_tasks__test_run_coroutine_threadsafe_task_factory_exception)
 {
-	struct target_args t = { .add = { 1, 2 }, .timeout = TIDE_TIMEOUT_NONE };
+	struct target_args t = { .add = { .a = 1, .b = 2 }, .timeout = TIDE_TIMEOUT_NONE };
 	struct tide_task_opts o = { .size = sizeof(o), .name = LONG_NAME };
 	struct tide_loop *loop;
 
