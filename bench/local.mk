@@ -104,7 +104,7 @@ bench_bench_proc_LDADD = $(BENCH_LDADD)
 
 # The networking programs: the load generator and the peers use no tide at
 # all (the peers link only their own library), tide-echo links libtide.
-bench_echo_load_SOURCES = bench/echo-load.c
+bench_echo_load_SOURCES = bench/echo-load.c bench/proc-cpu.h
 bench_echo_load_CFLAGS = $(AM_CFLAGS) -O2
 bench_tide_echo_SOURCES = bench/tide-echo.c bench/peers/peer.h
 bench_tide_echo_CFLAGS = $(BENCH_CFLAGS)
@@ -114,7 +114,7 @@ bench_peers_epoll_peer_CFLAGS = $(AM_CFLAGS) -O2
 bench_peers_uring_peer_SOURCES = bench/peers/uring.c bench/peers/peer.h
 bench_peers_uring_peer_CFLAGS = $(AM_CFLAGS) -O2 $(LIBURING_CFLAGS)
 bench_peers_uring_peer_LDADD = $(LIBURING_LIBS)
-bench_tls_load_SOURCES = bench/tls-load.c
+bench_tls_load_SOURCES = bench/tls-load.c bench/proc-cpu.h
 bench_tls_load_CFLAGS = $(AM_CFLAGS) -O2 $(OPENSSL_CFLAGS)
 bench_tls_load_LDADD = $(OPENSSL_LIBS)
 bench_peers_tls_epoll_peer_SOURCES = bench/peers/tls-epoll.c bench/peers/peer.h

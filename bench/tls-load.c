@@ -60,6 +60,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "proc-cpu.h"
+
 #define PERIOD 65521u     /* prime: never a multiple of a message size */
 #define READ_SIZE 32768u  /* < PERIOD: one memcmp per read */
 #define WRITE_MAX 16384u  /* one TLS record */
@@ -102,57 +104,6 @@ static uint64_t self_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int proc_user_sys_ns(int pid, uint64_t *user, uint64_t *sys)
-{
-	char path[64], buf[1024];
-	unsigned long long ut = 0, st = 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return 0;
-	uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
-	*user = ut * tick;
-	*sys = st * tick;
-	return 1;
-}
-
-static uint64_t proc_cpu_ns(int pid)
-{
-	char path[64];
-	uint64_t total = 0;
-	int found = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			if (e->d_name[0] == '.')
-				continue;
-			char p[320];
-			snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", pid, e->d_name);
-			FILE *f = fopen(p, "r");
-			unsigned long long run = 0;
-			if (f) {
-				if (fscanf(f, "%llu", &run) == 1) {
-					total += run;
-					found = 1;
-				}
-				fclose(f);
-			}
-		}
-		closedir(d);
-	}
-	if (found)
-		return total;
-	uint64_t ut, st;
-	return proc_user_sys_ns(pid, &ut, &st) ? ut + st : 0;
-}
 
 static void note_cipher(SSL *ssl)
 {
