@@ -1149,6 +1149,46 @@ TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const cha
 					       const struct tide_protocol_ops *ops, void *proto,
 					       struct tide_future **out);
 /*
+ * Wrapping a socket the caller already has (asyncio's sock= and
+ * connect_accepted_socket). fd must be a SOCK_STREAM socket (TCP over
+ * IPv4 or IPv6, or AF_UNIX); tide makes it non-blocking and close-on-exec.
+ * Ownership: when the call returns 0 the fd is tide's, whatever the
+ * future's outcome (it is closed with the transport, or when the TLS
+ * handshake fails); when it returns an error the fd stays the caller's,
+ * untouched. Errors: -EINVAL (bad arguments, or fd < 0), -ENOTSOCK (fd is
+ * not a socket), -EBADF (fd is not open), -EPROTOTYPE (not SOCK_STREAM),
+ * -ENOTCONN (a client or accepted socket that is not connected, including
+ * a non-blocking connect still in progress), -ENOTSUP (TLS asked without
+ * OpenSSL).
+ *
+ * asyncio's create_connection(sock=sock): a connected client socket. The
+ * future completes as tide_create_connection's, with the transport (after
+ * the handshake with opts->tls, which then needs server_hostname unless
+ * verification is off).
+ */
+TIDE_EXTERN int tide_create_connection_sock(struct tide_loop *loop, int fd, const struct tide_connect_opts *opts,
+					    const struct tide_protocol_ops *ops, void *proto,
+					    struct tide_future **out);
+/*
+ * asyncio's connect_accepted_socket: fd is a socket the caller accepted;
+ * with opts->tls tide is the TLS server on it. The future completes as
+ * tide_create_connection's, after the handshake with TLS.
+ */
+TIDE_EXTERN int tide_connect_accepted_socket(struct tide_loop *loop, int fd, const struct tide_connect_opts *opts,
+					     const struct tide_protocol_ops *ops, void *proto,
+					     struct tide_future **out);
+/*
+ * asyncio's create_server(sock=...): serves on the nfds (>= 1) bound
+ * stream sockets fds, calling listen(2) on each with opts->backlog
+ * (listening already is fine). From a 0 return every fd is the server's
+ * (closed by tide_server_close); on error none is taken. Otherwise as
+ * tide_create_server (opts->no_reuse_address and reuse_port are ignored:
+ * the sockets are already bound).
+ */
+TIDE_EXTERN int tide_create_server_sock(struct tide_loop *loop, const int *fds, size_t nfds,
+					const struct tide_server_opts *opts, tide_protocol_factory_cb factory,
+					void *arg, struct tide_future **out);
+/*
  * asyncio's loop.start_tls: upgrades the open stream transport t
  * (STARTTLS) to TLS, as a client (server_side 0) or a server, with ops and
  * proto as the TLS transport's protocol. The future completes after the
@@ -1226,6 +1266,10 @@ TIDE_EXTERN int tide_open_connection_ex(const char *host, int port, const struct
 					struct tide_stream_reader **r, struct tide_stream_writer **w);
 TIDE_EXTERN int tide_open_unix_connection_ex(const char *path, const struct tide_connect_opts *opts,
 					     struct tide_stream_reader **r, struct tide_stream_writer **w);
+/* Inside a task: asyncio's open_connection(sock=sock), fd owned as by
+ * tide_create_connection_sock. */
+TIDE_EXTERN int tide_open_connection_sock(int fd, const struct tide_connect_opts *opts,
+					  struct tide_stream_reader **r, struct tide_stream_writer **w);
 /*
  * Inside a task: asyncio's StreamWriter.start_tls. Upgrades the pair's
  * connection to TLS (STARTTLS) and returns after the handshake: 0, and
@@ -1247,6 +1291,11 @@ TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hos
 				  struct tide_future **out);
 TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
 				       tide_stream_handler_cb handler, void *arg, struct tide_future **out);
+/* asyncio's start_server(sock=...): as tide_create_server_sock, with a
+ * task per connection as tide_start_server. */
+TIDE_EXTERN int tide_start_server_sock(struct tide_loop *loop, const int *fds, size_t nfds,
+				       const struct tide_server_opts *opts, tide_stream_handler_cb handler,
+				       void *arg, struct tide_future **out);
 /* Closes the connection if needed and frees the pair (from open_connection).
  * Either half may be NULL: a process's pipe streams have only one. */
 TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stream_writer *w);
