@@ -1159,7 +1159,9 @@ TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const cha
  * not a socket), -EBADF (fd is not open), -EPROTOTYPE (not SOCK_STREAM),
  * -ENOTCONN (a client or accepted socket that is not connected, including
  * a non-blocking connect still in progress), -ENOTSUP (TLS asked without
- * OpenSSL).
+ * OpenSSL), TIDE_ECLOSED (the loop is closed), -ENOMEM. The future comes
+ * soon after the call (asyncio's order: the future, then connection_made);
+ * cancelled before that, it closes fd with no callback.
  *
  * asyncio's create_connection(sock=sock): a connected client socket. The
  * future completes as tide_create_connection's, with the transport (after
@@ -1183,7 +1185,11 @@ TIDE_EXTERN int tide_connect_accepted_socket(struct tide_loop *loop, int fd, con
  * (listening already is fine). From a 0 return every fd is the server's
  * (closed by tide_server_close); on error none is taken. Otherwise as
  * tide_create_server (opts->no_reuse_address and reuse_port are ignored:
- * the sockets are already bound).
+ * the sockets are already bound). Besides the errors above (-ENOTCONN
+ * aside), -EINVAL for a connected socket or an fd listed twice, and
+ * listen(2)'s error for a socket it refuses (an unbound AF_UNIX one): an
+ * fd before it in fds may then be listening already, still the caller's.
+ * The future is done on return.
  */
 TIDE_EXTERN int tide_create_server_sock(struct tide_loop *loop, const int *fds, size_t nfds,
 					const struct tide_server_opts *opts, tide_protocol_factory_cb factory,
@@ -1266,8 +1272,14 @@ TIDE_EXTERN int tide_open_connection_ex(const char *host, int port, const struct
 					struct tide_stream_reader **r, struct tide_stream_writer **w);
 TIDE_EXTERN int tide_open_unix_connection_ex(const char *path, const struct tide_connect_opts *opts,
 					     struct tide_stream_reader **r, struct tide_stream_writer **w);
-/* Inside a task: asyncio's open_connection(sock=sock), fd owned as by
- * tide_create_connection_sock. */
+/*
+ * Inside a task: asyncio's open_connection(sock=sock); returns after the
+ * handshake with opts->tls. The checks' errors of
+ * tide_create_connection_sock (-EINVAL, -ENOTSOCK, -EBADF, -EPROTOTYPE,
+ * -ENOTCONN, -ENOTSUP) and TIDE_ENOT_IN_TASK leave fd the caller's,
+ * untouched; past them fd is tide's: 0 gives it to the pair, and any
+ * other error (the handshake's, -ECANCELED, -ENOMEM) has closed it.
+ */
 TIDE_EXTERN int tide_open_connection_sock(int fd, const struct tide_connect_opts *opts,
 					  struct tide_stream_reader **r, struct tide_stream_writer **w);
 /*

@@ -12,7 +12,8 @@ dist_man7_MANS = man/tide.7
 # The family pages.
 TIDE_MAN3_PAGES = \
 	man/tide_barrier_new.3 man/tide_call_soon.3 man/tide_condition_new.3 man/tide_connect_read_pipe.3 \
-	man/tide_create_connection.3 man/tide_create_server.3 man/tide_create_subprocess_exec.3 \
+	man/tide_create_connection.3 man/tide_create_connection_sock.3 man/tide_create_server.3 \
+	man/tide_create_subprocess_exec.3 \
 	man/tide_event_new.3 man/tide_subprocess_exec.3 \
 	man/tide_executor_new.3 man/tide_future_new.3 man/tide_gather.3 \
 	man/tide_getaddrinfo.3 man/tide_lock_new.3 man/tide_loop_add_signal_handler.3 man/tide_loop_new.3 \
@@ -24,6 +25,8 @@ TIDE_MAN3_PAGES = \
 
 # The .so links: every exported function that is not a page's own name.
 TIDE_MAN3_LINKS = \
+	man/tide_connect_accepted_socket.3 man/tide_create_server_sock.3 \
+	man/tide_open_connection_sock.3 man/tide_start_server_sock.3 \
 	man/tide_create_connection_ex.3 man/tide_create_unix_connection_ex.3 \
 	man/tide_open_connection_ex.3 man/tide_open_unix_connection_ex.3 \
 	man/tide_stream_start_tls.3 man/tide_tls_available.3 \

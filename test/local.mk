@@ -39,7 +39,7 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/cancel
+	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/conformance/server test/cancel
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -74,6 +74,16 @@ EXTRA_DIST += test/conformance/README.md
 test_conformance_threadsafe_SOURCES = test/conformance/threadsafe.c $(TEST_HELPERS)
 test_conformance_threadsafe_CFLAGS = $(TEST_CFLAGS)
 test_conformance_threadsafe_LDADD = $(TEST_LDADD)
+
+# asyncio's sock= and connect_accepted_socket (issue 18): the *_sock calls
+# on the caller's sockets, their refusals (fd untouched) and the fds tide
+# closes; the TLS cases against test/tls-fixture.c's certificates.
+test_conformance_server_SOURCES = test/conformance/server.c
+test_conformance_server_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
+test_conformance_server_LDADD = $(NET_LDADD) $(OPENSSL_LIBS)
+if HAVE_OPENSSL
+test_conformance_server_SOURCES += test/tls-fixture.c test/tls-fixture.h
+endif
 
 test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
 test_cancel_CFLAGS = $(TEST_CFLAGS)

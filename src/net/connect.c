@@ -12,6 +12,7 @@
 #include "net/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +46,45 @@ int tide__unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len)
 	memcpy(sun->sun_path, path, n);
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	return 0;
+}
+
+/*
+ * Can the caller's fd be wrapped (tide_create_connection_sock and its
+ * kin, tide.h)? 0, or the contract's error, fd untouched: -EINVAL (fd <
+ * 0), -EBADF (not open), -ENOTSOCK, -EPROTOTYPE (not SOCK_STREAM), and
+ * with connected -ENOTCONN (no peer, a connect still in progress too).
+ */
+int tide__sock_check(int fd, bool connected)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(int);
+	int type;
+
+	if (fd < 0)
+		return -EINVAL;
+	if (fcntl(fd, F_GETFD) < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return -errno;
+	if (type != SOCK_STREAM)
+		return -EPROTOTYPE;
+	len = sizeof(ss);
+	if (connected && getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The checked fd is tide's from here: non-blocking and close-on-exec
+ * (F_GETFL and F_SETFD cannot fail on an open fd). */
+void tide__sock_take(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	fl = fcntl(fd, F_GETFD);
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
 /* ------------------------------------------------------------ connecting -- */
@@ -129,17 +169,18 @@ static void conn_start_tls(struct conn_req *r, int fd)
 	tide__transport_start(raw);
 }
 
-static void conn_connected(struct tide_future *f, void *arg)
+/*
+ * The connect of r->fd is over (err 0: connected, or a caller's socket):
+ * the transport, through TLS if asked; else the next address.
+ */
+static void conn_fd_done(struct conn_req *r, int err)
 {
-	struct conn_req *r = arg;
 	struct tide_transport *t;
-	int err = tide_future_error(f);
 
-	tide_future_unref(f);
-	r->step = NULL;
 	if (err == 0 && !r->cancelled) {
 		int fd = r->fd;
 		r->fd = -1;
+		/* (A caller's AF_UNIX socket refuses it, harmlessly.) */
 		if (r->kind == TIDE__T_STREAM && !r->sunlen)
 			tide__set_nodelay(fd);
 		if (r->tls) {
@@ -165,6 +206,16 @@ static void conn_connected(struct tide_future *f, void *arg)
 	}
 	r->last_err = err;
 	conn_try_next(r);
+}
+
+static void conn_connected(struct tide_future *f, void *arg)
+{
+	struct conn_req *r = arg;
+	int err = tide_future_error(f);
+
+	tide_future_unref(f);
+	r->step = NULL;
+	conn_fd_done(r, err);
 }
 
 static void conn_start(struct conn_req *r, const struct sockaddr *sa, socklen_t len, int family, int type)
@@ -290,6 +341,15 @@ static int conn_req_new(struct tide_loop *loop, const struct tide_protocol_ops *
 	return 0;
 }
 
+/* A request that never started: the caller keeps what it passed. */
+static void conn_req_discard(struct conn_req *r)
+{
+	r->out->cancel_hook = NULL;
+	tide_future_unref(r->out);
+	tide__tls_conf_unref(r->tls);
+	tide__free(r);
+}
+
 static int connect_host(struct tide_loop *loop, const char *host, int port, int kind, const struct addrinfo *hints,
 			struct tide__tls_conf *tls, const struct tide_protocol_ops *ops, void *proto,
 			struct tide_future **out)
@@ -310,18 +370,16 @@ static int connect_host(struct tide_loop *loop, const char *host, int port, int 
 	if (err) {
 		if (r->step)
 			tide_future_unref(r->step);
-		r->out->cancel_hook = NULL;
-		tide_future_unref(r->out);
-		tide__tls_conf_unref(r->tls);
-		tide__free(r);
+		conn_req_discard(r);
 		return err;
 	}
 	*out = tide_future_ref(r->out);
 	return 0;
 }
 
-/* The TLS of a connection's options, copied (NULL: plain), or the error. */
-static int conn_tls(const struct tide_connect_opts *opts, const char *host, struct tide__tls_conf **tls)
+/* The TLS of a connection's options, copied (NULL: plain), or the error;
+ * server: tide is the TLS server (connect_accepted_socket). */
+static int conn_tls(const struct tide_connect_opts *opts, const char *host, bool server, struct tide__tls_conf **tls)
 {
 	const struct tide_tls_opts *o;
 
@@ -330,7 +388,7 @@ static int conn_tls(const struct tide_connect_opts *opts, const char *host, stru
 		return -EINVAL;
 	if (!(o = TIDE__OPT(opts, tls, NULL)))
 		return 0;
-	return tide__tls_conf_new(o, host, false, tls);
+	return tide__tls_conf_new(o, host, server, tls);
 }
 
 TIDE_EXTERN int tide_create_connection_ex(struct tide_loop *loop, const char *host, int port,
@@ -343,7 +401,7 @@ TIDE_EXTERN int tide_create_connection_ex(struct tide_loop *loop, const char *ho
 
 	if (!loop || !host || !out || port < 0 || port > 65535 || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if ((err = conn_tls(opts, host, &tls)))
+	if ((err = conn_tls(opts, host, false, &tls)))
 		return err;
 	if ((err = tide__loop_refuses(loop))) {
 		tide__tls_conf_unref(tls);
@@ -369,7 +427,7 @@ TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const cha
 
 	if (!loop || !out || (ops && ops->size < sizeof(size_t)))
 		return -EINVAL;
-	if ((err = conn_tls(opts, NULL, &tls)))
+	if ((err = conn_tls(opts, NULL, false, &tls)))
 		return err;
 	if ((err = tide__loop_refuses(loop)) || (err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r))) {
 		tide__tls_conf_unref(tls);
@@ -377,10 +435,7 @@ TIDE_EXTERN int tide_create_unix_connection_ex(struct tide_loop *loop, const cha
 	}
 	r->tls = tls;
 	if ((err = tide__unix_addr(path, &r->sun, &r->sunlen))) {
-		r->out->cancel_hook = NULL;
-		tide_future_unref(r->out);
-		tide__tls_conf_unref(r->tls);
-		tide__free(r);
+		conn_req_discard(r);
 		return err;
 	}
 	*out = tide_future_ref(r->out);
@@ -392,4 +447,56 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
 {
 	return tide_create_unix_connection_ex(loop, path, NULL, ops, proto, out);
+}
+
+/* ------------------------------------------------- the caller's sockets -- */
+
+/* Soon after the call, as asyncio's: the socket is connected already. */
+static void conn_sock_started(void *arg)
+{
+	conn_fd_done(arg, 0);
+}
+
+/* create_connection_sock (tide the TLS client) and connect_accepted_socket
+ * (the server): the checks leave fd alone; from the 0 return it is r's. */
+static int connect_sock(struct tide_loop *loop, int fd, const struct tide_connect_opts *opts, bool server,
+			const struct tide_protocol_ops *ops, void *proto, struct tide_future **out)
+{
+	struct tide__tls_conf *tls;
+	struct conn_req *r;
+	int err;
+
+	if (!loop || !out || fd < 0 || (ops && ops->size < sizeof(size_t)))
+		return -EINVAL;
+	if ((err = tide__sock_check(fd, true)))
+		return err;
+	if ((err = conn_tls(opts, NULL, server, &tls)))
+		return err;
+	if ((err = tide__loop_refuses(loop)) || (err = conn_req_new(loop, ops, proto, TIDE__T_STREAM, &r))) {
+		tide__tls_conf_unref(tls);
+		return err;
+	}
+	r->tls = tls;
+	if ((err = tide__call_soon_internal(loop, conn_sock_started, r))) {
+		conn_req_discard(r);
+		return err;
+	}
+	tide__sock_take(fd);
+	r->fd = fd;
+	*out = tide_future_ref(r->out);
+	return 0;
+}
+
+TIDE_EXTERN int tide_create_connection_sock(struct tide_loop *loop, int fd, const struct tide_connect_opts *opts,
+					    const struct tide_protocol_ops *ops, void *proto,
+					    struct tide_future **out)
+{
+	return connect_sock(loop, fd, opts, false, ops, proto, out);
+}
+
+TIDE_EXTERN int tide_connect_accepted_socket(struct tide_loop *loop, int fd, const struct tide_connect_opts *opts,
+					     const struct tide_protocol_ops *ops, void *proto,
+					     struct tide_future **out)
+{
+	return connect_sock(loop, fd, opts, true, ops, proto, out);
 }

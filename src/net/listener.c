@@ -628,6 +628,21 @@ static void result_server(struct tide_future *f, struct tide_server *s)
 	tide_future_set_result(f, 0, s);
 }
 
+/* s listens on its sockets: serve (unless deferred) and complete f. */
+static void server_ready(struct tide_server *s, struct tide_future *f, const struct tide_server_opts *opts)
+{
+	if (!TIDE__OPT(opts, defer_serving, 0))
+		tide_server_start_serving(s);
+	result_server(f, s);
+}
+
+/* A server whose creation failed: closed (its sockets too) and freed. */
+static void server_drop(struct tide_server *s)
+{
+	server_mark_freed(s);
+	tide_server_close(s);
+}
+
 /* An in-progress create_server: resolving its hosts. */
 struct srv_req {
 	struct tide_server *s;
@@ -660,14 +675,11 @@ static void srv_req_finish(struct srv_req *r)
 	if (tide_future_done(r->out))
 		err = -ECANCELED;
 	if (err) {
-		server_mark_freed(s);
-		tide_server_close(s);
+		server_drop(s);
 		if (!tide_future_done(r->out))
 			tide_future_set_error(r->out, err);
 	} else {
-		if (!TIDE__OPT(r->have_opts ? &r->opts : NULL, defer_serving, 0))
-			tide_server_start_serving(s);
-		result_server(r->out, s);
+		server_ready(s, r->out, r->have_opts ? &r->opts : NULL);
 	}
 	tide_future_unref(r->out);
 	tide__free(r->gai);
@@ -740,10 +752,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 			tide_future_cancel(r->gai[i]); /* a list it has goes with it */
 			tide_future_unref(r->gai[i]);
 		}
-		if (r->s) {
-			server_mark_freed(r->s);
-			tide_server_close(r->s);
-		}
+		if (r->s)
+			server_drop(r->s);
 		if (r->out)
 			tide_future_unref(r->out);
 		tide__free(r->gai);
@@ -794,8 +804,7 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	}
 	fd = listen_on((struct sockaddr *)&sun, len, s->backlog, 0, 0);
 	if (fd < 0) {
-		server_mark_freed(s);
-		tide_server_close(s);
+		server_drop(s);
 		tide_future_unref(f);
 		return fd;
 	}
@@ -803,9 +812,74 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	s->unix_path = tide__malloc(strlen(path) + 1);
 	if (s->unix_path)
 		strcpy(s->unix_path, path);
-	if (!TIDE__OPT(opts, defer_serving, 0))
-		tide_server_start_serving(s);
-	result_server(f, s);
+	server_ready(s, f, opts);
+	*out = f;
+	return 0;
+}
+
+/*
+ * The caller's sockets, each checked before any is touched: a stream
+ * socket, open, not connected (listen(2) would refuse it), listed once.
+ */
+static int sock_fds_check(const int *fds, size_t nfds)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < nfds; i++) {
+		if ((err = tide__sock_check(fds[i], false)))
+			return err;
+		len = sizeof(ss);
+		if (getpeername(fds[i], (struct sockaddr *)&ss, &len) == 0)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (fds[j] == fds[i])
+				return -EINVAL;
+	}
+	return 0;
+}
+
+TIDE_EXTERN int tide_create_server_sock(struct tide_loop *loop, const int *fds, size_t nfds,
+					const struct tide_server_opts *opts, tide_protocol_factory_cb factory,
+					void *arg, struct tide_future **out)
+{
+	struct sockaddr_storage ss;
+	struct tide_server *s;
+	struct tide_future *f;
+	socklen_t len;
+	size_t i;
+	int err;
+
+	if (!loop || !fds || !nfds || !factory || !out || TIDE__OPTS_BAD(opts))
+		return -EINVAL;
+	if ((err = sock_fds_check(fds, nfds)) || (err = tide__loop_refuses(loop)))
+		return err;
+	if ((err = tide_future_new(loop, &f)))
+		return err;
+	if ((err = server_alloc(loop, opts, factory, arg, nfds, &s))) {
+		tide_future_unref(f);
+		return err;
+	}
+	/* Listening already is fine (asyncio calls listen too). */
+	for (i = 0; i < nfds; i++) {
+		if (listen(fds[i], s->backlog) < 0) {
+			err = -errno;
+			server_drop(s);
+			tide_future_unref(f);
+			return err;
+		}
+	}
+	for (i = 0; i < nfds; i++) {
+		len = sizeof(ss);
+		if (getsockname(fds[i], (struct sockaddr *)&ss, &len) == 0 &&
+		    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+			s->tcp = true;
+		tide__sock_take(fds[i]);
+		server_add_fd(s, fds[i]);
+	}
+	server_ready(s, f, opts);
 	*out = f;
 	return 0;
 }

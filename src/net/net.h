@@ -395,6 +395,15 @@ void tide__future_end_transport(struct tide_future *f, int err, struct tide_tran
 
 /* TCP_NODELAY on a new connection, as asyncio sets it (connect.c). */
 void tide__set_nodelay(int fd);
+/*
+ * A socket the caller already has (connect.c, for the *_sock calls of
+ * tide.h): tide__sock_check says whether fd is a stream socket tide can
+ * take (connected: with a peer), 0 or the contract's error, fd untouched;
+ * tide__sock_take makes the checked fd non-blocking and close-on-exec,
+ * once nothing can fail any more.
+ */
+int tide__sock_check(int fd, bool connected);
+void tide__sock_take(int fd);
 /* A unix socket address for path: -EINVAL (empty), -ENAMETOOLONG, or 0. */
 struct sockaddr_un;
 int tide__unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len);

@@ -1235,8 +1235,11 @@ TIDE_EXTERN void tide_stream_free(struct tide_stream_reader *r, struct tide_stre
 
 /* ----------------------------------------------------------- connecting -- */
 
-static int open_common(const char *host, int port, const char *path, const struct tide_connect_opts *opts,
-		       struct tide_stream_reader **rp, struct tide_stream_writer **wp)
+/* Connects to host:port, to the unix path, or (sock non-NULL) over the
+ * caller's socket *sock. */
+static int open_common(const char *host, int port, const char *path, const int *sock,
+		       const struct tide_connect_opts *opts, struct tide_stream_reader **rp,
+		       struct tide_stream_writer **wp)
 {
 	struct tide_future *task = tide_current_task();
 	struct tide_future *f = NULL;
@@ -1253,13 +1256,24 @@ static int open_common(const char *host, int port, const char *path, const struc
 	if (!task)
 		return TIDE_ENOT_IN_TASK;
 	loop = tide_future_loop(task);
-	if (!(s = stream_new(loop)))
+	/* The caller's socket: the checks first, which leave it the
+	 * caller's; from there on it is closed on any failure. */
+	if (sock && (err = tide__sock_check(*sock, true)))
+		return err;
+	if (!(s = stream_new(loop))) {
+		if (sock)
+			close(*sock);
 		return -ENOMEM;
-	if (path)
+	}
+	if (sock)
+		err = tide_create_connection_sock(loop, *sock, opts, &stream_proto_ops, s, &f);
+	else if (path)
 		err = tide_create_unix_connection_ex(loop, path, opts, &stream_proto_ops, s, &f);
 	else
 		err = tide_create_connection_ex(loop, host, port, opts, &stream_proto_ops, s, &f);
 	if (err) {
+		if (sock && err == -ENOMEM)
+			close(*sock);
 		stream_unref(s);
 		return err;
 	}
@@ -1284,7 +1298,7 @@ static int open_common(const char *host, int port, const char *path, const struc
 TIDE_EXTERN int tide_open_connection(const char *host, int port, struct tide_stream_reader **r,
 				     struct tide_stream_writer **w)
 {
-	return open_common(host, port, NULL, NULL, r, w);
+	return open_common(host, port, NULL, NULL, NULL, r, w);
 }
 
 TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_reader **r,
@@ -1292,13 +1306,13 @@ TIDE_EXTERN int tide_open_unix_connection(const char *path, struct tide_stream_r
 {
 	if (!path)
 		return -EINVAL;
-	return open_common(NULL, 0, path, NULL, r, w);
+	return open_common(NULL, 0, path, NULL, NULL, r, w);
 }
 
 TIDE_EXTERN int tide_open_connection_ex(const char *host, int port, const struct tide_connect_opts *opts,
 					struct tide_stream_reader **r, struct tide_stream_writer **w)
 {
-	return open_common(host, port, NULL, opts, r, w);
+	return open_common(host, port, NULL, NULL, opts, r, w);
 }
 
 TIDE_EXTERN int tide_open_unix_connection_ex(const char *path, const struct tide_connect_opts *opts,
@@ -1306,7 +1320,13 @@ TIDE_EXTERN int tide_open_unix_connection_ex(const char *path, const struct tide
 {
 	if (!path)
 		return -EINVAL;
-	return open_common(NULL, 0, path, opts, r, w);
+	return open_common(NULL, 0, path, NULL, opts, r, w);
+}
+
+TIDE_EXTERN int tide_open_connection_sock(int fd, const struct tide_connect_opts *opts,
+					  struct tide_stream_reader **r, struct tide_stream_writer **w)
+{
+	return open_common(NULL, 0, NULL, &fd, opts, r, w);
 }
 
 /*
@@ -1537,9 +1557,10 @@ static void srv_created(struct tide_future *f, void *arg)
 	tide__server_set_arg_free(server, srv_server_gone);
 }
 
+/* Serves hosts:port, the unix path, or (fds non-NULL) the caller's sockets. */
 static int start_common(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
-			const char *path, const struct tide_server_opts *opts, tide_stream_handler_cb handler,
-			void *arg, struct tide_future **out)
+			const char *path, const int *fds, const struct tide_server_opts *opts,
+			tide_stream_handler_cb handler, void *arg, struct tide_future **out)
 {
 	struct stream_server *srv;
 	int err;
@@ -1552,7 +1573,9 @@ static int start_common(struct tide_loop *loop, const char *const *hosts, size_t
 	srv->handler = handler;
 	srv->arg = arg;
 	srv->refs = 1; /* the server's: it calls the factory with srv */
-	if (path)
+	if (fds)
+		err = tide_create_server_sock(loop, fds, nhosts, opts, server_factory, srv, out);
+	else if (path)
 		err = tide_create_unix_server(loop, path, opts, server_factory, srv, out);
 	else
 		err = tide_create_server(loop, hosts, nhosts, port, opts, server_factory, srv, out);
@@ -1582,7 +1605,7 @@ TIDE_EXTERN int tide_start_server(struct tide_loop *loop, const char *const *hos
 				  const struct tide_server_opts *opts, tide_stream_handler_cb handler, void *arg,
 				  struct tide_future **out)
 {
-	return start_common(loop, hosts, nhosts, port, NULL, opts, handler, arg, out);
+	return start_common(loop, hosts, nhosts, port, NULL, NULL, opts, handler, arg, out);
 }
 
 TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path, const struct tide_server_opts *opts,
@@ -1590,7 +1613,16 @@ TIDE_EXTERN int tide_start_unix_server(struct tide_loop *loop, const char *path,
 {
 	if (!path)
 		return -EINVAL;
-	return start_common(loop, NULL, 0, 0, path, opts, handler, arg, out);
+	return start_common(loop, NULL, 0, 0, path, NULL, opts, handler, arg, out);
+}
+
+TIDE_EXTERN int tide_start_server_sock(struct tide_loop *loop, const int *fds, size_t nfds,
+				       const struct tide_server_opts *opts, tide_stream_handler_cb handler,
+				       void *arg, struct tide_future **out)
+{
+	if (!fds || !nfds)
+		return -EINVAL;
+	return start_common(loop, NULL, nfds, 0, NULL, fds, opts, handler, arg, out);
 }
 
 /* ------------------------------------------------- readers fed by hand -- */
