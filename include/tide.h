@@ -727,6 +727,13 @@ TIDE_EXTERN void tide_lock_free(struct tide_lock *l);
 TIDE_EXTERN int tide_lock_acquire(struct tide_lock *l);
 /* Releasing an unlocked lock: -EPERM (asyncio's RuntimeError). */
 TIDE_EXTERN int tide_lock_release(struct tide_lock *l);
+/*
+ * 1 while the lock is held. A release with tasks waiting hands the lock
+ * to the first of them at once, so it reads 1 from that release on,
+ * while the woken task has yet to run (asyncio's release() unlocks and
+ * the woken waiter locks again when it runs: locked() is False in
+ * between). Either way a task that arrives meanwhile queues behind it.
+ */
 TIDE_EXTERN int tide_lock_locked(const struct tide_lock *l);
 
 struct tide_event;

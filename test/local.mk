@@ -39,7 +39,9 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/conformance/server test/cancel
+	test/slowclients test/signal test/cancel \
+	test/conformance/asyncio test/conformance/threadsafe test/conformance/server \
+	test/conformance/locks test/conformance/queues
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -84,6 +86,14 @@ test_conformance_server_LDADD = $(NET_LDADD) $(OPENSSL_LIBS)
 if HAVE_OPENSSL
 test_conformance_server_SOURCES += test/tls-fixture.c test/tls-fixture.h
 endif
+
+# test_locks (Lock, Event, Condition, Semaphore, Barrier) and test_queues.
+test_conformance_locks_SOURCES = test/conformance/locks.c $(TEST_HELPERS)
+test_conformance_locks_CFLAGS = $(TEST_CFLAGS)
+test_conformance_locks_LDADD = $(TEST_LDADD)
+test_conformance_queues_SOURCES = test/conformance/queues.c $(TEST_HELPERS)
+test_conformance_queues_CFLAGS = $(TEST_CFLAGS)
+test_conformance_queues_LDADD = $(TEST_LDADD)
 
 test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
 test_cancel_CFLAGS = $(TEST_CFLAGS)

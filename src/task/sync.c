@@ -410,6 +410,7 @@ TIDE_EXTERN int tide_condition_notify_all(struct tide_condition *c)
 struct tide_semaphore {
 	struct sync_obj obj;
 	unsigned value;       /* free units */
+	unsigned woken;       /* waiters given a unit that have not run yet */
 	unsigned bound;       /* the initial value: the ceiling of a bounded one */
 	bool bounded;         /* BoundedSemaphore: release past bound is -EOVERFLOW */
 	struct tide__wlist waiters; /* acquirers in arrival order */
@@ -445,17 +446,24 @@ TIDE_EXTERN void tide_semaphore_free(struct tide_semaphore *s)
 	obj_release(&s->obj);
 }
 
-/* asyncio's locked(): no unit, or someone is already queued for one. */
+/*
+ * asyncio's locked(): no unit, or someone is already queued for one, or
+ * was given one and has not run yet (asyncio keeps a woken waiter's
+ * future in _waiters until it runs, and counts it): a task that releases
+ * and acquires again in between must not overtake it.
+ */
 static bool sem_locked(const struct tide_semaphore *s)
 {
-	return s->value == 0 || wl_has_pending(&s->waiters);
+	return s->value == 0 || s->woken > 0 || wl_has_pending(&s->waiters);
 }
 
 /* Gives free units to waiters while there are both. */
 static void sem_wake(struct tide_semaphore *s)
 {
-	while (s->value > 0 && tide__wl_wake_first(&s->waiters, 0))
+	while (s->value > 0 && tide__wl_wake_first(&s->waiters, 0)) {
 		s->value--;
+		s->woken++;
+	}
 }
 
 TIDE_EXTERN int tide_semaphore_acquire(struct tide_semaphore *s)
@@ -472,7 +480,11 @@ TIDE_EXTERN int tide_semaphore_acquire(struct tide_semaphore *s)
 	case W_GONE:
 		return err;
 	case W_CHOSEN_FAILED:
+		s->woken--;
 		s->value++; /* the unit the waker took for us */
+		break;
+	case W_WOKEN:
+		s->woken--;
 		break;
 	default:
 		break;
