@@ -1246,18 +1246,21 @@ END_TEST
 
 static int64_t as_completed_timeout_body(void *arg)
 {
-	static struct sleeper sa = {10, 'a'}, sb = {10000, 'b'};
+	/* a ends within a few iterations, long before the deadline however
+	 * slow the machine (a timer of its own could expire together with
+	 * the deadline on a stalled loop, and lose to it). */
+	static struct sleeper sa = {0, 'a'}, sb = {10000, 'b'};
 	struct tide_future *a = spawn(sleeper_body, &sa), *b = spawn(sleeper_body, &sb);
 	struct tide_future *futs[2] = {a, b}, *next;
 	struct tide_as_completed *it;
 	double t0 = tide_loop_time(cur_loop());
 
 	(void)arg;
-	ck_assert_int_eq(tide_as_completed_new(futs, 2, 0.12, &it), 0);
+	ck_assert_int_eq(tide_as_completed_new(futs, 2, 1, &it), 0);
 	ck_assert_int_eq(tide_as_completed_next(it, &next), 0);
 	ck_assert_int_eq(tide_await(next), 'a');
 	ck_assert_int_eq(tide_as_completed_next(it, &next), -ETIMEDOUT);
-	ck_assert(tide_loop_time(cur_loop()) >= t0 + 0.12);
+	ck_assert(tide_loop_time(cur_loop()) >= t0 + 1);
 	tide_as_completed_free(it);
 	tide_task_cancel(b);
 	wait_done(b);
@@ -2106,6 +2109,1614 @@ START_TEST(test_tasks__test_sleep_zero)
 END_TEST
 
 
+/* ------------------------------------------------------------ waitfor -- */
+
+/* test_waitfor's SlowTask: sleeps, and notes that it exited (its finally). */
+static int g_exited;
+
+static int64_t slow_task_run(void *arg)
+{
+	int r = tide_sleep((double)(intptr_t)arg / 1000);
+
+	g_exited = 1;
+	return r;
+}
+
+static int64_t wait_for_arg(void *arg)
+{
+	return tide_wait_for(arg, 0.4);
+}
+
+static int64_t wait_for_cancelled_body(void *arg)
+{
+	struct tide_future *slow = spawn(slow_task_run, MS(200));
+	struct tide_future *wft = spawn(wait_for_arg, slow);
+
+	(void)arg;
+	g_exited = 0;
+	ck_assert_int_eq(tide_sleep(0), 0);
+	ck_assert_int_eq(tide_task_cancel(wft), 1);
+	wait_done(wft);
+	ck_assert_int_eq(tide_future_cancelled(wft), 1);
+	/* The cancel reached the inner task through wait_for, which waited for it. */
+	ck_assert_int_eq(g_exited, 1);
+	ck_assert_int_eq(tide_future_cancelled(slow), 1);
+	tide_future_unref(wft);
+	tide_future_unref(slow);
+	return 0;
+}
+
+/* test_waitfor.test_asyncio_wait_for_cancelled: cancelling wait_for
+ * cancels the inner task and waits for it to exit. */
+START_TEST(test_waitfor__test_asyncio_wait_for_cancelled)
+{
+	tt_run_main(&g_loop, wait_for_cancelled_body, NULL);
+}
+END_TEST
+
+static int64_t wait_for_timeout_body(void *arg)
+{
+	struct tide_future *slow = spawn(slow_task_run, MS(200));
+
+	(void)arg;
+	g_exited = 0;
+	ck_assert_int_eq(tide_wait_for(slow, 0.1), -ETIMEDOUT);
+	ck_assert_int_eq(g_exited, 1);
+	ck_assert_int_eq(tide_future_cancelled(slow), 1);
+	tide_future_unref(slow);
+	return 0;
+}
+
+/* test_waitfor.test_asyncio_wait_for_timeout: the inner task has exited
+ * when TimeoutError comes. */
+START_TEST(test_waitfor__test_asyncio_wait_for_timeout)
+{
+	tt_run_main(&g_loop, wait_for_timeout_body, NULL);
+}
+END_TEST
+
+static int64_t wait_for_done_body(void *arg)
+{
+	struct tide_future *fut = new_future(cur_loop());
+
+	(void)arg;
+	ck_assert_int_eq(tide_future_set_result(fut, 'd', NULL), 0);
+	ck_assert_int_eq(tide_wait_for(fut, 0), 'd');
+	ck_assert_int_eq(tide_wait_for(fut, -1), 'd');
+	ck_assert_int_eq(tide_future_done(fut), 1);
+	tide_future_unref(fut);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_timeout_less_then_0_or_0_future_done */
+START_TEST(test_waitfor__test_wait_for_timeout_less_then_0_or_0_future_done)
+{
+	tt_run_main(&g_loop, wait_for_done_body, NULL);
+}
+END_TEST
+
+static int g_foo_running;
+
+static int64_t foo_started_sleep(void *arg)
+{
+	int r;
+
+	g_foo_running = 1;
+	ck_assert_int_eq(tide_future_set_result(arg, 0, NULL), 0);
+	r = tide_sleep(10);
+	g_foo_running = 0;
+	return r ? r : 'd';
+}
+
+static int64_t wait_for_le0_body(void *arg)
+{
+	static const double timeouts[] = {0, -1};
+
+	(void)arg;
+	for (int i = 0; i < 2; i++) {
+		struct tide_future *started = new_future(cur_loop());
+		struct tide_future *fut = spawn(foo_started_sleep, started);
+
+		g_foo_running = -1;
+		ck_assert_int_eq(tide_await(started), 0);
+		ck_assert_int_eq(tide_wait_for(fut, timeouts[i]), -ETIMEDOUT);
+		ck_assert_int_eq(tide_future_done(fut), 1);
+		ck_assert_int_eq(tide_future_cancelled(fut), 1);
+		ck_assert_int_eq(g_foo_running, 0);
+		tide_future_unref(fut);
+		tide_future_unref(started);
+	}
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_timeout_less_then_0_or_0: a running task is
+ * cancelled and waited for. */
+START_TEST(test_waitfor__test_wait_for_timeout_less_then_0_or_0)
+{
+	tt_run_main(&g_loop, wait_for_le0_body, NULL);
+}
+END_TEST
+
+static int64_t foo_long_sleep(void *arg)
+{
+	int r;
+
+	(void)arg;
+	g_foo_running = 1;
+	r = tide_sleep(300);
+	g_foo_running = 0;
+	return r ? r : 'd';
+}
+
+static int64_t wait_for_body(void *arg)
+{
+	struct tide_future *fut = spawn(foo_long_sleep, NULL);
+	double t0 = tide_loop_time(cur_loop());
+
+	(void)arg;
+	ck_assert_int_eq(tide_wait_for(fut, 0.1), -ETIMEDOUT);
+	ck_assert(tide_loop_time(cur_loop()) >= t0 + 0.1);
+	ck_assert_int_eq(tide_future_done(fut), 1);
+	ck_assert_int_eq(tide_future_cancelled(fut), 1);
+	ck_assert_int_eq(g_foo_running, 0);
+	tide_future_unref(fut);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for: on timeout the task is cancelled and has
+ * ended. */
+START_TEST(test_waitfor__test_wait_for)
+{
+	tt_run_main(&g_loop, wait_for_body, NULL);
+}
+END_TEST
+
+static int64_t wait_for_blocking_body(void *arg)
+{
+	struct tide_future *c = spawn(return_arg, MS('d'));
+
+	(void)arg;
+	ck_assert_int_eq(tide_wait_for(c, TIDE_TIMEOUT_NONE), 'd');
+	tide_future_unref(c);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_blocking: timeout=None just awaits. */
+START_TEST(test_waitfor__test_wait_for_blocking)
+{
+	tt_run_main(&g_loop, wait_for_blocking_body, NULL);
+}
+END_TEST
+
+static void set_ok_cb(void *arg)
+{
+	ck_assert_int_eq(tide_future_set_result(arg, 'k', NULL), 0);
+}
+
+static int64_t wait_for_race_body(void *arg)
+{
+	struct tide_future *fut = new_future(cur_loop());
+
+	(void)arg;
+	ck_assert_int_eq(tide_call_later(cur_loop(), 0.01, set_ok_cb, fut, NULL), 0);
+	ck_assert_int_eq(tide_wait_for(fut, 2), 'k');
+	tide_future_unref(fut);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_race_condition: the result set before the
+ * deadline is returned. */
+START_TEST(test_waitfor__test_wait_for_race_condition)
+{
+	tt_run_main(&g_loop, wait_for_race_body, NULL);
+}
+END_TEST
+
+static int64_t catch_cancel_return_1(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	return 1;
+}
+
+static int64_t wait_for_cancel_race_body(void *arg)
+{
+	struct tide_future *inner = spawn(catch_cancel_return_1, NULL);
+
+	(void)arg;
+	/* The inner task swallows the timeout's cancel: its result wins. */
+	ck_assert_int_eq(tide_wait_for(inner, 0.01), 1);
+	tide_future_unref(inner);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_cancellation_race_condition */
+START_TEST(test_waitfor__test_wait_for_cancellation_race_condition)
+{
+	tt_run_main(&g_loop, wait_for_cancel_race_body, NULL);
+}
+END_TEST
+
+static int g_task_done;
+
+static int64_t slow_to_cancel(void *arg)
+{
+	int r = tide_sleep(10);
+
+	(void)arg;
+	if (r == -ECANCELED)
+		ck_assert_int_eq(tide_sleep(0.01), 0);
+	g_task_done = 1;
+	return r;
+}
+
+static int64_t waits_for_cancellation_body(void *arg)
+{
+	struct tide_future *inner = spawn(slow_to_cancel, NULL);
+
+	g_task_done = 0;
+	if (arg) /* the _w_timeout_0 variant: the inner task runs first */
+		ck_assert_int_eq(tide_sleep(0.01), 0);
+	ck_assert_int_eq(tide_wait_for(inner, arg ? 0 : 0.01), -ETIMEDOUT);
+	ck_assert_int_eq(g_task_done, 1);
+	ck_assert_int_eq(tide_future_cancelled(inner), 1);
+	tide_future_unref(inner);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_waits_for_task_cancellation: TimeoutError
+ * only once the inner task has finished handling its cancel. */
+START_TEST(test_waitfor__test_wait_for_waits_for_task_cancellation)
+{
+	tt_run_main(&g_loop, waits_for_cancellation_body, NULL);
+}
+END_TEST
+
+/* test_waitfor.test_wait_for_waits_for_task_cancellation_w_timeout_0 */
+START_TEST(test_waitfor__test_wait_for_waits_for_task_cancellation_w_timeout_0)
+{
+	tt_run_main(&g_loop, waits_for_cancellation_body, MS(1));
+}
+END_TEST
+
+static int64_t raise_in_finally(void *arg)
+{
+	(void)arg;
+	(void)tide_sleep(0.2);
+	return -EDOM; /* finally: raise FooException */
+}
+
+static int64_t wait_for_reraises_body(void *arg)
+{
+	struct tide_future *inner = spawn(raise_in_finally, NULL);
+
+	(void)arg;
+	ck_assert_int_eq(tide_wait_for(inner, 0.01), -EDOM);
+	tide_future_unref(inner);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_reraises_exception_during_cancellation: an
+ * error the inner task raises while cancelled comes out of wait_for. */
+START_TEST(test_waitfor__test_wait_for_reraises_exception_during_cancellation)
+{
+	tt_run_main(&g_loop, wait_for_reraises_body, NULL);
+}
+END_TEST
+
+static int64_t blocking_coroutine(void *arg)
+{
+	struct tide_future *fut = new_future(cur_loop());
+	int64_t r;
+
+	(void)arg;
+	r = tide_await(fut); /* never set */
+	tide_future_unref(fut);
+	return r;
+}
+
+static double g_wf_timeout;
+
+static int64_t wait_for_global_timeout(void *arg)
+{
+	return tide_wait_for(arg, g_wf_timeout);
+}
+
+static int64_t cancel_wait_for_body(void *arg)
+{
+	struct tide_future *task = spawn(blocking_coroutine, NULL), *wait;
+
+	(void)arg;
+	wait = spawn(wait_for_global_timeout, task);
+	ck_assert_int_eq(tide_call_soon(cur_loop(), cancel_task_cb, wait, NULL), 0);
+	ck_assert_int_eq(tide_await(wait), -ECANCELED);
+	/* Python issue #23219: cancelling the wait cancels the task. */
+	ck_assert_int_eq(tide_future_cancelled(task), 1);
+	tide_future_unref(wait);
+	tide_future_unref(task);
+	return 0;
+}
+
+/* test_waitfor.test_cancel_blocking_wait_for: timeout=None. */
+START_TEST(test_waitfor__test_cancel_blocking_wait_for)
+{
+	g_wf_timeout = TIDE_TIMEOUT_NONE;
+	tt_run_main(&g_loop, cancel_wait_for_body, NULL);
+}
+END_TEST
+
+/* test_waitfor.test_cancel_wait_for: timeout=60. */
+START_TEST(test_waitfor__test_cancel_wait_for)
+{
+	g_wf_timeout = 60;
+	tt_run_main(&g_loop, cancel_wait_for_body, NULL);
+}
+END_TEST
+
+static int64_t holds_up_cancel(void *arg)
+{
+	(void)arg;
+	if (tide_sleep(0.3) == -ECANCELED && tide_sleep(0.3) == -ECANCELED)
+		(void)tide_sleep(0.3);
+	return 42;
+}
+
+static int64_t wait_for_self_cancellation_body(void *arg)
+{
+	struct tide_future *inner = spawn(holds_up_cancel, NULL), *task;
+
+	(void)arg;
+	g_wf_timeout = 0.1;
+	task = spawn(wait_for_global_timeout, inner);
+	ck_assert_int_eq(tide_sleep(0.2), 0);
+	ck_assert_int_eq(tide_task_cancel(task), 1);
+	/* Both cancels went on to the inner task, which swallowed them and
+	 * returned 42: that result won, and wait_for returns it. */
+	ck_assert_int_eq(tide_await(task), 42);
+	ck_assert_int_eq(tide_future_cancelled(task), 0);
+	ck_assert_int_eq(tide_await(inner), 42);
+	tide_future_unref(task);
+	tide_future_unref(inner);
+	return 0;
+}
+
+/*
+ * test_waitfor.test_wait_for_self_cancellation, differing on purpose: the
+ * inner task holds up the timeout's cancel, then the wait_for task is
+ * cancelled too. asyncio 3.11's wait_for raises CancelledError; tide's is
+ * 3.12's, a timeout scope around the await (tide_wait_for: the inner
+ * result that wins the race is returned), which returns the 42 the inner
+ * task ended with, the cancel having gone to the inner task. CPython 3.12
+ * dropped this test with that change.
+ */
+START_TEST(test_waitfor__test_wait_for_self_cancellation)
+{
+	tt_run_main(&g_loop, wait_for_self_cancellation_body, NULL);
+}
+END_TEST
+
+static int64_t done_at_once(void *arg)
+{
+	(void)arg;
+	return 'd';
+}
+
+static int g_reached_end;
+
+static int64_t wait_for_coro(void *arg)
+{
+	int64_t r = tide_wait_for(arg, 100);
+
+	if (r < 0)
+		return r;
+	if ((r = tide_sleep(1)))
+		return r;
+	g_reached_end = 1;
+	return 0;
+}
+
+static int64_t issue86296_body(void *arg)
+{
+	struct tide_future *inner = spawn(done_at_once, NULL), *task;
+
+	(void)arg;
+	g_reached_end = 0;
+	task = spawn(wait_for_coro, inner);
+	ck_assert_int_eq(tide_future_done(task), 0);
+	ck_assert_int_eq(tide_sleep(0), 0);
+	ck_assert_int_eq(tide_task_cancel(task), 1);
+	ck_assert_int_eq(tide_await(task), -ECANCELED);
+	ck_assert_int_eq(tide_future_done(inner), 1);
+	ck_assert_int_eq(tide_await(inner), 'd');
+	ck_assert_int_eq(g_reached_end, 0);
+	tide_future_unref(task);
+	tide_future_unref(inner);
+	return 0;
+}
+
+/* test_waitfor.test_wait_for_issue86296 (3.12): a task cancelled just
+ * after its wait_for got the inner result is cancelled all the same. */
+START_TEST(test_waitfor__test_wait_for_issue86296)
+{
+	tt_run_main(&g_loop, issue86296_body, NULL);
+}
+END_TEST
+
+static int64_t sleep_10ms_done(void *arg)
+{
+	int r = tide_sleep((double)(intptr_t)arg / 1000);
+
+	return r ? r : 'd';
+}
+
+static int64_t shield_zero_timeout_body(void *arg)
+{
+	struct tide_future *task = spawn(sleep_10ms_done, MS(10)), *shielded;
+
+	(void)arg;
+	ck_assert_int_eq(tide_shield(task, &shielded), 0);
+	ck_assert_int_eq(tide_wait_for(shielded, 0), -ETIMEDOUT);
+	/* The task runs on in the background. */
+	ck_assert_int_eq(tide_future_done(task), 0);
+	ck_assert_int_eq(tide_future_cancelled(task), 0);
+	ck_assert_int_eq(tide_future_cancelled(shielded), 1);
+	ck_assert_int_eq(tide_sleep(0.1), 0);
+	ck_assert_int_eq(tide_future_done(task), 1);
+	ck_assert_int_eq(value_of(task), 'd');
+	tide_future_unref(shielded);
+	tide_future_unref(task);
+	return 0;
+}
+
+/* test_waitfor.test_zero_timeout (3.12, WaitForShieldTests): timeout 0
+ * cancels the shield, not the task behind it. */
+START_TEST(test_waitfor__test_zero_timeout)
+{
+	tt_run_main(&g_loop, shield_zero_timeout_body, NULL);
+}
+END_TEST
+
+static int64_t shield_none_timeout_body(void *arg)
+{
+	struct tide_future *task = spawn(sleep_10ms_done, MS(100)), *shielded;
+
+	(void)arg;
+	ck_assert_int_eq(tide_shield(task, &shielded), 0);
+	ck_assert_int_eq(tide_wait_for(shielded, TIDE_TIMEOUT_NONE), 'd');
+	ck_assert_int_eq(tide_future_done(task), 1);
+	ck_assert_int_eq(tide_await(task), 'd');
+	tide_future_unref(shielded);
+	tide_future_unref(task);
+	return 0;
+}
+
+/* test_waitfor.test_none_timeout (3.12): runs to completion. */
+START_TEST(test_waitfor__test_none_timeout)
+{
+	tt_run_main(&g_loop, shield_none_timeout_body, NULL);
+}
+END_TEST
+
+static int64_t shielded_timeout_body(void *arg)
+{
+	struct tide_future *task = spawn(sleep_10ms_done, MS(100)), *shielded;
+
+	(void)arg;
+	ck_assert_int_eq(tide_shield(task, &shielded), 0);
+	ck_assert_int_eq(tide_wait_for(shielded, 0.01), -ETIMEDOUT);
+	ck_assert_int_eq(tide_future_done(task), 0);
+	ck_assert_int_eq(tide_future_cancelled(task), 0);
+	ck_assert_int_eq(tide_await(task), 'd');
+	tide_future_unref(shielded);
+	tide_future_unref(task);
+	return 0;
+}
+
+/* test_waitfor.test_shielded_timeout (3.12): the shield keeps the task
+ * from the timeout's cancel. */
+START_TEST(test_waitfor__test_shielded_timeout)
+{
+	tt_run_main(&g_loop, shielded_timeout_body, NULL);
+}
+END_TEST
+
+/* ----------------------------------------------------------- timeouts -- */
+
+static int64_t timeout_basic_body(void *arg)
+{
+	struct tide_timeout *cm;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.01, &cm), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_expired(cm), 1);
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	ck_assert_int_eq(tide_task_cancelling(tide_current_task()), 0);
+	return 0;
+}
+
+/* test_timeouts.test_timeout_basic */
+START_TEST(test_timeouts__test_timeout_basic)
+{
+	tt_run_main(&g_loop, timeout_basic_body, NULL);
+}
+END_TEST
+
+static int64_t nested_timeouts_body(void *arg)
+{
+	double deadline = tide_loop_time(cur_loop()) + 0.01;
+	struct tide_timeout *cm1, *cm2;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &cm1), 0);
+	ck_assert_int_eq(tide_timeout_reschedule(cm1, deadline), 0);
+	ck_assert_int_eq(tide_timeout_enter(TIDE_TIMEOUT_NONE, &cm2), 0);
+	ck_assert_int_eq(tide_timeout_reschedule(cm2, deadline), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_expired(cm2), 1);
+	ck_assert_int_eq(tide_timeout_expired(cm1), 1);
+	/* Only the topmost scope turns the cancel into TimeoutError. */
+	ck_assert_int_eq(tide_timeout_exit(cm2), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_exit(cm1), -ETIMEDOUT);
+	return 0;
+}
+
+/* test_timeouts.test_nested_timeouts */
+START_TEST(test_timeouts__test_nested_timeouts)
+{
+	tt_run_main(&g_loop, nested_timeouts_body, NULL);
+}
+END_TEST
+
+static int64_t waiter_cancelled_body(void *arg)
+{
+	struct tide_timeout *cm;
+	int cancelled = 0;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.01, &cm), 0);
+	if (tide_sleep(10) == -ECANCELED)
+		cancelled = 1;
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	ck_assert_int_eq(cancelled, 1);
+	return 0;
+}
+
+/* test_timeouts.test_waiter_cancelled: the await inside sees CancelledError. */
+START_TEST(test_timeouts__test_waiter_cancelled)
+{
+	tt_run_main(&g_loop, waiter_cancelled_body, NULL);
+}
+END_TEST
+
+static int64_t timeout_not_called_body(void *arg)
+{
+	struct tide_timeout *cm;
+	double when, t1;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(10, &cm), 0);
+	ck_assert_int_eq(tide_sleep(0.01), 0);
+	t1 = tide_loop_time(cur_loop());
+	ck_assert_int_eq(tide_timeout_expired(cm), 0);
+	ck_assert_int_eq(tide_timeout_when(cm, &when), 0);
+	ck_assert(when > t1);
+	ck_assert_int_eq(tide_timeout_exit(cm), 0);
+	return 0;
+}
+
+/* test_timeouts.test_timeout_not_called */
+START_TEST(test_timeouts__test_timeout_not_called)
+{
+	tt_run_main(&g_loop, timeout_not_called_body, NULL);
+}
+END_TEST
+
+static int64_t timeout_zero_body(void *arg)
+{
+	double t0 = tide_loop_time(cur_loop()), t1, when;
+	struct tide_timeout *cm;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0, &cm), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	t1 = tide_loop_time(cur_loop());
+	ck_assert_int_eq(tide_timeout_expired(cm), 1);
+	ck_assert_int_eq(tide_timeout_when(cm, &when), 0);
+	ck_assert(t0 <= when && when <= t1);
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	return 0;
+}
+
+/* test_timeouts.test_timeout_zero */
+START_TEST(test_timeouts__test_timeout_zero)
+{
+	tt_run_main(&g_loop, timeout_zero_body, NULL);
+}
+END_TEST
+
+static int64_t foreign_exception_passed_body(void *arg)
+{
+	struct tide_timeout *cm;
+	int r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.01, &cm), 0);
+	r = -ENOKEY; /* raise KeyError */
+	ck_assert_int_eq(tide_timeout_expired(cm), 0);
+	ck_assert_int_eq(tide_timeout_exit(cm), 0);
+	ck_assert_int_eq(r, -ENOKEY);
+	return 0;
+}
+
+/* test_timeouts.test_foreign_exception_passed: an error of the block
+ * before the deadline is left alone (exit says the scope did not expire). */
+START_TEST(test_timeouts__test_foreign_exception_passed)
+{
+	tt_run_main(&g_loop, foreign_exception_passed_body, NULL);
+}
+END_TEST
+
+static int64_t crash(void)
+{
+	(void)tide_sleep(1);
+	return -EDOM; /* finally: 1/0 */
+}
+
+static int64_t foreign_exception_on_timeout_body(void *arg)
+{
+	struct tide_timeout *cm;
+	int64_t r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.01, &cm), 0);
+	r = crash();
+	ck_assert_int_eq(tide_timeout_expired(cm), 1);
+	/* The scope expired, but the block ended with its own error, not the
+	 * cancellation: that error is the outcome (asyncio's __aexit__ only
+	 * converts CancelledError), as in tide_wait_for. */
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	ck_assert_int_eq(r, -EDOM);
+	return 0;
+}
+
+/* test_timeouts.test_foreign_exception_on_timeout */
+START_TEST(test_timeouts__test_foreign_exception_on_timeout)
+{
+	tt_run_main(&g_loop, foreign_exception_on_timeout_body, NULL);
+}
+END_TEST
+
+static int64_t foreign_cancel_body(void *arg)
+{
+	struct tide_timeout *cm;
+	int r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(10, &cm), 0);
+	ck_assert_int_eq(tide_task_cancel(tide_current_task()), 1);
+	r = tide_sleep(10);
+	ck_assert_int_eq(r, -ECANCELED);
+	ck_assert_int_eq(tide_timeout_expired(cm), 0);
+	/* Not ours: the cancellation goes on. */
+	ck_assert_int_eq(tide_timeout_exit(cm), 0);
+	return r;
+}
+
+/* test_timeouts.test_foreign_cancel_doesnt_timeout_if_not_expired */
+START_TEST(test_timeouts__test_foreign_cancel_doesnt_timeout_if_not_expired)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t = spawn_on(loop, foreign_cancel_body, NULL);
+
+	tt_run_until_complete(loop, t, -ECANCELED);
+	ck_assert_int_eq(tide_future_cancelled(t), 1);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t outer_timeout_task(void *arg)
+{
+	struct tide_timeout *cm;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.001, &cm), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	return 0;
+}
+
+static int64_t outer_not_cancelled_body(void *arg)
+{
+	struct tide_future *task = spawn(outer_timeout_task, NULL);
+
+	(void)arg;
+	ck_assert_int_eq(tide_await(task), 0);
+	ck_assert_int_eq(tide_future_cancelled(task), 0);
+	ck_assert_int_eq(tide_future_done(task), 1);
+	ck_assert_int_eq(tide_task_cancelling(task), 0);
+	tide_future_unref(task);
+	return 0;
+}
+
+/* test_timeouts.test_outer_task_is_not_cancelled: the task that timed
+ * out inside a scope ends normally. */
+START_TEST(test_timeouts__test_outer_task_is_not_cancelled)
+{
+	tt_run_main(&g_loop, outer_not_cancelled_body, NULL);
+}
+END_TEST
+
+static int64_t nested_concurrent_body(void *arg)
+{
+	struct tide_timeout *outer, *inner;
+	int expired;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.002, &outer), 0);
+	ck_assert_int_eq(tide_timeout_enter(0.1, &inner), 0);
+	tt_sleep_ms(10); /* pretend we crunch some numbers */
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	/* The outer deadline passed (the inner one too on a machine slow
+	 * enough): the inner scope lets the cancellation through, the outer
+	 * turns it into TimeoutError. */
+	expired = tide_timeout_expired(inner);
+	ck_assert_int_eq(tide_timeout_exit(inner), expired ? -ECANCELED : 0);
+	ck_assert_int_eq(tide_timeout_exit(outer), -ETIMEDOUT);
+	return 0;
+}
+
+/* test_timeouts.test_nested_timeouts_concurrent */
+START_TEST(test_timeouts__test_nested_timeouts_concurrent)
+{
+	tt_run_main(&g_loop, nested_concurrent_body, NULL);
+}
+END_TEST
+
+static int64_t nested_loop_busy_body(void *arg)
+{
+	struct tide_loop *loop = cur_loop();
+	double t0 = tide_loop_time(loop);
+	struct tide_timeout *outer, *inner;
+	int r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.1, &outer), 0);
+	ck_assert_int_eq(tide_timeout_enter(0.01, &inner), 0);
+	tt_sleep_ms(100); /* the loop is busy for a while */
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	r = tide_timeout_exit(inner);
+	/* As in asyncio, both deadlines have passed by the time the loop runs
+	 * again, so the inner scope may see the outer's request too and let
+	 * the cancellation through; else it times out and the outer scope
+	 * interrupts the next await. */
+	ck_assert(r == -ETIMEDOUT || r == -ECANCELED);
+	if (r == -ETIMEDOUT)
+		ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_exit(outer), -ETIMEDOUT);
+	ck_assert(tide_loop_time(loop) - t0 < TT_HANG_S);
+	return 0;
+}
+
+/* test_timeouts.test_nested_timeouts_loop_busy: the outer scope stops
+ * what follows the inner one. */
+START_TEST(test_timeouts__test_nested_timeouts_loop_busy)
+{
+	struct tide_loop_opts opts;
+
+	tt_opts_init(&opts);
+	opts.slow_callback_duration = 10;
+	tt_run_main_opts(&g_loop, &opts, nested_loop_busy_body, NULL);
+}
+END_TEST
+
+static struct tide_timeout *g_cm;
+static int g_cm_expired;
+
+static int64_t reschedule_task(void *arg)
+{
+	struct tide_future *fut = arg;
+	int r;
+
+	ck_assert_int_eq(tide_timeout_enter(10, &g_cm), 0);
+	ck_assert_int_eq(tide_future_set_result(fut, 0, NULL), 0);
+	r = tide_sleep(50);
+	g_cm_expired = tide_timeout_expired(g_cm);
+	ck_assert_int_eq(tide_timeout_exit(g_cm), 0);
+	g_cm = NULL;
+	return r;
+}
+
+static int64_t reschedule_body(void *arg)
+{
+	struct tide_future *fut = new_future(cur_loop()), *task;
+	double deadline1, deadline2, when;
+
+	(void)arg;
+	task = spawn(reschedule_task, fut);
+	ck_assert_int_eq(tide_await(fut), 0);
+	ck_assert_int_eq(tide_timeout_when(g_cm, &deadline1), 0);
+	deadline2 = deadline1 + 20;
+	ck_assert_int_eq(tide_timeout_reschedule(g_cm, deadline2), 0);
+	ck_assert_int_eq(tide_timeout_when(g_cm, &when), 0);
+	ck_assert(when == deadline2);
+	ck_assert_int_eq(tide_timeout_reschedule(g_cm, TIDE_TIMEOUT_NONE), 0);
+	ck_assert_int_eq(tide_timeout_when(g_cm, &when), 0);
+	ck_assert(when == TIDE_TIMEOUT_NONE);
+	ck_assert_int_eq(tide_task_cancel(task), 1);
+	ck_assert_int_eq(tide_await(task), -ECANCELED);
+	ck_assert_int_eq(g_cm_expired, 0);
+	tide_future_unref(task);
+	tide_future_unref(fut);
+	return 0;
+}
+
+/* test_timeouts.test_reschedule: when() follows reschedule, to a deadline
+ * and to none. */
+START_TEST(test_timeouts__test_reschedule)
+{
+	tt_run_main(&g_loop, reschedule_body, NULL);
+}
+END_TEST
+
+static int64_t timeout_in_finally_body(void *arg)
+{
+	struct tide_timeout *outer, *inner;
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.01, &outer), 0);
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	/* finally: a scope of its own, which times out on its own. */
+	ck_assert_int_eq(tide_timeout_enter(0.01, &inner), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_exit(inner), -ETIMEDOUT);
+	ck_assert_int_eq(tide_timeout_exit(outer), -ETIMEDOUT);
+	return 0;
+}
+
+/* test_timeouts.test_nested_timeout_in_finally */
+START_TEST(test_timeouts__test_nested_timeout_in_finally)
+{
+	tt_run_main(&g_loop, timeout_in_finally_body, NULL);
+}
+END_TEST
+
+static int64_t timeout_after_cancellation_body(void *arg)
+{
+	struct tide_timeout *cm;
+
+	(void)arg;
+	ck_assert_int_eq(tide_task_cancel(tide_current_task()), 1);
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED); /* caught */
+	/* finally: a cleanup under a timeout of 0 still times out. */
+	ck_assert_int_eq(tide_timeout_enter(0, &cm), 0);
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	return 0;
+}
+
+/* test_timeouts.test_timeout_after_cancellation */
+START_TEST(test_timeouts__test_timeout_after_cancellation)
+{
+	tt_run_main(&g_loop, timeout_after_cancellation_body, NULL);
+}
+END_TEST
+
+static int64_t cancel_in_timeout_after_cancellation_body(void *arg)
+{
+	struct tide_timeout *cm;
+
+	(void)arg;
+	ck_assert_int_eq(tide_task_cancel(tide_current_task()), 1);
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED); /* caught */
+	ck_assert_int_eq(tide_timeout_enter(1, &cm), 0);
+	ck_assert_int_eq(tide_task_cancel(tide_current_task()), 1);
+	ck_assert_int_eq(tide_sleep(2), -ECANCELED);
+	ck_assert_int_eq(tide_timeout_expired(cm), 0);
+	/* A CancelledError, not a TimeoutError. */
+	ck_assert_int_eq(tide_timeout_exit(cm), 0);
+	return 0;
+}
+
+/* test_timeouts.test_cancel_in_timeout_after_cancellation */
+START_TEST(test_timeouts__test_cancel_in_timeout_after_cancellation)
+{
+	tt_run_main(&g_loop, cancel_in_timeout_after_cancellation_body, NULL);
+}
+END_TEST
+
+static int64_t timeout_expiring_body(void *arg)
+{
+	struct tide_timeout *cm;
+	double now = tide_loop_time(cur_loop());
+
+	(void)arg;
+	ck_assert_int_eq(tide_timeout_enter(0.01, &cm), 0);
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	/* asyncio's RuntimeError "expiring": TIDE_EINVALID_STATE. */
+	ck_assert_int_eq(tide_timeout_reschedule(cm, now + 0.02), TIDE_EINVALID_STATE);
+	ck_assert_int_eq(tide_timeout_expired(cm), 1);
+	ck_assert_int_eq(tide_timeout_exit(cm), -ETIMEDOUT);
+	return 0;
+}
+
+/* test_timeouts.test_timeout_expiring: no reschedule once the deadline fired. */
+START_TEST(test_timeouts__test_timeout_expiring)
+{
+	tt_run_main(&g_loop, timeout_expiring_body, NULL);
+}
+END_TEST
+
+/* test_timeouts.test_timeout_without_task: TIDE_ENOT_IN_TASK where asyncio
+ * raises RuntimeError. */
+START_TEST(test_timeouts__test_timeout_without_task)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_timeout *cm = NULL;
+
+	ck_assert_int_eq(tide_timeout_enter(0.01, &cm), TIDE_ENOT_IN_TASK);
+	ck_assert_ptr_null(cm);
+	ck_assert_int_eq(tide_timeout_reschedule(NULL, 1), -EINVAL);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+/* --------------------------------------------------------- taskgroups -- */
+
+static struct tide_taskgroup *new_group(void)
+{
+	struct tide_taskgroup *g = NULL;
+
+	ck_assert_int_eq(tide_taskgroup_new(cur_loop(), &g), 0);
+	return g;
+}
+
+static struct tide_future *group_spawn(struct tide_taskgroup *g, tide_task_cb fn, void *arg)
+{
+	struct tide_future *t = NULL;
+
+	ck_assert_int_eq(tide_taskgroup_spawn(g, fn, arg, NULL, &t), 0);
+	return t;
+}
+
+static int64_t tg01_body(void *arg)
+{
+	static struct sleeper s1 = {10, 42}, s2 = {20, 11};
+	struct tide_taskgroup *g = new_group();
+	struct tide_future *t1, *t2;
+
+	t1 = group_spawn(g, sleeper_body, &s1);
+	if (arg) /* test_taskgroup_02: the second comes later */
+		ck_assert_int_eq(tide_sleep(0.015), 0);
+	t2 = group_spawn(g, sleeper_body, &s2);
+	ck_assert_int_eq(tide_taskgroup_wait(g), 0);
+	tide_taskgroup_free(g);
+	ck_assert_int_eq(value_of(t1), 42);
+	ck_assert_int_eq(value_of(t2), 11);
+	tide_future_unref(t1);
+	tide_future_unref(t2);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_01: the group waits for both children. */
+START_TEST(test_taskgroups__test_taskgroup_01)
+{
+	tt_run_main(&g_loop, tg01_body, NULL);
+}
+END_TEST
+
+/* test_taskgroups.test_taskgroup_02: a child added while the first runs. */
+START_TEST(test_taskgroups__test_taskgroup_02)
+{
+	tt_run_main(&g_loop, tg01_body, MS(1));
+}
+END_TEST
+
+static int64_t tg03_body(void *arg)
+{
+	static struct sleeper s1 = {1000, 42}, s2 = {20, 11};
+	struct tide_taskgroup *g = new_group();
+	struct tide_future *t1, *t2;
+
+	(void)arg;
+	t1 = group_spawn(g, sleeper_body, &s1);
+	ck_assert_int_eq(tide_sleep(0.015), 0);
+	/* A child cancelled explicitly: everything else goes on. */
+	ck_assert_int_eq(tide_task_cancel(t1), 1);
+	t2 = group_spawn(g, sleeper_body, &s2);
+	ck_assert_int_eq(tide_taskgroup_wait(g), 0);
+	ck_assert_int_eq(tide_taskgroup_errors(g, NULL, 0), 0);
+	tide_taskgroup_free(g);
+	ck_assert_int_eq(tide_future_cancelled(t1), 1);
+	ck_assert_int_eq(value_of(t2), 11);
+	tide_future_unref(t1);
+	tide_future_unref(t2);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_03 */
+START_TEST(test_taskgroups__test_taskgroup_03)
+{
+	tt_run_main(&g_loop, tg03_body, NULL);
+}
+END_TEST
+
+static int g_num, g_t2_cancel, g_runner_cancel;
+
+static int64_t foo_note_cancel(void *arg)
+{
+	int r = tide_sleep((double)(intptr_t)arg / 1000);
+
+	if (r == -ECANCELED) {
+		g_t2_cancel = 1;
+		return r;
+	}
+	g_num += 1; /* NUM counts the children that were not cancelled */
+	return 0;
+}
+
+static int64_t cancel_children_runner(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	int errs[4], r;
+	ssize_t n;
+
+	(void)arg;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_then_edom, MS(10), NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, foo_note_cancel, MS(5000), NULL, NULL), 0);
+	if (tide_sleep(10) == -ECANCELED)
+		g_runner_cancel = 1;
+	r = tide_taskgroup_wait(g);
+	/* The three may end apart on a busy machine: one to three errors, all ZeroDivisionError. */
+	n = tide_taskgroup_errors(g, errs, 4);
+	ck_assert(n >= 1 && n <= 3);
+	for (ssize_t i = 0; i < n; i++)
+		ck_assert_int_eq(errs[i], -EDOM);
+	tide_taskgroup_free(g);
+	if (r == 0)
+		g_num += 10;
+	return r;
+}
+
+static int64_t await_runner(void *arg)
+{
+	struct tide_future *r = spawn(arg, NULL);
+	int64_t v = tide_await(r);
+
+	tide_future_unref(r);
+	return v == -EDOM ? 0 : -EPROTO;
+}
+
+/* test_taskgroups.test_cancel_children_on_child_error: a failing child
+ * cancels its siblings and the body; the group fails with its error. */
+START_TEST(test_taskgroups__test_cancel_children_on_child_error)
+{
+	g_num = g_t2_cancel = g_runner_cancel = 0;
+	tt_run_main(&g_loop, await_runner, cancel_children_runner);
+	ck_assert_int_eq(g_num, 0);
+	ck_assert_int_eq(g_t2_cancel, 1);
+	ck_assert_int_eq(g_runner_cancel, 1);
+}
+END_TEST
+
+static int64_t foo_count_cancel(void *arg)
+{
+	int r = tide_sleep(5);
+
+	(void)arg;
+	if (r == -ECANCELED)
+		g_num += 1;
+	return r;
+}
+
+static int64_t five_children_runner(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	int r;
+
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(tide_taskgroup_spawn(g, foo_count_cancel, NULL, NULL, NULL), 0);
+	if (arg && tide_sleep(10) == -ECANCELED) /* test_taskgroup_07: the body waits too */
+		g_num += 10;
+	r = tide_taskgroup_wait(g);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+static int64_t cancel_runner_body(void *arg)
+{
+	struct tide_future *r = spawn(five_children_runner, arg);
+
+	ck_assert_int_eq(tide_sleep(0.02), 0);
+	ck_assert_int_eq(tide_future_done(r), 0);
+	ck_assert_int_eq(tide_task_cancel(r), 1);
+	ck_assert_int_eq(tide_await(r), -ECANCELED);
+	ck_assert_int_eq(tide_future_cancelled(r), 1);
+	tide_future_unref(r);
+	return 0;
+}
+
+/* test_taskgroups.test_cancellation: cancelling the task in wait cancels
+ * every child, then the task. */
+START_TEST(test_taskgroups__test_cancellation)
+{
+	g_num = 0;
+	tt_run_main(&g_loop, cancel_runner_body, NULL);
+	ck_assert_int_eq(g_num, 5);
+}
+END_TEST
+
+/* test_taskgroups.test_taskgroup_07: the same, cancelled in the body. */
+START_TEST(test_taskgroups__test_taskgroup_07)
+{
+	g_num = 0;
+	tt_run_main(&g_loop, cancel_runner_body, MS(1));
+	ck_assert_int_eq(g_num, 15);
+}
+END_TEST
+
+static int64_t fail_in_finally(void *arg)
+{
+	(void)arg;
+	(void)tide_sleep(10);
+	return -EDOM; /* finally: 1 / 0 */
+}
+
+static int64_t tg08_runner(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	int errs[8], r;
+	ssize_t n;
+
+	(void)arg;
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(tide_taskgroup_spawn(g, fail_in_finally, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	r = tide_taskgroup_wait(g);
+	n = tide_taskgroup_errors(g, errs, 8);
+	ck_assert_int_eq(n, 5);
+	for (ssize_t i = 0; i < n; i++)
+		ck_assert_int_eq(errs[i], -EDOM);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+static int64_t cancel_runner_expect_edom(void *arg)
+{
+	struct tide_future *r = spawn(arg, NULL);
+
+	ck_assert_int_eq(tide_sleep(0.02), 0);
+	ck_assert_int_eq(tide_future_done(r), 0);
+	ck_assert_int_eq(tide_task_cancel(r), 1);
+	ck_assert_int_eq(tide_await(r), -EDOM);
+	tide_future_unref(r);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_08: children that fail while cancelled:
+ * the group's outcome is their error, not the cancellation. */
+START_TEST(test_taskgroups__test_taskgroup_08)
+{
+	tt_run_main(&g_loop, cancel_runner_expect_edom, tg08_runner);
+}
+END_TEST
+
+static int64_t tg10_body(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	struct tide_future *t1, *t2;
+
+	(void)arg;
+	t1 = group_spawn(g, sleep_ms, MS(1000));
+	t2 = group_spawn(g, sleep_ms, MS(2000));
+	/* 1 / 0 in the body, before any await. */
+	ck_assert_int_eq(tide_taskgroup_abort(g, -EDOM), 0);
+	ck_assert_int_eq(tide_taskgroup_wait(g), -EDOM);
+	ck_assert_int_eq(tide_taskgroup_errors(g, NULL, 0), 0);
+	tide_taskgroup_free(g);
+	ck_assert_int_eq(tide_future_cancelled(t1), 1);
+	ck_assert_int_eq(tide_future_cancelled(t2), 1);
+	tide_future_unref(t1);
+	tide_future_unref(t2);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_10: the body fails at once; both
+ * children are cancelled before they ran. */
+START_TEST(test_taskgroups__test_taskgroup_10)
+{
+	tt_run_main(&g_loop, tg10_body, NULL);
+}
+END_TEST
+
+static int64_t crash_after(void *arg)
+{
+	int r = tide_sleep((double)(intptr_t)arg / 1000);
+
+	return r ? r : -EINVAL; /* raise ValueError(t) */
+}
+
+static int64_t tg13_runner(void *arg)
+{
+	struct tide_taskgroup *g1 = new_group(), *g2;
+	int r, errs[2];
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_spawn(g1, crash_after, MS(10), NULL, NULL), 0);
+	g2 = new_group();
+	ck_assert_int_eq(tide_taskgroup_spawn(g2, crash_after, MS(10000), NULL, NULL), 0);
+	/* g1's child fails: the body (in g2's wait) is cancelled, and g2 with it. */
+	r = tide_taskgroup_wait(g2);
+	ck_assert_int_eq(r, -ECANCELED);
+	ck_assert_int_eq(tide_taskgroup_errors(g2, NULL, 0), 0);
+	tide_taskgroup_free(g2);
+	/* The CancelledError reaches g1, which knows it as its own. */
+	r = tide_taskgroup_wait(g1);
+	ck_assert_int_eq(tide_taskgroup_errors(g1, errs, 2), 1);
+	ck_assert_int_eq(errs[0], -EINVAL);
+	tide_taskgroup_free(g1);
+	ck_assert_int_eq(tide_task_cancelling(tide_current_task()), 0);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_13: {ValueError} from the outer group. */
+START_TEST(test_taskgroups__test_taskgroup_13)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t = spawn_on(loop, tg13_runner, NULL);
+
+	tt_run_until_complete(loop, t, -EINVAL);
+	ck_assert_int_eq(tide_future_cancelled(t), 0);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t tg14_runner(void *arg)
+{
+	struct tide_taskgroup *g1 = new_group(), *g2;
+	int r, errs[2];
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_spawn(g1, crash_after, MS(10000), NULL, NULL), 0);
+	g2 = new_group();
+	ck_assert_int_eq(tide_taskgroup_spawn(g2, crash_after, MS(10), NULL, NULL), 0);
+	r = tide_taskgroup_wait(g2);
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_int_eq(tide_taskgroup_errors(g2, errs, 2), 1);
+	ck_assert_int_eq(errs[0], -EINVAL);
+	tide_taskgroup_free(g2);
+	/* The inner group's ExceptionGroup is the outer body's error. */
+	ck_assert_int_eq(tide_taskgroup_abort(g1, r), 0);
+	r = tide_taskgroup_wait(g1);
+	ck_assert_int_eq(tide_taskgroup_errors(g1, NULL, 0), 0);
+	tide_taskgroup_free(g1);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_14: {ExceptionGroup{ValueError}}: the
+ * inner group's error fails the outer group's body; its child is cancelled. */
+START_TEST(test_taskgroups__test_taskgroup_14)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t = spawn_on(loop, tg14_runner, NULL);
+
+	tt_run_until_complete(loop, t, -EINVAL);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t tg15_runner(void *arg)
+{
+	struct tide_taskgroup *g1 = new_group();
+	int r, errs[2];
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_spawn(g1, sleep_then_edom, MS(60), NULL, NULL), 0);
+	/* Cancelled from outside, then, handling it, interrupted by the crash. */
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	ck_assert_int_eq(tide_sleep(5), -ECANCELED);
+	r = tide_taskgroup_wait(g1);
+	ck_assert_int_eq(tide_taskgroup_errors(g1, errs, 2), 1);
+	ck_assert_int_eq(errs[0], -EDOM);
+	tide_taskgroup_free(g1);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_15: a child's error wins over the
+ * outside cancellation: {ZeroDivisionError}. */
+START_TEST(test_taskgroups__test_taskgroup_15)
+{
+	tt_run_main(&g_loop, cancel_runner_expect_edom, tg15_runner);
+}
+END_TEST
+
+static int64_t tg16_runner(void *arg)
+{
+	struct tide_future *t = spawn(tg15_runner, NULL);
+	int64_t r;
+
+	(void)arg;
+	r = tide_await(t);
+	tide_future_unref(t);
+	return r;
+}
+
+/* test_taskgroups.test_taskgroup_16: the same one task further down. */
+START_TEST(test_taskgroups__test_taskgroup_16)
+{
+	tt_run_main(&g_loop, cancel_runner_expect_edom, tg16_runner);
+}
+END_TEST
+
+static int64_t tg17_runner(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	int r;
+
+	if (tide_sleep(10) == -ECANCELED) {
+		g_num += 10;
+		if (arg) /* test_taskgroup_18: raise MyExc instead */
+			ck_assert_int_eq(tide_taskgroup_abort(g, -EPROTO), 0);
+	}
+	r = tide_taskgroup_wait(g);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+static int64_t cancel_tg17(void *arg)
+{
+	struct tide_future *r = spawn(tg17_runner, arg);
+
+	ck_assert_int_eq(tide_sleep(0.02), 0);
+	ck_assert_int_eq(tide_future_done(r), 0);
+	ck_assert_int_eq(tide_task_cancel(r), 1);
+	ck_assert_int_eq(tide_await(r), arg ? -EPROTO : -ECANCELED);
+	tide_future_unref(r);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_17: an empty group's body cancelled:
+ * CancelledError. */
+START_TEST(test_taskgroups__test_taskgroup_17)
+{
+	g_num = 0;
+	tt_run_main(&g_loop, cancel_tg17, NULL);
+	ck_assert_int_eq(g_num, 10);
+}
+END_TEST
+
+/* test_taskgroups.test_taskgroup_18: the body turns the cancel into its
+ * own error: that error ({MyExc}). */
+START_TEST(test_taskgroups__test_taskgroup_18)
+{
+	g_num = 0;
+	tt_run_main(&g_loop, cancel_tg17, MS(1));
+	ck_assert_int_eq(g_num, 10);
+}
+END_TEST
+
+static int64_t tg22_runner(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	int r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_ms, MS(1000), NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_ms, MS(2000), NULL, NULL), 0);
+	r = tide_taskgroup_wait(g);
+	tide_taskgroup_free(g);
+	return r;
+}
+
+static int64_t cancel_tg22(void *arg)
+{
+	struct tide_future *r = spawn(tg22_runner, NULL);
+
+	(void)arg;
+	ck_assert_int_eq(tide_sleep(0.02), 0);
+	ck_assert_int_eq(tide_task_cancel(r), 1);
+	ck_assert_int_eq(tide_await(r), -ECANCELED);
+	tide_future_unref(r);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_22: cancelled while waiting for two
+ * sleeping children. */
+START_TEST(test_taskgroups__test_taskgroup_22)
+{
+	tt_run_main(&g_loop, cancel_tg22, NULL);
+}
+END_TEST
+
+static struct tide_taskgroup *g_group;
+static int g_coro1_done;
+
+static int64_t coro1(void *arg)
+{
+	int r = tide_sleep((double)(intptr_t)arg / 1000);
+
+	if (!r)
+		g_coro1_done++;
+	return r;
+}
+
+static int64_t tg24_root(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(tide_sleep(0.01), 0);
+	/* Children spawned by a child while the parent is in wait. */
+	ck_assert_int_eq(tide_taskgroup_spawn(g_group, coro1, MS(10), NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g_group, coro1, MS(20), NULL, NULL), 0);
+	return 0;
+}
+
+static int64_t tg24_body(void *arg)
+{
+	(void)arg;
+	g_group = new_group();
+	g_coro1_done = 0;
+	ck_assert_int_eq(tide_taskgroup_spawn(g_group, tg24_root, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_wait(g_group), 0);
+	ck_assert_int_eq(g_coro1_done, 2);
+	tide_taskgroup_free(g_group);
+	g_group = NULL;
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_24: wait waits for grandchildren too. */
+START_TEST(test_taskgroups__test_taskgroup_24)
+{
+	tt_run_main(&g_loop, tg24_body, NULL);
+}
+END_TEST
+
+static int g_nhydras;
+
+static int64_t hydra(void *arg)
+{
+	int r;
+
+	(void)arg;
+	g_nhydras++;
+	if ((r = tide_sleep(0.01)))
+		return r;
+	if ((r = tide_taskgroup_spawn(g_group, hydra, NULL, NULL, NULL)))
+		return r;
+	return tide_taskgroup_spawn(g_group, hydra, NULL, NULL, NULL);
+}
+
+static int64_t hercules(void *arg)
+{
+	int r;
+
+	(void)arg;
+	while (g_nhydras < 10)
+		if ((r = tide_sleep(0.015)))
+			return r;
+	return -EDOM;
+}
+
+static int64_t tg25_body(void *arg)
+{
+	int errs[4];
+
+	(void)arg;
+	g_group = new_group();
+	g_nhydras = 0;
+	ck_assert_int_eq(tide_taskgroup_spawn(g_group, hydra, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g_group, hercules, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_wait(g_group), -EDOM);
+	ck_assert_int_eq(tide_taskgroup_errors(g_group, errs, 4), 1);
+	ck_assert_int_eq(errs[0], -EDOM);
+	ck_assert_int_ge(g_nhydras, 10);
+	tide_taskgroup_free(g_group);
+	g_group = NULL;
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_25: a growing group stopped by one failure. */
+START_TEST(test_taskgroups__test_taskgroup_25)
+{
+	tt_run_main(&g_loop, tg25_body, NULL);
+}
+END_TEST
+
+static int64_t task_name_body(void *arg)
+{
+	struct tide_task_opts opts = {.size = sizeof(opts), .name = "yolo"};
+	struct tide_taskgroup *g = new_group();
+	struct tide_future *t;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_ms, MS(0), &opts, &t), 0);
+	ck_assert_str_eq(tide_task_name(t), "yolo");
+	ck_assert_int_eq(tide_taskgroup_wait(g), 0);
+	tide_taskgroup_free(g);
+	tide_future_unref(t);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_task_name */
+START_TEST(test_taskgroups__test_taskgroup_task_name)
+{
+	tt_run_main(&g_loop, task_name_body, NULL);
+}
+END_TEST
+
+static int g_spawn_refused;
+
+static int64_t coro2_spawn_when_cancelled(void *arg)
+{
+	struct tide_taskgroup *g = arg;
+	int r = tide_sleep(1);
+
+	if (r == -ECANCELED)
+		/* asyncio's RuntimeError: the group is shutting down. */
+		g_spawn_refused = tide_taskgroup_spawn(g, sleep_then_edom, MS(1), NULL, NULL) == TIDE_EINVALID_STATE;
+	return r;
+}
+
+static int64_t no_create_after_failure_body(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+	int errs[4];
+
+	(void)arg;
+	g_spawn_refused = 0;
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_then_edom, MS(1), NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_spawn(g, coro2_spawn_when_cancelled, g, NULL, NULL), 0);
+	ck_assert_int_eq(tide_taskgroup_wait(g), -EDOM);
+	ck_assert_int_eq(tide_taskgroup_errors(g, errs, 4), 1);
+	ck_assert_int_eq(errs[0], -EDOM);
+	ck_assert_int_eq(g_spawn_refused, 1);
+	tide_taskgroup_free(g);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_no_create_task_after_failure */
+START_TEST(test_taskgroups__test_taskgroup_no_create_task_after_failure)
+{
+	tt_run_main(&g_loop, no_create_after_failure_body, NULL);
+}
+END_TEST
+
+static int64_t finished_body(void *arg)
+{
+	struct tide_taskgroup *g = new_group();
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_wait(g), 0);
+	/* asyncio's RuntimeError "is finished". */
+	ck_assert_int_eq(tide_taskgroup_spawn(g, sleep_ms, MS(0), NULL, NULL), TIDE_EINVALID_STATE);
+	tide_taskgroup_free(g);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_finished: no spawn after the group ended. */
+START_TEST(test_taskgroups__test_taskgroup_finished)
+{
+	tt_run_main(&g_loop, finished_body, NULL);
+}
+END_TEST
+
+/* test_taskgroups.test_taskgroup_without_parent_task: waiting outside a
+ * task is TIDE_ENOT_IN_TASK (asyncio's RuntimeError "parent task"). */
+START_TEST(test_taskgroups__test_taskgroup_without_parent_task)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_taskgroup *g;
+
+	ck_assert_int_eq(tide_taskgroup_new(loop, &g), 0);
+	ck_assert_int_eq(tide_taskgroup_wait(g), TIDE_ENOT_IN_TASK);
+	tide_taskgroup_free(g);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
 int main(void)
 {
 	struct tt_suite ts;
@@ -2184,5 +3795,61 @@ int main(void)
 	tt_add(&ts, test_tasks__test_cancellation_broadcast);
 	tt_add(&ts, test_tasks__test_exception_marking);
 	tt_add(&ts, test_tasks__test_sleep_zero);
+	tt_add(&ts, test_waitfor__test_asyncio_wait_for_cancelled);
+	tt_add(&ts, test_waitfor__test_asyncio_wait_for_timeout);
+	tt_add(&ts, test_waitfor__test_wait_for_timeout_less_then_0_or_0_future_done);
+	tt_add(&ts, test_waitfor__test_wait_for_timeout_less_then_0_or_0);
+	tt_add(&ts, test_waitfor__test_wait_for);
+	tt_add(&ts, test_waitfor__test_wait_for_blocking);
+	tt_add(&ts, test_waitfor__test_wait_for_race_condition);
+	tt_add(&ts, test_waitfor__test_wait_for_cancellation_race_condition);
+	tt_add(&ts, test_waitfor__test_wait_for_waits_for_task_cancellation);
+	tt_add(&ts, test_waitfor__test_wait_for_waits_for_task_cancellation_w_timeout_0);
+	tt_add(&ts, test_waitfor__test_wait_for_reraises_exception_during_cancellation);
+	tt_add(&ts, test_waitfor__test_cancel_blocking_wait_for);
+	tt_add(&ts, test_waitfor__test_cancel_wait_for);
+	tt_add(&ts, test_waitfor__test_wait_for_self_cancellation);
+	tt_add(&ts, test_waitfor__test_wait_for_issue86296);
+	tt_add(&ts, test_waitfor__test_zero_timeout);
+	tt_add(&ts, test_waitfor__test_none_timeout);
+	tt_add(&ts, test_waitfor__test_shielded_timeout);
+	tt_add(&ts, test_timeouts__test_timeout_basic);
+	tt_add(&ts, test_timeouts__test_nested_timeouts);
+	tt_add(&ts, test_timeouts__test_waiter_cancelled);
+	tt_add(&ts, test_timeouts__test_timeout_not_called);
+	tt_add(&ts, test_timeouts__test_timeout_zero);
+	tt_add(&ts, test_timeouts__test_foreign_exception_passed);
+	tt_add(&ts, test_timeouts__test_foreign_exception_on_timeout);
+	tt_add(&ts, test_timeouts__test_foreign_cancel_doesnt_timeout_if_not_expired);
+	tt_add(&ts, test_timeouts__test_outer_task_is_not_cancelled);
+	tt_add(&ts, test_timeouts__test_nested_timeouts_concurrent);
+	tt_add(&ts, test_timeouts__test_nested_timeouts_loop_busy);
+	tt_add(&ts, test_timeouts__test_reschedule);
+	tt_add(&ts, test_timeouts__test_nested_timeout_in_finally);
+	tt_add(&ts, test_timeouts__test_timeout_after_cancellation);
+	tt_add(&ts, test_timeouts__test_cancel_in_timeout_after_cancellation);
+	tt_add(&ts, test_timeouts__test_timeout_expiring);
+	tt_add(&ts, test_timeouts__test_timeout_without_task);
+	tt_add(&ts, test_taskgroups__test_taskgroup_01);
+	tt_add(&ts, test_taskgroups__test_taskgroup_02);
+	tt_add(&ts, test_taskgroups__test_taskgroup_03);
+	tt_add(&ts, test_taskgroups__test_cancel_children_on_child_error);
+	tt_add(&ts, test_taskgroups__test_cancellation);
+	tt_add(&ts, test_taskgroups__test_taskgroup_07);
+	tt_add(&ts, test_taskgroups__test_taskgroup_08);
+	tt_add(&ts, test_taskgroups__test_taskgroup_10);
+	tt_add(&ts, test_taskgroups__test_taskgroup_13);
+	tt_add(&ts, test_taskgroups__test_taskgroup_14);
+	tt_add(&ts, test_taskgroups__test_taskgroup_15);
+	tt_add(&ts, test_taskgroups__test_taskgroup_16);
+	tt_add(&ts, test_taskgroups__test_taskgroup_17);
+	tt_add(&ts, test_taskgroups__test_taskgroup_18);
+	tt_add(&ts, test_taskgroups__test_taskgroup_22);
+	tt_add(&ts, test_taskgroups__test_taskgroup_24);
+	tt_add(&ts, test_taskgroups__test_taskgroup_25);
+	tt_add(&ts, test_taskgroups__test_taskgroup_task_name);
+	tt_add(&ts, test_taskgroups__test_taskgroup_no_create_task_after_failure);
+	tt_add(&ts, test_taskgroups__test_taskgroup_finished);
+	tt_add(&ts, test_taskgroups__test_taskgroup_without_parent_task);
 	return tt_run(&ts);
 }
