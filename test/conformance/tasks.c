@@ -2109,6 +2109,99 @@ START_TEST(test_tasks__test_sleep_zero)
 END_TEST
 
 
+static int g_x;
+
+static int64_t stop_at_two(void *arg)
+{
+	int r;
+
+	(void)arg;
+	while (g_x < 10) {
+		if ((r = tide_sleep(0.01)))
+			return r;
+		g_x++;
+		if (g_x == 2)
+			tide_loop_stop(cur_loop());
+	}
+	return 0;
+}
+
+/* test_tasks.test_stop_while_run_in_complete: the loop stopped before the
+ * task is done: TIDE_ESTOPPED (asyncio's RuntimeError 'Event loop stopped
+ * before Future completed.'), the task pending; cancelled afterwards. */
+START_TEST(test_tasks__test_stop_while_run_in_complete)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_future *t;
+
+	g_x = 0;
+	t = spawn_on(loop, stop_at_two, NULL);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), TIDE_ESTOPPED);
+	ck_assert_int_eq(tide_future_done(t), 0);
+	ck_assert_int_eq(g_x, 2);
+	ck_assert_int_eq(tide_task_cancel(t), 1);
+	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), -ECANCELED);
+	tide_future_unref(t);
+	ck_assert_int_eq(tide_loop_free(loop), 0);
+}
+END_TEST
+
+static int64_t as_completed_duplicates_body(void *arg)
+{
+	struct tide_future *c = spawn(return_arg, MS('h')), *d = spawn(return_arg, MS('s'));
+	struct tide_future *futs[3] = {c, c, d}, *next;
+	struct tide_as_completed *it;
+	int64_t got[3];
+	int n = 0;
+
+	(void)arg;
+	ck_assert_int_eq(tide_as_completed_new(futs, 3, TIDE_TIMEOUT_NONE, &it), 0);
+	while (tide_as_completed_next(it, &next) == 0) {
+		ck_assert_int_lt(n, 3);
+		got[n++] = tide_await(next);
+	}
+	tide_as_completed_free(it);
+	/* asyncio iterates over the set {c, d}: each future once. */
+	ck_assert_int_eq(n, 2);
+	ck_assert((got[0] == 'h' && got[1] == 's') || (got[0] == 's' && got[1] == 'h'));
+	tide_future_unref(c);
+	tide_future_unref(d);
+	return 0;
+}
+
+/* test_tasks.test_as_completed_duplicate_coroutines: a future given twice
+ * comes out once. */
+START_TEST(test_tasks__test_as_completed_duplicate_coroutines)
+{
+	tt_run_main(&g_loop, as_completed_duplicates_body, NULL);
+}
+END_TEST
+
+static int64_t named_task_body(void *arg)
+{
+	struct tide_task_opts opts = {.size = sizeof(opts), .name = "No-op"};
+	struct tide_future *t, *u;
+
+	(void)arg;
+	ck_assert_int_eq(tide_task_spawn(cur_loop(), return_arg, NULL, &opts, &t), 0);
+	ck_assert_str_eq(tide_task_name(t), "No-op");
+	ck_assert_int_eq(tide_await(t), 0);
+	/* Without a name: "Task-N". */
+	u = spawn(return_arg, NULL);
+	ck_assert_msg(strncmp(tide_task_name(u), "Task-", 5) == 0, "name '%s'", tide_task_name(u));
+	ck_assert_int_eq(tide_await(u), 0);
+	tide_future_unref(t);
+	tide_future_unref(u);
+	return 0;
+}
+
+/* test_tasks.test_bare_create_named_task */
+START_TEST(test_tasks__test_bare_create_named_task)
+{
+	tt_run_main(&g_loop, named_task_body, NULL);
+}
+END_TEST
+
 /* ------------------------------------------------------------ waitfor -- */
 
 /* test_waitfor's SlowTask: sleeps, and notes that it exited (its finally). */
@@ -3532,6 +3625,90 @@ START_TEST(test_taskgroups__test_taskgroup_22)
 }
 END_TEST
 
+static int64_t tg11_runner(void *arg)
+{
+	struct tide_taskgroup *g1 = new_group(), *g2;
+	struct tide_future *c1 = NULL;
+	int errs[8], r;
+
+	if (arg) /* test_taskgroup_12: the outer group has a child of its own */
+		c1 = group_spawn(g1, sleep_ms, MS(10000));
+	g2 = new_group();
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(tide_taskgroup_spawn(g2, fail_in_finally, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(tide_sleep(10), -ECANCELED);
+	r = tide_taskgroup_wait(g2);
+	ck_assert_int_eq(r, -EDOM);
+	ck_assert_int_eq(tide_taskgroup_errors(g2, errs, 8), 5);
+	tide_taskgroup_free(g2);
+	/* The inner ExceptionGroup is the outer body's error. */
+	ck_assert_int_eq(tide_taskgroup_abort(g1, r), 0);
+	r = tide_taskgroup_wait(g1);
+	ck_assert_int_eq(tide_taskgroup_errors(g1, NULL, 0), 0);
+	tide_taskgroup_free(g1);
+	if (c1) {
+		ck_assert_int_eq(tide_future_cancelled(c1), 1);
+		tide_future_unref(c1);
+	}
+	return r;
+}
+
+static int64_t tg11_runner_plain(void *arg)
+{
+	(void)arg;
+	return tg11_runner(NULL);
+}
+
+static int64_t tg12_runner(void *arg)
+{
+	(void)arg;
+	return tg11_runner(MS(1));
+}
+
+/* test_taskgroups.test_taskgroup_11: nested groups, the inner one's
+ * children failing as the task is cancelled: {ExceptionGroup{ZeroDivisionError}}. */
+START_TEST(test_taskgroups__test_taskgroup_11)
+{
+	tt_run_main(&g_loop, cancel_runner_expect_edom, tg11_runner_plain);
+}
+END_TEST
+
+/* test_taskgroups.test_taskgroup_12: the same with a child in the outer group. */
+START_TEST(test_taskgroups__test_taskgroup_12)
+{
+	tt_run_main(&g_loop, cancel_runner_expect_edom, tg12_runner);
+}
+END_TEST
+
+static int64_t exit_raises_main(void *arg)
+{
+	struct tide_taskgroup *tg = new_group();
+	int errs[4], r;
+
+	(void)arg;
+	ck_assert_int_eq(tide_taskgroup_spawn(tg, return_arg, (void *)(intptr_t)-EPROTO, NULL, NULL), 0);
+	/* database(): its finally raises CustomException as the child's
+	 * failure interrupts the body. */
+	ck_assert_int_eq(tide_sleep(1), -ECANCELED);
+	ck_assert_int_eq(tide_taskgroup_abort(tg, -EPROTO), 0);
+	r = tide_taskgroup_wait(tg);
+	/* Both CustomExceptions: the body's and the child's. */
+	ck_assert_int_eq(r, -EPROTO);
+	ck_assert_int_eq(tide_taskgroup_errors(tg, errs, 4), 1);
+	ck_assert_int_eq(errs[0], -EPROTO);
+	tide_taskgroup_free(tg);
+	ck_assert_int_eq(tide_task_cancelling(tide_current_task()), 0);
+	return 0;
+}
+
+/* test_taskgroups.test_taskgroup_context_manager_exit_raises: the group's
+ * own cancel of the body is taken back (cancelling() is 0 after). */
+START_TEST(test_taskgroups__test_taskgroup_context_manager_exit_raises)
+{
+	tt_run_main(&g_loop, exit_raises_main, NULL);
+}
+END_TEST
+
 static struct tide_taskgroup *g_group;
 static int g_coro1_done;
 
@@ -3795,6 +3972,9 @@ int main(void)
 	tt_add(&ts, test_tasks__test_cancellation_broadcast);
 	tt_add(&ts, test_tasks__test_exception_marking);
 	tt_add(&ts, test_tasks__test_sleep_zero);
+	tt_add(&ts, test_tasks__test_stop_while_run_in_complete);
+	tt_add(&ts, test_tasks__test_as_completed_duplicate_coroutines);
+	tt_add(&ts, test_tasks__test_bare_create_named_task);
 	tt_add(&ts, test_waitfor__test_asyncio_wait_for_cancelled);
 	tt_add(&ts, test_waitfor__test_asyncio_wait_for_timeout);
 	tt_add(&ts, test_waitfor__test_wait_for_timeout_less_then_0_or_0_future_done);
@@ -3845,6 +4025,9 @@ int main(void)
 	tt_add(&ts, test_taskgroups__test_taskgroup_17);
 	tt_add(&ts, test_taskgroups__test_taskgroup_18);
 	tt_add(&ts, test_taskgroups__test_taskgroup_22);
+	tt_add(&ts, test_taskgroups__test_taskgroup_11);
+	tt_add(&ts, test_taskgroups__test_taskgroup_12);
+	tt_add(&ts, test_taskgroups__test_taskgroup_context_manager_exit_raises);
 	tt_add(&ts, test_taskgroups__test_taskgroup_24);
 	tt_add(&ts, test_taskgroups__test_taskgroup_25);
 	tt_add(&ts, test_taskgroups__test_taskgroup_task_name);
