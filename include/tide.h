@@ -661,7 +661,8 @@ TIDE_EXTERN int64_t tide_wait_for(struct tide_future *fut, double timeout);
 /* asyncio.shield: *out mirrors fut; cancelling *out leaves fut running. */
 TIDE_EXTERN int tide_shield(struct tide_future *fut, struct tide_future **out);
 
-/* asyncio.as_completed, inside a task: each call returns the next done future. */
+/* asyncio.as_completed, inside a task: each call returns the next done future
+ * (a future listed twice comes out once: asyncio takes the set of them). */
 struct tide_as_completed;
 TIDE_EXTERN int tide_as_completed_new(struct tide_future *const *futs, size_t n, double timeout,
 				      struct tide_as_completed **out);

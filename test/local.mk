@@ -41,7 +41,7 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
 	test/slowclients test/signal test/cancel \
 	test/conformance/asyncio test/conformance/threadsafe test/conformance/server \
-	test/conformance/locks test/conformance/queues
+	test/conformance/locks test/conformance/queues test/conformance/tasks
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -94,6 +94,11 @@ test_conformance_locks_LDADD = $(TEST_LDADD)
 test_conformance_queues_SOURCES = test/conformance/queues.c $(TEST_HELPERS)
 test_conformance_queues_CFLAGS = $(TEST_CFLAGS)
 test_conformance_queues_LDADD = $(TEST_LDADD)
+
+# test_futures, test_tasks, test_waitfor, test_timeouts and test_taskgroups.
+test_conformance_tasks_SOURCES = test/conformance/tasks.c $(TEST_HELPERS)
+test_conformance_tasks_CFLAGS = $(TEST_CFLAGS)
+test_conformance_tasks_LDADD = $(TEST_LDADD)
 
 test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
 test_cancel_CFLAGS = $(TEST_CFLAGS)

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 
 /* ---------------------------------------------------------------- helpers -- */
 
@@ -518,45 +519,94 @@ static void ac_timeout(void *arg)
 	wake_up(it->wake);
 }
 
+/* A future of as_completed's list and its place in it. */
+struct ac_entry {
+	uintptr_t fut;
+	size_t index;
+};
+
+static int ac_entry_cmp(const void *a, const void *b)
+{
+	const struct ac_entry *x = a, *y = b;
+
+	if (x->fut != y->fut)
+		return x->fut < y->fut ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * asyncio's as_completed takes the set of its futures: a future listed
+ * twice comes out once. Marks in repeat[i] each futs[i] listed before
+ * (sorting, so that a long list costs n log n). -ENOMEM.
+ */
+static int ac_find_repeats(struct tide_future *const *futs, size_t n, bool *repeat)
+{
+	struct ac_entry *e;
+	size_t i;
+
+	if (n < 2)
+		return 0;
+	if (!(e = tide__malloc(n * sizeof(*e))))
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		e[i].fut = (uintptr_t)futs[i];
+		e[i].index = i;
+	}
+	qsort(e, n, sizeof(*e), ac_entry_cmp);
+	for (i = 1; i < n; i++)
+		if (e[i].fut == e[i - 1].fut)
+			repeat[e[i].index] = true;
+	tide__free(e);
+	return 0;
+}
+
 TIDE_EXTERN int tide_as_completed_new(struct tide_future *const *futs, size_t n, double timeout,
 				      struct tide_as_completed **out)
 {
 	struct tide_as_completed *it;
 	struct tide_loop *loop = n && futs && futs[0] ? futs[0]->loop : NULL;
-	bool no_timeout;
-	size_t i;
+	bool no_timeout, *repeat;
+	size_t i, m = 0;
 	int err = 0;
 
 	if (!out || check_futures(loop, futs, n) || check_timeout(timeout, &no_timeout))
 		return -EINVAL;
-	if (n > (SIZE_MAX - sizeof(*it)) / (2 * sizeof(*futs)))
+	if (n > (SIZE_MAX - sizeof(*it)) / (2 * sizeof(*futs) + sizeof(*repeat)))
 		return -ENOMEM;
-	/* One block: the two arrays stay valid as long as any callback may run. */
-	if (!(it = tide__calloc(1, sizeof(*it) + 2 * n * sizeof(*futs))))
+	/* One block: the two arrays stay valid as long as any callback may run
+	 * (the repeat marks after them are only needed here). */
+	if (!(it = tide__calloc(1, sizeof(*it) + 2 * n * sizeof(*futs) + n * sizeof(*repeat))))
 		return -ENOMEM;
 	it->refs = 1;
 	it->loop = loop;
-	it->n = n;
 	it->futs = (struct tide_future **)(it + 1);
 	it->done = it->futs + n;
+	repeat = (bool *)(it->done + n);
+	if ((err = ac_find_repeats(futs, n, repeat))) {
+		ac_unref(it);
+		return err;
+	}
 	for (i = 0; i < n && !err; i++) {
-		it->futs[i] = futs[i];
+		if (repeat[i])
+			continue;
+		it->futs[m++] = futs[i];
 		/* Already done: first out, in the order given. */
 		if (tide_future_done(futs[i]))
 			it->done[it->tail++] = futs[i];
 		else if (!(err = tide_future_add_done_callback(futs[i], ac_child_done, it)))
 			it->refs++;
 	}
+	it->n = m;
 	if (!err && loop && !no_timeout)
 		err = tide_call_later(loop, timeout, ac_timeout, it, &it->timer);
 	if (err) {
-		while (i--)
-			it->refs -= (uint32_t)tide_future_remove_done_callback(futs[i], ac_child_done, it);
+		while (m--)
+			it->refs -= (uint32_t)tide_future_remove_done_callback(it->futs[m], ac_child_done, it);
 		ac_unref(it);
 		return err;
 	}
-	for (i = 0; i < n; i++)
-		tide_future_ref(futs[i]);
+	for (i = 0; i < m; i++)
+		tide_future_ref(it->futs[i]);
 	*out = it;
 	return 0;
 }
