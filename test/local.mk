@@ -39,7 +39,8 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/cancel
+	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/cancel \
+	test/conformance/streams
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -74,6 +75,10 @@ EXTRA_DIST += test/conformance/README.md
 test_conformance_threadsafe_SOURCES = test/conformance/threadsafe.c $(TEST_HELPERS)
 test_conformance_threadsafe_CFLAGS = $(TEST_CFLAGS)
 test_conformance_threadsafe_LDADD = $(TEST_LDADD)
+# test_streams, test_protocols, test_buffered_proto.
+test_conformance_streams_SOURCES = test/conformance/streams.c $(TEST_HELPERS)
+test_conformance_streams_CFLAGS = $(TEST_CFLAGS)
+test_conformance_streams_LDADD = $(TEST_LDADD)
 
 test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
 test_cancel_CFLAGS = $(TEST_CFLAGS)
