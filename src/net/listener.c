@@ -794,8 +794,10 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 	}
 	fd = listen_on((struct sockaddr *)&sun, len, s->backlog, 0, 0);
 	if (fd < 0) {
-		server_mark_freed(s);
-		tide_server_close(s);
+		/* Freed now, as tide_server_free does when nothing is left to
+		 * wait for: a failed call leaves the loop nothing to finish,
+		 * so it can be freed without running again. */
+		tide_server_free(s);
 		tide_future_unref(f);
 		return fd;
 	}
