@@ -636,11 +636,13 @@ static void server_ready(struct tide_server *s, struct tide_future *f, const str
 	result_server(f, s);
 }
 
-/* A server whose creation failed: closed (its sockets too) and freed. */
+/* A server whose creation failed: closed (its sockets too) and freed,
+ * now when nothing is left to wait for (as tide_server_free): a failed
+ * call leaves the loop nothing to finish, so it can be freed without
+ * running again. */
 static void server_drop(struct tide_server *s)
 {
-	server_mark_freed(s);
-	tide_server_close(s);
+	tide_server_free(s);
 }
 
 /* An in-progress create_server: resolving its hosts. */
