@@ -1040,7 +1040,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path,
 					const struct tide_server_opts *opts, tide_protocol_factory_cb factory, void *arg,
 					struct tide_future **out);
-/* Stops listening (the connections go on). Idempotent. */
+/* Stops listening at once: a connect that comes after is refused (the
+ * connections go on). Idempotent. */
 TIDE_EXTERN void tide_server_close(struct tide_server *s);
 /* Closes the server's connections as well (asyncio's close_clients/abort_clients). */
 TIDE_EXTERN void tide_server_close_clients(struct tide_server *s, int abort);

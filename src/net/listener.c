@@ -256,7 +256,7 @@ static void accept_ms_done(struct tide__op *op)
 	s->waiting++;
 	if (res >= 0)
 		new_conn(s, res);
-	else if (!accept_transient(res))
+	else if (!accept_transient(res) && !s->closed) /* closing: its shutdown ends the accept */
 		accept_pause(l, res); /* out of fds, or an error that would repeat */
 	if (!(op->flags & TIDE__OP_MORE)) {
 		l->op = NULL;
@@ -358,8 +358,15 @@ TIDE_EXTERN void tide_server_close(struct tide_server *s)
 			tide__timer_cancel(s->loop, l->retry);
 			l->retry = NULL;
 		}
-		if (l->op)
+		if (l->op) {
+			/* The fd is closed once the accept's cancel completes
+			 * (on io_uring, a later iteration), and meanwhile the
+			 * kernel would still take connections into the backlog
+			 * for nobody. Stop listening now, as asyncio's close()
+			 * does: a connect that comes after is refused. */
+			shutdown(l->fd, SHUT_RDWR);
 			tide__op_cancel(l->op);
+		}
 	}
 	if (s->unix_path)
 		unlink(s->unix_path);
