@@ -1027,11 +1027,12 @@ TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *
 					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
 /*
  * asyncio's create_server: listens on every address of hosts (NULL or
- * {NULL}: all interfaces, IPv4 and IPv6), port (0: one free port shared
- * by all when possible). The future's ptr is the server, and the future
- * owns it: its last reference frees the server (tide_server_free: it
- * stops listening). To keep serving past the future, take the server
- * (tide_future_take_ptr) and free it with tide_server_free() when done.
+ * {NULL}: all interfaces, IPv4 and IPv6; an address given twice is
+ * served once), port (0: one free port shared by all when possible).
+ * The future's ptr is the server, and the future owns it: its last
+ * reference frees the server (tide_server_free: it stops listening). To
+ * keep serving past the future, take the server (tide_future_take_ptr)
+ * and free it with tide_server_free() when done.
  */
 struct tide_server;
 TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,

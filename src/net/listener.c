@@ -572,6 +572,23 @@ static void server_add_fd(struct tide_server *s, int fd)
 	l->fd = fd;
 }
 
+/* Whether ai's address came earlier in the lists (asyncio serves the
+ * set of the addresses: a host given twice is bound once). */
+static bool addr_seen(struct addrinfo **lists, size_t i, const struct addrinfo *ai)
+{
+	size_t j;
+
+	for (j = 0; j <= i; j++) {
+		const struct addrinfo *p;
+		for (p = lists[j]; p && p != ai; p = p->ai_next)
+			if (p->ai_addrlen == ai->ai_addrlen && !memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen))
+				return true;
+		if (p == ai)
+			break;
+	}
+	return false;
+}
+
 /* Everything resolved: bind, listen, serve, and complete the future. */
 static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_t nlists, int port,
 			   const struct tide_server_opts *opts)
@@ -586,7 +603,7 @@ static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_
 			struct sockaddr_storage ss;
 			int fd;
 
-			if (ai->ai_addrlen > sizeof(ss) || s->nls == s->cap)
+			if (ai->ai_addrlen > sizeof(ss) || s->nls == s->cap || addr_seen(lists, i, ai))
 				continue;
 			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 			/* Port 0: the first socket picks, the others share it. */
