@@ -1026,9 +1026,9 @@ TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host,
 TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *path,
 					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
 /*
- * asyncio's create_server: listens on every address of hosts (NULL or
- * {NULL}: all interfaces, IPv4 and IPv6; an address given twice is
- * served once), port (0: one free port shared by all when possible).
+ * asyncio's create_server: listens on every address of hosts (NULL,
+ * {NULL} or {""}: all interfaces, IPv4 and IPv6; an address given twice
+ * is served once), port (0: one free port shared by all when possible).
  * The future's ptr is the server, and the future owns it: its last
  * reference frees the server (tide_server_free: it stops listening). To
  * keep serving past the future, take the server (tide_future_take_ptr)

@@ -755,7 +755,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 	if (!err)
 		r->s->tcp = true;
 	for (i = 0; !err && i < nhosts; i++) {
-		err = tide_getaddrinfo(loop, hosts[i], portstr, &hints, &r->gai[i]);
+		/* An empty host is every interface, as NULL (asyncio's ''). */
+		err = tide_getaddrinfo(loop, hosts[i] && hosts[i][0] ? hosts[i] : NULL, portstr, &hints, &r->gai[i]);
 		if (!err)
 			r->n++;
 	}
