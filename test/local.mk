@@ -39,7 +39,7 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/ops test/stream-socket test/executor test/sync test/datagram \
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
-	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/cancel
+	test/slowclients test/signal test/conformance/asyncio test/conformance/threadsafe test/conformance/events test/cancel
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -74,6 +74,10 @@ EXTRA_DIST += test/conformance/README.md
 test_conformance_threadsafe_SOURCES = test/conformance/threadsafe.c $(TEST_HELPERS)
 test_conformance_threadsafe_CFLAGS = $(TEST_CFLAGS)
 test_conformance_threadsafe_LDADD = $(TEST_LDADD)
+# test_events and test_base_events (test/conformance/README.md).
+test_conformance_events_SOURCES = test/conformance/events.c $(TEST_HELPERS)
+test_conformance_events_CFLAGS = $(TEST_CFLAGS)
+test_conformance_events_LDADD = $(TEST_LDADD) -lm
 
 test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
 test_cancel_CFLAGS = $(TEST_CFLAGS)
@@ -298,7 +302,7 @@ CLEANFILES += test/*.memcheck.log
 # are built and run, so CI's TSan build stays short; any report fails
 # the program (TSan exits 66), and nothing of tide's is suppressed.
 TSAN_TESTS = test/loop test/executor test/threads test/fork test/signal test/conformance/asyncio \
-	test/conformance/threadsafe
+	test/conformance/threadsafe test/conformance/events
 if ENABLE_TSAN
 check-tsan:
 	$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(TSAN_TESTS)' check_PROGRAMS='$(TSAN_TESTS)'
