@@ -1034,12 +1034,13 @@ TIDE_EXTERN int tide_create_connection(struct tide_loop *loop, const char *host,
 TIDE_EXTERN int tide_create_unix_connection(struct tide_loop *loop, const char *path,
 					    const struct tide_protocol_ops *ops, void *proto, struct tide_future **out);
 /*
- * asyncio's create_server: listens on every address of hosts (NULL or
- * {NULL}: all interfaces, IPv4 and IPv6), port (0: one free port shared
- * by all when possible). The future's ptr is the server, and the future
- * owns it: its last reference frees the server (tide_server_free: it
- * stops listening). To keep serving past the future, take the server
- * (tide_future_take_ptr) and free it with tide_server_free() when done.
+ * asyncio's create_server: listens on every address of hosts (NULL,
+ * {NULL} or {""}: all interfaces, IPv4 and IPv6; an address given twice
+ * is served once), port (0: one free port shared by all when possible).
+ * The future's ptr is the server, and the future owns it: its last
+ * reference frees the server (tide_server_free: it stops listening). To
+ * keep serving past the future, take the server (tide_future_take_ptr)
+ * and free it with tide_server_free() when done.
  */
 struct tide_server;
 TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *hosts, size_t nhosts, int port,
@@ -1048,7 +1049,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path,
 					const struct tide_server_opts *opts, tide_protocol_factory_cb factory, void *arg,
 					struct tide_future **out);
-/* Stops listening (the connections go on). Idempotent. */
+/* Stops listening at once: a connect that comes after is refused (the
+ * connections go on). Idempotent. */
 TIDE_EXTERN void tide_server_close(struct tide_server *s);
 /* Closes the server's connections as well (asyncio's close_clients/abort_clients). */
 TIDE_EXTERN void tide_server_close_clients(struct tide_server *s, int abort);

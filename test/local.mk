@@ -42,7 +42,7 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/slowclients test/signal test/cancel \
 	test/conformance/asyncio test/conformance/threadsafe test/conformance/server \
 	test/conformance/locks test/conformance/queues test/conformance/tasks \
-	test/conformance/streams test/conformance/subprocess
+	test/conformance/streams test/conformance/subprocess test/conformance/events
 check_PROGRAMS += test/subprocess
 check_PROGRAMS += $(TIDE_TESTS)
 TESTS += $(TIDE_TESTS)
@@ -111,6 +111,11 @@ test_conformance_queues_LDADD = $(TEST_LDADD)
 test_conformance_tasks_SOURCES = test/conformance/tasks.c $(TEST_HELPERS)
 test_conformance_tasks_CFLAGS = $(TEST_CFLAGS)
 test_conformance_tasks_LDADD = $(TEST_LDADD)
+
+# test_events and test_base_events (test/conformance/README.md).
+test_conformance_events_SOURCES = test/conformance/events.c $(TEST_HELPERS)
+test_conformance_events_CFLAGS = $(TEST_CFLAGS)
+test_conformance_events_LDADD = $(TEST_LDADD) -lm
 
 test_cancel_SOURCES = test/cancel.c $(TEST_HELPERS)
 test_cancel_CFLAGS = $(TEST_CFLAGS)
@@ -335,7 +340,7 @@ CLEANFILES += test/*.memcheck.log
 # are built and run, so CI's TSan build stays short; any report fails
 # the program (TSan exits 66), and nothing of tide's is suppressed.
 TSAN_TESTS = test/loop test/executor test/threads test/fork test/signal test/conformance/asyncio \
-	test/conformance/threadsafe
+	test/conformance/threadsafe test/conformance/events
 if ENABLE_TSAN
 check-tsan:
 	$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(TSAN_TESTS)' check_PROGRAMS='$(TSAN_TESTS)'

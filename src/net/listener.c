@@ -256,7 +256,7 @@ static void accept_ms_done(struct tide__op *op)
 	s->waiting++;
 	if (res >= 0)
 		new_conn(s, res);
-	else if (!accept_transient(res))
+	else if (!accept_transient(res) && !s->closed) /* closing: its shutdown ends the accept */
 		accept_pause(l, res); /* out of fds, or an error that would repeat */
 	if (!(op->flags & TIDE__OP_MORE)) {
 		l->op = NULL;
@@ -358,8 +358,15 @@ TIDE_EXTERN void tide_server_close(struct tide_server *s)
 			tide__timer_cancel(s->loop, l->retry);
 			l->retry = NULL;
 		}
-		if (l->op)
+		if (l->op) {
+			/* The fd is closed once the accept's cancel completes
+			 * (on io_uring, a later iteration), and meanwhile the
+			 * kernel would still take connections into the backlog
+			 * for nobody. Stop listening now, as asyncio's close()
+			 * does: a connect that comes after is refused. */
+			shutdown(l->fd, SHUT_RDWR);
 			tide__op_cancel(l->op);
+		}
 	}
 	if (s->unix_path)
 		unlink(s->unix_path);
@@ -565,6 +572,23 @@ static void server_add_fd(struct tide_server *s, int fd)
 	l->fd = fd;
 }
 
+/* Whether ai's address came earlier in the lists (asyncio serves the
+ * set of the addresses: a host given twice is bound once). */
+static bool addr_seen(struct addrinfo **lists, size_t i, const struct addrinfo *ai)
+{
+	size_t j;
+
+	for (j = 0; j <= i; j++) {
+		const struct addrinfo *p;
+		for (p = lists[j]; p && p != ai; p = p->ai_next)
+			if (p->ai_addrlen == ai->ai_addrlen && !memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen))
+				return true;
+		if (p == ai)
+			break;
+	}
+	return false;
+}
+
 /* Everything resolved: bind, listen, serve, and complete the future. */
 static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_t nlists, int port,
 			   const struct tide_server_opts *opts)
@@ -579,7 +603,7 @@ static int server_bind_all(struct tide_server *s, struct addrinfo **lists, size_
 			struct sockaddr_storage ss;
 			int fd;
 
-			if (ai->ai_addrlen > sizeof(ss) || s->nls == s->cap)
+			if (ai->ai_addrlen > sizeof(ss) || s->nls == s->cap || addr_seen(lists, i, ai))
 				continue;
 			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 			/* Port 0: the first socket picks, the others share it. */
@@ -745,7 +769,8 @@ TIDE_EXTERN int tide_create_server(struct tide_loop *loop, const char *const *ho
 	if (!err)
 		r->s->tcp = true;
 	for (i = 0; !err && i < nhosts; i++) {
-		err = tide_getaddrinfo(loop, hosts[i], portstr, &hints, &r->gai[i]);
+		/* An empty host is every interface, as NULL (asyncio's ''). */
+		err = tide_getaddrinfo(loop, hosts[i] && hosts[i][0] ? hosts[i] : NULL, portstr, &hints, &r->gai[i]);
 		if (!err)
 			r->n++;
 	}
