@@ -1111,7 +1111,9 @@ TIDE_EXTERN int tide_create_datagram_endpoint(struct tide_loop *loop, const stru
  * server's ALPN list installs an ALPN selection callback on the context
  * (OpenSSL has no per-connection one), which picks the first of the
  * server's protocols the client offers and refuses the handshake
- * (no_application_protocol) when none match. On each connection's SSL
+ * (no_application_protocol) when none match. It is installed once per
+ * context, by the first such call, so servers on several threads may
+ * share a context. On each connection's SSL
  * object tide sets SSL_OP_NO_RENEGOTIATION (renegotiation is refused, as
  * asyncio's), the SNI name and the host to verify (SSL_set1_host), the
  * client's ALPN list, and its own BIO. The context is referenced

@@ -602,6 +602,21 @@ START_TEST(test_alpn)
 		      tt_cfg->name, err, tide_strerror(err));
 	run_for(loop, 0.05);
 	ck_assert_uint_eq(s.n, 2);
+	/* A second server on the same context (the callback is installed
+	 * once per context) answers from its own list. */
+	{
+		static const char *const srv2_alpn[] = { "http/1.1", NULL };
+		struct tide_tls_opts st2 = tls_opts(g_certs.server);
+		struct srv s2 = { 0 };
+		struct tide_server *sv2;
+
+		ck_assert_ptr_eq(st2.ctx, st.ctx);
+		st2.alpn = srv2_alpn;
+		sv2 = tls_serve(loop, &st2, &s2);
+		alpn_case(loop, tide_server_port(sv2), c1, "http/1.1", &s2);
+		alpn_case(loop, tide_server_port(sv), c1, "h2", &s);
+		server_end(sv2);
+	}
 	finish_all(loop, sv);
 }
 END_TEST

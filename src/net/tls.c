@@ -106,6 +106,11 @@ static struct tls *of(const struct tide_transport *t)
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static BIO_METHOD *g_meth;
 static int g_idx = -1;
+/* Marks a caller's context whose ALPN callback tide has set, so that it is
+ * set once: servers on several loop threads may share one context, and a
+ * second set would write what a handshake on another thread reads. */
+static int g_ctx_idx = -1;
+static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int bio_read(BIO *b, char *buf, size_t n, size_t *got);
 static int bio_write(BIO *b, const char *data, size_t n, size_t *done);
@@ -122,6 +127,7 @@ static void init_once(void)
 	BIO_METHOD *m;
 
 	g_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	g_ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tide transport");
 	if (m && BIO_meth_set_read_ex(m, bio_read) && BIO_meth_set_write_ex(m, bio_write) &&
 	    BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
@@ -133,7 +139,7 @@ static void init_once(void)
 static int tls_init(void)
 {
 	pthread_once(&g_once, init_once);
-	return g_meth && g_idx >= 0 ? 0 : -ENOMEM;
+	return g_meth && g_idx >= 0 && g_ctx_idx >= 0 ? 0 : -ENOMEM;
 }
 
 /* ---------------------------------------------------------------- BIO -- */
@@ -358,9 +364,19 @@ int tide__tls_conf_new(const struct tide_tls_opts *o, const char *host, bool ser
 	if (!SSL_CTX_up_ref(ctx))
 		goto nomem;
 	c->ctx = ctx;
-	/* The one thing set on the caller's context (tide.h says so). */
-	if (server && wire)
-		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	/* The one thing set on the caller's context (tide.h says so), once. */
+	if (server && wire) {
+		int ok = 1;
+
+		pthread_mutex_lock(&g_ctx_lock);
+		if (!SSL_CTX_get_ex_data(ctx, g_ctx_idx)) {
+			SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+			ok = SSL_CTX_set_ex_data(ctx, g_ctx_idx, ctx);
+		}
+		pthread_mutex_unlock(&g_ctx_lock);
+		if (!ok)
+			goto nomem;
+	}
 	*out = c;
 	return 0;
 nomem:
