@@ -1050,7 +1050,10 @@ TIDE_EXTERN int tide_create_unix_server(struct tide_loop *loop, const char *path
 					const struct tide_server_opts *opts, tide_protocol_factory_cb factory, void *arg,
 					struct tide_future **out);
 /* Stops listening at once: a connect that comes after is refused (the
- * connections go on). Idempotent. */
+ * connections go on). Idempotent. A socket of tide_create_server_sock's
+ * is closed, never shut down, as it may be shared with another process:
+ * on io_uring it may still take a connection (reset when the close
+ * completes, an iteration later). */
 TIDE_EXTERN void tide_server_close(struct tide_server *s);
 /* Closes the server's connections as well (asyncio's close_clients/abort_clients). */
 TIDE_EXTERN void tide_server_close_clients(struct tide_server *s, int abort);

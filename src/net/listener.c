@@ -47,6 +47,7 @@ struct tide_server {
 	bool dying;                  /* the free is queued */
 	bool multishot;              /* listeners use multishot accept */
 	bool tcp;                    /* its connections get TCP_NODELAY */
+	bool callers_fds;            /* from create_server_sock: never shut down */
 	char *unix_path;             /* unlinked on close */
 	struct tide__tls_conf *tls;  /* TLS for every connection (tls.c), or NULL */
 	struct tide__list conns;     /* connections it accepted, still open (srv_link) */
@@ -363,8 +364,12 @@ TIDE_EXTERN void tide_server_close(struct tide_server *s)
 			 * (on io_uring, a later iteration), and meanwhile the
 			 * kernel would still take connections into the backlog
 			 * for nobody. Stop listening now, as asyncio's close()
-			 * does: a connect that comes after is refused. */
-			shutdown(l->fd, SHUT_RDWR);
+			 * does: a connect that comes after is refused. Not a
+			 * caller's socket: it may be shared with another
+			 * process (socket activation, a hand-over to a new
+			 * binary), where shutdown would stop it listening too. */
+			if (!s->callers_fds)
+				shutdown(l->fd, SHUT_RDWR);
 			tide__op_cancel(l->op);
 		}
 	}
@@ -889,6 +894,7 @@ TIDE_EXTERN int tide_create_server_sock(struct tide_loop *loop, const int *fds, 
 		tide_future_unref(f);
 		return err;
 	}
+	s->callers_fds = true;
 	/* Listening already is fine (asyncio calls listen too). */
 	for (i = 0; i < nfds; i++) {
 		if (listen(fds[i], s->backlog) < 0) {

@@ -1127,6 +1127,39 @@ START_TEST(test_base_events__tide_server_sock_port_0_listening)
 }
 END_TEST
 
+/* A caller's socket shared with another holder (a dup here; socket
+ * activation or a hand-over to a new process alike): closing the server
+ * closes tide's fd only, and the other holder goes on listening and
+ * accepting, as after asyncio's close(). */
+START_TEST(test_base_events__tide_server_sock_shared_keeps_listening)
+{
+	struct tide_loop *loop = tt_loop_new();
+	int fd = bound_tcp(0), port = sock_port(fd), other, cli, acc;
+	struct srv s = { .tmpl = { .echo = 1 } };
+	struct tide_server *sv;
+	struct fdid id;
+
+	ck_assert_int_eq(listen(fd, 4), 0);
+	other = dup(fd);
+	ck_assert_int_ge(other, 0);
+	id = fd_id(fd);
+	sv = serve_sock(loop, &fd, 1, NULL, &s);
+	echo_roundtrip(loop, "127.0.0.1", port, &s, 0);
+	tide_server_close(sv);
+	RUN_UNTIL(loop, fd_gone(&id));
+	ck_assert_int_eq(sock_listening(other), 1);
+	cli = plain_client(port);
+	acc = accept(other, NULL, NULL);
+	ck_assert_msg(acc >= 0, "[%s] accept on the other holder: %s", tt_cfg->name, strerror(errno));
+	close(acc);
+	close(cli);
+	close(other);
+	tide_server_free(sv);
+	finish(loop);
+	conns_free();
+}
+END_TEST
+
 /* Two sockets of two families, TCP and unix, one server: both served,
  * both closed with it; the unix socket's file stays (the caller's). */
 START_TEST(test_base_events__tide_server_sock_tcp_and_unix)
@@ -1441,6 +1474,7 @@ int main(void)
 	tt_add(&ts, test_base_events__tide_server_sock_refusals);
 	tt_add(&ts, test_base_events__tide_unix_socketpair_echo);
 	tt_add(&ts, test_base_events__tide_server_sock_port_0_listening);
+	tt_add(&ts, test_base_events__tide_server_sock_shared_keeps_listening);
 	tt_add(&ts, test_base_events__tide_server_sock_tcp_and_unix);
 	tt_add(&ts, test_base_events__tide_cancel_closes_fd);
 	tt_add(&ts, test_base_events__tide_abort_closes_fd);
