@@ -40,7 +40,7 @@ TIDE_TESTS = test/task test/loop test/load test/tls test/transport test/timeouts
 	test/server test/pipe test/coro-aarch64 test/backend test/future test/resolve \
 	test/coro test/exports test/opts test/ownership test/fork test/threads test/parsers \
 	test/slowclients test/signal test/cancel \
-	test/conformance/asyncio test/conformance/threadsafe test/conformance/server \
+	test/conformance/asyncio test/conformance/threadsafe test/conformance/server test/conformance/sock \
 	test/conformance/locks test/conformance/queues test/conformance/tasks \
 	test/conformance/streams test/conformance/subprocess test/conformance/events
 check_PROGRAMS += test/subprocess
@@ -98,6 +98,11 @@ test_conformance_server_LDADD = $(NET_LDADD) $(OPENSSL_LIBS)
 if HAVE_OPENSSL
 test_conformance_server_SOURCES += test/tls-fixture.c test/tls-fixture.h
 endif
+# test_sock_lowlevel: the awaitable socket ops (tide_accept, tide_connect,
+# tide_recv, tide_send, tide_sendmsg, tide_recvmsg) as loop.sock_*.
+test_conformance_sock_SOURCES = test/conformance/sock.c $(TEST_HELPERS)
+test_conformance_sock_CFLAGS = $(TEST_CFLAGS)
+test_conformance_sock_LDADD = $(TEST_LDADD)
 
 # test_locks (Lock, Event, Condition, Semaphore, Barrier) and test_queues.
 test_conformance_locks_SOURCES = test/conformance/locks.c $(TEST_HELPERS)
