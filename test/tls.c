@@ -585,9 +585,11 @@ START_TEST(test_alpn)
 	static const char *const srv_alpn[] = { "h2", "http/1.1", NULL };
 	static const char *const c1[] = { "http/1.1", "h2", NULL }, *const c2[] = { "spdy/3", "http/1.1", NULL };
 	static const char *const none[] = { "imap", NULL };
+	static const char *const srv2_alpn[] = { "http/1.1", NULL };
 	struct tide_tls_opts st = tls_opts(g_certs.server), ct = tls_opts(g_certs.client);
-	struct srv s = { 0 };
-	struct tide_server *sv;
+	struct tide_tls_opts st2 = tls_opts(g_certs.server);
+	struct srv s = { 0 }, s2 = { 0 };
+	struct tide_server *sv, *sv2;
 	int err;
 
 	st.alpn = srv_alpn;
@@ -604,19 +606,12 @@ START_TEST(test_alpn)
 	ck_assert_uint_eq(s.n, 2);
 	/* A second server on the same context (the callback is installed
 	 * once per context) answers from its own list. */
-	{
-		static const char *const srv2_alpn[] = { "http/1.1", NULL };
-		struct tide_tls_opts st2 = tls_opts(g_certs.server);
-		struct srv s2 = { 0 };
-		struct tide_server *sv2;
-
-		ck_assert_ptr_eq(st2.ctx, st.ctx);
-		st2.alpn = srv2_alpn;
-		sv2 = tls_serve(loop, &st2, &s2);
-		alpn_case(loop, tide_server_port(sv2), c1, "http/1.1", &s2);
-		alpn_case(loop, tide_server_port(sv), c1, "h2", &s);
-		server_end(sv2);
-	}
+	ck_assert_ptr_eq(st2.ctx, st.ctx);
+	st2.alpn = srv2_alpn;
+	sv2 = tls_serve(loop, &st2, &s2);
+	alpn_case(loop, tide_server_port(sv2), c1, "http/1.1", &s2);
+	alpn_case(loop, tide_server_port(sv), c1, "h2", &s);
+	server_end(sv2);
 	finish_all(loop, sv);
 }
 END_TEST
