@@ -384,6 +384,7 @@ struct slot {
 	int fd;
 	SSL *ssl;
 	int state;      /* 0 handshake, 1 request, 2 response */
+	uint32_t events; /* what epoll waits for: EPOLLIN or EPOLLOUT, never both */
 	size_t wdone;
 	char resp[1024];
 	size_t rlen;
@@ -419,9 +420,25 @@ static int slot_start(struct slot *sl, const struct sockaddr_in *sin)
 	if (opt.resume && newest)
 		SSL_set_session(sl->ssl, newest);
 	SSL_set_connect_state(sl->ssl);
-	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = sl};
+	/* Connected (a blocking connect), so writable at once: the first
+	 * step sends the ClientHello. */
+	sl->events = EPOLLOUT;
+	struct epoll_event e = {.events = sl->events, .data.ptr = sl};
 	epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
 	return 0;
+}
+
+/* Waits for what OpenSSL asked for, and only that: a level-triggered
+ * EPOLLOUT on a connected socket would wake the loop for every slot
+ * that waits on the server, and the client would spin at 100 % CPU,
+ * its cost growing with the server's latency instead of its work. */
+static void slot_wait(struct slot *sl, uint32_t events)
+{
+	if (sl->events == events)
+		return;
+	sl->events = events;
+	struct epoll_event e = {.events = events, .data.ptr = sl};
+	epoll_ctl(epfd, EPOLL_CTL_MOD, sl->fd, &e);
 }
 
 static void slot_end(struct slot *sl, int ok)
@@ -467,11 +484,8 @@ static int slot_step(struct slot *sl)
 			rc = SSL_write_ex(sl->ssl, request + sl->wdone, sizeof(request) - 1 - sl->wdone, &w);
 			if (rc > 0) {
 				sl->wdone += w;
-				if (sl->wdone == sizeof(request) - 1) {
+				if (sl->wdone == sizeof(request) - 1)
 					sl->state = 2;
-					struct epoll_event ev = {.events = EPOLLIN, .data.ptr = sl};
-					epoll_ctl(epfd, EPOLL_CTL_MOD, sl->fd, &ev);
-				}
 				continue;
 			}
 		} else {
@@ -500,8 +514,10 @@ static int slot_step(struct slot *sl)
 			}
 		}
 		e = SSL_get_error(sl->ssl, rc);
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			slot_wait(sl, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
 			return 0;
+		}
 		ssl_fail(sl->state == 0 ? "handshake" : sl->state == 1 ? "request" : "response", sl->ssl, rc);
 		slot_end(sl, 0);
 		return 1;
