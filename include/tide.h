@@ -463,6 +463,10 @@ struct tide_loop_stats {
 	uint64_t children_reaped_waitid;
 	uint64_t children_reaped_pidfd;
 	uint64_t children_reaped_sigchld;
+	/* Transport writes sent with send(2) at once, no op, on the readiness
+	 * paths (epoll, or io_uring without a native SEND): with
+	 * ops_completed[TIDE_OP_SEND], every send a loop's transports made. */
+	uint64_t sends_direct;
 };
 /* Fills stats up to min(stats->size, sizeof) bytes. */
 TIDE_EXTERN int tide_loop_stats(const struct tide_loop *loop, struct tide_loop_stats *stats);

@@ -139,6 +139,7 @@ struct tide_transport {
 	unsigned arming : 1;        /* a pipe's read op is being submitted (see pipe_read_arm) */
 	unsigned tls_raw : 1;       /* the stream under a TLS transport (tls.c): its public calls
 				     * say TIDE_ESSL_CLOSED, tls.c drives it through tide__t_* */
+	unsigned corked : 1;        /* writes wait in the buffer until tide__t_uncork (tls.c) */
 	uint16_t rd_run;            /* full ring buffers in a row this iteration, or small reads in a row */
 	uint32_t rd_iter;           /* the loop iteration of the last full ring buffer */
 	const struct tide_protocol_ops *ops;
@@ -317,6 +318,21 @@ void tide__t_submit_wop(struct tide_transport *t, struct tide__op *op);
  * write-buffer marks and size, timeouts and deadline.
  */
 int tide__t_writev(struct tide_transport *t, const struct iovec *iov, int iovcnt);
+/*
+ * Corking (tls.c): while corked, writes only append to the buffer (and
+ * pause_writing comes as it would); uncork starts the one send of all of it (on the
+ * readiness paths tried at once, as a write with nothing buffered is).
+ * tide__t_cork says false when the transport was corked already: the
+ * outer caller uncorks.
+ */
+static inline bool tide__t_cork(struct tide_transport *t)
+{
+	if (t->corked)
+		return false;
+	t->corked = 1;
+	return true;
+}
+void tide__t_uncork(struct tide_transport *t);
 void tide__t_close(struct tide_transport *t);
 int tide__t_pause_reading(struct tide_transport *t);
 int tide__t_resume_reading(struct tide_transport *t);

@@ -216,6 +216,30 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 	}
 }
 
+/*
+ * OpenSSL hands the BIO one record at a time: a server's first flight is
+ * four writes, its session tickets two more, a response and the
+ * close_notify after it one each. Each call into OpenSSL corks the raw
+ * transport, so what the call wrote leaves in one send when it returns (a
+ * handshake: two sends a connection, not five). NULL: nothing to undo (the
+ * raw transport is gone, or an outer call corked it).
+ */
+static struct tide_transport *hold_writes(struct tls *s)
+{
+	if (s->raw_lost || !tide__t_cork(s->raw))
+		return NULL;
+	/* Held: a synchronous end (ENOMEM in call_soon) must not free it. */
+	return tide_transport_ref(s->raw);
+}
+
+static void send_held(struct tide_transport *raw)
+{
+	if (!raw)
+		return;
+	tide__t_uncork(raw);
+	tide_transport_unref(raw);
+}
+
 /* -------------------------------------------------------------- errors -- */
 
 /*
@@ -660,11 +684,15 @@ static void handshake(struct tls *s)
 /* OpenSSL works on the ciphertext at in_p: the handshake, then records. */
 static void run(struct tls *s)
 {
+	struct tide_transport *held;
+
 	tide_transport_ref(&s->t);
+	held = hold_writes(s);
 	if (!s->hs_done && !s->failed && !s->raw_lost)
 		handshake(s);
 	if (s->hs_done && !s->t.lost)
 		read_records(s);
+	send_held(held);
 	tide_transport_unref(&s->t);
 }
 
@@ -972,8 +1000,9 @@ void tide__tls_free(struct tide_transport *t)
 int tide__tls_writev(struct tide_transport *t, const struct iovec *iov, int iovcnt)
 {
 	struct tls *s = of(t);
+	struct tide_transport *held;
 	size_t total = 0;
-	int i;
+	int i, rc = 0;
 
 	if (t->closing || t->lost || s->failed)
 		return TIDE_ECLOSED;
@@ -988,6 +1017,7 @@ int tide__tls_writev(struct tide_transport *t, const struct iovec *iov, int iovc
 			return -EINVAL;
 		total += iov[i].iov_len;
 	}
+	held = hold_writes(s);
 	for (i = 0; i < iovcnt; i++) {
 		size_t w = 0;
 
@@ -1002,12 +1032,26 @@ int tide__tls_writev(struct tide_transport *t, const struct iovec *iov, int iovc
 		 * go on (asyncio: the error goes to connection_lost). */
 		if (s->werr == TIDE_ECLOSED) {
 			err_clear();
-			return TIDE_ECLOSED;
+			rc = TIDE_ECLOSED;
+		} else {
+			tls_fail(s, map_error(s, SSL_get_error(s->ssl, 0)));
 		}
-		tls_fail(s, map_error(s, SSL_get_error(s->ssl, 0)));
-		return 0;
+		break;
 	}
-	return 0;
+	send_held(held);
+	return rc;
+}
+
+/* Our close_notify, in the send of the records before it if they still wait. */
+static void send_shutdown(struct tls *s)
+{
+	struct tide_transport *held = hold_writes(s);
+
+	err_clear();
+	SSL_shutdown(s->ssl);
+	err_clear();
+	s->sd_sent = true;
+	send_held(held);
 }
 
 int tide__tls_write_eof(struct tide_transport *t)
@@ -1024,10 +1068,7 @@ int tide__tls_write_eof(struct tide_transport *t)
 		return 0;
 	/* close_notify follows the records written before it in the raw
 	 * transport's buffer: "once the buffer is flushed" by construction. */
-	err_clear();
-	SSL_shutdown(s->ssl);
-	err_clear();
-	s->sd_sent = true;
+	send_shutdown(s);
 	t->write_shut = 1;
 	return 0;
 }
@@ -1047,12 +1088,8 @@ void tide__tls_close(struct tide_transport *t)
 		tide__t_fatal(s->raw, 0);
 		return;
 	}
-	if (!s->sd_sent && !tide__loop_forked(tloop(t))) {
-		err_clear();
-		SSL_shutdown(s->ssl);
-		err_clear();
-		s->sd_sent = true;
-	}
+	if (!s->sd_sent && !tide__loop_forked(tloop(t)))
+		send_shutdown(s);
 	if (s->peer_closed || s->in_eof) {
 		close_raw(s);
 		return;

@@ -696,7 +696,7 @@ static void write_kick(struct tide_transport *t)
 	struct tide__op *op;
 	int kind, err;
 
-	if (t->wop || t->error)
+	if (t->wop || t->error || t->corked)
 		return;
 	if (t->wa_off >= t->wa.len) {
 		struct tide__wbuf tmp;
@@ -758,6 +758,7 @@ static TIDE__OUTLINE ssize_t send_now(struct tide_transport *t, const struct iov
 	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < IOV_MAX ? iovcnt : IOV_MAX) };
 	ssize_t r;
 
+	tloop(t)->stats.sends_direct++;
 	do
 		r = sendmsg(t->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
@@ -786,7 +787,7 @@ static TIDE__INLINE int write_body(struct tide_transport *t, const struct iovec 
 	}
 	if (!total)
 		return 0;
-	if (t->direct_send && !t->wop && wsize(t) == 0) {
+	if (t->direct_send && !t->corked && !t->wop && wsize(t) == 0) {
 		ssize_t r = send_now(t, iov, iovcnt);
 
 		if (r < 0) {
@@ -871,6 +872,46 @@ static int write_iov(struct tide_transport *t, const struct iovec *iov, int iovc
 int tide__t_writev(struct tide_transport *t, const struct iovec *iov, int iovcnt)
 {
 	return write_body(t, iov, iovcnt);
+}
+
+void tide__t_uncork(struct tide_transport *t)
+{
+	t->corked = 0;
+	/*
+	 * The readiness paths: what waited is tried with send(2) at once, as
+	 * write_body's direct path does, and the rest waits for POLLOUT. Not
+	 * through a send op and sent(): that would call the protocol back
+	 * (resume_writing) from inside the write that uncorks. Paused
+	 * (pause_writing came while corked), the send waits for POLLOUT, so
+	 * that its completion says resume_writing.
+	 */
+	if (t->direct_send && !t->wop && !t->error && !t->write_paused && t->wa_off >= t->wa.len && t->wb.len) {
+		struct iovec iov = { .iov_base = t->wb.p, .iov_len = t->wb.len };
+		ssize_t r = send_now(t, &iov, 1);
+
+		if (r < 0) {
+			tide__t_fatal(t, (int)r);
+			return;
+		}
+		if (r > 0) {
+			tide__t_tx_seen(t);
+			if ((size_t)r == t->wb.len) {
+				tide__wbuf_reset(tloop(t)->net, &t->wb);
+			} else {
+				struct tide__wbuf tmp;
+
+				wa_reset(t);
+				tmp = t->wa;
+				t->wa = t->wb;
+				t->wb = tmp;
+				t->wa_off = (size_t)r;
+			}
+		}
+	}
+	write_kick(t);
+	if (!t->wop && t->eof_pending)
+		shut_wr(t);
+	tide__t_maybe_finish(t);
 }
 
 TIDE_EXTERN int tide_transport_write(struct tide_transport *t, const void *data, size_t n)
