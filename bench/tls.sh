@@ -18,7 +18,18 @@
 #   handshake  bench/tls-load --handshake: 32 connections at a time, each a
 #              full handshake (or a resumed one, from the newest session
 #              ticket), one request with "Connection: close", the server's
-#              close; against https-hello and nginx
+#              close; against https-hello and nginx. The server runs in a
+#              cgroup capped at TLS_HS_CAP % of one CPU (default 25; 0: no
+#              cap): a TLS client pays more per handshake than a server
+#              (OpenSSL 3.0 spends about 5 M instructions on the client's
+#              side, 2.8 M on the server's: decoding the certificate's key
+#              alone is 1.5 M), so an uncapped server idles while the one
+#              load core runs at 100 %, and the rate ranks the client.
+#              Capped, the server is what limits the rate (its CPU % sits
+#              at the cap, the load's below 100 %), as on a machine with
+#              enough load cores. Needs a writable cgroup cpu controller
+#              (v2 cpu.max, or v1 cpu.cfs_quota_us); without one the cells
+#              run uncapped and the report says the rates are client-bound.
 # Every server runs pinned to one CPU and the load to the other; a server
 # is ranked by its CPU time per request, message or handshake (schedstat,
 # read over the measured interval only), since one load-generator core
@@ -114,6 +125,8 @@ python=$("$python" -c 'import sys; print(sys.executable)' 2>/dev/null) || python
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tide-tls.XXXXXX") || exit 1
 spid=
 mpid=
+cg=        # the cgroup of the capped cells (handshake), or empty
+capped=0   # whether the next server starts in it
 cleanup() {
 	if [ -n "$spid" ]; then
 		kill "$spid" 2>/dev/null
@@ -122,7 +135,7 @@ cleanup() {
 	spid=
 	mpid=
 }
-trap 'cleanup; rm -rf "$tmp"' EXIT
+trap 'cleanup; rm -rf "$tmp"; [ -z "$cg" ] || rmdir "$cg" 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
 
 # The certificate, and the pins every server (and wrk) starts with.
@@ -144,6 +157,29 @@ Groups = X25519
 EOF
 pinned="env OPENSSL_CONF=$tmp/openssl.cnf"
 suite=TLS_AES_128_GCM_SHA256
+
+# The handshake cells' CPU cap: a cgroup of this run (v2 or v1's cpu).
+hs_cap=${TLS_HS_CAP:-25}
+case " $sections " in *" handshake "*) ;; *) hs_cap=0 ;; esac
+if [ "$hs_cap" -gt 0 ] 2>/dev/null; then
+	period=20000
+	quota=$((period * hs_cap / 100))
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
+			echo +cpu > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+		d=/sys/fs/cgroup/tide-bench.$$
+		mkdir "$d" 2>/dev/null && echo "$quota $period" > "$d/cpu.max" 2>/dev/null && cg=$d
+	elif [ -d /sys/fs/cgroup/cpu ]; then
+		d=/sys/fs/cgroup/cpu/tide-bench.$$
+		mkdir "$d" 2>/dev/null && echo "$period" > "$d/cpu.cfs_period_us" 2>/dev/null &&
+			echo "$quota" > "$d/cpu.cfs_quota_us" 2>/dev/null && cg=$d
+	fi
+	if [ -z "$cg" ]; then
+		[ -n "${d:-}" ] && rmdir "$d" 2>/dev/null
+		echo "tls.sh: no writable cgroup cpu controller (root, cgroup v2 cpu.max or v1 cpu):" \
+			"handshake servers run uncapped, their rates are the load generator's" >&2
+	fi
+fi
 
 # Whether server $1 runs TLS.
 is_tls() {
@@ -184,7 +220,11 @@ start_server() {
 	esac
 	cmd=$(server_cmd "$1" "$port") || return 1
 	# exec all the way (taskset, env, libtool's wrapper): $! is the server.
-	$srv_pin $pinned $cmd > "$tmp/server.log" 2>&1 &
+	if [ "$capped" = 1 ] && [ -n "$cg" ]; then
+		sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" $srv_pin $pinned $cmd > "$tmp/server.log" 2>&1 &
+	else
+		$srv_pin $pinned $cmd > "$tmp/server.log" 2>&1 &
+	fi
 	spid=$!
 	mpid=$spid
 	if ! "$eload" --port "$port" --wait 2>/dev/null || ! kill -0 "$spid" 2>/dev/null; then
@@ -230,7 +270,11 @@ now_ns() { date +%s%N; }
 # workload/server/round) or nothing on failure.
 run_cell() {
 	cw=$1 cs=$2
-	start_server "$cs" || return 1
+	case $cw in handshake_*) capped=1 ;; *) capped=0 ;; esac
+	start_server "$cs" || { capped=0; return 1; }
+	capped=0
+	cap=null
+	case $cw in handshake_*) [ -n "$cg" ] && cap=$hs_cap ;; esac
 	s0=$(sample); p0=$("$eload" --proc "$mpid"); w0=$(now_ns)
 	case $cw in
 	https_100c|http_100c)
@@ -287,6 +331,7 @@ run_cell() {
 		others = wall > 0 ? (busy - srv - load) / wall * 100 : 0
 		if (others < 0) others = 0
 		printf "\"steal_pct\":%.1f,\"others_pct\":%.1f", (tot > 0 ? steal / tot * 100 : 0), others }')
+	env="$env,\"server_cap_pct\":$cap"
 	echo "{$env,${line#\{}"
 }
 
@@ -412,7 +457,7 @@ function stat(list, key,    n, a, i, parts) {
   n[w, s]++
   for (k = 1; k <= nk; k++) v[w, s, keys[k]] = v[w, s, keys[k]] " " get($0, keys[k])
   cpu[w, s, r] = get($0, "cpu_us_per_op"); rate[w, s, r] = get($0, "ops_per_s"); rounds[w, r] = 1 }
-BEGIN { nk = split("cpu_us_per_op user_us_per_op ops_per_s server_cpu_pct steal_pct others_pct", keys, " ")
+BEGIN { nk = split("cpu_us_per_op user_us_per_op ops_per_s server_cpu_pct load_cpu_pct steal_pct others_pct", keys, " ")
 	# workload, numerator, denominator, metric, what it says, goal
 	nr = 0
 	R[++nr] = "https_100c nginx-https tide-https cpu https-hello spends <= nginx CPU per request: >= 1"
@@ -461,14 +506,16 @@ END {
 		if (!t1++) {
 			print "Per server, the median over the kept rounds (min-max), server pinned to one CPU, load to the other:"
 			print ""
-			print "| workload | server | CPU µs/op | of it user | ops/s | server CPU % | steal % | others % | rounds |"
-			print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+			print "| workload | server | CPU µs/op | of it user | ops/s | server CPU % | load CPU % | steal % | others % | rounds |"
+			print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 		}
-		printf "| %s | %s | %s (%s-%s) | %s | %s (%s-%s) | %s | %s | %s | %d |\n", get($0, "workload"), get($0, "server"),
+		load = get($0, "load_cpu_pct_median") + 0
+		printf "| %s | %s | %s (%s-%s) | %s | %s (%s-%s) | %s | %s | %s | %s | %d |\n", get($0, "workload"), get($0, "server"),
 			h(get($0, "cpu_us_per_op_median")), h(get($0, "cpu_us_per_op_min")), h(get($0, "cpu_us_per_op_max")),
 			h(get($0, "user_us_per_op_median")),
 			h(get($0, "ops_per_s_median")), h(get($0, "ops_per_s_min")), h(get($0, "ops_per_s_max")),
-			h(get($0, "server_cpu_pct_median")), h(get($0, "steal_pct_median")), h(get($0, "others_pct_median")), get($0, "rounds")
+			h(get($0, "server_cpu_pct_median")), (load > 0 ? h(load) : "-"),
+			h(get($0, "steal_pct_median")), h(get($0, "others_pct_median")), get($0, "rounds")
 	}
 	get($0, "summary") == "ratio" {
 		if (!t2++) {
@@ -485,7 +532,10 @@ END {
 	}
 	get($0, "kept") == "false" { dropped++ }
 	get($0, "kept") != "null" { cells++; e += get($0, "errors") }
-	END { print ""; printf "%d cells, %d in rounds discarded for steal or a failure; errors (wrong bytes, failed connections, HTTP errors) over all cells: %d.\n", cells, dropped, e }
+	get($0, "kept") != "null" && get($0, "workload") ~ /^handshake/ { hs++; c = get($0, "server_cap_pct"); if (c != "null" && c != "") cap = c }
+	END { print ""; printf "%d cells, %d in rounds discarded for steal or a failure; errors (wrong bytes, failed connections, HTTP errors) over all cells: %d.\n", cells, dropped, e
+		if (hs && cap != "") printf "\nHandshake cells: every server capped at %s %% of one CPU (a cgroup), so that the server, not the one-core load generator, limits the rate (server CPU %% at the cap, load CPU %% below 100).\n", cap
+		else if (hs) printf "\nHandshake cells: uncapped (no writable cgroup cpu controller): the load generator limits the rate, which therefore does not rank the servers; CPU per handshake does.\n" }
 	' "$tmp/tls.jsonl"
 	echo
 	echo "Made by \`make bench-tls\` on $(date -u +%Y-%m-%d), $(uname -sr)," \
