@@ -544,6 +544,74 @@ START_TEST(test_renegotiation_refused)
 }
 END_TEST
 
+/*
+ * A server that asks tide's client to renegotiate (TLS 1.2's HelloRequest):
+ * the client refuses with a no_renegotiation alert, which OpenSSL's server
+ * answers with a fatal handshake_failure. The client's connection_lost
+ * names it; nothing was renegotiated.
+ */
+START_TEST(test_server_renegotiation_refused)
+{
+	struct tide_loop *loop = tt_loop_new();
+	struct tide_tls_opts ct = tls_opts(g_certs.client);
+	struct conn *cli = conn_new();
+	struct tide_future *f;
+	uint64_t end = tt_mono_ns() + (uint64_t)(30 * slow_factor() * 1e9);
+	SSL_CTX *sctx;
+	struct mb m;
+	int port, lfd = bound_socket(AF_INET, SOCK_STREAM, &port), r;
+
+	/* The server side: a memory-BIO peer on the accepted socket. */
+	ck_assert_ptr_nonnull(sctx = SSL_CTX_new(TLS_server_method()));
+	ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(sctx, g_certs.leaf.cert), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(sctx, g_certs.leaf.key, SSL_FILETYPE_PEM), 1);
+	ck_assert_int_eq(SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION), 1);
+	f = tls_dial_start(loop, "127.0.0.1", port, &ct, cli);
+	memset(&m, 0, sizeof(m));
+	set_nonblock(lfd);
+	while ((m.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0) {
+		ck_assert_msg(errno == EAGAIN && tt_mono_ns() < end, "[%s] accept: %s", tt_cfg->name, strerror(errno));
+		ck_assert_int_ge(tide_loop_run_once(loop, 0.005), 0);
+	}
+	ck_assert_ptr_nonnull(m.ssl = SSL_new(sctx));
+	ck_assert_ptr_nonnull(m.in = BIO_new(BIO_s_mem()));
+	ck_assert_ptr_nonnull(m.out = BIO_new(BIO_s_mem()));
+	SSL_set_bio(m.ssl, m.in, m.out);
+	SSL_set_accept_state(m.ssl);
+	mb_handshake(loop, &m);
+	RUN_UNTIL(loop, tide_future_done(f));
+	ck_assert_int_eq(tide_future_error(f), 0);
+	tide_future_unref(f);
+	ck_assert_int_eq(cli->made, 1);
+	ck_assert_int_eq(SSL_version(m.ssl), TLS1_2_VERSION);
+	/* The HelloRequest (written at once); the client's answer comes
+	 * where the server reads. */
+	ck_assert_int_eq(SSL_renegotiate(m.ssl), 1);
+	ck_assert_int_eq(SSL_do_handshake(m.ssl), 1);
+	for (;;) {
+		char b[64];
+
+		r = SSL_read(m.ssl, b, sizeof(b));
+		ck_assert_msg(r <= 0, "[%s] the client sent data", tt_cfg->name);
+		if (SSL_get_error(m.ssl, r) != SSL_ERROR_WANT_READ)
+			break;
+		ck_assert_msg(tt_mono_ns() < end, "[%s] the client did not refuse the HelloRequest", tt_cfg->name);
+		mb_pump(loop, &m);
+	}
+	ck_assert_int_eq(SSL_renegotiate_pending(m.ssl), 1);
+	ck_assert_int_eq(ERR_GET_REASON(ERR_peek_error()), SSL_R_NO_RENEGOTIATION);
+	mb_pump(loop, &m); /* the server's fatal alert */
+	RUN_UNTIL(loop, cli->lost);
+	ck_assert_msg(cli->lost_err == TIDE_ETLS_REASON(SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE), "[%s] lost with %d (%s)",
+		      tt_cfg->name, cli->lost_err, tide_strerror(cli->lost_err));
+	ck_assert_int_eq(cli->after_lost, 0);
+	mb_free(&m);
+	SSL_CTX_free(sctx);
+	close(lfd);
+	finish_all(loop, NULL);
+}
+END_TEST
+
 /* Garbage where a ClientHello should be: closed, no protocol made. */
 START_TEST(test_garbage_hello)
 {
@@ -1396,7 +1464,7 @@ int main(void)
 {
 	const TTest *tests[] = {
 		test_echo_tcp, test_records_coalesced, test_echo_unix, test_truncated_record, test_no_close_notify,
-		test_renegotiation_refused, test_garbage_hello, test_handshake_timeout, test_alpn,
+		test_renegotiation_refused, test_server_renegotiation_refused, test_garbage_hello, test_handshake_timeout, test_alpn,
 		test_verify_failures, test_64mib_echo_paused, test_write_flow_control, test_thousand_connections,
 		test_write_eof_half_close, test_start_tls_transport, test_streams, test_stream_start_tls,
 		test_stream_verify_failure, test_bad_input, test_loop_free_tls_open,
