@@ -393,6 +393,23 @@ int64_t tt_result(struct tide_future *fut)
 	return v;
 }
 
+struct tide_future *tt_spawn(struct tide_loop *loop, tide_task_cb fn, void *arg)
+{
+	struct tide_future *t = NULL;
+	int ret = tide_task_spawn(loop ? loop : tide_get_running_loop(), fn, arg, NULL, &t);
+
+	ck_assert_msg(ret == 0, "tide_task_spawn: %d (%s)", ret, tide_strerror(ret));
+	return t;
+}
+
+int64_t tt_join(struct tide_future *t)
+{
+	int64_t r = tide_await(t);
+
+	tide_future_unref(t);
+	return r;
+}
+
 void tt_run_main(struct tide_loop **loopp, tide_task_cb fn, void *arg)
 {
 	tt_run_main_opts(loopp, NULL, fn, arg);

@@ -107,6 +107,11 @@ void tt_run_until_woken(struct tide_loop *loop, unsigned ms);
 void tt_run_until_complete(struct tide_loop *loop, struct tide_future *fut, int expect);
 /* Asserts the future is done with a result and returns its value. */
 int64_t tt_result(struct tide_future *fut);
+/* Spawns fn(arg) as a task on loop (NULL: the running loop): the task's reference. */
+struct tide_future *tt_spawn(struct tide_loop *loop, tide_task_cb fn, void *arg);
+/* Inside a task: awaits t, drops the caller's reference, returns t's outcome
+ * (its value, or its error as tide_await says it). */
+int64_t tt_join(struct tide_future *t);
 /* Runs fn(arg) as the main task of a fresh loop, kept in *loopp meanwhile
  * (for the test's spawns); fn must return 0, and tide_loop_free must
  * succeed (nothing left alive). *loopp is NULL after. */

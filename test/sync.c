@@ -53,23 +53,6 @@ static void check_order(const int *want, int n)
 		ck_assert_msg(order[i] == want[i], "order[%d] = %d, expected %d", i, order[i], want[i]);
 }
 
-static struct tide_future *spawn(tide_task_cb fn, intptr_t arg)
-{
-	struct tide_future *t = NULL;
-
-	ck_assert_int_eq(tide_task_spawn(g_loop, fn, (void *)arg, NULL, &t), 0);
-	return t;
-}
-
-/* Awaits a child task and drops the caller's reference: its outcome. */
-static int64_t join(struct tide_future *t)
-{
-	int64_t r = tide_await(t);
-
-	tide_future_unref(t);
-	return r;
-}
-
 /* Lets the ready tasks run n rounds. */
 static void settle(int n)
 {
@@ -134,12 +117,12 @@ static int64_t lock_fifo_main(void *arg)
 	ck_assert_int_eq(tide_lock_new(g_loop, &g_lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
 	for (int i = 0; i < 6; i++)
-		t[i] = spawn(lock_worker, i);
+		t[i] = tt_spawn(g_loop, lock_worker, (void *)(intptr_t)i);
 	settle(3);
 	ck_assert_int_eq(norder, 0);
 	ck_assert_int_eq(tide_lock_release(g_lock), 0);
 	for (int i = 0; i < 6; i++)
-		ck_assert_int_eq(join(t[i]), i);
+		ck_assert_int_eq(tt_join(t[i]), i);
 	check_order(want, 6);
 	ck_assert_int_eq(tide_lock_locked(g_lock), 0);
 	tide_lock_free(g_lock);
@@ -161,13 +144,13 @@ static int64_t lock_no_barging_main(void *arg)
 	(void)arg;
 	ck_assert_int_eq(tide_lock_new(g_loop, &g_lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
-	t = spawn(lock_worker, 1);
+	t = tt_spawn(g_loop, lock_worker, (void *)(intptr_t)1);
 	settle(2);
 	ck_assert_int_eq(tide_lock_release(g_lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
 	rec(99);
 	ck_assert_int_eq(tide_lock_release(g_lock), 0);
-	ck_assert_int_eq(join(t), 1);
+	ck_assert_int_eq(tt_join(t), 1);
 	check_order(want, 2);
 	tide_lock_free(g_lock);
 	return 0;
@@ -192,8 +175,8 @@ static int64_t lock_cancel_main(void *arg)
 
 	ck_assert_int_eq(tide_lock_new(g_loop, &g_lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
-	b = spawn(lock_worker, 1);
-	c = spawn(lock_worker, 2);
+	b = tt_spawn(g_loop, lock_worker, (void *)(intptr_t)1);
+	c = tt_spawn(g_loop, lock_worker, (void *)(intptr_t)2);
 	settle(3);
 	if (mode == 0) {
 		ck_assert_int_eq(tide_task_cancel(b), 1);
@@ -202,8 +185,8 @@ static int64_t lock_cancel_main(void *arg)
 		ck_assert_int_eq(tide_lock_release(g_lock), 0);
 		ck_assert_int_eq(tide_task_cancel(b), 1);
 	}
-	ck_assert_int_eq(join(b), -ECANCELED);
-	ck_assert_int_eq(join(c), 2);
+	ck_assert_int_eq(tt_join(b), -ECANCELED);
+	ck_assert_int_eq(tt_join(c), 2);
 	check_order(want, 1);
 	ck_assert_int_eq(tide_lock_locked(g_lock), 0);
 	tide_lock_free(g_lock);
@@ -253,9 +236,9 @@ static int64_t lock_release_race_main(void *arg)
 	lock_count = 0;
 	ck_assert_int_eq(tide_lock_new(g_loop, &g_lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
-	race_t1 = spawn(lockit, 0);
-	t2 = spawn(lockit, 0);
-	t3 = spawn(lockit, 0);
+	race_t1 = tt_spawn(g_loop, lockit, (void *)(intptr_t)0);
+	t2 = tt_spawn(g_loop, lockit, (void *)(intptr_t)0);
+	t3 = tt_spawn(g_loop, lockit, (void *)(intptr_t)0);
 	settle(1);
 	ck_assert_int_eq(tide_call_soon(g_loop, race_trigger, NULL, NULL), 0);
 	settle(3);
@@ -264,9 +247,9 @@ static int64_t lock_release_race_main(void *arg)
 	tide_task_cancel(t3);
 	settle(2);
 	ck_assert_int_eq(lock_count, 1);
-	ck_assert_int_eq(join(race_t1), -ECANCELED);
-	ck_assert_int_eq(join(t2), 0);
-	ck_assert_int_eq(join(t3), -ECANCELED);
+	ck_assert_int_eq(tt_join(race_t1), -ECANCELED);
+	ck_assert_int_eq(tt_join(t2), 0);
+	ck_assert_int_eq(tt_join(t3), -ECANCELED);
 	/* t2 kept it (lockit never releases). */
 	ck_assert_int_eq(tide_lock_locked(g_lock), 1);
 	ck_assert_int_eq(tide_lock_release(g_lock), 0);
@@ -305,7 +288,7 @@ static int64_t event_main(void *arg)
 	ck_assert_int_eq(tide_event_new(g_loop, &g_event), 0);
 	ck_assert_int_eq(tide_event_is_set(g_event), 0);
 	for (int i = 0; i < 4; i++)
-		t[i] = spawn(event_worker, i);
+		t[i] = tt_spawn(g_loop, event_worker, (void *)(intptr_t)i);
 	settle(3);
 	ck_assert_int_eq(norder, 0);
 	ck_assert_int_eq(tide_task_cancel(t[1]), 1);
@@ -315,10 +298,10 @@ static int64_t event_main(void *arg)
 	/* Woken waiters return even though the flag is cleared before they run. */
 	tide_event_clear(g_event);
 	ck_assert_int_eq(tide_event_is_set(g_event), 0);
-	ck_assert_int_eq(join(t[0]), 0);
-	ck_assert_int_eq(join(t[1]), -ECANCELED);
-	ck_assert_int_eq(join(t[2]), 2);
-	ck_assert_int_eq(join(t[3]), 3);
+	ck_assert_int_eq(tt_join(t[0]), 0);
+	ck_assert_int_eq(tt_join(t[1]), -ECANCELED);
+	ck_assert_int_eq(tt_join(t[2]), 2);
+	ck_assert_int_eq(tt_join(t[3]), 3);
 	check_order(want, 3);
 	/* Set: wait returns at once, without suspending. */
 	tide_event_set(g_event);
@@ -372,7 +355,7 @@ static int64_t cond_notify_main(void *arg)
 	ck_assert_int_eq(tide_condition_notify(g_cond, 1), -EPERM);
 	ck_assert_int_eq(tide_condition_notify_all(g_cond), -EPERM);
 	for (int i = 0; i < 5; i++)
-		t[i] = spawn(cond_worker, i);
+		t[i] = tt_spawn(g_loop, cond_worker, (void *)(intptr_t)i);
 	settle(3);
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
 	ck_assert_int_eq(tide_condition_notify(g_cond, 1), 1);
@@ -389,7 +372,7 @@ static int64_t cond_notify_main(void *arg)
 	ck_assert_int_eq(tide_condition_notify_all(g_cond), 0);
 	ck_assert_int_eq(tide_lock_release(lock), 0);
 	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(join(t[i]), i);
+		ck_assert_int_eq(tt_join(t[i]), i);
 	check_order(want, 5);
 	tide_condition_free(g_cond);
 	return 0;
@@ -415,7 +398,7 @@ static int64_t cond_cancel_contested_main(void *arg)
 	ck_assert_int_eq(tide_lock_new(g_loop, &lock), 0);
 	ck_assert_int_eq(tide_condition_new(g_loop, lock, &g_cond), 0);
 	ck_assert_ptr_eq(tide_condition_lock(g_cond), lock);
-	t = spawn(cond_worker, 1);
+	t = tt_spawn(g_loop, cond_worker, (void *)(intptr_t)1);
 	settle(2);
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
@@ -423,7 +406,7 @@ static int64_t cond_cancel_contested_main(void *arg)
 	ck_assert_int_eq(tide_future_done(t), 0);
 	ck_assert_int_eq(cond_lock_held_after_wait, 0);
 	ck_assert_int_eq(tide_lock_release(lock), 0);
-	ck_assert_int_eq(join(t), -ECANCELED);
+	ck_assert_int_eq(tt_join(t), -ECANCELED);
 	ck_assert_int_eq(cond_lock_held_after_wait, 1);
 	ck_assert_int_eq(tide_lock_locked(lock), 0);
 	tide_condition_free(g_cond);
@@ -452,8 +435,8 @@ static int64_t cond_cancel_notified_main(void *arg)
 	cond_lock_held_after_wait = 0;
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &g_cond), 0);
 	lock = tide_condition_lock(g_cond);
-	a = spawn(cond_worker, 1);
-	b = spawn(cond_worker, 2);
+	a = tt_spawn(g_loop, cond_worker, (void *)(intptr_t)1);
+	b = tt_spawn(g_loop, cond_worker, (void *)(intptr_t)2);
 	settle(3);
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
 	if (mode == 0) {
@@ -464,8 +447,8 @@ static int64_t cond_cancel_notified_main(void *arg)
 		ck_assert_int_eq(tide_condition_notify(g_cond, 1), 1);
 	}
 	ck_assert_int_eq(tide_lock_release(lock), 0);
-	ck_assert_int_eq(join(a), -ECANCELED);
-	ck_assert_int_eq(join(b), 2);
+	ck_assert_int_eq(tt_join(a), -ECANCELED);
+	ck_assert_int_eq(tt_join(b), 2);
 	check_order(want, 1);
 	ck_assert_int_eq(cond_lock_held_after_wait, 2);
 	tide_condition_free(g_cond);
@@ -510,7 +493,7 @@ static int64_t sem_fifo_main(void *arg)
 	ck_assert_uint_eq(tide_semaphore_value(g_sem), 2);
 	ck_assert_int_eq(tide_semaphore_locked(g_sem), 0);
 	for (int i = 0; i < 5; i++)
-		t[i] = spawn(sem_worker, i);
+		t[i] = tt_spawn(g_loop, sem_worker, (void *)(intptr_t)i);
 	settle(3);
 	check_order(want, 2);
 	ck_assert_uint_eq(tide_semaphore_value(g_sem), 0);
@@ -523,7 +506,7 @@ static int64_t sem_fifo_main(void *arg)
 	settle(2);
 	check_order(want, 5);
 	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(join(t[i]), i);
+		ck_assert_int_eq(tt_join(t[i]), i);
 	ck_assert_uint_eq(tide_semaphore_value(g_sem), 0);
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(tide_semaphore_release(g_sem), 0);
@@ -580,9 +563,9 @@ static int64_t sem_cancel_main(void *arg)
 	static const int want[] = { 2, 3 };
 
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 0, 0, &g_sem), 0);
-	a = spawn(sem_worker, 1);
-	b = spawn(sem_worker, 2);
-	c = spawn(sem_worker, 3);
+	a = tt_spawn(g_loop, sem_worker, (void *)(intptr_t)1);
+	b = tt_spawn(g_loop, sem_worker, (void *)(intptr_t)2);
+	c = tt_spawn(g_loop, sem_worker, (void *)(intptr_t)3);
 	settle(3);
 	if (mode == 0) {
 		ck_assert_int_eq(tide_task_cancel(a), 1);
@@ -591,12 +574,12 @@ static int64_t sem_cancel_main(void *arg)
 		ck_assert_int_eq(tide_semaphore_release(g_sem), 0);
 		ck_assert_int_eq(tide_task_cancel(a), 1);
 	}
-	ck_assert_int_eq(join(a), -ECANCELED);
-	ck_assert_int_eq(join(b), 2);
+	ck_assert_int_eq(tt_join(a), -ECANCELED);
+	ck_assert_int_eq(tt_join(b), 2);
 	ck_assert_uint_eq(tide_semaphore_value(g_sem), 0);
 	ck_assert_int_eq(tide_future_done(c), 0);
 	ck_assert_int_eq(tide_semaphore_release(g_sem), 0);
-	ck_assert_int_eq(join(c), 3);
+	ck_assert_int_eq(tt_join(c), 3);
 	check_order(want, 2);
 	ck_assert_uint_eq(tide_semaphore_value(g_sem), 0);
 	ck_assert_int_eq(tide_semaphore_release(g_sem), 0);
@@ -629,14 +612,14 @@ static int64_t sem_two_units_main(void *arg)
 	(void)arg;
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 0, 0, &g_sem), 0);
 	for (int i = 0; i < 3; i++)
-		t[i] = spawn(sem_worker, i);
+		t[i] = tt_spawn(g_loop, sem_worker, (void *)(intptr_t)i);
 	settle(3);
 	ck_assert_int_eq(tide_semaphore_release(g_sem), 0);
 	ck_assert_int_eq(tide_semaphore_release(g_sem), 0);
 	ck_assert_int_eq(tide_task_cancel(t[0]), 1);
-	ck_assert_int_eq(join(t[0]), -ECANCELED);
-	ck_assert_int_eq(join(t[1]), 1);
-	ck_assert_int_eq(join(t[2]), 2);
+	ck_assert_int_eq(tt_join(t[0]), -ECANCELED);
+	ck_assert_int_eq(tt_join(t[1]), 1);
+	ck_assert_int_eq(tt_join(t[2]), 2);
 	ck_assert_uint_eq(tide_semaphore_value(g_sem), 0);
 	tide_semaphore_free(g_sem);
 	return 0;
@@ -863,7 +846,7 @@ static int64_t queue_blocking_put_main(void *arg)
 	(void)arg;
 	puts_done = 0;
 	ck_assert_int_eq(tide_queue_new(g_loop, TIDE_QUEUE_FIFO, 2, &g_q), 0);
-	p = spawn(producer, 10);
+	p = tt_spawn(g_loop, producer, (void *)(intptr_t)10);
 	settle(3);
 	ck_assert_int_eq(puts_done, 2);
 	for (int i = 0; i < 10; i++) {
@@ -872,13 +855,13 @@ static int64_t queue_blocking_put_main(void *arg)
 		settle(2);
 		ck_assert_int_eq(puts_done, i + 3 > 10 ? 10 : i + 3);
 	}
-	ck_assert_int_eq(join(p), 0);
+	ck_assert_int_eq(tt_join(p), 0);
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
 	/* Several putters on a full queue go in arrival order. */
 	ck_assert_int_eq(tide_queue_put_nowait(g_q, (void *)1, 0), 0);
 	ck_assert_int_eq(tide_queue_put_nowait(g_q, (void *)2, 0), 0);
 	for (int i = 0; i < 3; i++)
-		t[i] = spawn(putter, 10 + i);
+		t[i] = tt_spawn(g_loop, putter, (void *)(intptr_t)10 + i);
 	settle(3);
 	ck_assert_int_eq(norder, 0);
 	for (int i = 0; i < 5; i++) {
@@ -887,7 +870,7 @@ static int64_t queue_blocking_put_main(void *arg)
 		settle(2);
 	}
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(join(t[i]), 10 + i);
+		ck_assert_int_eq(tt_join(t[i]), 10 + i);
 	check_order(want, 3);
 	tide_queue_free(g_q);
 	return 0;
@@ -908,13 +891,13 @@ static int64_t queue_getters_main(void *arg)
 	(void)arg;
 	ck_assert_int_eq(tide_queue_new(g_loop, TIDE_QUEUE_FIFO, 0, &g_q), 0);
 	for (int i = 0; i < 4; i++)
-		t[i] = spawn(getter, i);
+		t[i] = tt_spawn(g_loop, getter, (void *)(intptr_t)i);
 	settle(3);
 	ck_assert_int_eq(norder, 0);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(tide_queue_put(g_q, (void *)(intptr_t)(100 + i), 0), 0);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(join(t[i]), 100 + i);
+		ck_assert_int_eq(tt_join(t[i]), 100 + i);
 	check_order(want, 4);
 	tide_queue_free(g_q);
 	return 0;
@@ -938,8 +921,8 @@ static int64_t queue_getter_cancel_main(void *arg)
 	static const int want[] = { 7 };
 
 	ck_assert_int_eq(tide_queue_new(g_loop, TIDE_QUEUE_FIFO, 0, &g_q), 0);
-	g1 = spawn(getter, 0);
-	g2 = spawn(getter, 0);
+	g1 = tt_spawn(g_loop, getter, (void *)(intptr_t)0);
+	g2 = tt_spawn(g_loop, getter, (void *)(intptr_t)0);
 	settle(3);
 	if (mode == 0) {
 		ck_assert_int_eq(tide_task_cancel(g1), 1);
@@ -948,8 +931,8 @@ static int64_t queue_getter_cancel_main(void *arg)
 		ck_assert_int_eq(tide_queue_put_nowait(g_q, (void *)7, 0), 0);
 		ck_assert_int_eq(tide_task_cancel(g1), 1);
 	}
-	ck_assert_int_eq(join(g1), -ECANCELED);
-	ck_assert_int_eq(join(g2), 7);
+	ck_assert_int_eq(tt_join(g1), -ECANCELED);
+	ck_assert_int_eq(tt_join(g2), 7);
 	check_order(want, 1);
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
 	tide_queue_free(g_q);
@@ -978,8 +961,8 @@ static int64_t queue_putter_cancel_main(void *arg)
 
 	ck_assert_int_eq(tide_queue_new(g_loop, TIDE_QUEUE_FIFO, 1, &g_q), 0);
 	ck_assert_int_eq(tide_queue_put_nowait(g_q, (void *)9, 0), 0);
-	p1 = spawn(putter, 1);
-	p2 = spawn(putter, 2);
+	p1 = tt_spawn(g_loop, putter, (void *)(intptr_t)1);
+	p2 = tt_spawn(g_loop, putter, (void *)(intptr_t)2);
 	settle(3);
 	if (mode == 0) {
 		ck_assert_int_eq(tide_task_cancel(p1), 1);
@@ -989,8 +972,8 @@ static int64_t queue_putter_cancel_main(void *arg)
 		ck_assert_int_eq(tide_task_cancel(p1), 1);
 	}
 	ck_assert_ptr_eq(item, (void *)9);
-	ck_assert_int_eq(join(p1), -ECANCELED);
-	ck_assert_int_eq(join(p2), 2);
+	ck_assert_int_eq(tt_join(p1), -ECANCELED);
+	ck_assert_int_eq(tt_join(p2), 2);
 	check_order(want, 1);
 	ck_assert_uint_eq(tide_queue_size(g_q), 1);
 	ck_assert_int_eq(tide_queue_get_nowait(g_q, &item), 0);
@@ -1052,23 +1035,23 @@ static int64_t queue_join_main(void *arg)
 	ck_assert_int_eq(tide_queue_join(g_q), 0);
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(tide_queue_put_nowait(g_q, (void *)(intptr_t)(i + 1), 0), 0);
-	j[0] = spawn(joiner, 0);
-	j[1] = spawn(joiner, 0);
+	j[0] = tt_spawn(g_loop, joiner, (void *)(intptr_t)0);
+	j[1] = tt_spawn(g_loop, joiner, (void *)(intptr_t)0);
 	settle(2);
 	ck_assert_int_eq(joined, 0);
-	w[0] = spawn(worker_done, 0);
-	w[1] = spawn(worker_done, 0);
+	w[0] = tt_spawn(g_loop, worker_done, (void *)(intptr_t)0);
+	w[1] = tt_spawn(g_loop, worker_done, (void *)(intptr_t)0);
 	ck_assert_int_eq(tide_queue_join(g_q), 0);
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
-	ck_assert_int_eq(join(j[0]), 0);
-	ck_assert_int_eq(join(j[1]), 0);
+	ck_assert_int_eq(tt_join(j[0]), 0);
+	ck_assert_int_eq(tt_join(j[1]), 0);
 	ck_assert_int_eq(joined, 2);
 	ck_assert_int_eq(tide_queue_task_done(g_q), -EOVERFLOW);
 	/* The workers wait for more: cancelling them is how they end. */
 	tide_task_cancel(w[0]);
 	tide_task_cancel(w[1]);
-	ck_assert_int_eq(join(w[0]), -ECANCELED);
-	ck_assert_int_eq(join(w[1]), -ECANCELED);
+	ck_assert_int_eq(tt_join(w[0]), -ECANCELED);
+	ck_assert_int_eq(tt_join(w[1]), -ECANCELED);
 	tide_queue_free(g_q);
 	return 0;
 }
@@ -1110,9 +1093,9 @@ static int64_t barrier_indices_main(void *arg)
 	ck_assert_int_eq(tide_barrier_new(g_loop, 4, &g_barrier), 0);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 4; i++)
-			t[i] = spawn(barrier_worker, i);
+			t[i] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)i);
 		for (int i = 0; i < 4; i++)
-			ck_assert_int_eq(join(t[i]), i);
+			ck_assert_int_eq(tt_join(t[i]), i);
 	}
 	check_order(want, 8);
 	tide_barrier_free(g_barrier);
@@ -1149,13 +1132,13 @@ static int64_t barrier_draining_main(void *arg)
 
 	(void)arg;
 	ck_assert_int_eq(tide_barrier_new(g_loop, 2, &g_barrier), 0);
-	a = spawn(barrier_worker, 0); /* index 0, waits */
-	b = spawn(barrier_again, 0);  /* index 1 releases, then arrives again at once */
-	c = spawn(barrier_worker, 0);
-	ck_assert_int_eq(join(a), 0);
+	a = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0); /* index 0, waits */
+	b = tt_spawn(g_loop, barrier_again, (void *)(intptr_t)0);  /* index 1 releases, then arrives again at once */
+	c = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
+	ck_assert_int_eq(tt_join(a), 0);
 	/* b's second wait blocked while a drained: it is index 0 of round two, c index 1. */
-	ck_assert_int_eq(join(b), 10);
-	ck_assert_int_eq(join(c), 1);
+	ck_assert_int_eq(tt_join(b), 10);
+	ck_assert_int_eq(tt_join(c), 1);
 	tide_barrier_free(g_barrier);
 	return 0;
 }
@@ -1174,44 +1157,44 @@ static int64_t barrier_abort_reset_main(void *arg)
 	(void)arg;
 	ck_assert_int_eq(tide_barrier_new(g_loop, 3, &g_barrier), 0);
 	/* abort: the waiters and every later wait are broken until reset. */
-	t[0] = spawn(barrier_worker, 0);
-	t[1] = spawn(barrier_worker, 0);
+	t[0] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
+	t[1] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
 	settle(2);
 	ck_assert_int_eq(tide_barrier_abort(g_barrier), 0);
-	ck_assert_int_eq(join(t[0]), TIDE_EBROKEN_BARRIER);
-	ck_assert_int_eq(join(t[1]), TIDE_EBROKEN_BARRIER);
+	ck_assert_int_eq(tt_join(t[0]), TIDE_EBROKEN_BARRIER);
+	ck_assert_int_eq(tt_join(t[1]), TIDE_EBROKEN_BARRIER);
 	ck_assert_int_eq(tide_barrier_wait(g_barrier), TIDE_EBROKEN_BARRIER);
 	ck_assert_int_eq(tide_barrier_reset(g_barrier), 0);
 	for (int i = 0; i < 3; i++)
-		t[i] = spawn(barrier_worker, 0);
+		t[i] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(join(t[i]), i);
+		ck_assert_int_eq(tt_join(t[i]), i);
 	/* reset with parties inside: they are broken, and the barrier is usable again. */
-	t[0] = spawn(barrier_worker, 0);
-	t[1] = spawn(barrier_worker, 0);
+	t[0] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
+	t[1] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
 	settle(2);
 	ck_assert_int_eq(tide_barrier_reset(g_barrier), 0);
-	ck_assert_int_eq(join(t[0]), TIDE_EBROKEN_BARRIER);
-	ck_assert_int_eq(join(t[1]), TIDE_EBROKEN_BARRIER);
+	ck_assert_int_eq(tt_join(t[0]), TIDE_EBROKEN_BARRIER);
+	ck_assert_int_eq(tt_join(t[1]), TIDE_EBROKEN_BARRIER);
 	for (int i = 0; i < 3; i++)
-		t[i] = spawn(barrier_worker, 0);
+		t[i] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(join(t[i]), i);
+		ck_assert_int_eq(tt_join(t[i]), i);
 	/*
 	 * A cancelled party leaves the count, not the barrier broken (unlike
 	 * threading.Barrier). The index is the count at arrival, so, as in
 	 * asyncio, the party after a cancelled one may share its index.
 	 */
-	t[0] = spawn(barrier_worker, 0);
-	t[1] = spawn(barrier_worker, 0);
+	t[0] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
+	t[1] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
 	settle(2);
 	ck_assert_int_eq(tide_task_cancel(t[0]), 1);
-	ck_assert_int_eq(join(t[0]), -ECANCELED);
-	t[0] = spawn(barrier_worker, 0);
-	t[2] = spawn(barrier_worker, 0);
-	ck_assert_int_eq(join(t[1]), 1);
-	ck_assert_int_eq(join(t[0]), 1);
-	ck_assert_int_eq(join(t[2]), 2);
+	ck_assert_int_eq(tt_join(t[0]), -ECANCELED);
+	t[0] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
+	t[2] = tt_spawn(g_loop, barrier_worker, (void *)(intptr_t)0);
+	ck_assert_int_eq(tt_join(t[1]), 1);
+	ck_assert_int_eq(tt_join(t[0]), 1);
+	ck_assert_int_eq(tt_join(t[2]), 2);
 	tide_barrier_free(g_barrier);
 	return 0;
 }
@@ -1247,11 +1230,11 @@ static int64_t free_waited_main(void *arg)
 	ck_assert_int_eq(tide_event_new(g_loop, &g_event), 0);
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &g_cond2), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
-	t[0] = spawn(lock_worker, 1);
-	t[1] = spawn(getter, 0);
-	t[2] = spawn(event_worker, 0);
-	t[3] = spawn(cond2_worker, 0);
-	t[4] = spawn(lock_worker, 2);
+	t[0] = tt_spawn(g_loop, lock_worker, (void *)(intptr_t)1);
+	t[1] = tt_spawn(g_loop, getter, (void *)(intptr_t)0);
+	t[2] = tt_spawn(g_loop, event_worker, (void *)(intptr_t)0);
+	t[3] = tt_spawn(g_loop, cond2_worker, (void *)(intptr_t)0);
+	t[4] = tt_spawn(g_loop, lock_worker, (void *)(intptr_t)2);
 	settle(3);
 	lock = tide_condition_lock(g_cond2);
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
@@ -1259,11 +1242,11 @@ static int64_t free_waited_main(void *arg)
 	tide_queue_free(g_q);
 	tide_event_free(g_event);
 	tide_condition_free(g_cond2);
-	ck_assert_int_eq(join(t[0]), TIDE_ECLOSED);
-	ck_assert_int_eq(join(t[1]), TIDE_ECLOSED);
-	ck_assert_int_eq(join(t[2]), TIDE_ECLOSED);
-	ck_assert_int_eq(join(t[3]), TIDE_ECLOSED);
-	ck_assert_int_eq(join(t[4]), TIDE_ECLOSED);
+	ck_assert_int_eq(tt_join(t[0]), TIDE_ECLOSED);
+	ck_assert_int_eq(tt_join(t[1]), TIDE_ECLOSED);
+	ck_assert_int_eq(tt_join(t[2]), TIDE_ECLOSED);
+	ck_assert_int_eq(tt_join(t[3]), TIDE_ECLOSED);
+	ck_assert_int_eq(tt_join(t[4]), TIDE_ECLOSED);
 	return 0;
 }
 
@@ -1539,11 +1522,11 @@ static int64_t storm_main(void *arg)
 	ck_assert_int_eq(tide_queue_new(g_loop, TIDE_QUEUE_FIFO, 4, &st_q), 0);
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &st_cond), 0);
 	for (int i = 0; i < ST_N; i++) {
-		st_tasks[i] = spawn(st_worker, i);
+		st_tasks[i] = tt_spawn(g_loop, st_worker, (void *)(intptr_t)i);
 		ck_assert_int_eq(tide_future_add_done_callback(st_tasks[i], st_done_cb, (void *)(intptr_t)i), 0);
 	}
-	c = spawn(st_canceller, 0);
-	ck_assert_int_eq(join(c), 0);
+	c = tt_spawn(g_loop, st_canceller, (void *)(intptr_t)0);
+	ck_assert_int_eq(tt_join(c), 0);
 	/* Whatever still runs or waits is cancelled until it is done. */
 	st_sweeping = 1;
 	for (;;) {
@@ -1560,7 +1543,7 @@ static int64_t storm_main(void *arg)
 		ck_assert_int_eq(tide_sleep(0.0005), 0);
 	}
 	for (int i = 0; i < ST_N; i++) {
-		int64_t r = join(st_tasks[i]);
+		int64_t r = tt_join(st_tasks[i]);
 
 		ck_assert_msg(r == i || r == -ECANCELED, "task %d: %lld", i, (long long)r);
 		if (r == i)

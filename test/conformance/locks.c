@@ -39,33 +39,6 @@ static struct tide_loop *g_loop;
 
 #define YIELD() ck_assert_int_eq(tide_sleep(0), 0)
 
-static struct tide_future *spawn(tide_task_cb fn, void *arg)
-{
-	struct tide_future *t = NULL;
-
-	ck_assert_int_eq(tide_task_spawn(g_loop, fn, arg, NULL, &t), 0);
-	return t;
-}
-
-/* Awaits t, drops the caller's reference, returns t's outcome. */
-static int64_t join(struct tide_future *t)
-{
-	int64_t r = tide_await(t);
-
-	tide_future_unref(t);
-	return r;
-}
-
-/* A done task's value (asserting it has one). */
-static int64_t value_of(struct tide_future *t)
-{
-	int64_t v = -1;
-
-	ck_assert(tide_future_done(t));
-	ck_assert_int_eq(tide_future_result(t, &v, NULL), 0);
-	return v;
-}
-
 static void cancel_cb(void *arg)
 {
 	tide_task_cancel(arg);
@@ -143,8 +116,8 @@ MAIN_CASE(test_locks__test_acquire__LockTests)
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
 	for (int i = 0; i < 3; i++)
 		c[i] = (struct tagged){ .obj = lock, .tag = i + 1 };
-	t1 = spawn(lock_tagged, &c[0]);
-	t2 = spawn(lock_tagged, &c[1]);
+	t1 = tt_spawn(g_loop, lock_tagged, &c[0]);
+	t2 = tt_spawn(g_loop, lock_tagged, &c[1]);
 	YIELD();
 	res_expect(0);
 	ck_assert_int_eq(tide_lock_release(lock), 0);
@@ -152,16 +125,16 @@ MAIN_CASE(test_locks__test_acquire__LockTests)
 	res_expect(1, 1);
 	YIELD();
 	res_expect(1, 1);
-	t3 = spawn(lock_tagged, &c[2]);
+	t3 = tt_spawn(g_loop, lock_tagged, &c[2]);
 	ck_assert_int_eq(tide_lock_release(lock), 0);
 	YIELD();
 	res_expect(2, 1, 2);
 	ck_assert_int_eq(tide_lock_release(lock), 0);
 	YIELD();
 	res_expect(3, 1, 2, 3);
-	ck_assert_int_eq(value_of(t1), 1);
-	ck_assert_int_eq(value_of(t2), 1);
-	ck_assert_int_eq(value_of(t3), 1);
+	ck_assert_int_eq(tt_result(t1), 1);
+	ck_assert_int_eq(tt_result(t2), 1);
+	ck_assert_int_eq(tt_result(t3), 1);
 	tide_future_unref(t1);
 	tide_future_unref(t2);
 	tide_future_unref(t3);
@@ -180,7 +153,7 @@ MAIN_CASE(test_locks__test_acquire_cancel__LockTests)
 
 	ck_assert_int_eq(tide_lock_new(g_loop, &lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
-	task = spawn(lock_acquire_task, lock);
+	task = tt_spawn(g_loop, lock_acquire_task, lock);
 	ck_assert_int_eq(tide_call_soon(g_loop, cancel_cb, task, NULL), 0);
 	ck_assert_int_eq(tide_await(task), -ECANCELED);
 	ck_assert(tide_future_cancelled(task));
@@ -229,12 +202,12 @@ MAIN_CASE(test_locks__test_cancel_race)
 	a = (struct lockit_arg){ .lock = lock, .blocker = fa };
 	b = (struct lockit_arg){ .lock = lock, .blocker = NULL };
 	c = b;
-	ta = spawn(lockit_blocker, &a);
+	ta = tt_spawn(g_loop, lockit_blocker, &a);
 	YIELD();
 	ck_assert(tide_lock_locked(lock));
-	tb = spawn(lockit_blocker, &b);
+	tb = tt_spawn(g_loop, lockit_blocker, &b);
 	YIELD();
-	tc = spawn(lockit_blocker, &c);
+	tc = tt_spawn(g_loop, lockit_blocker, &c);
 	YIELD();
 	/* Create the race and check. */
 	ck_assert_int_eq(tide_future_set_result(fa, 0, NULL), 0);
@@ -244,10 +217,10 @@ MAIN_CASE(test_locks__test_cancel_race)
 	ck_assert(tide_future_cancelled(tb));
 	ck_assert(!tide_future_done(tc));
 	ck_assert_int_eq(tide_lock_locked(lock), 1); /* handed to C (asyncio: False) */
-	ck_assert_int_eq(join(tc), 0);
+	ck_assert_int_eq(tt_join(tc), 0);
 	ck_assert_int_eq(tide_lock_locked(lock), 0);
-	ck_assert_int_eq(join(ta), 0);
-	ck_assert_int_eq(join(tb), -ECANCELED);
+	ck_assert_int_eq(tt_join(ta), 0);
+	ck_assert_int_eq(tt_join(tb), -ECANCELED);
 	tide_future_unref(fa);
 	tide_lock_free(lock);
 	return 0;
@@ -286,9 +259,9 @@ MAIN_CASE(test_locks__test_cancel_release_race)
 	g_lock_count = g_call_count = 0;
 	ck_assert_int_eq(tide_lock_new(g_loop, &g_lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(g_lock), 0);
-	g_t1 = spawn(lockit_count, g_lock);
-	t2 = spawn(lockit_count, g_lock);
-	t3 = spawn(lockit_count, g_lock);
+	g_t1 = tt_spawn(g_loop, lockit_count, g_lock);
+	t2 = tt_spawn(g_loop, lockit_count, g_lock);
+	t3 = tt_spawn(g_loop, lockit_count, g_lock);
 	YIELD();
 	ck_assert_int_eq(tide_call_soon(g_loop, cancel_then_release, NULL, NULL), 0);
 	ck_assert_int_eq(tide_await(g_t1), -ECANCELED);
@@ -301,8 +274,8 @@ MAIN_CASE(test_locks__test_cancel_release_race)
 	YIELD();
 	ck_assert(tide_future_cancelled(t3));
 	tide_future_unref(g_t1);
-	ck_assert_int_eq(join(t2), 0);
-	ck_assert_int_eq(join(t3), -ECANCELED);
+	ck_assert_int_eq(tt_join(t2), 0);
+	ck_assert_int_eq(tt_join(t3), -ECANCELED);
 	tide_lock_free(g_lock);
 	return 0;
 }
@@ -317,16 +290,16 @@ MAIN_CASE(test_locks__test_finished_waiter_cancelled)
 	ck_assert_int_eq(tide_lock_new(g_loop, &lock), 0);
 	ck_assert_int_eq(tide_lock_acquire(lock), 0);
 	ck_assert(tide_lock_locked(lock));
-	tb = spawn(lock_acquire_task, lock);
+	tb = tt_spawn(g_loop, lock_acquire_task, lock);
 	YIELD();
-	tc = spawn(lock_acquire_task, lock);
+	tc = tt_spawn(g_loop, lock_acquire_task, lock);
 	ck_assert_int_eq(tide_task_cancel(tb), 1);
 	ck_assert_int_eq(tide_lock_release(lock), 0);
 	YIELD();
 	ck_assert(tide_lock_locked(lock));
 	ck_assert(tide_future_cancelled(tb));
-	ck_assert_int_eq(join(tc), 0);
-	ck_assert_int_eq(join(tb), -ECANCELED);
+	ck_assert_int_eq(tt_join(tc), 0);
+	ck_assert_int_eq(tt_join(tb), -ECANCELED);
 	ck_assert(tide_lock_locked(lock));
 	ck_assert_int_eq(tide_lock_release(lock), 0);
 	tide_lock_free(lock);
@@ -403,16 +376,16 @@ MAIN_CASE(test_locks__test_wait__EventTests)
 	ck_assert(!tide_event_is_set(ev));
 	for (int i = 0; i < 3; i++)
 		c[i] = (struct tagged){ .obj = ev, .tag = i + 1 };
-	t[0] = spawn(event_tagged, &c[0]);
-	t[1] = spawn(event_tagged, &c[1]);
+	t[0] = tt_spawn(g_loop, event_tagged, &c[0]);
+	t[1] = tt_spawn(g_loop, event_tagged, &c[1]);
 	YIELD();
 	res_expect(0);
-	t[2] = spawn(event_tagged, &c[2]);
+	t[2] = tt_spawn(g_loop, event_tagged, &c[2]);
 	tide_event_set(ev);
 	YIELD();
 	res_expect(3, 3, 1, 2);
 	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(value_of(t[i]), 1);
+		ck_assert_int_eq(tt_result(t[i]), 1);
 		tide_future_unref(t[i]);
 	}
 	tide_event_free(ev);
@@ -439,7 +412,7 @@ MAIN_CASE(test_locks__test_wait_cancel__EventTests)
 	struct tide_future *wait;
 
 	ck_assert_int_eq(tide_event_new(g_loop, &ev), 0);
-	wait = spawn(event_wait_task, ev);
+	wait = tt_spawn(g_loop, event_wait_task, ev);
 	ck_assert_int_eq(tide_call_soon(g_loop, cancel_cb, wait, NULL), 0);
 	ck_assert_int_eq(tide_await(wait), -ECANCELED);
 	ck_assert(tide_future_cancelled(wait));
@@ -477,7 +450,7 @@ MAIN_CASE(test_locks__test_clear_with_waiters)
 	res_reset();
 	ck_assert_int_eq(tide_event_new(g_loop, &ev), 0);
 	c = (struct tagged){ .obj = ev, .tag = 1 };
-	t = spawn(event_tagged, &c);
+	t = tt_spawn(g_loop, event_tagged, &c);
 	YIELD();
 	res_expect(0);
 	tide_event_set(ev);
@@ -487,7 +460,7 @@ MAIN_CASE(test_locks__test_clear_with_waiters)
 	tide_event_set(ev);
 	YIELD();
 	res_expect(1, 1);
-	ck_assert_int_eq(value_of(t), 1);
+	ck_assert_int_eq(tt_result(t), 1);
 	tide_future_unref(t);
 	tide_event_free(ev);
 	return 0;
@@ -546,7 +519,7 @@ MAIN_CASE(test_locks__test_wait__ConditionTests)
 	lock = tide_condition_lock(cond);
 	for (int i = 0; i < 3; i++) {
 		c[i] = (struct tagged){ .obj = cond, .tag = i + 1 };
-		t[i] = spawn(cond_tagged_keep, &c[i]);
+		t[i] = tt_spawn(g_loop, cond_tagged_keep, &c[i]);
 	}
 	YIELD();
 	res_expect(0);
@@ -579,7 +552,7 @@ MAIN_CASE(test_locks__test_wait__ConditionTests)
 	ck_assert(cond_locked(cond));
 
 	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(value_of(t[i]), 1);
+		ck_assert_int_eq(tt_result(t[i]), 1);
 		tide_future_unref(t[i]);
 	}
 	ck_assert_int_eq(tide_lock_release(lock), 0);
@@ -596,7 +569,7 @@ MAIN_CASE(test_locks__test_wait_cancel__ConditionTests)
 
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &cond), 0);
 	ck_assert_int_eq(tide_lock_acquire(tide_condition_lock(cond)), 0);
-	wait = spawn(cond_wait_task, cond);
+	wait = tt_spawn(g_loop, cond_wait_task, cond);
 	ck_assert_int_eq(tide_call_soon(g_loop, cancel_cb, wait, NULL), 0);
 	ck_assert_int_eq(tide_await(wait), -ECANCELED);
 	ck_assert(tide_future_cancelled(wait));
@@ -626,7 +599,7 @@ MAIN_CASE(test_locks__test_wait_cancel_contested)
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &cond), 0);
 	ck_assert_int_eq(tide_lock_acquire(tide_condition_lock(cond)), 0);
 	ck_assert(cond_locked(cond));
-	wait_task = spawn(cond_wait_task, cond);
+	wait_task = tt_spawn(g_loop, cond_wait_task, cond);
 	YIELD();
 	ck_assert(!cond_locked(cond));
 	/* Notify, but contest the lock before cancelling. */
@@ -635,7 +608,7 @@ MAIN_CASE(test_locks__test_wait_cancel_contested)
 	ck_assert_int_eq(tide_condition_notify(cond, 1), 1);
 	ck_assert_int_eq(tide_call_soon(g_loop, cancel_cb, wait_task, NULL), 0);
 	ck_assert_int_eq(tide_call_soon(g_loop, release_cond_cb, cond, NULL), 0);
-	r = join(wait_task);
+	r = tt_join(wait_task);
 	ck_assert_msg(r == 0 || r == -ECANCELED, "wait returned %lld", (long long)r);
 	ck_assert(cond_locked(cond));
 	ck_assert_int_eq(tide_lock_release(tide_condition_lock(cond)), 0);
@@ -670,7 +643,7 @@ MAIN_CASE(test_locks__test_wait_cancel_after_notify)
 
 	g_waited = 0;
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &cond), 0);
-	waiter = spawn(wait_on_cond, cond);
+	waiter = tt_spawn(g_loop, wait_on_cond, cond);
 	YIELD(); /* start waiting */
 	ck_assert_int_eq(tide_lock_acquire(tide_condition_lock(cond)), 0);
 	ck_assert_int_eq(tide_condition_notify(cond, 1), 1);
@@ -730,7 +703,7 @@ MAIN_CASE(test_locks__test_wait_for)
 	g_presult = 0;
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &cond), 0);
 	lock = tide_condition_lock(cond);
-	t = spawn(cond_wait_for_task, cond);
+	t = tt_spawn(g_loop, cond_wait_for_task, cond);
 	YIELD();
 	res_expect(0);
 
@@ -746,7 +719,7 @@ MAIN_CASE(test_locks__test_wait_for)
 	ck_assert_int_eq(tide_lock_release(lock), 0);
 	YIELD();
 	res_expect(1, 1);
-	ck_assert_int_eq(value_of(t), 1);
+	ck_assert_int_eq(tt_result(t), 1);
 	tide_future_unref(t);
 	tide_condition_free(cond);
 	return 0;
@@ -766,7 +739,7 @@ MAIN_CASE(test_locks__test_notify)
 	lock = tide_condition_lock(cond);
 	for (int i = 0; i < 3; i++) {
 		c[i] = (struct tagged){ .obj = cond, .tag = i + 1 };
-		t[i] = spawn(cond_tagged_release, &c[i]);
+		t[i] = tt_spawn(g_loop, cond_tagged_release, &c[i]);
 	}
 	YIELD();
 	res_expect(0);
@@ -784,7 +757,7 @@ MAIN_CASE(test_locks__test_notify)
 	YIELD();
 	res_expect(3, 1, 2, 3);
 	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(value_of(t[i]), 1);
+		ck_assert_int_eq(tt_result(t[i]), 1);
 		tide_future_unref(t[i]);
 	}
 	ck_assert(!cond_locked(cond));
@@ -805,7 +778,7 @@ MAIN_CASE(test_locks__test_notify_all)
 	lock = tide_condition_lock(cond);
 	for (int i = 0; i < 2; i++) {
 		c[i] = (struct tagged){ .obj = cond, .tag = i + 1 };
-		t[i] = spawn(cond_tagged_release, &c[i]);
+		t[i] = tt_spawn(g_loop, cond_tagged_release, &c[i]);
 	}
 	YIELD();
 	res_expect(0);
@@ -815,7 +788,7 @@ MAIN_CASE(test_locks__test_notify_all)
 	YIELD();
 	res_expect(2, 1, 2);
 	for (int i = 0; i < 2; i++) {
-		ck_assert_int_eq(value_of(t[i]), 1);
+		ck_assert_int_eq(tt_result(t[i]), 1);
 		tide_future_unref(t[i]);
 	}
 	tide_condition_free(cond);
@@ -946,7 +919,7 @@ MAIN_CASE(test_locks__test_timeout_in_block)
 
 	ck_assert_int_eq(tide_condition_new(g_loop, NULL, &g_cond), 0);
 	ck_assert_int_eq(tide_lock_acquire(tide_condition_lock(g_cond)), 0);
-	t = spawn(cond_wait_task, g_cond);
+	t = tt_spawn(g_loop, cond_wait_task, g_cond);
 	ck_assert_int_eq(tide_wait_for(t, 0.1), -ETIMEDOUT);
 	ck_assert(tide_future_cancelled(t));
 	tide_future_unref(t);
@@ -1003,13 +976,13 @@ MAIN_CASE(test_locks__test_acquire__SemaphoreTests)
 	for (int i = 0; i < 4; i++)
 		c[i] = (struct tagged){ .obj = sem, .tag = i + 1 };
 	for (int i = 0; i < 3; i++)
-		t[i] = spawn(sem_tagged, &c[i]);
+		t[i] = tt_spawn(g_loop, sem_tagged, &c[i]);
 	YIELD();
 	res_expect(1, 1);
 	ck_assert(tide_semaphore_locked(sem));
 	ck_assert_uint_eq(tide_semaphore_value(sem), 0);
 
-	t[3] = spawn(sem_tagged, &c[3]);
+	t[3] = tt_spawn(g_loop, sem_tagged, &c[3]);
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
 	ck_assert_uint_eq(tide_semaphore_value(sem), 0);
@@ -1018,14 +991,14 @@ MAIN_CASE(test_locks__test_acquire__SemaphoreTests)
 	ck_assert_int_eq(g_nres, 3);
 	ck_assert(tide_semaphore_locked(sem));
 	ck_assert(tide_future_done(t[0]));
-	ck_assert_int_eq(value_of(t[0]), 1);
+	ck_assert_int_eq(tt_result(t[0]), 1);
 	for (int i = 1; i < 4; i++)
-		done += tide_future_done(t[i]) && value_of(t[i]) == 1;
+		done += tide_future_done(t[i]) && tt_result(t[i]) == 1;
 	ck_assert_int_eq(done, 2);
 	/* Clean up the locked semaphore. */
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(join(t[i]), 1);
+		ck_assert_int_eq(tt_join(t[i]), 1);
 	tide_semaphore_free(sem);
 	return 0;
 }
@@ -1039,7 +1012,7 @@ MAIN_CASE(test_locks__test_acquire_cancel__SemaphoreTests)
 
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 1, 0, &sem), 0);
 	ck_assert_int_eq(tide_semaphore_acquire(sem), 0);
-	acquire = spawn(sem_acquire_task, sem);
+	acquire = tt_spawn(g_loop, sem_acquire_task, sem);
 	ck_assert_int_eq(tide_call_soon(g_loop, cancel_cb, acquire, NULL), 0);
 	ck_assert_int_eq(tide_await(acquire), -ECANCELED);
 	ck_assert(tide_future_cancelled(acquire));
@@ -1061,7 +1034,7 @@ MAIN_CASE(test_locks__test_acquire_cancel_before_awoken)
 
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 0, 0, &sem), 0);
 	for (int i = 0; i < 4; i++)
-		t[i] = spawn(sem_acquire_task, sem);
+		t[i] = tt_spawn(g_loop, sem_acquire_task, sem);
 	YIELD();
 	ck_assert_int_eq(tide_task_cancel(t[0]), 1);
 	ck_assert_int_eq(tide_task_cancel(t[1]), 1);
@@ -1074,10 +1047,10 @@ MAIN_CASE(test_locks__test_acquire_cancel_before_awoken)
 	tide_task_cancel(t[2]);
 	tide_task_cancel(t[3]);
 	YIELD();
-	ck_assert_int_eq(join(t[0]), -ECANCELED);
-	ck_assert_int_eq(join(t[1]), -ECANCELED);
-	ck_assert_int_eq(join(t[2]), 0);
-	ck_assert_int_eq(join(t[3]), -ECANCELED);
+	ck_assert_int_eq(tt_join(t[0]), -ECANCELED);
+	ck_assert_int_eq(tt_join(t[1]), -ECANCELED);
+	ck_assert_int_eq(tt_join(t[2]), 0);
+	ck_assert_int_eq(tt_join(t[3]), -ECANCELED);
 	tide_semaphore_free(sem);
 	return 0;
 }
@@ -1090,8 +1063,8 @@ MAIN_CASE(test_locks__test_acquire_hang)
 	struct tide_future *t1, *t2;
 
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 0, 0, &sem), 0);
-	t1 = spawn(sem_acquire_task, sem);
-	t2 = spawn(sem_acquire_task, sem);
+	t1 = tt_spawn(g_loop, sem_acquire_task, sem);
+	t2 = tt_spawn(g_loop, sem_acquire_task, sem);
 	YIELD();
 	ck_assert_int_eq(tide_task_cancel(t1), 1);
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
@@ -1099,8 +1072,8 @@ MAIN_CASE(test_locks__test_acquire_hang)
 	YIELD();
 	ck_assert(tide_semaphore_locked(sem));
 	ck_assert(tide_future_done(t2));
-	ck_assert_int_eq(join(t1), -ECANCELED);
-	ck_assert_int_eq(join(t2), 0);
+	ck_assert_int_eq(tt_join(t1), -ECANCELED);
+	ck_assert_int_eq(tt_join(t2), 0);
 	tide_semaphore_free(sem);
 	return 0;
 }
@@ -1140,18 +1113,18 @@ MAIN_CASE(test_locks__test_acquire_no_hang)
 	struct tide_future *g = NULL;
 
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 1, 0, &g_sem), 0);
-	t1 = spawn(no_hang_c1, NULL);
-	g_t2 = spawn(no_hang_c2, NULL);
+	t1 = tt_spawn(g_loop, no_hang_c1, NULL);
+	g_t2 = tt_spawn(g_loop, no_hang_c2, NULL);
 	ts[0] = t1;
 	ts[1] = g_t2;
 	ck_assert_int_eq(tide_gather(g_loop, ts, 2, 1, &g), 0);
 	ck_assert_int_eq(tide_await(g), 0);
 	tide_future_unref(g);
-	ck_assert_int_eq(value_of(t1), 0);
+	ck_assert_int_eq(tt_result(t1), 0);
 	ck_assert(tide_future_cancelled(g_t2));
 	tide_future_unref(t1);
 	tide_future_unref(g_t2);
-	t = spawn(sem_acquire_task, g_sem);
+	t = tt_spawn(g_loop, sem_acquire_task, g_sem);
 	ck_assert_int_eq(tide_wait_for(t, 1.0 * slow_factor()), 0);
 	tide_future_unref(t);
 	tide_semaphore_free(g_sem);
@@ -1211,10 +1184,10 @@ MAIN_CASE(test_locks__test_acquire_fifo_order)
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 1, 0, &sem), 0);
 	for (int i = 0; i < 3; i++) {
 		c[i] = (struct tagged){ .obj = sem, .tag = i + 1 };
-		t[i] = spawn(fifo_coro, &c[i]);
+		t[i] = tt_spawn(g_loop, fifo_coro, &c[i]);
 	}
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(join(t[i]), 0);
+		ck_assert_int_eq(tt_join(t[i]), 0);
 	res_expect(6, 11, 21, 31, 12, 22, 32);
 	tide_semaphore_free(sem);
 	return 0;
@@ -1245,14 +1218,14 @@ MAIN_CASE(test_locks__test_acquire_fifo_order_2)
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 1, 0, &sem), 0);
 	c1 = (struct tagged){ .obj = sem, .tag = 1 };
 	c3 = (struct tagged){ .obj = sem, .tag = 3 };
-	t[0] = spawn(sem_tagged, &c1);
-	t[1] = spawn(fifo2_c2, sem);
-	t[2] = spawn(sem_tagged, &c3);
+	t[0] = tt_spawn(g_loop, sem_tagged, &c1);
+	t[1] = tt_spawn(g_loop, fifo2_c2, sem);
+	t[2] = tt_spawn(g_loop, sem_tagged, &c3);
 	YIELD();
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(join(t[i]), 1);
+		ck_assert_int_eq(tt_join(t[i]), 1);
 	res_expect(4, 1, 2, 3, 4);
 	tide_semaphore_free(sem);
 	return 0;
@@ -1270,16 +1243,16 @@ MAIN_CASE(test_locks__test_acquire_fifo_order_3)
 	ck_assert_int_eq(tide_semaphore_new(g_loop, 0, 0, &sem), 0);
 	for (int i = 0; i < 3; i++) {
 		c[i] = (struct tagged){ .obj = sem, .tag = i + 1 };
-		t[i] = spawn(sem_tagged, &c[i]);
+		t[i] = tt_spawn(g_loop, sem_tagged, &c[i]);
 	}
 	YIELD();
 	ck_assert_int_eq(tide_task_cancel(t[0]), 1);
 	YIELD();
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
 	ck_assert_int_eq(tide_semaphore_release(sem), 0);
-	ck_assert_int_eq(join(t[0]), -ECANCELED);
-	ck_assert_int_eq(join(t[1]), 1);
-	ck_assert_int_eq(join(t[2]), 1);
+	ck_assert_int_eq(tt_join(t[0]), -ECANCELED);
+	ck_assert_int_eq(tt_join(t[1]), 1);
+	ck_assert_int_eq(tt_join(t[2]), 1);
 	res_expect(2, 2, 3);
 	tide_semaphore_free(sem);
 	return 0;
@@ -1306,9 +1279,9 @@ static void gather_tasks(int n, tide_task_cb fn, int64_t *out)
 
 	ck_assert_int_le(n, 16);
 	for (int i = 0; i < n; i++)
-		t[i] = spawn(fn, NULL);
+		t[i] = tt_spawn(g_loop, fn, NULL);
 	for (int i = 0; i < n; i++) {
-		int64_t r = join(t[i]);
+		int64_t r = tt_join(t[i]);
 
 		ck_assert_int_ge(r, 0);
 		if (out)
@@ -1348,9 +1321,9 @@ static void assert_round_passes(struct tide_barrier *b)
 	int n = tide_barrier_parties(b);
 
 	for (int i = 0; i < n; i++)
-		t[i] = spawn(barrier_wait_task, b);
+		t[i] = tt_spawn(g_loop, barrier_wait_task, b);
 	for (int i = 0; i < n; i++)
-		idx[i] = join(t[i]);
+		idx[i] = tt_join(t[i]);
 	assert_permutation(idx, n);
 	assert_barrier_idle(b, 0);
 }
@@ -1394,13 +1367,13 @@ MAIN_CASE(test_locks__test_filling_one_task_twice)
 	struct tide_future *t1, *t2;
 
 	ck_assert_int_eq(tide_barrier_new(g_loop, 1, &b), 0);
-	t1 = spawn(barrier_wait_task, b);
+	t1 = tt_spawn(g_loop, barrier_wait_task, b);
 	YIELD();
 	ck_assert_int_eq(tide_barrier_n_waiting(b), 0);
-	t2 = spawn(barrier_wait_task, b);
+	t2 = tt_spawn(g_loop, barrier_wait_task, b);
 	YIELD();
 	ck_assert_int_eq(tide_future_done(t1), tide_future_done(t2));
-	ck_assert_int_eq(value_of(t1), value_of(t2));
+	ck_assert_int_eq(tt_result(t1), tt_result(t2));
 	assert_barrier_idle(b, 0);
 	tide_future_unref(t1);
 	tide_future_unref(t2);
@@ -1515,23 +1488,23 @@ MAIN_CASE(test_locks__test_filling_tasks_cancel_one)
 
 	res_reset();
 	ck_assert_int_eq(tide_barrier_new(g_loop, 3, &b), 0);
-	t1 = spawn(cancel_one_coro, b);
+	t1 = tt_spawn(g_loop, cancel_one_coro, b);
 	YIELD();
 	ck_assert_int_eq(tide_barrier_n_waiting(b), 1);
-	t2 = spawn(cancel_one_coro, b);
+	t2 = tt_spawn(g_loop, cancel_one_coro, b);
 	YIELD();
 	ck_assert_int_eq(tide_barrier_n_waiting(b), 2);
 	ck_assert_int_eq(tide_task_cancel(t1), 1);
 	YIELD();
 	ck_assert_int_eq(tide_barrier_n_waiting(b), 1);
-	ck_assert_int_eq(join(t1), -ECANCELED);
-	t3 = spawn(cancel_one_coro, b);
+	ck_assert_int_eq(tt_join(t1), -ECANCELED);
+	t3 = tt_spawn(g_loop, cancel_one_coro, b);
 	YIELD();
 	ck_assert_int_eq(tide_barrier_n_waiting(b), 2);
-	t4 = spawn(cancel_one_coro, b);
-	ck_assert_int_eq(join(t2), 0);
-	ck_assert_int_eq(join(t3), 0);
-	ck_assert_int_eq(join(t4), 0);
+	t4 = tt_spawn(g_loop, cancel_one_coro, b);
+	ck_assert_int_eq(tt_join(t2), 0);
+	ck_assert_int_eq(tt_join(t3), 0);
+	ck_assert_int_eq(tt_join(t4), 0);
 	ck_assert_int_eq(g_nres, 3);
 	assert_barrier_idle(b, 0);
 	tide_barrier_free(b);
@@ -1550,9 +1523,9 @@ MAIN_CASE(test_locks__test_reset_barrier)
 	struct tide_future *t;
 
 	ck_assert_int_eq(tide_barrier_new(g_loop, 1, &b), 0);
-	t = spawn(reset_task, b);
+	t = tt_spawn(g_loop, reset_task, b);
 	YIELD();
-	ck_assert_int_eq(value_of(t), 0);
+	ck_assert_int_eq(tt_result(t), 0);
 	tide_future_unref(t);
 	assert_barrier_idle(b, 0);
 	tide_barrier_free(b);
@@ -1578,12 +1551,12 @@ MAIN_CASE(test_locks__test_reset_barrier_while_tasks_waiting)
 	barrier_reset_globals();
 	ck_assert_int_eq(tide_barrier_new(g_loop, N, &b), 0);
 	for (int i = 0; i < N - 1; i++)
-		t[i] = spawn(broken_counting_coro, b);
+		t[i] = tt_spawn(g_loop, broken_counting_coro, b);
 	YIELD();
-	r = spawn(reset_task, b);
+	r = tt_spawn(g_loop, reset_task, b);
 	for (int i = 0; i < N - 1; i++)
-		ck_assert_int_eq(join(t[i]), 0);
-	ck_assert_int_eq(join(r), 0);
+		ck_assert_int_eq(tt_join(t[i]), 0);
+	ck_assert_int_eq(tt_join(r), 0);
 	ck_assert_int_eq(g_r1, N - 1);
 	assert_barrier_idle(b, 0);
 	assert_round_passes(b);
@@ -1703,16 +1676,16 @@ MAIN_CASE(test_locks__test_reset_barrier_while_tasks_waiting_and_waiting_again)
 	barrier_reset_globals();
 	ck_assert_int_eq(tide_barrier_new(g_loop, N, &g_b), 0);
 	for (int i = 0; i < N - 1; i++)
-		t[i] = spawn(waiting_again_coro1, NULL);
+		t[i] = tt_spawn(g_loop, waiting_again_coro1, NULL);
 	/* reset: the N-1 waiting tasks get BrokenBarrierError */
-	r = spawn(reset_task, g_b);
+	r = tt_spawn(g_loop, reset_task, g_b);
 	YIELD();
 	/* complete the waiting tasks in their `finally` */
-	c2 = spawn(waiting_again_coro2, NULL);
+	c2 = tt_spawn(g_loop, waiting_again_coro2, NULL);
 	for (int i = 0; i < N - 1; i++)
-		ck_assert_int_eq(join(t[i]), 0);
-	ck_assert_int_eq(join(r), 0);
-	ck_assert_int_eq(join(c2), 0);
+		ck_assert_int_eq(tt_join(t[i]), 0);
+	ck_assert_int_eq(tt_join(r), 0);
+	ck_assert_int_eq(tt_join(c2), 0);
 	ck_assert_int_eq(tide_barrier_broken(g_b), 0);
 	ck_assert_int_eq(g_r1, N - 1);
 	ck_assert_int_eq(g_r2, N);

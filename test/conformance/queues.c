@@ -41,32 +41,6 @@ static struct tide_loop *g_loop;
 
 static const enum tide_queue_kind kinds[] = { TIDE_QUEUE_FIFO, TIDE_QUEUE_LIFO, TIDE_QUEUE_PRIORITY };
 
-static struct tide_future *spawn(tide_task_cb fn, void *arg)
-{
-	struct tide_future *t = NULL;
-
-	ck_assert_int_eq(tide_task_spawn(g_loop, fn, arg, NULL, &t), 0);
-	return t;
-}
-
-/* Awaits t, drops the caller's reference, returns t's outcome. */
-static int64_t join(struct tide_future *t)
-{
-	int64_t r = tide_await(t);
-
-	tide_future_unref(t);
-	return r;
-}
-
-static int64_t value_of(struct tide_future *t)
-{
-	int64_t v = -1;
-
-	ck_assert(tide_future_done(t));
-	ck_assert_int_eq(tide_future_result(t, &v, NULL), 0);
-	return v;
-}
-
 static struct tide_queue *new_queue(enum tide_queue_kind kind, size_t maxsize)
 {
 	struct tide_queue *q = NULL;
@@ -195,7 +169,7 @@ MAIN_CASE(test_queues__test_maxsize)
 
 	g_nput = 0;
 	g_q = new_queue(TIDE_QUEUE_FIFO, 2);
-	t = spawn(maxsize_putter, NULL);
+	t = tt_spawn(g_loop, maxsize_putter, NULL);
 	for (int i = 0; i < 2; i++)
 		YIELD();
 	/* The putter is blocked after putting two items. */
@@ -209,7 +183,7 @@ MAIN_CASE(test_queues__test_maxsize)
 	ck_assert_int_eq(g_have_been_put[2], 2);
 	ck_assert_int_eq(get(g_q), 1);
 	ck_assert_int_eq(get(g_q), 2);
-	ck_assert_int_eq(value_of(t), 1);
+	ck_assert_int_eq(tt_result(t), 1);
 	tide_future_unref(t);
 	tide_queue_free(g_q);
 	return 0;
@@ -237,12 +211,12 @@ MAIN_CASE(test_queues__test_get_with_putters)
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
 	put(g_q, 1);
-	putter = spawn(put_task, I(2));
+	putter = tt_spawn(g_loop, put_task, I(2));
 	YIELD();
 	ck_assert(!tide_future_done(putter));
 	ck_assert_int_eq(get(g_q), 1);
 	YIELD();
-	ck_assert_int_eq(value_of(putter), 0);
+	ck_assert_int_eq(tt_result(putter), 0);
 	tide_future_unref(putter);
 	ck_assert_int_eq(get_nowait(g_q), 2);
 	tide_queue_free(g_q);
@@ -277,11 +251,11 @@ MAIN_CASE(test_queues__test_blocking_get_wait)
 	g_finished = 0;
 	g_q = new_queue(TIDE_QUEUE_FIFO, 0);
 	ck_assert_int_eq(tide_event_new(g_loop, &g_started), 0);
-	t = spawn(queue_get_started, NULL);
+	t = tt_spawn(g_loop, queue_get_started, NULL);
 	ck_assert_int_eq(tide_event_wait(g_started), 0);
 	ck_assert(!g_finished);
 	ck_assert_int_eq(tide_call_later(g_loop, 0.01, put_nowait_1_cb, NULL, NULL), 0);
-	ck_assert_int_eq(join(t), 1);
+	ck_assert_int_eq(tt_join(t), 1);
 	ck_assert(g_finished);
 	tide_event_free(g_started);
 	tide_queue_free(g_q);
@@ -318,16 +292,16 @@ MAIN_CASE(test_queues__test_get_cancelled_race)
 	struct tide_queue *q = new_queue(TIDE_QUEUE_FIFO, 0);
 	struct tide_future *t1, *t2;
 
-	t1 = spawn(get_task, q);
-	t2 = spawn(get_task, q);
+	t1 = tt_spawn(g_loop, get_task, q);
+	t2 = tt_spawn(g_loop, get_task, q);
 	YIELD();
 	ck_assert_int_eq(tide_task_cancel(t1), 1);
 	YIELD();
 	ck_assert(tide_future_done(t1));
 	put(q, 'a');
 	YIELD();
-	ck_assert_int_eq(join(t2), 'a');
-	ck_assert_int_eq(join(t1), -ECANCELED);
+	ck_assert_int_eq(tt_join(t2), 'a');
+	ck_assert_int_eq(tt_join(t1), -ECANCELED);
 	ck_assert_uint_eq(tide_queue_size(q), 0);
 	tide_queue_free(q);
 	return 0;
@@ -340,12 +314,12 @@ MAIN_CASE(test_queues__test_get_with_waiting_putters)
 	struct tide_future *pa, *pb;
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
-	pa = spawn(put_task, I('a'));
-	pb = spawn(put_task, I('b'));
+	pa = tt_spawn(g_loop, put_task, I('a'));
+	pb = tt_spawn(g_loop, put_task, I('b'));
 	ck_assert_int_eq(get(g_q), 'a');
 	ck_assert_int_eq(get(g_q), 'b');
-	ck_assert_int_eq(join(pa), 0);
-	ck_assert_int_eq(join(pb), 0);
+	ck_assert_int_eq(tt_join(pa), 0);
+	ck_assert_int_eq(tt_join(pb), 0);
 	tide_queue_free(g_q);
 	return 0;
 }
@@ -375,10 +349,10 @@ MAIN_CASE(test_queues__test_why_are_getters_waiting)
 
 	g_ngot = 0;
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
-	p = spawn(producer, I(5));
-	c = spawn(consumer, I(5));
-	ck_assert_int_eq(join(p), 0);
-	ck_assert_int_eq(join(c), 0);
+	p = tt_spawn(g_loop, producer, I(5));
+	c = tt_spawn(g_loop, consumer, I(5));
+	ck_assert_int_eq(tt_join(p), 0);
+	ck_assert_int_eq(tt_join(c), 0);
 	ck_assert_int_eq(g_ngot, 5);
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(g_got[i], i);
@@ -392,7 +366,7 @@ MAIN_CASE(test_queues__test_why_are_getters_waiting)
 MAIN_CASE(test_queues__test_cancelled_getters_not_being_held_in_self_getters)
 {
 	struct tide_queue *q = new_queue(TIDE_QUEUE_FIFO, 5);
-	struct tide_future *t = spawn(get_task, q);
+	struct tide_future *t = tt_spawn(g_loop, get_task, q);
 
 	ck_assert_int_eq(tide_wait_for(t, 0.1), -ETIMEDOUT);
 	ck_assert(tide_future_cancelled(t));
@@ -448,11 +422,11 @@ MAIN_CASE(test_queues__test_blocking_put_wait)
 	g_finished = 0;
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
 	ck_assert_int_eq(tide_event_new(g_loop, &g_started), 0);
-	t = spawn(queue_put_started, NULL);
+	t = tt_spawn(g_loop, queue_put_started, NULL);
 	ck_assert_int_eq(tide_event_wait(g_started), 0);
 	ck_assert(!g_finished);
 	ck_assert_int_eq(tide_call_later(g_loop, 0.01, get_nowait_cb, NULL, NULL), 0);
-	ck_assert_int_eq(join(t), 0);
+	ck_assert_int_eq(tt_join(t), 0);
 	ck_assert(g_finished);
 	ck_assert_int_eq(get_nowait(g_q), 2);
 	tide_event_free(g_started);
@@ -477,16 +451,16 @@ MAIN_CASE(test_queues__test_nonblocking_put)
 MAIN_CASE(test_queues__test_get_cancel_drop_one_pending_reader)
 {
 	struct tide_queue *q = new_queue(TIDE_QUEUE_FIFO, 0);
-	struct tide_future *reader = spawn(get_task, q);
+	struct tide_future *reader = tt_spawn(g_loop, get_task, q);
 	int64_t result;
 
 	YIELD();
 	put_nowait(q, 1);
 	put_nowait(q, 2);
 	ck_assert_int_eq(tide_task_cancel(reader), 1);
-	result = join(reader);
+	result = tt_join(reader);
 	if (result == -ECANCELED) /* try again */
-		result = join(spawn(get_task, q));
+		result = tt_join(tt_spawn(g_loop, get_task, q));
 	/* 2 would mean 1 got dropped. */
 	ck_assert_int_eq(result, 1);
 	ck_assert_int_eq(get_nowait(q), 2);
@@ -503,16 +477,16 @@ MAIN_CASE(test_queues__test_get_cancel_drop_many_pending_readers)
 	struct tide_future *r1, *r2, *r3;
 	int64_t v2, v3;
 
-	r1 = spawn(get_task, q);
-	r2 = spawn(get_task, q);
-	r3 = spawn(get_task, q);
+	r1 = tt_spawn(g_loop, get_task, q);
+	r2 = tt_spawn(g_loop, get_task, q);
+	r3 = tt_spawn(g_loop, get_task, q);
 	YIELD();
 	put_nowait(q, 1);
 	put_nowait(q, 2);
 	ck_assert_int_eq(tide_task_cancel(r1), 1);
-	ck_assert_int_eq(join(r1), -ECANCELED);
-	v3 = join(r3);
-	v2 = join(r2);
+	ck_assert_int_eq(tt_join(r1), -ECANCELED);
+	v3 = tt_join(r3);
+	v2 = tt_join(r2);
 	/* The order in which concurrent readers get items is undefined. */
 	ck_assert((v2 == 1 && v3 == 2) || (v2 == 2 && v3 == 1));
 	ck_assert_uint_eq(tide_queue_size(q), 0);
@@ -530,13 +504,13 @@ MAIN_CASE(test_queues__test_put_cancel_drop)
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
 	put_nowait(g_q, 1);
 	/* putting a second item has to block */
-	writer = spawn(put_task, I(2));
+	writer = tt_spawn(g_loop, put_task, I(2));
 	YIELD();
 	ck_assert_int_eq(get_nowait(g_q), 1);
 	ck_assert_int_eq(tide_task_cancel(writer), 1);
-	r = join(writer);
+	r = tt_join(writer);
 	if (r == -ECANCELED) /* try again */
-		r = join(spawn(put_task, I(2)));
+		r = tt_join(tt_spawn(g_loop, put_task, I(2)));
 	ck_assert_int_eq(r, 0);
 	ck_assert_int_eq(get_nowait(g_q), 2);
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
@@ -570,9 +544,9 @@ MAIN_CASE(test_queues__test_put_cancelled)
 	struct tide_future *t;
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 0);
-	t = spawn(queue_put_1, NULL);
+	t = tt_spawn(g_loop, queue_put_1, NULL);
 	ck_assert_int_eq(get(g_q), 1);
-	ck_assert_int_eq(value_of(t), 1);
+	ck_assert_int_eq(tt_result(t), 1);
 	tide_future_unref(t);
 	tide_queue_free(g_q);
 	return 0;
@@ -585,9 +559,9 @@ MAIN_CASE(test_queues__test_put_cancelled_race)
 	struct tide_future *put_a, *put_b, *put_c;
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
-	put_a = spawn(put_task, I('a'));
-	put_b = spawn(put_task, I('b'));
-	put_c = spawn(put_task, I('X'));
+	put_a = tt_spawn(g_loop, put_task, I('a'));
+	put_b = tt_spawn(g_loop, put_task, I('b'));
+	put_c = tt_spawn(g_loop, put_task, I('X'));
 	YIELD();
 	ck_assert(tide_future_done(put_a));
 	ck_assert(!tide_future_done(put_b));
@@ -597,9 +571,9 @@ MAIN_CASE(test_queues__test_put_cancelled_race)
 	ck_assert_int_eq(get_nowait(g_q), 'a');
 	YIELD();
 	ck_assert_int_eq(get_nowait(g_q), 'b');
-	ck_assert_int_eq(join(put_b), 0);
-	ck_assert_int_eq(join(put_a), 0);
-	ck_assert_int_eq(join(put_c), -ECANCELED);
+	ck_assert_int_eq(tt_join(put_b), 0);
+	ck_assert_int_eq(tt_join(put_a), 0);
+	ck_assert_int_eq(tt_join(put_c), -ECANCELED);
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
 	tide_queue_free(g_q);
 	return 0;
@@ -609,11 +583,11 @@ MAIN_CASE(test_queues__test_put_cancelled_race)
 MAIN_CASE(test_queues__test_put_with_waiting_getters)
 {
 	struct tide_queue *q = new_queue(TIDE_QUEUE_FIFO, 0);
-	struct tide_future *t = spawn(get_task, q);
+	struct tide_future *t = tt_spawn(g_loop, get_task, q);
 
 	YIELD();
 	put(q, 'a');
-	ck_assert_int_eq(join(t), 'a');
+	ck_assert_int_eq(tt_join(t), 'a');
 	tide_queue_free(q);
 	return 0;
 }
@@ -637,12 +611,12 @@ MAIN_CASE(test_queues__test_why_are_putters_waiting)
 	struct tide_future *g, *p[4];
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 2);
-	g = spawn(why_putters_getter, NULL);
+	g = tt_spawn(g_loop, why_putters_getter, NULL);
 	for (int i = 0; i < 4; i++)
-		p[i] = spawn(put_task, I(i));
-	ck_assert_int_eq(join(g), 2);
+		p[i] = tt_spawn(g_loop, put_task, I(i));
+	ck_assert_int_eq(tt_join(g), 2);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(join(p[i]), 0);
+		ck_assert_int_eq(tt_join(p[i]), 0);
 	ck_assert_uint_eq(tide_queue_size(g_q), 2);
 	ck_assert_int_eq(get_nowait(g_q), 2);
 	ck_assert_int_eq(get_nowait(g_q), 3);
@@ -659,11 +633,11 @@ MAIN_CASE(test_queues__test_cancelled_puts_not_being_held_in_self_putters)
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
 	put_nowait(g_q, 1);
-	t = spawn(put_task, I(1));
+	t = tt_spawn(g_loop, put_task, I(1));
 	YIELD();
 	ck_assert(!tide_future_done(t));
 	ck_assert_int_eq(tide_task_cancel(t), 1);
-	ck_assert_int_eq(join(t), -ECANCELED);
+	ck_assert_int_eq(tt_join(t), -ECANCELED);
 	ck_assert_int_eq(get_nowait(g_q), 1);
 	YIELD();
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
@@ -682,11 +656,11 @@ MAIN_CASE(test_queues__test_cancelled_put_silence_value_error_exception)
 
 	g_q = new_queue(TIDE_QUEUE_FIFO, 1);
 	put_nowait(g_q, 1);
-	t = spawn(put_task, I(1));
+	t = tt_spawn(g_loop, put_task, I(1));
 	YIELD();
 	ck_assert_int_eq(get_nowait(g_q), 1);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
-	ck_assert_int_eq(join(t), -ECANCELED);
+	ck_assert_int_eq(tt_join(t), -ECANCELED);
 	ck_assert_uint_eq(tide_queue_size(g_q), 0);
 	tide_queue_free(g_q);
 	return 0;
@@ -724,7 +698,7 @@ static int64_t worker(void *arg)
 	return 0;
 }
 
-/* test_task_done (Queue, LifoQueue, PriorityQueue): join() returns once
+/* test_task_done (Queue, LifoQueue, PriorityQueue): tt_join() returns once
  * every item put was marked done by two workers. */
 MAIN_CASE(test_queues__test_task_done)
 {
@@ -737,7 +711,7 @@ MAIN_CASE(test_queues__test_task_done)
 		g_accumulator = 0;
 		g_running = 1;
 		for (int i = 0; i < 2; i++)
-			t[i] = spawn(worker, NULL);
+			t[i] = tt_spawn(g_loop, worker, NULL);
 		ck_assert_int_eq(tide_queue_join(g_q), 0);
 		ck_assert_int_eq(g_accumulator, 99 * 100 / 2);
 		/* close the running workers */
@@ -745,14 +719,14 @@ MAIN_CASE(test_queues__test_task_done)
 		for (int i = 0; i < 2; i++)
 			put_nowait(g_q, 0);
 		for (int i = 0; i < 2; i++)
-			ck_assert_int_eq(join(t[i]), 0);
+			ck_assert_int_eq(tt_join(t[i]), 0);
 		ck_assert_int_eq(tide_queue_join(g_q), 0);
 		tide_queue_free(g_q);
 	}
 	return 0;
 }
 
-/* test_join_empty_queue (Queue, LifoQueue, PriorityQueue): join() on a
+/* test_join_empty_queue (Queue, LifoQueue, PriorityQueue): tt_join() on a
  * queue nothing was put in returns at once, twice. */
 MAIN_CASE(test_queues__test_join_empty_queue)
 {

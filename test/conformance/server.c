@@ -739,22 +739,6 @@ static int64_t wait_closed_task(void *arg)
 	return tide_server_wait_closed(arg);
 }
 
-static struct tide_future *spawn_on(tide_task_cb fn, void *arg)
-{
-	struct tide_future *t;
-
-	ck_assert_int_eq(tide_task_spawn(tide_get_running_loop(), fn, arg, NULL, &t), 0);
-	return t;
-}
-
-static int64_t join_task(struct tide_future *t)
-{
-	int64_t v = tide_await(t);
-
-	tide_future_unref(t);
-	return v;
-}
-
 static int64_t wcb_main(void *arg)
 {
 	struct tide_loop *loop = tide_get_running_loop();
@@ -770,7 +754,7 @@ static int64_t wcb_main(void *arg)
 	st.sv = tide_future_take_ptr(f);
 	tide_future_unref(f);
 	/* Not closed, no connection: wait_closed blocks. */
-	t1 = spawn_on(wait_closed_task, st.sv);
+	t1 = tt_spawn(NULL, wait_closed_task, st.sv);
 	ck_assert_int_eq(tide_yield(), 0);
 	ck_assert(!tide_future_done(t1));
 	/* A connection (asyncio's _attach), not closed: blocks. */
@@ -780,21 +764,21 @@ static int64_t wcb_main(void *arg)
 	for (i = 0; i < 1000 && !st.in_handler; i++)
 		ck_assert_int_eq(tide_sleep(0.002), 0);
 	ck_assert_int_eq(st.in_handler, 1);
-	t2 = spawn_on(wait_closed_task, st.sv);
+	t2 = tt_spawn(NULL, wait_closed_task, st.sv);
 	ck_assert_int_eq(tide_yield(), 0);
 	ck_assert(!tide_future_done(t1) && !tide_future_done(t2));
 	/* Closed with the connection open: still blocks. */
 	tide_server_close(st.sv);
 	ck_assert_int_eq(tide_yield(), 0);
-	t3 = spawn_on(wait_closed_task, st.sv);
+	t3 = tt_spawn(NULL, wait_closed_task, st.sv);
 	/* The listening socket goes with close, the connection holds on. */
 	task_wait_gone(&id, "the listening socket after close");
 	ck_assert(!tide_future_done(t1) && !tide_future_done(t2) && !tide_future_done(t3));
 	/* The connection ends (_detach): every wait returns. */
 	close(cli);
-	ck_assert_int_eq(join_task(t1), 0);
-	ck_assert_int_eq(join_task(t2), 0);
-	ck_assert_int_eq(join_task(t3), 0);
+	ck_assert_int_eq(tt_join(t1), 0);
+	ck_assert_int_eq(tt_join(t2), 0);
+	ck_assert_int_eq(tt_join(t3), 0);
 	ck_assert_int_eq(tide_server_wait_closed(st.sv), 0);
 	tide_server_free(st.sv);
 	return 0;

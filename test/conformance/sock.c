@@ -115,24 +115,6 @@ static size_t recv_to_eof(int fd, char *buf, size_t cap)
 	}
 }
 
-/* Spawns fn(arg) on the case's loop; the task's reference. */
-static struct tide_future *spawn(tide_task_cb fn, void *arg)
-{
-	struct tide_future *t = NULL;
-
-	ck_assert_int_eq(tide_task_spawn(g_loop, fn, arg, NULL, &t), 0);
-	return t;
-}
-
-/* Awaits the task, drops it, and returns its value or error. */
-static int64_t join(struct tide_future *t)
-{
-	int64_t v = tide_await(t);
-
-	tide_future_unref(t);
-	return v;
-}
-
 /* -------------------------------------------------- the HTTP server -- */
 
 /* CPython's run_test_server, cut down: accepts one connection, reads a
@@ -174,7 +156,7 @@ static int64_t client_ops_body(void *arg)
 	int lfd = listener_new(c->family, c->path, &addr, &len);
 
 	for (int round = 0; round < 2; round++) {
-		struct tide_future *srv = spawn(http_server, &lfd);
+		struct tide_future *srv = tt_spawn(g_loop, http_server, &lfd);
 		int fd = tide_socket(c->family, SOCK_STREAM, 0);
 		char buf[1024];
 		size_t n;
@@ -196,7 +178,7 @@ static int64_t client_ops_body(void *arg)
 		ck_assert_int_eq(memcmp(buf, "HTTP/1.0 200 OK", 15), 0);
 		ck_assert_int_eq(memcmp(buf, g_response, n), 0);
 		ck_assert_int_eq(tide_close(fd), 0);
-		ck_assert_int_eq(join(srv), 0);
+		ck_assert_int_eq(tt_join(srv), 0);
 	}
 	ck_assert_int_eq(tide_close(lfd), 0);
 	return 0;
@@ -248,7 +230,7 @@ static int64_t racing_body(void *arg)
 	struct sockaddr_storage addr;
 	socklen_t len;
 	int lfd = listener_new(AF_INET, NULL, &addr, &len);
-	struct tide_future *srv = spawn(http_server, &lfd), *rt, *st;
+	struct tide_future *srv = tt_spawn(g_loop, http_server, &lfd), *rt, *st;
 	ssize_t r;
 	size_t n;
 
@@ -256,11 +238,11 @@ static int64_t racing_body(void *arg)
 	ck_assert_int_ge(g_race_fd, 0);
 	ck_assert_int_eq(tide_connect(g_race_fd, (struct sockaddr *)&addr, len), 0);
 	/* A recv waiting for data is cancelled before any comes. */
-	rt = spawn(recv_task, lost);
+	rt = tt_spawn(g_loop, recv_task, lost);
 	ck_assert_int_eq(tide_sleep(0), 0);
 	ck_assert_int_eq(tide_task_cancel(rt), 1);
 	/* Then the request goes, and a new recv gets the whole answer. */
-	st = spawn(send_request_task, NULL);
+	st = tt_spawn(g_loop, send_request_task, NULL);
 	r = tide_recv(g_race_fd, buf, sizeof(buf), 0);
 	ck_assert_int_gt(r, 0);
 	ck_assert_int_eq(memcmp(buf, "HTTP/1.0 200 OK", 15), 0);
@@ -268,9 +250,9 @@ static int64_t racing_body(void *arg)
 	n = (size_t)r + recv_to_eof(g_race_fd, buf + r, sizeof(buf) - (size_t)r);
 	ck_assert_uint_eq(n, strlen(g_response));
 	ck_assert_int_eq(memcmp(buf, g_response, n), 0);
-	ck_assert_int_eq(join(rt), -ECANCELED);
-	ck_assert_int_eq(join(st), 0);
-	ck_assert_int_eq(join(srv), 0);
+	ck_assert_int_eq(tt_join(rt), -ECANCELED);
+	ck_assert_int_eq(tt_join(st), 0);
+	ck_assert_int_eq(tt_join(srv), 0);
 	ck_assert_int_eq(tide_close(g_race_fd), 0);
 	ck_assert_int_eq(tide_close(lfd), 0);
 	return 0;
@@ -340,7 +322,7 @@ static int64_t huge_body(void *arg)
 	struct sockaddr_storage addr;
 	socklen_t len;
 	int lfd = listener_new(AF_INET, NULL, &addr, &len);
-	struct tide_future *srv = spawn(echo_http_server, &lfd), *st;
+	struct tide_future *srv = tt_spawn(g_loop, echo_http_server, &lfd), *st;
 	char *chunk = malloc(HUGE_SIZE), *buf = malloc(HUGE_SIZE), hdr[128];
 	size_t got = 0, checked = 0, hlen;
 
@@ -354,7 +336,7 @@ static int64_t huge_body(void *arg)
 	snprintf(hdr, sizeof(hdr), g_post_fmt, HUGE_SIZE);
 	ck_assert_int_eq(send_all(g_race_fd, hdr, strlen(hdr)), 0);
 	/* The body goes from another task while this one reads the echo. */
-	st = spawn(huge_sender, chunk);
+	st = tt_spawn(g_loop, huge_sender, chunk);
 	hlen = strlen(g_ok);
 	for (;;) {
 		ssize_t r = tide_recv(g_race_fd, buf, HUGE_SIZE, 0);
@@ -382,8 +364,8 @@ static int64_t huge_body(void *arg)
 		}
 	}
 	ck_assert_uint_eq(checked, HUGE_SIZE);
-	ck_assert_int_eq(join(st), 0);
-	ck_assert_int_eq(join(srv), 0);
+	ck_assert_int_eq(tt_join(st), 0);
+	ck_assert_int_eq(tt_join(srv), 0);
 	ck_assert_int_eq(tide_close(g_race_fd), 0);
 	ck_assert_int_eq(tide_close(lfd), 0);
 	free(chunk);
@@ -463,7 +445,7 @@ static int64_t recvfrom_body(void *arg)
 	struct sockaddr_in saddr, caddr, from;
 	struct udp_echo e = { .fd = udp_new(&saddr), .n = 1 };
 	int fd = udp_new(&caddr);
-	struct tide_future *srv = spawn(udp_echo_server, &e);
+	struct tide_future *srv = tt_spawn(g_loop, udp_echo_server, &e);
 	ssize_t r;
 
 	memset(data, 0x01, sizeof(data));
@@ -473,7 +455,7 @@ static int64_t recvfrom_body(void *arg)
 	ck_assert_int_eq(r, 4096);
 	ck_assert_int_eq(memcmp(buf, data, 4096), 0);
 	assert_same_addr(&from, &saddr);
-	ck_assert_int_eq(join(srv), 0);
+	ck_assert_int_eq(tt_join(srv), 0);
 	ck_assert_int_eq(tide_close(fd), 0);
 	ck_assert_int_eq(tide_close(e.fd), 0);
 	return 0;
@@ -493,7 +475,7 @@ static int64_t recvfrom_into_body(void *arg)
 	struct sockaddr_in saddr, caddr, from;
 	struct udp_echo e = { .fd = udp_new(&saddr), .n = 2 };
 	int fd = udp_new(&caddr);
-	struct tide_future *srv = spawn(udp_echo_server, &e);
+	struct tide_future *srv = tt_spawn(g_loop, udp_echo_server, &e);
 	ssize_t r;
 
 	memset(data, 0x01, sizeof(data));
@@ -513,7 +495,7 @@ static int64_t recvfrom_into_body(void *arg)
 	for (size_t i = 4096; i < sizeof(buf); i++)
 		ck_assert_int_eq(buf[i], 0);
 	assert_same_addr(&from, &saddr);
-	ck_assert_int_eq(join(srv), 0);
+	ck_assert_int_eq(tt_join(srv), 0);
 	ck_assert_int_eq(tide_close(fd), 0);
 	ck_assert_int_eq(tide_close(e.fd), 0);
 	return 0;

@@ -37,33 +37,10 @@ static struct tide_future *new_future(struct tide_loop *loop)
 	return f;
 }
 
-static struct tide_future *spawn_on(struct tide_loop *loop, tide_task_cb fn, void *arg)
-{
-	struct tide_future *t = NULL;
-
-	ck_assert_int_eq(tide_task_spawn(loop, fn, arg, NULL, &t), 0);
-	return t;
-}
-
-/* Inside a task: spawns another on the same loop. */
-static struct tide_future *spawn(tide_task_cb fn, void *arg)
-{
-	return spawn_on(cur_loop(), fn, arg);
-}
-
 /* test_utils.run_briefly: one iteration that runs what is ready. */
 static void run_briefly(struct tide_loop *loop)
 {
 	ck_assert_int_ge(tide_loop_run_once(loop, 0), 0);
-}
-
-/* The value of a future done with a result. */
-static int64_t value_of(struct tide_future *f)
-{
-	int64_t v = -1;
-
-	ck_assert_int_eq(tide_future_result(f, &v, NULL), 0);
-	return v;
 }
 
 /* Inside a task: waits until f is done (whatever its outcome). */
@@ -155,12 +132,12 @@ START_TEST(test_futures__test_result)
 	ck_assert_int_eq(tide_future_set_result(f, 42, NULL), 0);
 	ck_assert_int_eq(tide_future_cancelled(f), 0);
 	ck_assert_int_eq(tide_future_done(f), 1);
-	ck_assert_int_eq(value_of(f), 42);
+	ck_assert_int_eq(tt_result(f), 42);
 	ck_assert_int_eq(tide_future_error(f), 0);
 	ck_assert_int_eq(tide_future_set_result(f, 0, NULL), TIDE_EINVALID_STATE);
 	ck_assert_int_eq(tide_future_set_error(f, -EIO), TIDE_EINVALID_STATE);
 	ck_assert_int_eq(tide_future_cancel(f), 0);
-	ck_assert_int_eq(value_of(f), 42);
+	ck_assert_int_eq(tt_result(f), 42);
 	tide_future_unref(f);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -219,7 +196,7 @@ START_TEST(test_futures__test_yield_from_twice)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *f = new_future(loop);
-	struct tide_future *t = spawn_on(loop, await_twice, f);
+	struct tide_future *t = tt_spawn(loop, await_twice, f);
 
 	run_briefly(loop);
 	ck_assert(!tide_future_done(t));
@@ -360,7 +337,7 @@ static void remove_callbacks_case(const int *rm, int nrm, const int *want, int n
 	ck_assert_int_eq(tide_future_set_result(f, 7, NULL), 0);
 	run_briefly(loop);
 	bag_is(want, nwant);
-	ck_assert_int_eq(value_of(f), 7);
+	ck_assert_int_eq(tt_result(f), 7);
 	tide_future_unref(f);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -407,7 +384,7 @@ START_TEST(test_futures__test_callbacks_invoked_on_set_result)
 	ck_assert_int_eq(g_nbag, 0);
 	run_briefly(loop);
 	bag_is(want, 2);
-	ck_assert_int_eq(value_of(f), 7);
+	ck_assert_int_eq(tt_result(f), 7);
 	tide_future_unref(f);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -453,7 +430,7 @@ START_TEST(test_futures__test_remove_done_callback)
 	ck_assert_int_eq(tide_future_set_result(f, 7, NULL), 0);
 	run_briefly(loop);
 	bag_is(want, 1);
-	ck_assert_int_eq(value_of(f), 7);
+	ck_assert_int_eq(tt_result(f), 7);
 	tide_future_unref(f);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -495,9 +472,9 @@ static int64_t tb_outer(void *arg)
 	int64_t ra, rb;
 
 	(void)arg;
-	a = spawn(return_arg, MS(42));
+	a = tt_spawn(NULL, return_arg, MS(42));
 	ra = tide_await(a);
-	b = spawn(return_arg, MS(1000));
+	b = tt_spawn(NULL, return_arg, MS(1000));
 	rb = tide_await(b);
 	tide_future_unref(a);
 	tide_future_unref(b);
@@ -508,10 +485,10 @@ static int64_t tb_outer(void *arg)
 START_TEST(test_tasks__test_task_basics)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, tb_outer, NULL);
+	struct tide_future *t = tt_spawn(loop, tb_outer, NULL);
 
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 1042);
+	ck_assert_int_eq(tt_result(t), 1042);
 	tide_future_unref(t);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -529,7 +506,7 @@ static int64_t await_self(void *arg)
 START_TEST(test_tasks__test_task_awaits_on_itself)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, await_self, NULL);
+	struct tide_future *t = tt_spawn(loop, await_self, NULL);
 
 	tt_run_until_complete(loop, t, -EDEADLK);
 	tide_future_unref(t);
@@ -543,7 +520,7 @@ START_TEST(test_tasks__test_other_loop_future)
 {
 	struct tide_loop *loop = tt_loop_new(), *other = tt_loop_new();
 	struct tide_future *f = new_future(other);
-	struct tide_future *t = spawn_on(loop, await_arg, f);
+	struct tide_future *t = tt_spawn(loop, await_arg, f);
 
 	tt_run_until_complete(loop, t, -EINVAL);
 	ck_assert(!tide_future_done(f));
@@ -558,7 +535,7 @@ END_TEST
 START_TEST(test_tasks__test_cancelling)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, sleep_ms, MS(10000));
+	struct tide_future *t = tt_spawn(loop, sleep_ms, MS(10000));
 
 	ck_assert_int_eq(tide_task_cancelling(t), 0);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
@@ -598,7 +575,7 @@ static void run_for(struct tide_loop *loop, double seconds)
 START_TEST(test_tasks__test_uncancel_basic)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, uncancel_body, NULL);
+	struct tide_future *t = tt_spawn(loop, uncancel_body, NULL);
 
 	run_for(loop, 0.01);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
@@ -668,13 +645,13 @@ START_TEST(test_tasks__test_uncancel_structured_blocks)
 	struct structured s1 = {.sleep = 10, .timeout = 0.05}, s2 = {.sleep = 0, .timeout = 10};
 	struct tide_future *t;
 
-	t = g_structured_task = spawn_on(loop, structured_body, &s1);
+	t = g_structured_task = tt_spawn(loop, structured_body, &s1);
 	tt_run_until_complete(loop, t, 0);
 	ck_assert(s1.timed_out && !s1.block_finished && s1.outer_reached);
 	ck_assert_int_eq(tide_task_cancelling(t), 0);
 	tide_future_unref(t);
 
-	t = g_structured_task = spawn_on(loop, structured_body, &s2);
+	t = g_structured_task = tt_spawn(loop, structured_body, &s2);
 	tt_run_until_complete(loop, t, 0);
 	ck_assert(!s2.timed_out && s2.block_finished && s2.outer_reached);
 	ck_assert_int_eq(tide_task_cancelling(t), 0);
@@ -695,7 +672,7 @@ static int64_t sleep_then_12(void *arg)
 START_TEST(test_tasks__test_cancel)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, sleep_then_12, NULL);
+	struct tide_future *t = tt_spawn(loop, sleep_then_12, NULL);
 
 	ck_assert_int_eq(tide_call_soon(loop, cancel_task_cb, t, NULL), 0);
 	tt_run_until_complete(loop, t, -ECANCELED);
@@ -721,7 +698,7 @@ static int64_t yield_twice_12(void *arg)
 START_TEST(test_tasks__test_cancel_yield)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, yield_twice_12, NULL);
+	struct tide_future *t = tt_spawn(loop, yield_twice_12, NULL);
 
 	run_briefly(loop);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
@@ -747,7 +724,7 @@ START_TEST(test_tasks__test_cancel_inner_future)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *f = new_future(loop);
-	struct tide_future *t = spawn_on(loop, await_then_12, f);
+	struct tide_future *t = tt_spawn(loop, await_then_12, f);
 
 	run_briefly(loop);
 	ck_assert_int_eq(tide_future_cancel(f), 1);
@@ -765,7 +742,7 @@ START_TEST(test_tasks__test_cancel_both_task_and_inner_future)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *f = new_future(loop);
-	struct tide_future *t = spawn_on(loop, await_then_12, f);
+	struct tide_future *t = tt_spawn(loop, await_then_12, f);
 
 	run_briefly(loop);
 	ck_assert_int_eq(tide_future_cancel(f), 1);
@@ -800,14 +777,14 @@ START_TEST(test_tasks__test_cancel_task_catching)
 
 	g_f1 = new_future(loop);
 	g_f2 = new_future(loop);
-	t = spawn_on(loop, catching_body, NULL);
+	t = tt_spawn(loop, catching_body, NULL);
 	run_briefly(loop);
 	ck_assert_int_eq(tide_future_set_result(g_f1, 0, NULL), 0);
 	run_briefly(loop);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
 	ck_assert_int_eq(tide_future_cancelled(g_f2), 1);
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 42);
+	ck_assert_int_eq(tt_result(t), 42);
 	ck_assert_int_eq(tide_future_cancelled(t), 0);
 	tide_future_unref(t);
 	tide_future_unref(g_f1);
@@ -834,7 +811,7 @@ START_TEST(test_tasks__test_cancel_task_ignoring)
 	g_f1 = new_future(loop);
 	g_f2 = new_future(loop);
 	g_f3 = new_future(loop);
-	t = spawn_on(loop, ignoring_body, NULL);
+	t = tt_spawn(loop, ignoring_body, NULL);
 	run_briefly(loop);
 	ck_assert_int_eq(tide_future_set_result(g_f1, 0, NULL), 0);
 	run_briefly(loop);
@@ -845,7 +822,7 @@ START_TEST(test_tasks__test_cancel_task_ignoring)
 	ck_assert_int_eq(tide_future_done(t), 0);
 	ck_assert_int_eq(tide_future_set_result(g_f3, 42, NULL), 0);
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 42);
+	ck_assert_int_eq(tt_result(t), 42);
 	ck_assert_int_eq(tide_future_cancelled(g_f3), 0);
 	ck_assert_int_eq(tide_future_cancelled(t), 0);
 	tide_future_unref(t);
@@ -872,7 +849,7 @@ static int64_t cancel_self_then_sleep(void *arg)
 START_TEST(test_tasks__test_cancel_current_task)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, cancel_self_then_sleep, NULL);
+	struct tide_future *t = tt_spawn(loop, cancel_self_then_sleep, NULL);
 
 	ck_assert_int_eq(tide_future_cancelled(t), 0);
 	tt_run_until_complete(loop, t, -ECANCELED);
@@ -895,7 +872,7 @@ static int64_t cancel_self_then_return(void *arg)
 START_TEST(test_tasks__test_cancel_at_end)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, cancel_self_then_return, NULL);
+	struct tide_future *t = tt_spawn(loop, cancel_self_then_return, NULL);
 
 	ck_assert_int_eq(tide_future_cancelled(t), 0);
 	tt_run_until_complete(loop, t, -ECANCELED);
@@ -911,7 +888,7 @@ static struct tide_future *g_nested;
 
 static int64_t cancel_awaited_body(void *arg)
 {
-	g_nested = spawn(await_arg, arg);
+	g_nested = tt_spawn(NULL, await_arg, arg);
 	ck_assert_int_eq(tide_sleep(0), 0);
 	ck_assert_int_eq(tide_task_cancel(tide_current_task()), 1);
 	/* The nested task, awaited under the owed cancel, is cancelled. */
@@ -924,7 +901,7 @@ START_TEST(test_tasks__test_cancel_awaited_task)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *f = new_future(loop);
-	struct tide_future *t = spawn_on(loop, cancel_awaited_body, f);
+	struct tide_future *t = tt_spawn(loop, cancel_awaited_body, f);
 
 	tt_run_until_complete(loop, t, -ECANCELED);
 	ck_assert_int_eq(tide_future_cancelled(t), 1);
@@ -957,16 +934,16 @@ START_TEST(test_tasks__test_wait)
 	double t0 = tide_loop_time(loop);
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep_ms, MS(20));
-	g_b = spawn_on(loop, sleep_ms, MS(40));
-	t = spawn_on(loop, wait_all_42, NULL);
+	g_a = tt_spawn(loop, sleep_ms, MS(20));
+	g_b = tt_spawn(loop, sleep_ms, MS(40));
+	t = tt_spawn(loop, wait_all_42, NULL);
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 42);
+	ck_assert_int_eq(tt_result(t), 42);
 	ck_assert(tide_loop_time(loop) >= t0 + 0.04);
 	tide_future_unref(t);
-	t = spawn_on(loop, wait_all_42, NULL);
+	t = tt_spawn(loop, wait_all_42, NULL);
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 42);
+	ck_assert_int_eq(tt_result(t), 42);
 	tide_future_unref(t);
 	tide_future_unref(g_a);
 	tide_future_unref(g_b);
@@ -976,14 +953,14 @@ END_TEST
 
 static int64_t wait_duplicates(void *arg)
 {
-	struct tide_future *c = spawn(return_arg, MS(7)), *d = spawn(return_arg, MS(9));
+	struct tide_future *c = tt_spawn(NULL, return_arg, MS(7)), *d = tt_spawn(NULL, return_arg, MS(9));
 	struct tide_future *futs[3] = {c, c, d};
 
 	(void)arg;
 	/* tide counts entries, not a set: all three are done. */
 	ck_assert_int_eq(tide_wait(futs, 3, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), 3);
-	ck_assert_int_eq(value_of(c), 7);
-	ck_assert_int_eq(value_of(d), 9);
+	ck_assert_int_eq(tt_result(c), 7);
+	ck_assert_int_eq(tt_result(d), 9);
 	tide_future_unref(c);
 	tide_future_unref(d);
 	return 0;
@@ -998,7 +975,7 @@ END_TEST
 
 static int64_t wait_errors(void *arg)
 {
-	struct tide_future *s = spawn(sleep_ms, MS(10000));
+	struct tide_future *s = tt_spawn(NULL, sleep_ms, MS(10000));
 
 	(void)arg;
 	ck_assert_int_eq(tide_wait(&s, 0, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE), -EINVAL);
@@ -1042,11 +1019,11 @@ START_TEST(test_tasks__test_wait_first_completed)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep_ms, MS(10000));
-	g_b = spawn_on(loop, sleep_ms, MS(10));
-	t = spawn_on(loop, wait_first, (void *)(intptr_t)TIDE_FIRST_COMPLETED);
+	g_a = tt_spawn(loop, sleep_ms, MS(10000));
+	g_b = tt_spawn(loop, sleep_ms, MS(10));
+	t = tt_spawn(loop, wait_first, (void *)(intptr_t)TIDE_FIRST_COMPLETED);
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(g_b), 0);
+	ck_assert_int_eq(tt_result(g_b), 0);
 	tide_future_unref(t);
 	tide_future_unref(g_a);
 	tide_future_unref(g_b);
@@ -1077,12 +1054,12 @@ START_TEST(test_tasks__test_wait_really_done)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep0_times, MS(1));
-	g_b = spawn_on(loop, sleep0_times, MS(2));
-	t = spawn_on(loop, wait_really_done, NULL);
+	g_a = tt_spawn(loop, sleep0_times, MS(1));
+	g_b = tt_spawn(loop, sleep0_times, MS(2));
+	t = tt_spawn(loop, wait_really_done, NULL);
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(g_a), 0);
-	ck_assert_int_eq(value_of(g_b), 0);
+	ck_assert_int_eq(tt_result(g_a), 0);
+	ck_assert_int_eq(tt_result(g_b), 0);
 	tide_future_unref(t);
 	tide_future_unref(g_a);
 	tide_future_unref(g_b);
@@ -1103,9 +1080,9 @@ START_TEST(test_tasks__test_wait_first_exception)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep_ms, MS(10000));
-	g_b = spawn_on(loop, return_arg, (void *)(intptr_t)-EDOM);
-	t = spawn_on(loop, wait_first, (void *)(intptr_t)TIDE_FIRST_EXCEPTION);
+	g_a = tt_spawn(loop, sleep_ms, MS(10000));
+	g_b = tt_spawn(loop, return_arg, (void *)(intptr_t)-EDOM);
+	t = tt_spawn(loop, wait_first, (void *)(intptr_t)TIDE_FIRST_EXCEPTION);
 	tt_run_until_complete(loop, t, 0);
 	ck_assert_int_eq(tide_future_error(g_b), -EDOM);
 	tide_future_unref(t);
@@ -1121,9 +1098,9 @@ START_TEST(test_tasks__test_wait_first_exception_in_wait)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep_ms, MS(10000));
-	g_b = spawn_on(loop, sleep_then_edom, MS(10));
-	t = spawn_on(loop, wait_first, (void *)(intptr_t)TIDE_FIRST_EXCEPTION);
+	g_a = tt_spawn(loop, sleep_ms, MS(10000));
+	g_b = tt_spawn(loop, sleep_then_edom, MS(10));
+	t = tt_spawn(loop, wait_first, (void *)(intptr_t)TIDE_FIRST_EXCEPTION);
 	tt_run_until_complete(loop, t, 0);
 	ck_assert_int_eq(tide_future_error(g_b), -EDOM);
 	tide_future_unref(t);
@@ -1152,10 +1129,10 @@ START_TEST(test_tasks__test_wait_with_exception)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep_ms, MS(10));
-	g_b = spawn_on(loop, sleep_then_edom, MS(20));
+	g_a = tt_spawn(loop, sleep_ms, MS(10));
+	g_b = tt_spawn(loop, sleep_then_edom, MS(20));
 	for (int i = 0; i < 2; i++) {
-		t = spawn_on(loop, wait_with_exception, NULL);
+		t = tt_spawn(loop, wait_with_exception, NULL);
 		tt_run_until_complete(loop, t, 0);
 		tide_future_unref(t);
 	}
@@ -1189,9 +1166,9 @@ START_TEST(test_tasks__test_wait_with_timeout)
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *t;
 
-	g_a = spawn_on(loop, sleep_ms, MS(10));
-	g_b = spawn_on(loop, sleep_ms, MS(10000));
-	t = spawn_on(loop, wait_with_timeout, NULL);
+	g_a = tt_spawn(loop, sleep_ms, MS(10));
+	g_b = tt_spawn(loop, sleep_ms, MS(10000));
+	t = tt_spawn(loop, wait_with_timeout, NULL);
 	tt_run_until_complete(loop, t, 0);
 	tide_future_unref(t);
 	tide_future_unref(g_a);
@@ -1216,7 +1193,8 @@ static int64_t sleeper_body(void *arg)
 static int64_t as_completed_body(void *arg)
 {
 	static struct sleeper sa = {10, 'a'}, sb = {10, 'b'}, sc = {100, 'c'};
-	struct tide_future *a = spawn(sleeper_body, &sa), *b = spawn(sleeper_body, &sb), *c = spawn(sleeper_body, &sc);
+	struct tide_future *a = tt_spawn(NULL, sleeper_body, &sa), *b = tt_spawn(NULL, sleeper_body, &sb),
+			   *c = tt_spawn(NULL, sleeper_body, &sc);
 	struct tide_future *futs[3] = {b, c, a}, *next;
 	struct tide_as_completed *it;
 	int64_t values[3];
@@ -1250,7 +1228,7 @@ static int64_t as_completed_timeout_body(void *arg)
 	 * slow the machine (a timer of its own could expire together with
 	 * the deadline on a stalled loop, and lose to it). */
 	static struct sleeper sa = {0, 'a'}, sb = {10000, 'b'};
-	struct tide_future *a = spawn(sleeper_body, &sa), *b = spawn(sleeper_body, &sb);
+	struct tide_future *a = tt_spawn(NULL, sleeper_body, &sa), *b = tt_spawn(NULL, sleeper_body, &sb);
 	struct tide_future *futs[2] = {a, b}, *next;
 	struct tide_as_completed *it;
 	double t0 = tide_loop_time(cur_loop());
@@ -1280,7 +1258,7 @@ END_TEST
 static int64_t as_completed_unused_timeout_body(void *arg)
 {
 	static struct sleeper sa = {10, 'a'};
-	struct tide_future *a = spawn(sleeper_body, &sa), *next;
+	struct tide_future *a = tt_spawn(NULL, sleeper_body, &sa), *next;
 	struct tide_as_completed *it;
 
 	(void)arg;
@@ -1317,10 +1295,10 @@ static int64_t sleep_halves(void *arg)
 START_TEST(test_tasks__test_sleep)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, sleep_halves, NULL);
+	struct tide_future *t = tt_spawn(loop, sleep_halves, NULL);
 
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 'y');
+	ck_assert_int_eq(tt_result(t), 'y');
 	tide_future_unref(t);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -1328,7 +1306,7 @@ END_TEST
 
 static int64_t doit_body(void *arg)
 {
-	struct tide_future *sleeper = spawn(sleep_ms, MS(5000000));
+	struct tide_future *sleeper = tt_spawn(NULL, sleep_ms, MS(5000000));
 	int64_t r;
 
 	(void)arg;
@@ -1343,10 +1321,10 @@ static int64_t doit_body(void *arg)
 START_TEST(test_tasks__test_task_cancel_sleeping_task)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, doit_body, NULL);
+	struct tide_future *t = tt_spawn(loop, doit_body, NULL);
 
 	tt_run_until_complete(loop, t, 0);
-	ck_assert_int_eq(value_of(t), 'c');
+	ck_assert_int_eq(tt_result(t), 'c');
 	tide_future_unref(t);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -1358,7 +1336,7 @@ START_TEST(test_tasks__test_task_cancel_waiter_future)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *f = new_future(loop);
-	struct tide_future *t = spawn_on(loop, await_arg, f);
+	struct tide_future *t = tt_spawn(loop, await_arg, f);
 
 	run_briefly(loop);
 	ck_assert_int_eq(tide_task_cancel(t), 1);
@@ -1386,7 +1364,7 @@ START_TEST(test_tasks__test_current_task)
 	struct tide_loop *loop = tt_loop_new();
 
 	ck_assert_ptr_null(tide_current_task());
-	g_task1 = spawn_on(loop, current_is_task1, NULL);
+	g_task1 = tt_spawn(loop, current_is_task1, NULL);
 	tt_run_until_complete(loop, g_task1, 0);
 	ck_assert_ptr_null(tide_current_task());
 	tide_future_unref(g_task1);
@@ -1422,8 +1400,8 @@ START_TEST(test_tasks__test_current_task_with_interleaving_tasks)
 	ck_assert_ptr_null(tide_current_task());
 	g_f1 = new_future(loop);
 	g_f2 = new_future(loop);
-	g_task1 = spawn_on(loop, interleave1, NULL);
-	g_task2 = spawn_on(loop, interleave2, NULL);
+	g_task1 = tt_spawn(loop, interleave1, NULL);
+	g_task2 = tt_spawn(loop, interleave2, NULL);
 	tt_run_until_complete(loop, g_task2, 0);
 	tt_run_until_complete(loop, g_task1, 0);
 	ck_assert_ptr_null(tide_current_task());
@@ -1464,7 +1442,7 @@ START_TEST(test_tasks__test_yield_future_passes_cancel)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *waiter = new_future(loop);
-	struct tide_future *t = spawn_on(loop, passes_outer, waiter);
+	struct tide_future *t = tt_spawn(loop, passes_outer, waiter);
 
 	g_proof = 0;
 	run_briefly(loop);
@@ -1489,7 +1467,7 @@ static int64_t proof_inner(void *arg)
 
 static int64_t wait_outer(void *arg)
 {
-	struct tide_future *inner = g_nested = spawn(proof_inner, arg);
+	struct tide_future *inner = g_nested = tt_spawn(NULL, proof_inner, arg);
 	int r = tide_wait(&inner, 1, TIDE_ALL_COMPLETED, TIDE_TIMEOUT_NONE);
 
 	if (r >= 0)
@@ -1503,7 +1481,7 @@ START_TEST(test_tasks__test_yield_wait_does_not_shield_cancel)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *waiter = new_future(loop);
-	struct tide_future *t = spawn_on(loop, wait_outer, waiter);
+	struct tide_future *t = tt_spawn(loop, wait_outer, waiter);
 
 	g_proof = 0;
 	run_briefly(loop);
@@ -1530,7 +1508,7 @@ START_TEST(test_tasks__test_shield_result)
 	ck_assert_int_eq(tide_shield(inner, &outer), 0);
 	ck_assert_int_eq(tide_future_set_result(inner, 42, NULL), 0);
 	tt_run_until_complete(loop, outer, 0);
-	ck_assert_int_eq(value_of(outer), 42);
+	ck_assert_int_eq(tt_result(outer), 42);
 	tide_future_unref(outer);
 	tide_future_unref(inner);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
@@ -1603,7 +1581,7 @@ START_TEST(test_tasks__test_shield_shortcut)
 	ck_assert_int_eq(tide_future_set_result(fut, 42, NULL), 0);
 	ck_assert_int_eq(tide_shield(fut, &outer), 0);
 	tt_run_until_complete(loop, outer, 0);
-	ck_assert_int_eq(value_of(outer), 42);
+	ck_assert_int_eq(tt_result(outer), 42);
 	tide_future_unref(outer);
 	tide_future_unref(fut);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
@@ -1615,7 +1593,7 @@ static int64_t shield_effect_outer(void *arg)
 	struct tide_future *s;
 	int64_t r;
 
-	g_nested = spawn(proof_inner, arg);
+	g_nested = tt_spawn(NULL, proof_inner, arg);
 	ck_assert_int_eq(tide_shield(g_nested, &s), 0);
 	r = tide_await(s);
 	tide_future_unref(s);
@@ -1630,7 +1608,7 @@ START_TEST(test_tasks__test_shield_effect)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *waiter = new_future(loop);
-	struct tide_future *t = spawn_on(loop, shield_effect_outer, waiter);
+	struct tide_future *t = tt_spawn(loop, shield_effect_outer, waiter);
 
 	g_proof = 0;
 	run_briefly(loop);
@@ -1667,8 +1645,8 @@ START_TEST(test_tasks__test_shield_gather)
 	/* gather's result is its children's: [1, 2]. */
 	ck_assert_int_eq(tide_future_done(parent), 1);
 	ck_assert_int_eq(tide_future_error(parent), 0);
-	ck_assert_int_eq(value_of(c[0]), 1);
-	ck_assert_int_eq(value_of(c[1]), 2);
+	ck_assert_int_eq(tt_result(c[0]), 1);
+	ck_assert_int_eq(tt_result(c[1]), 2);
 	tide_future_unref(outer);
 	tide_future_unref(parent);
 	tide_future_unref(c[0]);
@@ -1721,7 +1699,7 @@ START_TEST(test_tasks__test_cancel_gather_1)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *fut = new_future(loop);
-	struct tide_future *child = spawn_on(loop, await_arg, fut), *g;
+	struct tide_future *child = tt_spawn(loop, await_arg, fut), *g;
 
 	ck_assert_int_eq(tide_gather(loop, &child, 1, 0, &g), 0);
 	run_briefly(loop);
@@ -1731,7 +1709,7 @@ START_TEST(test_tasks__test_cancel_gather_1)
 	tt_run_until_complete(loop, g, 0);
 	ck_assert_int_eq(g_cancel_result, 0);
 	ck_assert_int_eq(tide_future_cancelled(g), 0);
-	ck_assert_int_eq(value_of(child), 42);
+	ck_assert_int_eq(tt_result(child), 42);
 	tide_future_unref(g);
 	tide_future_unref(child);
 	tide_future_unref(fut);
@@ -1775,9 +1753,9 @@ static void check_gather_success(int return_exceptions)
 	ck_assert_int_eq(g_cb_calls, 1);
 	ck_assert_int_eq(tide_future_error(fut), 0);
 	/* [2, 1, 3]: the results stay in the children, in their order. */
-	ck_assert_int_eq(value_of(c[0]), 2);
-	ck_assert_int_eq(value_of(c[1]), 1);
-	ck_assert_int_eq(value_of(c[2]), 3);
+	ck_assert_int_eq(tt_result(c[0]), 2);
+	ck_assert_int_eq(tt_result(c[1]), 1);
+	ck_assert_int_eq(tt_result(c[2]), 3);
 	tide_future_unref(fut);
 	for (int i = 0; i < 3; i++)
 		tide_future_unref(c[i]);
@@ -1853,8 +1831,8 @@ START_TEST(test_tasks__test_return_exceptions)
 	ck_assert_int_eq(g_cb_calls, 1);
 	ck_assert_int_eq(tide_future_error(fut), 0);
 	/* [3, 1, exc, exc2] */
-	ck_assert_int_eq(value_of(c[0]), 3);
-	ck_assert_int_eq(value_of(c[1]), 1);
+	ck_assert_int_eq(tt_result(c[0]), 3);
+	ck_assert_int_eq(tt_result(c[1]), 1);
 	ck_assert_int_eq(tide_future_error(c[2]), -EDOM);
 	ck_assert_int_eq(tide_future_error(c[3]), -EIO);
 	tide_future_unref(fut);
@@ -1920,10 +1898,10 @@ START_TEST(test_tasks__test_result_exception_one_cancellation)
 	ck_assert_int_eq(tide_future_set_error(c[5], -EIO), 0);
 	tt_run_until_complete(loop, fut, 0);
 	/* [1, zde, CancelledError, 3, CancelledError, rte] */
-	ck_assert_int_eq(value_of(c[0]), 1);
+	ck_assert_int_eq(tt_result(c[0]), 1);
 	ck_assert_int_eq(tide_future_error(c[1]), -EDOM);
 	ck_assert_int_eq(tide_future_error(c[2]), -ECANCELED);
-	ck_assert_int_eq(value_of(c[3]), 3);
+	ck_assert_int_eq(tt_result(c[3]), 3);
 	ck_assert_int_eq(tide_future_error(c[4]), -ECANCELED);
 	ck_assert_int_eq(tide_future_error(c[5]), -EIO);
 	run_ready(loop);
@@ -1946,7 +1924,7 @@ START_TEST(test_tasks__test_constructor_empty_sequence_use_running_loop)
 	ck_assert_ptr_eq(tide_future_loop(fut), loop);
 	run_ready(loop);
 	ck_assert_int_eq(tide_future_done(fut), 1);
-	ck_assert_int_eq(value_of(fut), 0);
+	ck_assert_int_eq(tt_result(fut), 0);
 	tide_future_unref(fut);
 	ck_assert_int_eq(tide_loop_free(loop), 0);
 }
@@ -2017,9 +1995,9 @@ START_TEST(test_tasks__test_cancellation_broadcast)
 	struct tide_future *waiter = new_future(loop), *f;
 
 	g_proof = 0;
-	g_children[0] = spawn_on(loop, proof_inner, waiter);
-	g_children[1] = spawn_on(loop, proof_inner, waiter);
-	f = spawn_on(loop, broadcast_outer, NULL);
+	g_children[0] = tt_spawn(loop, proof_inner, waiter);
+	g_children[1] = tt_spawn(loop, proof_inner, waiter);
+	f = tt_spawn(loop, broadcast_outer, NULL);
 	run_briefly(loop);
 	ck_assert_int_eq(tide_task_cancel(f), 1);
 	tt_run_until_complete(loop, f, -ECANCELED);
@@ -2048,7 +2026,7 @@ static int64_t await_then_eio(void *arg)
 static int64_t marking_outer(void *arg)
 {
 	struct tide_future **ab = arg;
-	struct tide_future *c[2] = {spawn(await_then_eio, ab[0]), spawn(await_then_eio, ab[1])}, *g;
+	struct tide_future *c[2] = {tt_spawn(NULL, await_then_eio, ab[0]), tt_spawn(NULL, await_then_eio, ab[1])}, *g;
 	int64_t r;
 
 	ck_assert_int_eq(tide_gather(cur_loop(), c, 2, 0, &g), 0);
@@ -2065,7 +2043,7 @@ START_TEST(test_tasks__test_exception_marking)
 {
 	struct tide_loop *loop = tt_loop_new();
 	struct tide_future *ab[2] = {new_future(loop), new_future(loop)};
-	struct tide_future *f = spawn_on(loop, marking_outer, ab);
+	struct tide_future *f = tt_spawn(loop, marking_outer, ab);
 
 	run_briefly(loop);
 	ck_assert_int_eq(tide_future_set_result(ab[0], 0, NULL), 0);
@@ -2135,7 +2113,7 @@ START_TEST(test_tasks__test_stop_while_run_in_complete)
 	struct tide_future *t;
 
 	g_x = 0;
-	t = spawn_on(loop, stop_at_two, NULL);
+	t = tt_spawn(loop, stop_at_two, NULL);
 	ck_assert_int_eq(tide_loop_run_until_complete(loop, t), TIDE_ESTOPPED);
 	ck_assert_int_eq(tide_future_done(t), 0);
 	ck_assert_int_eq(g_x, 2);
@@ -2148,7 +2126,7 @@ END_TEST
 
 static int64_t as_completed_duplicates_body(void *arg)
 {
-	struct tide_future *c = spawn(return_arg, MS('h')), *d = spawn(return_arg, MS('s'));
+	struct tide_future *c = tt_spawn(NULL, return_arg, MS('h')), *d = tt_spawn(NULL, return_arg, MS('s'));
 	struct tide_future *futs[3] = {c, c, d}, *next;
 	struct tide_as_completed *it;
 	int64_t got[3];
@@ -2187,7 +2165,7 @@ static int64_t named_task_body(void *arg)
 	ck_assert_str_eq(tide_task_name(t), "No-op");
 	ck_assert_int_eq(tide_await(t), 0);
 	/* Without a name: "Task-N". */
-	u = spawn(return_arg, NULL);
+	u = tt_spawn(NULL, return_arg, NULL);
 	ck_assert_msg(strncmp(tide_task_name(u), "Task-", 5) == 0, "name '%s'", tide_task_name(u));
 	ck_assert_int_eq(tide_await(u), 0);
 	tide_future_unref(t);
@@ -2222,8 +2200,8 @@ static int64_t wait_for_arg(void *arg)
 
 static int64_t wait_for_cancelled_body(void *arg)
 {
-	struct tide_future *slow = spawn(slow_task_run, MS(200));
-	struct tide_future *wft = spawn(wait_for_arg, slow);
+	struct tide_future *slow = tt_spawn(NULL, slow_task_run, MS(200));
+	struct tide_future *wft = tt_spawn(NULL, wait_for_arg, slow);
 
 	(void)arg;
 	g_exited = 0;
@@ -2249,7 +2227,7 @@ END_TEST
 
 static int64_t wait_for_timeout_body(void *arg)
 {
-	struct tide_future *slow = spawn(slow_task_run, MS(200));
+	struct tide_future *slow = tt_spawn(NULL, slow_task_run, MS(200));
 
 	(void)arg;
 	g_exited = 0;
@@ -2308,7 +2286,7 @@ static int64_t wait_for_le0_body(void *arg)
 	(void)arg;
 	for (int i = 0; i < 2; i++) {
 		struct tide_future *started = new_future(cur_loop());
-		struct tide_future *fut = spawn(foo_started_sleep, started);
+		struct tide_future *fut = tt_spawn(NULL, foo_started_sleep, started);
 
 		g_foo_running = -1;
 		ck_assert_int_eq(tide_await(started), 0);
@@ -2343,7 +2321,7 @@ static int64_t foo_long_sleep(void *arg)
 
 static int64_t wait_for_body(void *arg)
 {
-	struct tide_future *fut = spawn(foo_long_sleep, NULL);
+	struct tide_future *fut = tt_spawn(NULL, foo_long_sleep, NULL);
 	double t0 = tide_loop_time(cur_loop());
 
 	(void)arg;
@@ -2366,7 +2344,7 @@ END_TEST
 
 static int64_t wait_for_blocking_body(void *arg)
 {
-	struct tide_future *c = spawn(return_arg, MS('d'));
+	struct tide_future *c = tt_spawn(NULL, return_arg, MS('d'));
 
 	(void)arg;
 	ck_assert_int_eq(tide_wait_for(c, TIDE_TIMEOUT_NONE), 'd');
@@ -2414,7 +2392,7 @@ static int64_t catch_cancel_return_1(void *arg)
 
 static int64_t wait_for_cancel_race_body(void *arg)
 {
-	struct tide_future *inner = spawn(catch_cancel_return_1, NULL);
+	struct tide_future *inner = tt_spawn(NULL, catch_cancel_return_1, NULL);
 
 	(void)arg;
 	/* The inner task swallows the timeout's cancel: its result wins. */
@@ -2445,7 +2423,7 @@ static int64_t slow_to_cancel(void *arg)
 
 static int64_t waits_for_cancellation_body(void *arg)
 {
-	struct tide_future *inner = spawn(slow_to_cancel, NULL);
+	struct tide_future *inner = tt_spawn(NULL, slow_to_cancel, NULL);
 
 	g_task_done = 0;
 	if (arg) /* the _w_timeout_0 variant: the inner task runs first */
@@ -2481,7 +2459,7 @@ static int64_t raise_in_finally(void *arg)
 
 static int64_t wait_for_reraises_body(void *arg)
 {
-	struct tide_future *inner = spawn(raise_in_finally, NULL);
+	struct tide_future *inner = tt_spawn(NULL, raise_in_finally, NULL);
 
 	(void)arg;
 	ck_assert_int_eq(tide_wait_for(inner, 0.01), -EDOM);
@@ -2517,10 +2495,10 @@ static int64_t wait_for_global_timeout(void *arg)
 
 static int64_t cancel_wait_for_body(void *arg)
 {
-	struct tide_future *task = spawn(blocking_coroutine, NULL), *wait;
+	struct tide_future *task = tt_spawn(NULL, blocking_coroutine, NULL), *wait;
 
 	(void)arg;
-	wait = spawn(wait_for_global_timeout, task);
+	wait = tt_spawn(NULL, wait_for_global_timeout, task);
 	ck_assert_int_eq(tide_call_soon(cur_loop(), cancel_task_cb, wait, NULL), 0);
 	ck_assert_int_eq(tide_await(wait), -ECANCELED);
 	/* Python issue #23219: cancelling the wait cancels the task. */
@@ -2556,11 +2534,11 @@ static int64_t holds_up_cancel(void *arg)
 
 static int64_t wait_for_self_cancellation_body(void *arg)
 {
-	struct tide_future *inner = spawn(holds_up_cancel, NULL), *task;
+	struct tide_future *inner = tt_spawn(NULL, holds_up_cancel, NULL), *task;
 
 	(void)arg;
 	g_wf_timeout = 0.1;
-	task = spawn(wait_for_global_timeout, inner);
+	task = tt_spawn(NULL, wait_for_global_timeout, inner);
 	ck_assert_int_eq(tide_sleep(0.2), 0);
 	ck_assert_int_eq(tide_task_cancel(task), 1);
 	/* Both cancels went on to the inner task, which swallowed them and
@@ -2610,11 +2588,11 @@ static int64_t wait_for_coro(void *arg)
 
 static int64_t issue86296_body(void *arg)
 {
-	struct tide_future *inner = spawn(done_at_once, NULL), *task;
+	struct tide_future *inner = tt_spawn(NULL, done_at_once, NULL), *task;
 
 	(void)arg;
 	g_reached_end = 0;
-	task = spawn(wait_for_coro, inner);
+	task = tt_spawn(NULL, wait_for_coro, inner);
 	ck_assert_int_eq(tide_future_done(task), 0);
 	ck_assert_int_eq(tide_sleep(0), 0);
 	ck_assert_int_eq(tide_task_cancel(task), 1);
@@ -2644,7 +2622,7 @@ static int64_t sleep_10ms_done(void *arg)
 
 static int64_t shield_zero_timeout_body(void *arg)
 {
-	struct tide_future *task = spawn(sleep_10ms_done, MS(10)), *shielded;
+	struct tide_future *task = tt_spawn(NULL, sleep_10ms_done, MS(10)), *shielded;
 
 	(void)arg;
 	ck_assert_int_eq(tide_shield(task, &shielded), 0);
@@ -2655,7 +2633,7 @@ static int64_t shield_zero_timeout_body(void *arg)
 	ck_assert_int_eq(tide_future_cancelled(shielded), 1);
 	ck_assert_int_eq(tide_sleep(0.1), 0);
 	ck_assert_int_eq(tide_future_done(task), 1);
-	ck_assert_int_eq(value_of(task), 'd');
+	ck_assert_int_eq(tt_result(task), 'd');
 	tide_future_unref(shielded);
 	tide_future_unref(task);
 	return 0;
@@ -2671,7 +2649,7 @@ END_TEST
 
 static int64_t shield_none_timeout_body(void *arg)
 {
-	struct tide_future *task = spawn(sleep_10ms_done, MS(100)), *shielded;
+	struct tide_future *task = tt_spawn(NULL, sleep_10ms_done, MS(100)), *shielded;
 
 	(void)arg;
 	ck_assert_int_eq(tide_shield(task, &shielded), 0);
@@ -2692,7 +2670,7 @@ END_TEST
 
 static int64_t shielded_timeout_body(void *arg)
 {
-	struct tide_future *task = spawn(sleep_10ms_done, MS(100)), *shielded;
+	struct tide_future *task = tt_spawn(NULL, sleep_10ms_done, MS(100)), *shielded;
 
 	(void)arg;
 	ck_assert_int_eq(tide_shield(task, &shielded), 0);
@@ -2900,7 +2878,7 @@ static int64_t foreign_cancel_body(void *arg)
 START_TEST(test_timeouts__test_foreign_cancel_doesnt_timeout_if_not_expired)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, foreign_cancel_body, NULL);
+	struct tide_future *t = tt_spawn(loop, foreign_cancel_body, NULL);
 
 	tt_run_until_complete(loop, t, -ECANCELED);
 	ck_assert_int_eq(tide_future_cancelled(t), 1);
@@ -2922,7 +2900,7 @@ static int64_t outer_timeout_task(void *arg)
 
 static int64_t outer_not_cancelled_body(void *arg)
 {
-	struct tide_future *task = spawn(outer_timeout_task, NULL);
+	struct tide_future *task = tt_spawn(NULL, outer_timeout_task, NULL);
 
 	(void)arg;
 	ck_assert_int_eq(tide_await(task), 0);
@@ -3027,7 +3005,7 @@ static int64_t reschedule_body(void *arg)
 	double deadline1, deadline2, when;
 
 	(void)arg;
-	task = spawn(reschedule_task, fut);
+	task = tt_spawn(NULL, reschedule_task, fut);
 	ck_assert_int_eq(tide_await(fut), 0);
 	ck_assert_int_eq(tide_timeout_when(g_cm, &deadline1), 0);
 	deadline2 = deadline1 + 20;
@@ -3185,8 +3163,8 @@ static int64_t tg01_body(void *arg)
 	t2 = group_spawn(g, sleeper_body, &s2);
 	ck_assert_int_eq(tide_taskgroup_wait(g), 0);
 	tide_taskgroup_free(g);
-	ck_assert_int_eq(value_of(t1), 42);
-	ck_assert_int_eq(value_of(t2), 11);
+	ck_assert_int_eq(tt_result(t1), 42);
+	ck_assert_int_eq(tt_result(t2), 11);
 	tide_future_unref(t1);
 	tide_future_unref(t2);
 	return 0;
@@ -3222,7 +3200,7 @@ static int64_t tg03_body(void *arg)
 	ck_assert_int_eq(tide_taskgroup_errors(g, NULL, 0), 0);
 	tide_taskgroup_free(g);
 	ck_assert_int_eq(tide_future_cancelled(t1), 1);
-	ck_assert_int_eq(value_of(t2), 11);
+	ck_assert_int_eq(tt_result(t2), 11);
 	tide_future_unref(t1);
 	tide_future_unref(t2);
 	return 0;
@@ -3275,7 +3253,7 @@ static int64_t cancel_children_runner(void *arg)
 
 static int64_t await_runner(void *arg)
 {
-	struct tide_future *r = spawn(arg, NULL);
+	struct tide_future *r = tt_spawn(NULL, arg, NULL);
 	int64_t v = tide_await(r);
 
 	tide_future_unref(r);
@@ -3320,7 +3298,7 @@ static int64_t five_children_runner(void *arg)
 
 static int64_t cancel_runner_body(void *arg)
 {
-	struct tide_future *r = spawn(five_children_runner, arg);
+	struct tide_future *r = tt_spawn(NULL, five_children_runner, arg);
 
 	ck_assert_int_eq(tide_sleep(0.02), 0);
 	ck_assert_int_eq(tide_future_done(r), 0);
@@ -3378,7 +3356,7 @@ static int64_t tg08_runner(void *arg)
 
 static int64_t cancel_runner_expect_edom(void *arg)
 {
-	struct tide_future *r = spawn(arg, NULL);
+	struct tide_future *r = tt_spawn(NULL, arg, NULL);
 
 	ck_assert_int_eq(tide_sleep(0.02), 0);
 	ck_assert_int_eq(tide_future_done(r), 0);
@@ -3458,7 +3436,7 @@ static int64_t tg13_runner(void *arg)
 START_TEST(test_taskgroups__test_taskgroup_13)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, tg13_runner, NULL);
+	struct tide_future *t = tt_spawn(loop, tg13_runner, NULL);
 
 	tt_run_until_complete(loop, t, -EINVAL);
 	ck_assert_int_eq(tide_future_cancelled(t), 0);
@@ -3494,7 +3472,7 @@ static int64_t tg14_runner(void *arg)
 START_TEST(test_taskgroups__test_taskgroup_14)
 {
 	struct tide_loop *loop = tt_loop_new();
-	struct tide_future *t = spawn_on(loop, tg14_runner, NULL);
+	struct tide_future *t = tt_spawn(loop, tg14_runner, NULL);
 
 	tt_run_until_complete(loop, t, -EINVAL);
 	tide_future_unref(t);
@@ -3529,7 +3507,7 @@ END_TEST
 
 static int64_t tg16_runner(void *arg)
 {
-	struct tide_future *t = spawn(tg15_runner, NULL);
+	struct tide_future *t = tt_spawn(NULL, tg15_runner, NULL);
 	int64_t r;
 
 	(void)arg;
@@ -3562,7 +3540,7 @@ static int64_t tg17_runner(void *arg)
 
 static int64_t cancel_tg17(void *arg)
 {
-	struct tide_future *r = spawn(tg17_runner, arg);
+	struct tide_future *r = tt_spawn(NULL, tg17_runner, arg);
 
 	ck_assert_int_eq(tide_sleep(0.02), 0);
 	ck_assert_int_eq(tide_future_done(r), 0);
@@ -3607,7 +3585,7 @@ static int64_t tg22_runner(void *arg)
 
 static int64_t cancel_tg22(void *arg)
 {
-	struct tide_future *r = spawn(tg22_runner, NULL);
+	struct tide_future *r = tt_spawn(NULL, tg22_runner, NULL);
 
 	(void)arg;
 	ck_assert_int_eq(tide_sleep(0.02), 0);
